@@ -2,7 +2,7 @@
 -- Seed catalogue of hr.kpi_modules: the five universal KPIs (defaults for every role group) and the
 -- role-specific KPI modules for all 15 role groups (defaults plus a few optional modules a manager can
 -- add by hand). Every row is is_seed = true, its id is md5('kpi-module:' || slug)::uuid and every
--- INSERT ends in ON CONFLICT (slug) DO NOTHING, so loading this file twice changes nothing, and rows
+-- INSERT ends in ON CONFLICT DO NOTHING, so loading this file twice changes nothing, and rows
 -- that already exist (including ones an administrator has since edited) are left as they are.
 -- Scales: score_type 'percentage' scores 0-100, 'rating' scores 1-5; target_score and minimum_score are
 -- on that scale, and a composite under minimum_score shows as "growing".
@@ -104,7 +104,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    true,
    true,
    5)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Support workers (role_group support_worker): 5 default module(s), 2 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -241,7 +241,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    107)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Senior support workers (role_group senior_support_worker): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -359,7 +359,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    206)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Team leaders (role_group team_leader): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -477,7 +477,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    306)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Registered nurses (role_group registered_nurse): 5 default module(s), 2 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -614,7 +614,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    407)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Enrolled nurses (role_group enrolled_nurse): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -732,7 +732,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    506)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Allied health professionals (role_group allied_health): 5 default module(s), 2 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -869,7 +869,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    607)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Support coordinators (role_group support_coordinator): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -987,7 +987,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    706)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Rostering and scheduling (role_group rostering): 6 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1124,7 +1124,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    807)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Administration (role_group administration): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1242,7 +1242,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    906)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Finance (role_group finance): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1360,7 +1360,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    1006)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Human resources (role_group human_resources): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1478,7 +1478,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    1106)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Quality and compliance (role_group quality_compliance): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1596,7 +1596,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    1206)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Management (role_group management): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1714,7 +1714,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    1306)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Executive (role_group executive): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1832,7 +1832,7 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    1406)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- Volunteers (role_group volunteer): 5 default module(s), 1 optional module(s) a manager can add.
 INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, objective, measurement_method, data_sources, automation_status, score_type, target_score, minimum_score, effort_weight, evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order) VALUES
@@ -1950,4 +1950,4 @@ INSERT INTO hr.kpi_modules (id, name, slug, category, role_group, is_universal, 
    false,
    true,
    1506)
-ON CONFLICT (slug) DO NOTHING;
+ON CONFLICT DO NOTHING;
