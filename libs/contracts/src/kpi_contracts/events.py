@@ -140,6 +140,12 @@ class TemplateKpisReplaced(Event, frozen=True, kw_only=True, tag="TemplateKpisRe
     kpis: list[TemplateKpi]
 
 
+class CatalogSnapshotRequested(Event, frozen=True, kw_only=True, tag="CatalogSnapshotRequested"):
+    """A replica (assignment, say) started empty and asks the catalog to republish everything."""
+
+    requested_by: str
+
+
 # ---------------------------------------------------------------- internal: assignment
 
 
@@ -226,6 +232,7 @@ class ScoreRecomputed(Event, frozen=True, kw_only=True, tag="ScoreRecomputed"):
 
 
 CatalogEvent = ModuleUpserted | TemplateKpisReplaced
+CatalogRequest = CatalogSnapshotRequested
 AssignmentEvent = KpisAssigned | KpiStatusChanged
 JournalEvent = JournalEntryAppended | ScoreRecomputed
-InternalEvent = CatalogEvent | AssignmentEvent | JournalEvent
+InternalEvent = CatalogEvent | CatalogRequest | AssignmentEvent | JournalEvent

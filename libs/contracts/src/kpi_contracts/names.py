@@ -17,6 +17,7 @@ STAFF_EXITED: Final = "staff.exited"
 
 MODULE_UPSERTED: Final = "catalog.module_upserted"
 TEMPLATE_KPIS_REPLACED: Final = "catalog.template_kpis_replaced"
+CATALOG_SNAPSHOT_REQUESTED: Final = "catalog.snapshot_requested"
 KPI_ASSIGNED: Final = "assignment.kpi_assigned"
 KPI_STATUS_CHANGED: Final = "assignment.kpi_status_changed"
 JOURNAL_ENTRY_APPENDED: Final = "journal.entry_appended"
@@ -28,6 +29,7 @@ ROUTING_KEYS: Final[dict[type[events.Event], str]] = {
     events.StaffExited: STAFF_EXITED,
     events.ModuleUpserted: MODULE_UPSERTED,
     events.TemplateKpisReplaced: TEMPLATE_KPIS_REPLACED,
+    events.CatalogSnapshotRequested: CATALOG_SNAPSHOT_REQUESTED,
     events.KpisAssigned: KPI_ASSIGNED,
     events.KpiStatusChanged: KPI_STATUS_CHANGED,
     events.JournalEntryAppended: JOURNAL_ENTRY_APPENDED,
@@ -57,3 +59,4 @@ ASSIGNMENT_LIFECYCLE_QUEUE: Final = "assignment.lifecycle"
 ASSIGNMENT_CATALOG_QUEUE: Final = "assignment.catalog"
 ASSIGNMENT_SCORES_QUEUE: Final = "assignment.scores"
 JOURNAL_ASSIGNMENTS_QUEUE: Final = "journal.assignments"
+CATALOG_REQUESTS_QUEUE: Final = "catalog.requests"

@@ -188,3 +188,14 @@ async def publish_snapshot(pool: Pool, outbox: Outbox) -> tuple[int, int]:
             for row in templates
         )
     return len(modules), len(templates)
+
+
+async def answer_snapshot_request(
+    pool: Pool, outbox: Outbox, request: events.CatalogSnapshotRequested
+) -> bool:
+    """Republish the catalogue once per request, however often the request is delivered."""
+    async with unit_of_work(pool, outbox) as uow:
+        if not await uow.first_delivery("catalog.snapshot", request.event_id):
+            return False
+    await publish_snapshot(pool, outbox)
+    return True
