@@ -11,6 +11,7 @@ import jwt
 import msgspec
 from litestar import Request, post
 from litestar.di import Provide
+from litestar.params import JSONBody
 
 from kpi_contracts.enums import Role
 from kpi_kit.errors import BadRequest, Forbidden, Unauthorized
@@ -123,7 +124,7 @@ class DevToken(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @post("/api/v1/dev/token", tags=["dev"], summary="Sign a token for a role (KPI_ENV=dev only)")
-async def dev_token(data: DevTokenRequest, request: Request[Any, Any, Any]) -> DevToken:
+async def dev_token(data: JSONBody[DevTokenRequest], request: Request[Any, Any, Any]) -> DevToken:
     """Sign a development token; this route is not mounted when KPI_ENV=prod."""
     settings: Settings = request.app.state.settings
     if data.role == Role.STAFF and data.staff_id is None:
