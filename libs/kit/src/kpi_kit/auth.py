@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import msgspec
 from litestar import Request, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from kpi_contracts.enums import Role
@@ -104,6 +104,9 @@ def _provide_principal(request: Request[Any, Any, Any]) -> Principal:
     settings: Settings = request.app.state.settings
     return decode_token(settings.jwt_secret, bearer_token(request))
 
+
+Caller = NamedDependency[Principal]
+"""Annotation of a route's `principal` parameter: the verified caller."""
 
 # Routes that declare a `principal` parameter get the verified caller; others stay public.
 principal_dependency = Provide(_provide_principal, sync_to_thread=False)
