@@ -19,7 +19,7 @@ import asyncpg
 
 from kpi_contracts import codec, names
 from kpi_contracts.events import Event
-from kpi_kit.db import TRANSIENT_DB_ERRORS, Pool
+from kpi_kit.db import TRANSIENT_DB_ERRORS, Connection, Pool
 
 log = logging.getLogger("kpi.outbox")
 
@@ -72,7 +72,7 @@ class Outbox:
 class UnitOfWork:
     """One transaction: the change, the events it causes and the event that caused it."""
 
-    conn: asyncpg.Connection
+    conn: Connection
     outbox: Outbox
     headers: dict[str, str] = field(default_factory=dict)
     _queued: int = 0
