@@ -26,6 +26,18 @@ def definition_of(service: str) -> ServiceDefinition:
     return found
 
 
+def available_services() -> list[str]:
+    """The services installed in this environment (an image may carry only some)."""
+    found = []
+    for service in SERVICES:
+        try:
+            definition_of(service)
+        except ModuleNotFoundError:
+            continue
+        found.append(service)
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kpi", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--staff-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", default=None)
 
+    commands.add_parser("services", help="list the services installed here")
     commands.add_parser("check-deps", help="exit 1 naming PostgreSQL/RabbitMQ if unreachable")
 
     run = commands.add_parser("run", help="run one of a service's commands (e.g. catalog snapshot)")
@@ -134,13 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.service, args.role, args.host, args.port)
     elif args.command == "migrate":
-        asyncio.run(migrate(SERVICES if args.service == "all" else [args.service]))
+        asyncio.run(migrate(available_services() if args.service == "all" else [args.service]))
     elif args.command == "token":
         settings = Settings.from_env("catalog")
         roles = [args.role]
         sub = args.sub or f"cli-{args.role}"
         token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
         sys.stdout.write(token + "\n")
+    elif args.command == "services":
+        sys.stdout.write(" ".join(available_services()) + "\n")
     elif args.command == "check-deps":
         missing = asyncio.run(check_deps())
         for item in missing:
