@@ -9,16 +9,15 @@ from typing import Any
 
 import aio_pika
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from kpi_contracts import codec, events, names
 from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import ServiceClient
 
 pytestmark = pytest.mark.integration
 
 MODULES = "/api/v1/hr/kpi-modules"
-Client = AsyncTestClient[Litestar]
+Client = ServiceClient
 Headers = Callable[..., dict[str, str]]
 
 

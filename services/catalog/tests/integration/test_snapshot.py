@@ -7,20 +7,18 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
 from kpi_contracts import codec, events, names
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import eventually
+from kpi_kit.testing.harness import ServiceClient, eventually
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def catalog_events(
-    catalog: AsyncTestClient[Litestar], catalog_settings: Settings
+    catalog: ServiceClient, catalog_settings: Settings
 ) -> AsyncIterator[tuple[aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue]]:
     connection = await aio_pika.connect(catalog_settings.amqp_url)
     channel = await connection.channel(publisher_confirms=True)
@@ -47,7 +45,7 @@ async def drain(queue: aio_pika.abc.AbstractQueue) -> int:
 
 
 async def test_a_snapshot_request_republishes_the_catalogue_once(
-    catalog: AsyncTestClient[Litestar],
+    catalog: ServiceClient,
     catalog_events: tuple[aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue],
 ) -> None:
     channel, queue = catalog_events
@@ -82,12 +80,12 @@ async def test_a_snapshot_request_republishes_the_catalogue_once(
     assert received == modules
 
 
-async def outbox_empty(catalog: AsyncTestClient[Litestar]) -> bool:
+async def outbox_empty(catalog: ServiceClient) -> bool:
     pool = catalog.app.state.runtime.pool
     return await pool.fetchval("SELECT count(*) FROM hr.catalog_outbox") == 0
 
 
-def _admin(catalog: AsyncTestClient[Litestar]) -> dict[str, str]:
+def _admin(catalog: ServiceClient) -> dict[str, str]:
     from kpi_kit.testing.harness import bearer
 
     settings: Settings = catalog.app.state.settings
