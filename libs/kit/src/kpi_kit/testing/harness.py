@@ -32,7 +32,8 @@ class ServiceClient(httpx.AsyncClient):
     """An HTTP client bound in-process to a running service; `app` is the service itself."""
 
     def __init__(self, app: Litestar) -> None:
-        super().__init__(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar is ASGI
+        super().__init__(transport=transport, base_url="http://testserver")
         self.app = app
 
 
