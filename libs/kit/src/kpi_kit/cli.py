@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from kpi_kit.auth import issue_token
 from kpi_kit.db import ensure_database
 from kpi_kit.migrations import apply_migrations
+from kpi_kit.observability import configure_logging
 from kpi_kit.service import Runtime, ServiceDefinition, create_app
 from kpi_kit.settings import Settings
 
@@ -81,6 +82,7 @@ def serve(service: str, role: str, host: str, port: int | None) -> None:
     import uvicorn
 
     settings = Settings.from_env(service)
+    configure_logging(service)
     app = create_app(definition_of(service), settings, role)  # type: ignore[arg-type]
     uvicorn.run(
         app,
@@ -91,6 +93,7 @@ def serve(service: str, role: str, host: str, port: int | None) -> None:
         access_log=False,
         log_level="info",
         timeout_graceful_shutdown=10,
+        log_config=None,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from faststream.rabbit import RabbitBroker, RabbitRouter
 from litestar import Litestar, Router
 from litestar.di import NamedDependency, Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -24,6 +25,7 @@ from kpi_kit.consuming import Consumer
 from kpi_kit.db import Pool, create_pool
 from kpi_kit.errors import EXCEPTION_HANDLERS
 from kpi_kit.metrics import OUTBOX_PUBLISHED
+from kpi_kit.observability import ObservabilityMiddleware
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay
 from kpi_kit.settings import Settings
 
@@ -102,6 +104,7 @@ def create_app(
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[DefineMiddleware(ObservabilityMiddleware, service=definition.name)],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title=f"KPI {definition.name} service",
