@@ -79,8 +79,17 @@ class PrivatePostgres:
         if os.geteuid() == 0:  # postgres refuses to run as root: the cluster belongs to postgres
             shutil.chown(root, "postgres")
         server._run(
-            "initdb", "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-            "--no-sync", "--no-instructions",
+            "initdb",
+            "-D",
+            str(root / "data"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
         )
         server.start()
         return server
@@ -102,8 +111,19 @@ class PrivatePostgres:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.log), "-o", options,
-                  "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the cluster (`fast` disconnects everyone; `immediate` is a crash)."""
@@ -118,8 +138,16 @@ class PrivatePostgres:
     def close(self) -> None:
         """Stop the cluster and remove its folder."""
         with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop",
-                      check=False)
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+                check=False,
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -243,7 +271,9 @@ class PrivateRabbit:
 
     def queues(self, vhost: str) -> dict[str, tuple[int, int]]:
         """Each queue of a vhost: (messages, consumers)."""
-        out = self.ctl("list_queues", "-p", vhost, "name", "messages", "consumers", "--no-table-headers")
+        out = self.ctl(
+            "list_queues", "-p", vhost, "name", "messages", "consumers", "--no-table-headers"
+        )
         found: dict[str, tuple[int, int]] = {}
         for line in out.splitlines():
             parts = line.split()
