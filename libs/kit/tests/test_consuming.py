@@ -72,12 +72,14 @@ async def service(probe: Probe, database_url: str, amqp_url: str) -> AsyncIterat
         yield client
 
 
-async def publish(amqp_url: str, body: bytes) -> None:
+async def publish(amqp_url: str, body: bytes, content_type: str | None = None) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(names.KPI_EXCHANGE)
-        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        message = aio_pika.Message(
+            body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type=content_type
+        )
         await exchange.publish(message, routing_key="probe.request")
     finally:
         await connection.close()
@@ -101,6 +103,29 @@ async def test_an_undecodable_body_is_dead_lettered_and_the_next_is_applied(
     reasons = await dead_letter_reasons(amqp_url)
     assert sum(r.startswith("invalid event") for r in reasons) == 2
     assert any("requested_by" in r for r in reasons)
+
+
+async def test_a_json_labelled_body_that_is_not_json_is_dead_lettered_at_once(
+    service: ServiceClient, probe: Probe, amqp_url: str
+) -> None:
+    # FastStream parses application/json bodies itself unless told not to; a failure there
+    # would happen outside the consumer and loop until the broker's delivery limit.
+    await publish(amqp_url, b"", content_type="application/json")
+    await publish(amqp_url, b"\xfe\xff{", content_type="application/json")
+    await publish(amqp_url, a_request("after-bad-json"), content_type="application/json")
+    await eventually(lambda: _true("after-bad-json" in probe.applied))
+    reasons = await dead_letter_reasons(amqp_url)
+    assert sum(r.startswith("invalid event: JSON") or "truncated" in r for r in reasons) >= 2
+
+
+async def test_an_oversized_body_is_dead_lettered_unread(
+    service: ServiceClient, probe: Probe, amqp_url: str
+) -> None:
+    await publish(amqp_url, a_request("huge-" + "x" * 300_000))
+    await publish(amqp_url, a_request("after-huge"))
+    await eventually(lambda: _true("after-huge" in probe.applied))
+    assert not any(s.startswith("huge-") for s in probe.calls)
+    assert any("over the limit" in r for r in await dead_letter_reasons(amqp_url))
 
 
 async def test_a_poison_message_is_dead_lettered_after_bounded_attempts(

@@ -30,6 +30,8 @@ log = logging.getLogger("kpi.consumer")
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 3
+# No event of the contract comes near this; a bigger body is hostile or broken, never applied.
+MAX_BODY_BYTES = 256 * 1024
 
 
 class Rejected(Exception):
@@ -65,8 +67,10 @@ class Consumer(Generic[T]):
         decode: Callable[[bytes], T],
         handle: Handler[T],
         broker: RabbitBroker,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.service = service
+        self.max_body_bytes = max_body_bytes
         self.queue = queue
         self._decode = decode
         self._handle = handle
@@ -79,6 +83,7 @@ class Consumer(Generic[T]):
             consumer_queue(self.queue),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=self.queue,
+            decoder=_undecoded,
         )
         async def on_message(message: RabbitMessage) -> None:
             await self.process(message)
@@ -93,6 +98,10 @@ class Consumer(Generic[T]):
             correlation_id_var.reset(token)
 
     async def _process(self, message: RabbitMessage, delivery: Delivery) -> None:
+        if len(message.body) > self.max_body_bytes:
+            reason = f"invalid event: a body of {len(message.body)} bytes is over the limit"
+            await self.dead_letter(message, f"{reason} of {self.max_body_bytes}", "oversized")
+            return
         try:
             event = self._decode(message.body)
         except (
@@ -156,6 +165,13 @@ class Consumer(Generic[T]):
         )
         EVENTS_CONSUMED.labels(self.service, kind, "dead_lettered").inc()
         log.error("%s: dead-lettered a message: %s", self.queue, reason[:300])
+
+
+async def _undecoded(message: RabbitMessage) -> bytes:
+    # FastStream would parse an `application/json` body before the handler runs, and a body
+    # that is not JSON would then fail outside `process`: nacked and redelivered until the
+    # broker's delivery limit, with no reason. The handler decodes (and dead-letters) itself.
+    return message.body
 
 
 def _delivery_of(message: RabbitMessage) -> Delivery:
