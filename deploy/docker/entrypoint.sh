@@ -27,6 +27,7 @@ default_port() {
         catalog) echo "${CATALOG_PORT:-8001}" ;;
         assignment) echo "${ASSIGNMENT_PORT:-8002}" ;;
         journal) echo "${JOURNAL_PORT:-8003}" ;;
+        *) return 1 ;;
     esac
 }
 
