@@ -14,7 +14,7 @@ from typing import Any
 SERVICES = ("catalog", "assignment", "journal")
 WORKERS = tuple(f"{s}-worker" for s in SERVICES)
 APIS = tuple(f"{s}-api" for s in SERVICES)
-ONE_SHOT = {"migrate"}
+ONE_SHOT = {"migrate", "frontend-deps"}
 
 
 def _condition(service: dict[str, Any], dependency: str) -> str | None:
@@ -56,9 +56,10 @@ def compose_errors(model: dict[str, Any]) -> list[str]:
         errors.append("migrate: must wait for postgres (service_healthy)")
     if migrate.get("restart") not in (None, "no"):
         errors.append("migrate: a one-shot service must not restart")
-    for api in APIS:
-        if _condition(services.get("gateway", {}), api) != "service_healthy":
-            errors.append(f"gateway: must wait for {api} (service_healthy)")
+    # nginx resolves its upstreams at start: every one of them must be up before the gateway.
+    for upstream in (*APIS, "contract-sim"):
+        if _condition(services.get("gateway", {}), upstream) != "service_healthy":
+            errors.append(f"gateway: must wait for {upstream} (service_healthy)")
     for name in ("postgres", "rabbitmq"):
         volumes = [v for v in services.get(name, {}).get("volumes", []) or [] if v.get("type") == "volume"]
         if not volumes:

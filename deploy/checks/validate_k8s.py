@@ -39,7 +39,8 @@ K8S_DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 
 SERVICES = {"catalog": 8001, "assignment": 8002, "journal": 8003}
 ROLES = ("api", "worker")
-# The workers that consume queues (and so scale on queue length); catalog's worker only relays.
+# The workers that consume busy queues (and so scale on queue length); catalog's worker consumes
+# only rare snapshot requests and mostly relays its outbox.
 CONSUMING_WORKERS = {"assignment-worker", "journal-worker"}
 
 # interfaces.md §1/§3: which service answers each route.
@@ -54,6 +55,10 @@ EXPECTED_ROUTES = [
     ("/api/v1/hr/staff/s1/journal", "journal-api"),
     ("/api/v1/hr/staff/s1/kpis/k1/journal", "journal-api"),
     ("/api/v1/hr/journal/e1/approval", "journal-api"),
+    ("/api/v1/hr/staff/s1/journalling", "assignment-api"),  # as the gateway: not a journal route
+    ("/api/v1/dev/token", "catalog-api"),
+    ("/schema/journal/openapi.json", "gateway"),
+    ("/contract-sim/health/live", "gateway"),
     ("/", "gateway"),
     ("/page_hr_kpis.html", "gateway"),
     ("/page_staff_detail.html", "gateway"),

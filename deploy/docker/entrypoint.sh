@@ -6,6 +6,7 @@
 #   kpi-entrypoint healthcheck        (exit 0 when the running service answers /health/ready)
 #   kpi-entrypoint <any other command> (run as is, e.g. `kpi dlq list` or `sh`)
 #
+# Services listen on KPI_HOST (default 0.0.0.0: reachable from other containers and probes).
 # KPI_MIGRATE_ON_START=1 applies the service's migrations before it starts (the runner is
 # idempotent and advisory-locked, so several replicas starting together are safe).
 set -eu
@@ -56,7 +57,7 @@ case "$1" in
         fi
         port="${KPI_PORT:-$(default_port "$service")}"
         printf 'http://127.0.0.1:%s/health/ready\n' "$port" >"$health_file" || true
-        exec kpi serve "$service" --role "$role" --port "$port" "$@"
+        exec kpi serve "$service" --role "$role" --host "${KPI_HOST:-0.0.0.0}" --port "$port" "$@"
         ;;
     migrate)
         target="${2:-all}"

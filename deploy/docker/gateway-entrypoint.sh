@@ -56,5 +56,5 @@ NGINX
     globals="daemon off;"
 fi
 
-nginx -t -q -c "$conf" -g "$globals"
-exec nginx -c "$conf" -g "$globals"
+nginx -t -q -e stderr -c "$conf" -g "$globals"
+exec nginx -e stderr -c "$conf" -g "$globals"

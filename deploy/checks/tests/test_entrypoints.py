@@ -48,20 +48,20 @@ def run(script: Path, *args: str, stubs: Path, tmp_path: Path, **env: str) -> tu
 def test_service_and_role_become_kpi_serve_on_the_service_port(stubs, tmp_path):
     result, calls = run(ENTRYPOINT, "catalog", "api", stubs=stubs, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert calls == ["kpi serve catalog --role api --port 8001"]
+    assert calls == ["kpi serve catalog --role api --host 0.0.0.0 --port 8001"]
     assert (tmp_path / "kpi-health-url").read_text().strip() == "http://127.0.0.1:8001/health/ready"
 
 
 def test_port_variable_and_extra_arguments_pass_through(stubs, tmp_path):
     result, calls = run(ENTRYPOINT, "journal", "worker", "--log-level", "debug", stubs=stubs, tmp_path=tmp_path, JOURNAL_PORT="9003")
     assert result.returncode == 0, result.stderr
-    assert calls == ["kpi serve journal --role worker --port 9003 --log-level debug"]
+    assert calls == ["kpi serve journal --role worker --host 0.0.0.0 --port 9003 --log-level debug"]
 
 
 def test_migrate_on_start_runs_the_services_migrations_first(stubs, tmp_path):
     result, calls = run(ENTRYPOINT, "assignment", "all", stubs=stubs, tmp_path=tmp_path, KPI_MIGRATE_ON_START="1")
     assert result.returncode == 0, result.stderr
-    assert calls == ["kpi migrate assignment", "kpi serve assignment --role all --port 8002"]
+    assert calls == ["kpi migrate assignment", "kpi serve assignment --role all --host 0.0.0.0 --port 8002"]
 
 
 def test_migrate_command(stubs, tmp_path):
@@ -147,8 +147,8 @@ def test_gateway_renders_a_server_block_template_inside_a_main_config(stubs, tmp
     assert "$host" in rendered and "$uri" in rendered, "nginx's own variables must survive"
     assert f"include {run_dir}/gateway.conf;" in (run_dir / "nginx.conf").read_text()
     assert calls == [
-        f"nginx -t -q -c {run_dir}/nginx.conf -g daemon off;",
-        f"nginx -c {run_dir}/nginx.conf -g daemon off;",
+        f"nginx -t -q -e stderr -c {run_dir}/nginx.conf -g daemon off;",
+        f"nginx -e stderr -c {run_dir}/nginx.conf -g daemon off;",
     ]
 
 
@@ -162,7 +162,7 @@ def test_gateway_uses_a_whole_nginx_conf_as_it_is(stubs, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert not (run_dir / "nginx.conf").exists()
-    assert calls[-1] == f"nginx -c {run_dir}/gateway.conf -g daemon off; pid {run_dir}/nginx.pid;"
+    assert calls[-1] == f"nginx -e stderr -c {run_dir}/gateway.conf -g daemon off; pid {run_dir}/nginx.pid;"
 
 
 def test_gateway_without_template_fails(stubs, tmp_path):
