@@ -18,6 +18,9 @@ if [ ! -r "$template" ]; then
     exit 66
 fi
 mkdir -p "$run_dir"
+# nginx creates a temp path's last directory only, and never the pid file's directory.
+if [ -n "${KPI_GATEWAY_TEMP:-}" ]; then mkdir -p "$KPI_GATEWAY_TEMP"; fi
+if [ -n "${KPI_GATEWAY_PID:-}" ]; then mkdir -p "$(dirname "$KPI_GATEWAY_PID")"; fi
 
 names=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | grep -E "$filter" || true)
 shell_format=""

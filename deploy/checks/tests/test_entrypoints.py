@@ -189,3 +189,39 @@ def test_real_nginx_accepts_the_rendered_configuration(tmp_path):
         **{**GATEWAY_ENV, "CATALOG_UPSTREAM": "127.0.0.1:8001"},
     )
     assert result.returncode == 0, result.stderr
+
+
+TEMPLATE = ROOT / "deploy/gateway/nginx.conf"
+
+
+@pytest.mark.skipif(REAL_NGINX is None or not TEMPLATE.exists(), reason="needs nginx and deploy/gateway/nginx.conf")
+def test_the_gateway_template_renders_with_the_compose_settings(tmp_path):
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    environment = {k: str(v) for k, v in compose["services"]["gateway"]["environment"].items()}
+    # Same variables as the container; paths moved under tmp and upstreams to addresses without DNS.
+    environment.update(
+        KPI_ENV="dev",
+        KPI_GATEWAY_LISTEN="127.0.0.1:18999",
+        KPI_GATEWAY_ROOT=str(tmp_path),
+        KPI_GATEWAY_VENDOR=str(tmp_path),
+        KPI_GATEWAY_PID=str(tmp_path / "pid/nginx.pid"),
+        KPI_GATEWAY_TEMP=str(tmp_path / "tmp/temp"),
+        KPI_GATEWAY_ACCESS_LOG=str(tmp_path / "access.log"),
+        CATALOG_UPSTREAM="127.0.0.1:1",
+        ASSIGNMENT_UPSTREAM="127.0.0.1:2",
+        JOURNAL_UPSTREAM="127.0.0.1:3",
+        CONTRACT_SIM_UPSTREAM="127.0.0.1:4",
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nginx").write_text(f'#!/bin/sh\ncase " $* " in *" -t "*) exec {REAL_NGINX} "$@" ;; esac\nexit 0\n')
+    (bin_dir / "nginx").chmod(0o755)
+    result, _ = run(
+        GATEWAY, stubs=bin_dir, tmp_path=tmp_path,
+        KPI_GATEWAY_TEMPLATE=str(TEMPLATE), KPI_GATEWAY_RUN_DIR=str(tmp_path / "gw"), **environment,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = (tmp_path / "gw/gateway.conf").read_text()
+    assert "${" not in "\n".join(line for line in rendered.splitlines() if not line.lstrip().startswith("#"))
