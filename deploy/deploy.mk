@@ -102,7 +102,7 @@ deploy-lint: $(DEPLOY_TOOLS_STAMP) ## hadolint the Dockerfile, shellcheck the en
 	@echo "deploy-lint: hadolint and shellcheck clean"
 
 deploy-check-tests: $(DEPLOY_TOOLS_STAMP) ## The checks' own tests: each rule catches what it should
-	@$(DEPLOY_TOOLS_PY) -m pytest -q -p no:cacheprovider deploy/checks/tests
+	@$(DEPLOY_TOOLS_PY) -m pytest -q -c deploy/checks/pytest.ini --rootdir deploy/checks deploy/checks/tests
 
 deploy-prometheusrule: $(DEPLOY_TOOLS_STAMP) ## Print alerts.yml wrapped as a PrometheusRule (kubectl apply -f -)
 	@$(DEPLOY_TOOLS_PY) deploy/checks/check_observability.py --prometheusrule

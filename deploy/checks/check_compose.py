@@ -61,15 +61,21 @@ def compose_errors(model: dict[str, Any]) -> list[str]:
         if _condition(services.get("gateway", {}), upstream) != "service_healthy":
             errors.append(f"gateway: must wait for {upstream} (service_healthy)")
     for name in ("postgres", "rabbitmq"):
-        volumes = [v for v in services.get(name, {}).get("volumes", []) or [] if v.get("type") == "volume"]
+        volumes = [
+            v for v in services.get(name, {}).get("volumes", []) or [] if v.get("type") == "volume"
+        ]
         if not volumes:
             errors.append(f"{name}: data must live on a named volume")
     return errors
 
 
 def main() -> int:
-    source = sys.stdin if len(sys.argv) < 2 or sys.argv[1] == "-" else open(sys.argv[1])
-    errors = compose_errors(json.load(source))
+    if len(sys.argv) < 2 or sys.argv[1] == "-":
+        model = json.load(sys.stdin)
+    else:
+        with open(sys.argv[1]) as source:
+            model = json.load(source)
+    errors = compose_errors(model)
     for error in errors:
         print(f"ERROR docker-compose.yml: {error}")
     print(f"{'FAILED' if errors else 'ok':6} docker-compose.yml: {len(errors)} errors")

@@ -25,14 +25,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy/observability/alerts.yml"
 DASHBOARD = ROOT / "deploy/observability/dashboards/kpi-overview.json"
 OPERATIONS = ROOT / "docs/OPERATIONS.md"
+KIT_METRICS_MODULE = ROOT / "libs/kit/src/kpi_kit/metrics.py"
 
-# What the kit exposes on every service's /metrics (issue 8 §4), and RabbitMQ's own series.
+# What the kit exposes on every service's /metrics (libs/kit/src/kpi_kit/metrics.py),
+# and RabbitMQ's own series.
 KIT_METRICS = {
     "kpi_http_requests_total",
     "kpi_http_request_duration_seconds",
     "kpi_events_consumed_total",
     "kpi_outbox_backlog",
     "kpi_outbox_oldest_age_seconds",
+    "kpi_outbox_published_total",
     "kpi_score_recomputes_total",
 }
 HISTOGRAMS = {"kpi_http_request_duration_seconds"}
@@ -85,7 +88,9 @@ def alert_errors(rules_file: dict[str, Any], sections: set[str]) -> list[str]:
                 errors.append(f"alerts.yml {name}: unknown metrics {sorted(unknown)}")
             severity = (rule.get("labels") or {}).get("severity")
             if severity not in SEVERITIES:
-                errors.append(f"alerts.yml {name}: severity {severity!r} not one of {sorted(SEVERITIES)}")
+                errors.append(
+                    f"alerts.yml {name}: severity {severity!r} not one of {sorted(SEVERITIES)}"
+                )
             annotations = rule.get("annotations") or {}
             for key in ("summary", "description", "runbook_url"):
                 if not annotations.get(key):
@@ -93,7 +98,10 @@ def alert_errors(rules_file: dict[str, Any], sections: set[str]) -> list[str]:
             runbook = annotations.get("runbook_url", "")
             anchor = runbook.partition("#")[2]
             if not runbook.startswith("docs/OPERATIONS.md#") or anchor not in sections:
-                errors.append(f"alerts.yml {name}: runbook_url {runbook!r} is not a section of docs/OPERATIONS.md")
+                errors.append(
+                    f"alerts.yml {name}: runbook_url {runbook!r} is not a section of "
+                    "docs/OPERATIONS.md"
+                )
     for missing in sorted(REQUIRED_ALERTS - names):
         errors.append(f"alerts.yml: no alert {missing}")
     return errors
@@ -115,7 +123,9 @@ def dashboard_errors(dashboard: dict[str, Any]) -> list[str]:
         for x in range(grid["x"], grid["x"] + grid["w"]):
             for y in range(grid["y"], grid["y"] + grid["h"]):
                 if (x, y) in cells:
-                    errors.append(f"dashboard: panel {panel['title']!r} overlaps panel {cells[(x, y)]}")
+                    errors.append(
+                        f"dashboard: panel {panel['title']!r} overlaps panel {cells[(x, y)]}"
+                    )
                     break
                 cells[(x, y)] = panel_id
             else:
@@ -124,16 +134,36 @@ def dashboard_errors(dashboard: dict[str, Any]) -> list[str]:
         if panel["type"] == "row":
             continue
         if (panel.get("datasource") or {}).get("uid") != "${datasource}":
-            errors.append(f"dashboard: panel {panel['title']!r} does not use the $datasource variable")
+            errors.append(
+                f"dashboard: panel {panel['title']!r} does not use the $datasource variable"
+            )
         for target in panel.get("targets", []):
             names = metrics_in(target["expr"])
             unknown = names - KNOWN
             if unknown:
-                errors.append(f"dashboard: panel {panel['title']!r} uses unknown metrics {sorted(unknown)}")
+                errors.append(
+                    f"dashboard: panel {panel['title']!r} uses unknown metrics {sorted(unknown)}"
+                )
             used |= names
     base_names = {re.sub(r"_(bucket|sum|count)$", "", name) for name in used}
     for missing in sorted((KIT_METRICS | RABBITMQ_METRICS) - base_names):
         errors.append(f"dashboard: no panel shows {missing}")
+    return errors
+
+
+def kit_drift_errors(module: Path = KIT_METRICS_MODULE) -> list[str]:
+    """Differences between the metric names known here and the ones the kit declares."""
+    if not module.exists():
+        return []
+    declared = set(re.findall(r'"(kpi_[a-z0-9_]+)"', module.read_text()))
+    errors = [
+        f"the kit declares {name}, unknown to check_observability.py"
+        for name in sorted(declared - KIT_METRICS)
+    ]
+    errors += [
+        f"check_observability.py knows {name}, which the kit no longer declares"
+        for name in sorted(KIT_METRICS - declared)
+    ]
     return errors
 
 
@@ -149,7 +179,9 @@ def prometheus_rule(rules_file: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prometheusrule", action="store_true", help="print alerts.yml as a PrometheusRule")
+    parser.add_argument(
+        "--prometheusrule", action="store_true", help="print alerts.yml as a PrometheusRule"
+    )
     args = parser.parse_args(argv)
     rules_file = yaml.safe_load(ALERTS.read_text())
     if args.prometheusrule:
@@ -157,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sections = anchors(OPERATIONS.read_text()) if OPERATIONS.exists() else set()
     dashboard = json.loads(DASHBOARD.read_text())
-    errors = alert_errors(rules_file, sections) + dashboard_errors(dashboard)
+    errors = kit_drift_errors() + alert_errors(rules_file, sections) + dashboard_errors(dashboard)
     for error in errors:
         print(f"ERROR {error}")
     rules = sum(len(group["rules"]) for group in rules_file["groups"])

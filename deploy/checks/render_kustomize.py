@@ -83,7 +83,12 @@ def build(directory: Path) -> list[dict[str, Any]]:
 
 def _identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     meta = obj.get("metadata", {})
-    return (obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
+    return (
+        obj.get("apiVersion", ""),
+        obj.get("kind", ""),
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+    )
 
 
 def _reject_duplicates(objects: list[dict[str, Any]], where: Path) -> None:
@@ -139,7 +144,8 @@ def _apply_patch(objects: list[dict[str, Any]], patch: dict[str, Any], directory
     operations = yaml.safe_load(text)
     if not isinstance(operations, list):
         raise KustomizeSubsetError(
-            f"{directory}: only JSON6902 patches (a list of operations) are supported, got {text[:60]!r}"
+            f"{directory}: only JSON6902 patches (a list of operations) are supported, "
+            f"got {text[:60]!r}"
         )
     target = patch.get("target")
     if not target:

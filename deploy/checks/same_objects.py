@@ -1,6 +1,6 @@
 """Exit 1 unless two rendered manifests hold the same objects (order aside).
 
-    python same_objects.py kubectl-kustomize.yaml render_kustomize.yaml
+python same_objects.py kubectl-kustomize.yaml render_kustomize.yaml
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def objects(path: Path) -> dict[tuple[str, str, str, str], Any]:
 
 def main() -> int:
     first, second = (objects(Path(p)) for p in sys.argv[1:3])
-    differences = sorted(set(first) ^ set(second)) + sorted(k for k in first if k in second and first[k] != second[k])
+    differences = sorted(set(first) ^ set(second)) + sorted(
+        k for k in first if k in second and first[k] != second[k]
+    )
     for key in differences:
         print(f"ERROR {sys.argv[1]} and {sys.argv[2]} differ on {'/'.join(key)}", file=sys.stderr)
     return 1 if differences else 0

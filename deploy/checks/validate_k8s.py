@@ -115,13 +115,17 @@ def containers(pod_spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
 
 
 def _k8s_schema_version(wanted: str) -> str:
-    candidates = [v for v in all_versions() if Version(major_minor(v)) <= Version(major_minor(wanted))]
+    candidates = [
+        v for v in all_versions() if Version(major_minor(v)) <= Version(major_minor(wanted))
+    ]
     if not candidates:
         raise SystemExit(f"kubernetes-validate has no schemas for Kubernetes {wanted}")
     return candidates[-1]
 
 
-def crd_validators(kubernetes_version: str) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+def crd_validators(
+    kubernetes_version: str,
+) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
     """Validators for the custom kinds, keyed by (apiVersion, kind)."""
     version = _k8s_schema_version(kubernetes_version)
     definitions_file = (
@@ -170,7 +174,9 @@ def schema_errors(docs: list[dict[str, Any]], kubernetes_versions: list[str]) ->
                 path = ".".join(str(p) for p in error.path)
                 errors.append(f"{where}: {path}: {error.message}")
             except SchemaNotFoundError:
-                errors.append(f"{where}: no schema for {key[0]} {key[1]} (add one to {CRD_SCHEMA_DIR})")
+                errors.append(
+                    f"{where}: no schema for {key[0]} {key[1]} (add one to {CRD_SCHEMA_DIR})"
+                )
     return errors
 
 
@@ -260,11 +266,16 @@ def _service_role_rule(docs: list[dict[str, Any]]) -> list[str]:
                 continue
             main = deployment["spec"]["template"]["spec"]["containers"][0]
             if main.get("args", [])[:2] != [service, role]:
-                errors.append(f"Deployment/{name}: args {main.get('args')} should start {[service, role]}")
+                errors.append(
+                    f"Deployment/{name}: args {main.get('args')} should start {[service, role]}"
+                )
             ports = {p.get("name"): p["containerPort"] for p in main.get("ports", [])}
             if ports.get("http") != port:
                 errors.append(f"Deployment/{name}: container port http should be {port}")
-            for probe, path in (("readinessProbe", "/health/ready"), ("livenessProbe", "/health/live")):
+            for probe, path in (
+                ("readinessProbe", "/health/ready"),
+                ("livenessProbe", "/health/live"),
+            ):
                 http_get = (main.get(probe) or {}).get("httpGet") or {}
                 if http_get.get("path") != path or http_get.get("port") not in ("http", port):
                     errors.append(f"Deployment/{name}: {probe} should be GET {path} on port http")
@@ -275,7 +286,9 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def _workloads_selected(docs: list[dict[str, Any]], selector: dict[str, str]) -> list[dict[str, Any]]:
+def _workloads_selected(
+    docs: list[dict[str, Any]], selector: dict[str, str]
+) -> list[dict[str, Any]]:
     found = []
     for doc in docs:
         template = pod_template(doc)
@@ -301,7 +314,9 @@ def _service_rule(docs: list[dict[str, Any]]) -> list[str]:
                     for p in c.get("ports", []) or []
                 ]
                 if not any(target in (p.get("name"), p["containerPort"]) for p in declared):
-                    errors.append(f"{ident(service)}: targetPort {target} not declared by {ident(workload)}")
+                    errors.append(
+                        f"{ident(service)}: targetPort {target} not declared by {ident(workload)}"
+                    )
     return errors
 
 
@@ -313,7 +328,7 @@ def _service_port(service: dict[str, Any], port: dict[str, Any]) -> bool:
 
 
 def route(ingress: dict[str, Any], url_path: str) -> str | None:
-    """The Service ingress-nginx would send `url_path` to (regex paths: longest first, first match)."""
+    """The Service ingress-nginx sends `url_path` to (regex paths: longest first, first match)."""
     annotations = ingress["metadata"].get("annotations", {}) or {}
     use_regex = annotations.get("nginx.ingress.kubernetes.io/use-regex") == "true"
     paths = [p for rule in ingress["spec"].get("rules", []) for p in rule["http"]["paths"]]
@@ -326,8 +341,10 @@ def route(ingress: dict[str, Any], url_path: str) -> str | None:
     for path in paths:
         prefix = path["path"].rstrip("/")
         exact = path.get("pathType") == "Exact"
-        matched = url_path == path["path"] if exact else (
-            url_path == prefix or url_path.startswith(prefix + "/") or prefix == ""
+        matched = (
+            url_path == path["path"]
+            if exact
+            else (url_path == prefix or url_path.startswith(prefix + "/") or prefix == "")
         )
         if matched and (best is None or len(prefix) > best[0]):
             best = (len(prefix), path["backend"]["service"]["name"])
@@ -345,13 +362,21 @@ def _ingress_rule(docs: list[dict[str, Any]]) -> list[str]:
                 backend = path["backend"]["service"]
                 service = named(docs, "Service", backend["name"])
                 if service is None:
-                    errors.append(f"{ident(ingress)}: path {path['path']} -> missing Service {backend['name']}")
+                    errors.append(
+                        f"{ident(ingress)}: path {path['path']} -> "
+                        f"missing Service {backend['name']}"
+                    )
                 elif not _service_port(service, backend["port"]):
-                    errors.append(f"{ident(ingress)}: path {path['path']} -> {backend['name']} has no port {backend['port']}")
+                    errors.append(
+                        f"{ident(ingress)}: path {path['path']} -> "
+                        f"{backend['name']} has no port {backend['port']}"
+                    )
         for url_path, expected in EXPECTED_ROUTES:
             actual = route(ingress, url_path)
             if actual != expected:
-                errors.append(f"{ident(ingress)}: {url_path} goes to {actual}, interfaces.md says {expected}")
+                errors.append(
+                    f"{ident(ingress)}: {url_path} goes to {actual}, interfaces.md says {expected}"
+                )
     return errors
 
 
@@ -361,12 +386,16 @@ def _autoscaling_rule(docs: list[dict[str, Any]]) -> list[str]:
     for hpa in by_kind(docs, "HorizontalPodAutoscaler"):
         ref = hpa["spec"]["scaleTargetRef"]
         if named(docs, ref["kind"], ref["name"]) is None:
-            errors.append(f"{ident(hpa)}: scaleTargetRef {ref['kind']}/{ref['name']} does not exist")
+            errors.append(
+                f"{ident(hpa)}: scaleTargetRef {ref['kind']}/{ref['name']} does not exist"
+            )
         hpa_targets[ref["name"]] = hpa
         if hpa["spec"].get("minReplicas", 1) > hpa["spec"]["maxReplicas"]:
             errors.append(f"{ident(hpa)}: minReplicas > maxReplicas")
     keda_targets = {}
-    namespace = next((d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"), None)
+    namespace = next(
+        (d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"), None
+    )
     for scaled in by_kind(docs, "ScaledObject"):
         spec = scaled["spec"]
         ref = spec["scaleTargetRef"]
@@ -374,7 +403,9 @@ def _autoscaling_rule(docs: list[dict[str, Any]]) -> list[str]:
             errors.append(f"{ident(scaled)}: scaleTargetRef {ref['name']} does not exist")
         keda_targets[ref["name"]] = scaled
         if spec.get("minReplicaCount", 0) < 1:
-            errors.append(f"{ident(scaled)}: minReplicaCount must be >= 1 (the worker also relays the outbox)")
+            errors.append(
+                f"{ident(scaled)}: minReplicaCount must be >= 1 (the worker also relays the outbox)"
+            )
         for trigger in spec["triggers"]:
             auth = (trigger.get("authenticationRef") or {}).get("name")
             if auth and named(docs, "TriggerAuthentication", auth) is None:
@@ -385,18 +416,27 @@ def _autoscaling_rule(docs: list[dict[str, Any]]) -> list[str]:
                 parts = match.group(2).split(".")
                 if len(parts) < 3 or parts[1] != namespace or parts[2] != "svc":
                     errors.append(
-                        f"{ident(scaled)}: broker host {match.group(2)} must be <service>.{namespace}.svc"
+                        f"{ident(scaled)}: broker host {match.group(2)} "
+                        f"must be <service>.{namespace}.svc"
                         " (KEDA resolves it from its own namespace)"
                     )
-                elif named(docs, "RabbitmqCluster", parts[0]) is None and named(docs, "Service", parts[0]) is None:
-                    errors.append(f"{ident(scaled)}: broker {parts[0]} is neither a RabbitmqCluster nor a Service")
+                elif (
+                    named(docs, "RabbitmqCluster", parts[0]) is None
+                    and named(docs, "Service", parts[0]) is None
+                ):
+                    errors.append(
+                        f"{ident(scaled)}: broker {parts[0]} is neither "
+                        "a RabbitmqCluster nor a Service"
+                    )
     for name in set(hpa_targets) & set(keda_targets):
         errors.append(f"Deployment/{name}: scaled by both an HPA and a ScaledObject")
     for deployment in by_kind(docs, "Deployment"):
         name = deployment["metadata"]["name"]
         component = deployment["metadata"].get("labels", {}).get("app.kubernetes.io/component")
         if component == "api" and name not in hpa_targets:
-            errors.append(f"{ident(deployment)}: an api Deployment without a HorizontalPodAutoscaler")
+            errors.append(
+                f"{ident(deployment)}: an api Deployment without a HorizontalPodAutoscaler"
+            )
         if name in CONSUMING_WORKERS and name not in keda_targets:
             errors.append(f"{ident(deployment)}: a consuming worker without a KEDA ScaledObject")
         if (name in hpa_targets or name in keda_targets) and "replicas" in deployment["spec"]:
@@ -422,19 +462,28 @@ def _provided_secrets(docs: list[dict[str, Any]]) -> set[str]:
     """Secrets that exist once the render is applied: its own, and the ones operators make."""
     names = {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
     for external in by_kind(docs, "ExternalSecret"):
-        names.add((external["spec"].get("target") or {}).get("name") or external["metadata"]["name"])
+        names.add(
+            (external["spec"].get("target") or {}).get("name") or external["metadata"]["name"]
+        )
     for cluster in by_kind(docs, "Cluster"):
         if cluster["apiVersion"].startswith("postgresql.cnpg.io/"):
-            names.update(f"{cluster['metadata']['name']}-{suffix}" for suffix in ("app", "ca", "replication", "server"))
+            names.update(
+                f"{cluster['metadata']['name']}-{suffix}"
+                for suffix in ("app", "ca", "replication", "server")
+            )
     for rabbit in by_kind(docs, "RabbitmqCluster"):
-        names.update(f"{rabbit['metadata']['name']}-{suffix}" for suffix in ("default-user", "erlang-cookie"))
+        names.update(
+            f"{rabbit['metadata']['name']}-{suffix}" for suffix in ("default-user", "erlang-cookie")
+        )
     return names
 
 
 def _reference_rule(docs: list[dict[str, Any]]) -> list[str]:
     errors = []
     secrets = _provided_secrets(docs)
-    config_maps = {c["metadata"]["name"]: c.get("data", {}) or {} for c in by_kind(docs, "ConfigMap")}
+    config_maps = {
+        c["metadata"]["name"]: c.get("data", {}) or {} for c in by_kind(docs, "ConfigMap")
+    }
     claims = {c["metadata"]["name"] for c in by_kind(docs, "PersistentVolumeClaim")}
     for doc in docs:
         template = pod_template(doc)
@@ -443,7 +492,9 @@ def _reference_rule(docs: list[dict[str, Any]]) -> list[str]:
             for volume in spec.get("volumes", []) or []:
                 claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
                 if claim and claim not in claims:
-                    errors.append(f"{ident(doc)}: volume {volume['name']} claims missing PVC {claim}")
+                    errors.append(
+                        f"{ident(doc)}: volume {volume['name']} claims missing PVC {claim}"
+                    )
             for field, container in containers(spec):
                 where = f"{ident(doc)} {field}/{container['name']}"
                 defined: set[str] = set()
@@ -454,18 +505,31 @@ def _reference_rule(docs: list[dict[str, Any]]) -> list[str]:
                             errors.append(f"{where}: envFrom ConfigMap {name} does not exist")
                         defined.update(config_maps.get(name, {}))
                     if "secretRef" in source and source["secretRef"]["name"] not in secrets:
-                        errors.append(f"{where}: envFrom Secret {source['secretRef']['name']} does not exist")
+                        errors.append(
+                            f"{where}: envFrom Secret {source['secretRef']['name']} does not exist"
+                        )
                 for env in container.get("env", []) or []:
-                    for var in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", env.get("value", "") or ""):
+                    for var in re.findall(
+                        r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", env.get("value", "") or ""
+                    ):
                         if var not in defined:
-                            errors.append(f"{where}: env {env['name']} refers to $({var}) before it is defined")
+                            errors.append(
+                                f"{where}: env {env['name']} refers to $({var}) "
+                                "before it is defined"
+                            )
                     source = env.get("valueFrom") or {}
                     if "secretKeyRef" in source and source["secretKeyRef"]["name"] not in secrets:
-                        errors.append(f"{where}: env {env['name']} reads missing Secret {source['secretKeyRef']['name']}")
+                        errors.append(
+                            f"{where}: env {env['name']} reads missing Secret "
+                            f"{source['secretKeyRef']['name']}"
+                        )
                     if "configMapKeyRef" in source:
                         ref = source["configMapKeyRef"]
                         if ref["key"] not in config_maps.get(ref["name"], {}):
-                            errors.append(f"{where}: env {env['name']} reads missing ConfigMap key {ref['name']}/{ref['key']}")
+                            errors.append(
+                                f"{where}: env {env['name']} reads missing ConfigMap key "
+                                f"{ref['name']}/{ref['key']}"
+                            )
                     defined.add(env["name"])
         if doc["kind"] == "TriggerAuthentication":
             for ref in doc["spec"].get("secretTargetRef", []):
@@ -479,8 +543,13 @@ def _reference_rule(docs: list[dict[str, Any]]) -> list[str]:
             for plugin in doc["spec"].get("plugins", []) or []:
                 store = (plugin.get("parameters") or {}).get("barmanObjectName")
                 if store and named(docs, "ObjectStore", store) is None:
-                    errors.append(f"{ident(doc)}: plugin {plugin['name']} names missing ObjectStore {store}")
-        if doc["kind"] == "ScheduledBackup" and named(docs, "Cluster", doc["spec"]["cluster"]["name"]) is None:
+                    errors.append(
+                        f"{ident(doc)}: plugin {plugin['name']} names missing ObjectStore {store}"
+                    )
+        if (
+            doc["kind"] == "ScheduledBackup"
+            and named(docs, "Cluster", doc["spec"]["cluster"]["name"]) is None
+        ):
             errors.append(f"{ident(doc)}: cluster {doc['spec']['cluster']['name']} does not exist")
     return errors
 
@@ -496,7 +565,10 @@ def _environment_rule(docs: list[dict[str, Any]]) -> list[str]:
     if environment == "prod":
         for secret in by_kind(docs, "Secret"):
             if secret.get("data") or secret.get("stringData"):
-                errors.append(f"{ident(secret)}: a prod render must not carry secret values (use an ExternalSecret)")
+                errors.append(
+                    f"{ident(secret)}: a prod render must not carry secret values "
+                    "(use an ExternalSecret)"
+                )
     return errors
 
 
@@ -539,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         for value, uses in placeholders(docs).items():
             more = f" and {len(uses) - 1} more" if len(uses) > 1 else ""
             print(f"TODO  {path}: fill in {value!r} ({uses[0]}{more})")
-        kinds = len({(d['apiVersion'], d['kind']) for d in docs})
+        kinds = len({(d["apiVersion"], d["kind"]) for d in docs})
         status = "FAILED" if errors else "ok"
         print(
             f"{status:6} {path}: {len(docs)} objects of {kinds} kinds, schemas for Kubernetes "

@@ -64,7 +64,9 @@ def test_prod_overlay_passes(prod):
 
 def test_every_service_role_has_a_deployment(dev):
     names = {d["metadata"]["name"] for d in validate_k8s.by_kind(dev, "Deployment")}
-    assert {f"{s}-{r}" for s in ("catalog", "assignment", "journal") for r in ("api", "worker")} <= names
+    assert {
+        f"{s}-{r}" for s in ("catalog", "assignment", "journal") for r in ("api", "worker")
+    } <= names
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -79,30 +81,44 @@ def test_misspelt_deployment_field_fails_the_strict_schema(dev):
 def test_cnpg_parameters_must_be_strings(dev):
     docs = broken(dev)
     find(docs, "Cluster", "kpi-db")["spec"]["postgresql"]["parameters"]["max_connections"] = 300
-    assert any("Cluster/kpi-db" in e and "max_connections" in e for e in validate_k8s.schema_errors(docs, VERSIONS))
+    assert any(
+        "Cluster/kpi-db" in e and "max_connections" in e
+        for e in validate_k8s.schema_errors(docs, VERSIONS)
+    )
 
 
 def test_keda_trigger_metadata_must_be_strings(dev):
     docs = broken(dev)
     find(docs, "ScaledObject", "journal-worker")["spec"]["triggers"][0]["metadata"]["value"] = 100
-    assert any("ScaledObject/journal-worker" in e for e in validate_k8s.schema_errors(docs, VERSIONS))
+    assert any(
+        "ScaledObject/journal-worker" in e for e in validate_k8s.schema_errors(docs, VERSIONS)
+    )
 
 
 def test_misspelt_field_in_custom_resource_fails(dev):
     docs = broken(dev)
     find(docs, "RabbitmqCluster", "kpi-rabbitmq")["spec"]["replica"] = 3
-    assert any("RabbitmqCluster/kpi-rabbitmq" in e for e in validate_k8s.schema_errors(docs, VERSIONS))
+    assert any(
+        "RabbitmqCluster/kpi-rabbitmq" in e for e in validate_k8s.schema_errors(docs, VERSIONS)
+    )
 
 
 def test_kind_without_any_schema_fails(dev):
-    docs = broken(dev) + [{"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "kpi-dev"}}]
+    widget = {
+        "apiVersion": "example.org/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "kpi-dev"},
+    }
+    docs = [*broken(dev), widget]
     assert any("no schema" in e for e in validate_k8s.schema_errors(docs, VERSIONS))
 
 
 def test_embedded_kubernetes_types_are_checked_in_custom_resources(dev):
     docs = broken(dev)
     find(docs, "RabbitmqCluster", "kpi-rabbitmq")["spec"]["resources"]["limit"] = {"cpu": "1"}
-    assert any("RabbitmqCluster/kpi-rabbitmq" in e for e in validate_k8s.schema_errors(docs, VERSIONS))
+    assert any(
+        "RabbitmqCluster/kpi-rabbitmq" in e for e in validate_k8s.schema_errors(docs, VERSIONS)
+    )
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -111,7 +127,9 @@ def test_embedded_kubernetes_types_are_checked_in_custom_resources(dev):
 def test_service_role_needs_readiness_on_health_ready(dev):
     docs = broken(dev)
     main_container(docs, "journal-worker")["readinessProbe"]["httpGet"]["path"] = "/health/live"
-    assert any("journal-worker" in e and "/health/ready" in e for e in validate_k8s.rule_errors(docs))
+    assert any(
+        "journal-worker" in e and "/health/ready" in e for e in validate_k8s.rule_errors(docs)
+    )
 
 
 def test_deployment_without_liveness_fails(dev):
@@ -142,7 +160,9 @@ def test_ingress_backend_must_exist(dev):
 def test_journal_routes_must_win_over_the_assignment_prefix(dev):
     docs = broken(dev)
     paths = find(docs, "Ingress", "kpi")["spec"]["rules"][0]["http"]["paths"]
-    paths[:] = [p for p in paths if "journal" not in p["path"] or p["path"] == "/api/v1/hr/journal/"]
+    paths[:] = [
+        p for p in paths if "journal" not in p["path"] or p["path"] == "/api/v1/hr/journal/"
+    ]
     messages = validate_k8s.rule_errors(docs)
     assert any("/api/v1/hr/staff/s1/journal goes to assignment-api" in e for e in messages)
 
@@ -161,18 +181,29 @@ def test_replicas_beside_an_autoscaler_fail(dev):
 
 
 def test_api_without_hpa_fails(dev):
-    docs = [d for d in broken(dev) if not (d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "journal-api")]
-    assert any("journal-api" in e and "HorizontalPodAutoscaler" in e for e in validate_k8s.rule_errors(docs))
+    docs = [
+        d
+        for d in broken(dev)
+        if not (d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "journal-api")
+    ]
+    assert any(
+        "journal-api" in e and "HorizontalPodAutoscaler" in e
+        for e in validate_k8s.rule_errors(docs)
+    )
 
 
 def test_consuming_worker_without_scaledobject_fails(dev):
     docs = [d for d in broken(dev) if d["kind"] != "ScaledObject"]
-    assert any("assignment-worker" in e and "ScaledObject" in e for e in validate_k8s.rule_errors(docs))
+    assert any(
+        "assignment-worker" in e and "ScaledObject" in e for e in validate_k8s.rule_errors(docs)
+    )
 
 
 def test_keda_broker_host_must_name_the_namespace(dev):
     docs = broken(dev)
-    find(docs, "ScaledObject", "journal-worker")["spec"]["triggers"][0]["metadata"]["host"] = "amqp://kpi-rabbitmq.kpi.svc:5672/"
+    find(docs, "ScaledObject", "journal-worker")["spec"]["triggers"][0]["metadata"]["host"] = (
+        "amqp://kpi-rabbitmq.kpi.svc:5672/"
+    )
     assert any("must be <service>.kpi-dev.svc" in e for e in validate_k8s.rule_errors(docs))
 
 
@@ -183,8 +214,14 @@ def test_workers_never_scale_to_zero(dev):
 
 
 def test_deployment_without_pdb_fails(dev):
-    docs = [d for d in broken(dev) if not (d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == "catalog-worker")]
-    assert any("catalog-worker" in e and "PodDisruptionBudget" in e for e in validate_k8s.rule_errors(docs))
+    docs = [
+        d
+        for d in broken(dev)
+        if not (d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == "catalog-worker")
+    ]
+    assert any(
+        "catalog-worker" in e and "PodDisruptionBudget" in e for e in validate_k8s.rule_errors(docs)
+    )
 
 
 def test_missing_secret_fails(dev):
@@ -202,9 +239,13 @@ def test_env_reference_to_undefined_variable_fails(dev):
 
 
 def test_prod_must_not_carry_secret_values(prod):
-    docs = broken(prod) + [
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "oops", "namespace": "kpi"}, "stringData": {"k": "v"}}
-    ]
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "oops", "namespace": "kpi"},
+        "stringData": {"k": "v"},
+    }
+    docs = [*broken(prod), secret]
     assert any("Secret/oops" in e for e in validate_k8s.rule_errors(docs))
 
 
@@ -250,12 +291,19 @@ def test_unsupported_kustomization_field_fails(tmp_path):
 
 
 def test_patch_matching_nothing_fails(tmp_path):
-    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: '1'}\n")
+    (tmp_path / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: '1'}\n"
+    )
     (tmp_path / "kustomization.yaml").write_text(
         yaml.safe_dump(
             {
                 "resources": ["cm.yaml"],
-                "patches": [{"target": {"kind": "ConfigMap", "name": "b"}, "patch": "- {op: remove, path: /data/x}"}],
+                "patches": [
+                    {
+                        "target": {"kind": "ConfigMap", "name": "b"},
+                        "patch": "- {op: remove, path: /data/x}",
+                    }
+                ],
             }
         )
     )
@@ -264,10 +312,25 @@ def test_patch_matching_nothing_fails(tmp_path):
 
 
 def test_image_references_split_like_kustomize():
-    assert render_kustomize.split_image("registry:5000/team/kpi:1.2@sha256:ab") == ("registry:5000/team/kpi", "1.2", "sha256:ab")
-    assert render_kustomize.split_image("registry:5000/team/kpi") == ("registry:5000/team/kpi", None, None)
-    assert render_kustomize._new_image("kpi", {"name": "kpi", "newName": "r.example/kpi", "newTag": "2"}) == "r.example/kpi:2"
-    assert render_kustomize._new_image("kpi-gateway", {"name": "kpi", "newTag": "2"}) == "kpi-gateway"
+    assert render_kustomize.split_image("registry:5000/team/kpi:1.2@sha256:ab") == (
+        "registry:5000/team/kpi",
+        "1.2",
+        "sha256:ab",
+    )
+    assert render_kustomize.split_image("registry:5000/team/kpi") == (
+        "registry:5000/team/kpi",
+        None,
+        None,
+    )
+    assert (
+        render_kustomize._new_image(
+            "kpi", {"name": "kpi", "newName": "r.example/kpi", "newTag": "2"}
+        )
+        == "r.example/kpi:2"
+    )
+    assert (
+        render_kustomize._new_image("kpi-gateway", {"name": "kpi", "newTag": "2"}) == "kpi-gateway"
+    )
 
 
 # --- docker compose ------------------------------------------------------------------------------
@@ -279,7 +342,16 @@ def compose_model() -> dict[str, Any]:
 
     binary = Path(compose.__file__).with_name("docker-compose")
     result = subprocess.run(
-        [str(binary), "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        [
+            str(binary),
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "config",
+            "--format",
+            "json",
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -306,7 +378,9 @@ def test_compose_worker_with_host_port_cannot_scale(compose_model):
 def test_compose_services_wait_for_migrate(compose_model):
     model = copy.deepcopy(compose_model)
     del model["services"]["catalog-api"]["depends_on"]["migrate"]
-    assert any("catalog-api: must wait for migrate" in e for e in check_compose.compose_errors(model))
+    assert any(
+        "catalog-api: must wait for migrate" in e for e in check_compose.compose_errors(model)
+    )
 
 
 # --- observability -------------------------------------------------------------------------------
@@ -339,5 +413,22 @@ def test_alert_runbook_must_be_a_section_of_the_guide():
 
 def test_dashboard_must_show_every_exposed_metric():
     _, dashboard, _ = rules_and_dashboard()
-    dashboard["panels"] = [p for p in dashboard["panels"] if "kpi_score_recomputes_total" not in json.dumps(p)]
-    assert any("kpi_score_recomputes_total" in e for e in check_observability.dashboard_errors(dashboard))
+    dashboard["panels"] = [
+        p for p in dashboard["panels"] if "kpi_score_recomputes_total" not in json.dumps(p)
+    ]
+    assert any(
+        "kpi_score_recomputes_total" in e for e in check_observability.dashboard_errors(dashboard)
+    )
+
+
+def test_metric_names_match_the_kit():
+    assert check_observability.kit_drift_errors() == []
+
+
+def test_a_metric_the_kit_adds_is_noticed(tmp_path):
+    module = tmp_path / "metrics.py"
+    module.write_text(
+        check_observability.KIT_METRICS_MODULE.read_text()
+        + '\nX = Counter("kpi_new_total", "new")\n'
+    )
+    assert any("kpi_new_total" in e for e in check_observability.kit_drift_errors(module))

@@ -29,7 +29,9 @@ def stubs(tmp_path: Path) -> Path:
     return bin_dir
 
 
-def run(script: Path, *args: str, stubs: Path, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def run(
+    script: Path, *args: str, stubs: Path, tmp_path: Path, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     log = tmp_path / "calls.log"
     environment = {
         "PATH": f"{stubs}:{os.environ['PATH']}",
@@ -37,7 +39,9 @@ def run(script: Path, *args: str, stubs: Path, tmp_path: Path, **env: str) -> tu
         "STUB_LOG": str(log),
         **env,
     }
-    result = subprocess.run(["sh", str(script), *args], env=environment, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["sh", str(script), *args], env=environment, capture_output=True, text=True, timeout=30
+    )
     calls = log.read_text().splitlines() if log.exists() else []
     return result, calls
 
@@ -53,15 +57,29 @@ def test_service_and_role_become_kpi_serve_on_the_service_port(stubs, tmp_path):
 
 
 def test_port_variable_and_extra_arguments_pass_through(stubs, tmp_path):
-    result, calls = run(ENTRYPOINT, "journal", "worker", "--log-level", "debug", stubs=stubs, tmp_path=tmp_path, JOURNAL_PORT="9003")
+    result, calls = run(
+        ENTRYPOINT,
+        "journal",
+        "worker",
+        "--log-level",
+        "debug",
+        stubs=stubs,
+        tmp_path=tmp_path,
+        JOURNAL_PORT="9003",
+    )
     assert result.returncode == 0, result.stderr
     assert calls == ["kpi serve journal --role worker --host 0.0.0.0 --port 9003 --log-level debug"]
 
 
 def test_migrate_on_start_runs_the_services_migrations_first(stubs, tmp_path):
-    result, calls = run(ENTRYPOINT, "assignment", "all", stubs=stubs, tmp_path=tmp_path, KPI_MIGRATE_ON_START="1")
+    result, calls = run(
+        ENTRYPOINT, "assignment", "all", stubs=stubs, tmp_path=tmp_path, KPI_MIGRATE_ON_START="1"
+    )
     assert result.returncode == 0, result.stderr
-    assert calls == ["kpi migrate assignment", "kpi serve assignment --role all --host 0.0.0.0 --port 8002"]
+    assert calls == [
+        "kpi migrate assignment",
+        "kpi serve assignment --role all --host 0.0.0.0 --port 8002",
+    ]
 
 
 def test_migrate_command(stubs, tmp_path):
@@ -87,7 +105,7 @@ def test_other_commands_run_as_given(stubs, tmp_path):
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         self.send_response(self.status)
         self.end_headers()
 
@@ -101,7 +119,9 @@ def test_healthcheck_asks_the_running_service(stubs, tmp_path, status, healthy):
     server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        (tmp_path / "kpi-health-url").write_text(f"http://127.0.0.1:{server.server_port}/health/ready\n")
+        (tmp_path / "kpi-health-url").write_text(
+            f"http://127.0.0.1:{server.server_port}/health/ready\n"
+        )
         result, _ = run(ENTRYPOINT, "healthcheck", stubs=stubs, tmp_path=tmp_path)
     finally:
         server.shutdown()
@@ -137,8 +157,12 @@ def test_gateway_renders_a_server_block_template_inside_a_main_config(stubs, tmp
     template.write_text(SERVER_BLOCK)
     run_dir = tmp_path / "gw"
     result, calls = run(
-        GATEWAY, stubs=stubs, tmp_path=tmp_path,
-        KPI_GATEWAY_TEMPLATE=str(template), KPI_GATEWAY_RUN_DIR=str(run_dir), **GATEWAY_ENV,
+        GATEWAY,
+        stubs=stubs,
+        tmp_path=tmp_path,
+        KPI_GATEWAY_TEMPLATE=str(template),
+        KPI_GATEWAY_RUN_DIR=str(run_dir),
+        **GATEWAY_ENV,
     )
     assert result.returncode == 0, result.stderr
     rendered = (run_dir / "gateway.conf").read_text()
@@ -157,21 +181,33 @@ def test_gateway_uses_a_whole_nginx_conf_as_it_is(stubs, tmp_path):
     template.write_text("events {}\nhttp {\n" + SERVER_BLOCK + "}\n")
     run_dir = tmp_path / "gw"
     result, calls = run(
-        GATEWAY, stubs=stubs, tmp_path=tmp_path,
-        KPI_GATEWAY_TEMPLATE=str(template), KPI_GATEWAY_RUN_DIR=str(run_dir), **GATEWAY_ENV,
+        GATEWAY,
+        stubs=stubs,
+        tmp_path=tmp_path,
+        KPI_GATEWAY_TEMPLATE=str(template),
+        KPI_GATEWAY_RUN_DIR=str(run_dir),
+        **GATEWAY_ENV,
     )
     assert result.returncode == 0, result.stderr
     assert not (run_dir / "nginx.conf").exists()
-    assert calls[-1] == f"nginx -e stderr -c {run_dir}/gateway.conf -g daemon off; pid {run_dir}/nginx.pid;"
+    assert (
+        calls[-1]
+        == f"nginx -e stderr -c {run_dir}/gateway.conf -g daemon off; pid {run_dir}/nginx.pid;"
+    )
 
 
 def test_gateway_without_template_fails(stubs, tmp_path):
-    result, calls = run(GATEWAY, stubs=stubs, tmp_path=tmp_path, KPI_GATEWAY_TEMPLATE=str(tmp_path / "none"))
+    result, calls = run(
+        GATEWAY, stubs=stubs, tmp_path=tmp_path, KPI_GATEWAY_TEMPLATE=str(tmp_path / "none")
+    )
     assert result.returncode == 66
     assert calls == []
 
 
-@pytest.mark.skipif(REAL_NGINX is None or not Path("/etc/nginx/mime.types").exists(), reason="nginx is not installed here")
+@pytest.mark.skipif(
+    REAL_NGINX is None or not Path("/etc/nginx/mime.types").exists(),
+    reason="nginx is not installed here",
+)
 def test_real_nginx_accepts_the_rendered_configuration(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -183,8 +219,11 @@ def test_real_nginx_accepts_the_rendered_configuration(tmp_path):
     template = tmp_path / "nginx.conf"
     template.write_text(SERVER_BLOCK)
     result, _ = run(
-        GATEWAY, stubs=bin_dir, tmp_path=tmp_path,
-        KPI_GATEWAY_TEMPLATE=str(template), KPI_GATEWAY_RUN_DIR=str(tmp_path / "gw"),
+        GATEWAY,
+        stubs=bin_dir,
+        tmp_path=tmp_path,
+        KPI_GATEWAY_TEMPLATE=str(template),
+        KPI_GATEWAY_RUN_DIR=str(tmp_path / "gw"),
         # nginx resolves upstream names when it loads: use an address that needs no DNS here
         **{**GATEWAY_ENV, "CATALOG_UPSTREAM": "127.0.0.1:8001"},
     )
@@ -194,7 +233,9 @@ def test_real_nginx_accepts_the_rendered_configuration(tmp_path):
 TEMPLATE = ROOT / "deploy/gateway/nginx.conf"
 
 
-@pytest.mark.skipif(REAL_NGINX is None or not TEMPLATE.exists(), reason="needs nginx and deploy/gateway/nginx.conf")
+@pytest.mark.skipif(
+    REAL_NGINX is None or not TEMPLATE.exists(), reason="needs nginx and deploy/gateway/nginx.conf"
+)
 def test_the_gateway_template_renders_with_the_compose_settings(tmp_path):
     import yaml
 
@@ -216,12 +257,20 @@ def test_the_gateway_template_renders_with_the_compose_settings(tmp_path):
     )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "nginx").write_text(f'#!/bin/sh\ncase " $* " in *" -t "*) exec {REAL_NGINX} "$@" ;; esac\nexit 0\n')
+    (bin_dir / "nginx").write_text(
+        f'#!/bin/sh\ncase " $* " in *" -t "*) exec {REAL_NGINX} "$@" ;; esac\nexit 0\n'
+    )
     (bin_dir / "nginx").chmod(0o755)
     result, _ = run(
-        GATEWAY, stubs=bin_dir, tmp_path=tmp_path,
-        KPI_GATEWAY_TEMPLATE=str(TEMPLATE), KPI_GATEWAY_RUN_DIR=str(tmp_path / "gw"), **environment,
+        GATEWAY,
+        stubs=bin_dir,
+        tmp_path=tmp_path,
+        KPI_GATEWAY_TEMPLATE=str(TEMPLATE),
+        KPI_GATEWAY_RUN_DIR=str(tmp_path / "gw"),
+        **environment,
     )
     assert result.returncode == 0, result.stderr
     rendered = (tmp_path / "gw/gateway.conf").read_text()
-    assert "${" not in "\n".join(line for line in rendered.splitlines() if not line.lstrip().startswith("#"))
+    assert "${" not in "\n".join(
+        line for line in rendered.splitlines() if not line.lstrip().startswith("#")
+    )
