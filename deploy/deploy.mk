@@ -16,6 +16,8 @@ DEPLOY_TOOLS       ?= .run/deploy-tools
 DEPLOY_OUT         ?= .run/deploy
 DEPLOY_OVERLAYS    ?= dev prod
 DEPLOY_K8S_VERSIONS ?= 1.30 1.33
+# kustomize renders when kubectl is installed; DEPLOY_KUBECTL= (empty) forces render_kustomize.py
+DEPLOY_KUBECTL     ?= $(shell command -v kubectl 2>/dev/null)
 KPI_IMAGE          ?= kpi:dev
 KPI_GATEWAY_IMAGE  ?= kpi-gateway:dev
 
@@ -42,13 +44,14 @@ deploy-render: $(DEPLOY_TOOLS_STAMP) ## Render each kustomize overlay into .run/
 	@set -e; for overlay in $(DEPLOY_OVERLAYS); do \
 	    out=$(DEPLOY_OUT)/k8s-$$overlay.yaml; \
 	    $(DEPLOY_TOOLS_PY) deploy/checks/render_kustomize.py deploy/k8s/overlays/$$overlay > $$out.subset; \
-	    if command -v kubectl >/dev/null 2>&1; then \
-	        kubectl kustomize deploy/k8s/overlays/$$overlay > $$out; \
+	    if [ -n "$(DEPLOY_KUBECTL)" ]; then \
+	        $(DEPLOY_KUBECTL) kustomize deploy/k8s/overlays/$$overlay > $$out; \
 	        $(DEPLOY_TOOLS_PY) deploy/checks/same_objects.py $$out $$out.subset; \
-	        echo "deploy-render: $$overlay rendered by kubectl kustomize ($$(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p')), render_kustomize.py agrees"; \
+	        rm -f $$out.subset; \
+	        echo "deploy-render: $$overlay rendered by kubectl kustomize ($$($(DEPLOY_KUBECTL) version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p')), render_kustomize.py agrees"; \
 	    else \
 	        mv $$out.subset $$out; \
-	        echo "deploy-render: $$overlay rendered by render_kustomize.py (no kubectl here)"; \
+	        echo "deploy-render: $$overlay rendered by deploy/checks/render_kustomize.py (no kubectl here)"; \
 	    fi; \
 	done
 
