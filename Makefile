@@ -56,7 +56,7 @@ migrate: venv ## create the database(s) and apply every service's migrations
 token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_ID=uuid]
 	@$(BIN)/kpi token --role $(or $(ROLE),manager) $(if $(STAFF_ID),--staff-id $(STAFF_ID))
 
-test: lint typecheck pytest ## ruff, mypy and every test suite
+test: lint typecheck pytest deploy-validate ## ruff, mypy, every test suite, deploy manifests
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
@@ -73,6 +73,10 @@ unit: venv ## the unit tests only (no servers needed)
 asyncapi: venv ## write docs/asyncapi.json from the services' FastStream subscribers
 	$(BIN)/python -m kpi_kit.asyncapi > docs/asyncapi.json
 	@echo "wrote docs/asyncapi.json"
+
+constraints: venv ## pin every installed package for the images (constraints.txt)
+	@{ echo "# Exact versions for images: make constraints"; \
+	   $(BIN)/pip freeze --exclude-editable | grep -v '^kpi-'; } > constraints.txt
 
 clean: stop ## stop and remove the run folder
 	rm -rf $(RUN_DIR)
