@@ -10,6 +10,8 @@ ROLES ?= all
 PACKAGES := -e libs/contracts -e libs/kit -e services/catalog -e services/assignment -e services/journal
 STAMP := $(VENV)/.installed
 export KPI_ENV ?= dev
+# Credentials of servers that make run started with docker compose, when it had to.
+WITH_DEPS := set -a; [ -f $(RUN_DIR)/deps.env ] && . $(RUN_DIR)/deps.env; set +a;
 
 .PHONY: help venv run stop status migrate seed-demo token test lint typecheck pytest unit asyncapi clean
 
@@ -26,9 +28,9 @@ venv: $(STAMP) ## create the virtualenv and install the pinned stack
 
 run: venv ## bring the whole system up (deps, migrations, seed, services); ROLES=split for api+worker
 	@tools/dev/ensure-deps.sh
-	@$(BIN)/kpi migrate all
+	@$(WITH_DEPS) $(BIN)/kpi migrate all
 	@echo "Starting services ($(ROLES))..."
-	@tools/dev/services.sh start $(ROLES)
+	@$(WITH_DEPS) tools/dev/services.sh start $(ROLES)
 	@$(MAKE) --no-print-directory run-extras
 	@echo
 	@echo "KPI system is up:"
@@ -56,7 +58,7 @@ migrate: venv ## create the database(s) and apply every service's migrations
 token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_ID=uuid]
 	@$(BIN)/kpi token --role $(or $(ROLE),manager) $(if $(STAFF_ID),--staff-id $(STAFF_ID))
 
-test: lint typecheck pytest deploy-validate ## ruff, mypy, every test suite, deploy manifests
+test: lint typecheck deploy-validate pytest ## ruff, mypy, every test suite, deploy manifests
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
