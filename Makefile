@@ -13,7 +13,7 @@ export KPI_ENV ?= dev
 # Credentials of servers that make run started with docker compose, when it had to.
 WITH_DEPS := set -a; [ -f $(RUN_DIR)/deps.env ] && . $(RUN_DIR)/deps.env; set +a;
 
-.PHONY: help venv run stop status migrate seed-demo token test lint typecheck pytest unit asyncapi clean
+.PHONY: help venv run stop status migrate token test lint typecheck pytest unit asyncapi openapi docs constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -79,6 +79,11 @@ asyncapi: venv ## write docs/asyncapi.json from the services' FastStream subscri
 constraints: venv ## pin every installed package for the images (constraints.txt)
 	@{ echo "# Exact versions for images: make constraints"; \
 	   $(BIN)/pip freeze --exclude-editable | grep -v '^kpi-'; } > constraints.txt
+
+openapi: venv ## write every service's OpenAPI document to docs/openapi/
+	@$(BIN)/python -m kpi_kit.openapi docs/openapi
+
+docs: asyncapi openapi ## regenerate docs/asyncapi.json and docs/openapi/*.json
 
 clean: stop ## stop and remove the run folder
 	rm -rf $(RUN_DIR)
