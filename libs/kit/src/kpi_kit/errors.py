@@ -133,7 +133,7 @@ def problem(
     }
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = {503: {"Retry-After": "5"}, 401: {"WWW-Authenticate": "Bearer"}}.get(status)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
