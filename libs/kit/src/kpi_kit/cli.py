@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--staff-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", default=None)
 
+    commands.add_parser("check-deps", help="exit 1 naming PostgreSQL/RabbitMQ if unreachable")
+
     run = commands.add_parser("run", help="run one of a service's commands (e.g. catalog snapshot)")
     run.add_argument("service", choices=SERVICES)
     run.add_argument("name")
@@ -96,6 +98,35 @@ async def run_command(service: str, name: str) -> str:
         return await command(runtime)
 
 
+async def check_deps() -> list[str]:
+    """What of PostgreSQL and RabbitMQ does not answer at the configured addresses."""
+    import aio_pika
+    import asyncpg
+
+    from kpi_kit.db import with_database
+
+    missing = []
+    settings = Settings.from_env("catalog")
+    try:
+        conn = await asyncpg.connect(with_database(settings.database_url, "postgres"), timeout=3)
+        await conn.close()
+    except Exception as exc:
+        missing.append(f"PostgreSQL at {_safe(settings.database_url)} ({type(exc).__name__})")
+    try:
+        amqp = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), 5)
+        await amqp.close()
+    except Exception as exc:
+        missing.append(f"RabbitMQ at {_safe(settings.amqp_url)} ({type(exc).__name__})")
+    return missing
+
+
+def _safe(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `kpi`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -110,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = args.sub or f"cli-{args.role}"
         token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
         sys.stdout.write(token + "\n")
+    elif args.command == "check-deps":
+        missing = asyncio.run(check_deps())
+        for item in missing:
+            sys.stderr.write(f"not reachable: {item}\n")
+        return 1 if missing else 0
     elif args.command == "run":
         sys.stdout.write(asyncio.run(run_command(args.service, args.name)) + "\n")
     return 0
