@@ -11,8 +11,17 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
-from kpi_contracts.enums import Frequency, GrowthStatus, JournalEntryType, ScoreTrend, ScoreType
+from kpi_contracts.enums import (
+    Frequency,
+    GrowthStatus,
+    JournalEntryType,
+    KpiSource,
+    KpiStatus,
+    ScoreTrend,
+    ScoreType,
+)
 from kpi_contracts.schedule import next_due
 
 SCALES: Mapping[ScoreType, tuple[float, float]] = {
@@ -347,3 +356,57 @@ def replay(
             change = NO_CHANGE
         scores = apply_change(scores, parameters, change, entry.created_at).scores
     return scores
+
+
+# ---------------------------------------------------------------- who may write what
+
+
+def staff_may_append(entry_type: JournalEntryType) -> bool:
+    """Staff write reflections on their own KPIs, nothing else (always pending approval)."""
+    return entry_type is JournalEntryType.SELF_REFLECTION
+
+
+def effort_recognized(entry_type: JournalEntryType, asked: bool | None) -> bool:
+    """Whether an entry acknowledges effort: as asked, else true exactly for effort_recognition."""
+    return asked if asked is not None else entry_type is JournalEntryType.EFFORT_RECOGNITION
+
+
+# ---------------------------------------------------------------- lifecycle news from assignment
+
+
+class Lifecycle(StrEnum):
+    """What happened to a staff KPI, as its status_change entry tells it."""
+
+    ASSIGNED = "assigned"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+
+
+def lifecycle_of(status: KpiStatus, *, assigned: bool) -> Lifecycle:
+    """Which lifecycle step a reported status is: an assignment, or a change of status."""
+    if assigned:
+        return Lifecycle.ASSIGNED
+    return Lifecycle.REACTIVATED if status is KpiStatus.ACTIVE else Lifecycle.DEACTIVATED
+
+
+def is_newer(reported_at: datetime, known_at: datetime) -> bool:
+    """Whether news about a staff KPI is at least as recent as what the journal knows.
+
+    Delivery is at least once and not ordered: an older status or parameter set that arrives
+    late is still journaled, but does not overwrite newer news.
+    """
+    return reported_at >= known_at
+
+
+def status_change_text(
+    step: Lifecycle, module_name: str, *, source: KpiSource, reason: str | None
+) -> tuple[str, str]:
+    """Title and content of the status_change entry that tells a person's story."""
+    if step is Lifecycle.ASSIGNED:
+        how = "from the contract template" if source is KpiSource.TEMPLATE else "manually"
+        return f"KPI assigned: {module_name}", f"{module_name} was assigned {how}."
+    verb = "reactivated" if step is Lifecycle.REACTIVATED else "deactivated"
+    content = f"{module_name} was {verb}; its history stays on the record."
+    if reason:
+        content += f" Reason: {reason}"
+    return f"KPI {verb}: {module_name}", content
