@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from kpi_contracts.enums import (
@@ -28,10 +29,11 @@ SCALES: Mapping[ScoreType, tuple[float, float]] = {
     ScoreType.PERCENTAGE: (0.0, 100.0),
     ScoreType.RATING: (1.0, 5.0),
 }
-# Composites and trend percentages are shown to people: two decimals, never 72.49999999.
-COMPOSITE_DECIMALS = 2
-# Inputs are entered by hand; four decimals clears float noise from sums like 70.1 + 0.2.
-SCORE_DECIMALS = 4
+# Composites and trend percentages are shown to people: two decimals, never 72.49999999. The
+# arithmetic is done in decimal, as a person would do it, so 73.115 rounds to 73.12.
+COMPOSITE_PLACES = Decimal("0.01")
+# Scores are entered by hand; sums like 70.1 + 0.2 are kept to four decimals.
+SCORE_PLACES = Decimal("0.0001")
 
 SCORING_TYPES = frozenset(
     {
@@ -140,7 +142,17 @@ def composite(outcome: float | None, effort: float | None, effort_weight: float)
     if outcome is None:
         return None
     effort = outcome if effort is None else effort
-    return round((1 - effort_weight) * outcome + effort_weight * effort, COMPOSITE_DECIMALS)
+    w = _decimal(effort_weight)
+    return _rounded((1 - w) * _decimal(outcome) + w * _decimal(effort), COMPOSITE_PLACES)
+
+
+def _decimal(value: float) -> Decimal:
+    # repr of a float is the shortest text that reads back as it: 70.1 is 70.1, not 70.0999...
+    return Decimal(repr(value))
+
+
+def _rounded(value: Decimal, places: Decimal) -> float:
+    return float(value.quantize(places, rounding=ROUND_HALF_UP))
 
 
 def growth_status(
@@ -171,7 +183,8 @@ def trend_percentage(previous: float | None, current: float | None) -> float | N
     """(current - previous) / previous * 100; None when there is no previous or it is 0."""
     if previous is None or current is None or previous == 0:
         return None
-    return round((current - previous) / previous * 100, COMPOSITE_DECIMALS)
+    change = (_decimal(current) - _decimal(previous)) / _decimal(previous) * 100
+    return _rounded(change, COMPOSITE_PLACES)
 
 
 def first_due(assigned_at: datetime, frequency: Frequency) -> datetime:
@@ -266,7 +279,7 @@ def apply_change(
             raise ScoringRefused(
                 Problem("score_impact", "there is no score to adjust yet: record a score_update")
             )
-        adjusted = round(outcome + change.score_impact, SCORE_DECIMALS)
+        adjusted = _rounded(_decimal(outcome) + _decimal(change.score_impact), SCORE_PLACES)
         outcome = _checked(score_type, "score_impact", adjusted, "would take the score to")
     if change.effort_score is not None:
         effort = _checked(score_type, "effort_score", change.effort_score)
