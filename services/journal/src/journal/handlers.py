@@ -381,20 +381,14 @@ async def person_journal(
     pool: Pool, staff_id: uuid.UUID, *, cursor: str | None, limit: int, include_hidden: bool
 ) -> JournalPage:
     """A person's journal across all their KPIs, newest first."""
-    created_at, entry_id = cursors.read_person_cursor(cursor)
+    created_at, entry_id = cursors.read_cursor(cursor)
     async with pool.acquire() as conn:
         if not await conn.fetchval(queries.PERSON_KNOWN, staff_id):
             raise NotFound(f"The journal has no KPIs for staff member {staff_id}")
         rows = await conn.fetch(
             queries.PERSON_JOURNAL, staff_id, include_hidden, created_at, entry_id, limit + 1
         )
-    items = [entry_view(row) for row in rows[:limit]]
-    more = len(rows) > limit
-    last = items[-1] if items else None
-    return JournalPage(
-        items=items,
-        next_cursor=cursors.person_cursor(last.created_at, last.id) if more and last else None,
-    )
+    return _page(rows, limit)
 
 
 async def kpi_journal(
@@ -407,19 +401,24 @@ async def kpi_journal(
     include_hidden: bool,
 ) -> JournalPage:
     """One staff KPI's journal, newest first."""
-    before = cursors.read_kpi_cursor(cursor)
+    created_at, entry_id = cursors.read_cursor(cursor)
     async with pool.acquire() as conn:
         owner = await conn.fetchval(queries.KPI_OWNER, staff_kpi_id)
         if owner != staff_id:
             raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
         rows = await conn.fetch(
-            queries.KPI_JOURNAL, staff_kpi_id, include_hidden, before, limit + 1
+            queries.KPI_JOURNAL, staff_kpi_id, include_hidden, created_at, entry_id, limit + 1
         )
+    return _page(rows, limit)
+
+
+def _page(rows: Sequence[asyncpg.Record], limit: int) -> JournalPage:
+    """A page of `limit` entries; one more row fetched tells whether another page follows."""
     items = [entry_view(row) for row in rows[:limit]]
-    more = len(rows) > limit
+    more = len(rows) > limit and bool(items)
     return JournalPage(
         items=items,
-        next_cursor=cursors.kpi_cursor(items[-1].sequence) if more and items else None,
+        next_cursor=cursors.cursor_after(items[-1].created_at, items[-1].id) if more else None,
     )
 
 
@@ -485,8 +484,7 @@ async def _record(
             queries.LOCK_OR_CREATE_KPIS,
             *_arrays(queries.KPI_COLUMNS, [_first_row(n) for n in by_kpi.values()]),
         )
-        at = _now()
-        writes = [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id, at) for kpi in known]
+        writes = [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
         await _append(uow, writes)
     return True
 
@@ -506,8 +504,11 @@ def _first_row(news: _News) -> dict[str, Any]:
     }
 
 
-def _status_write(kpi: Row, news: _News, event_id: uuid.UUID, at: datetime) -> _Write:
-    """The status_change entry for one KPI, and its row with the news applied if it is news."""
+def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
+    """The status_change entry for one KPI, and its row with the news applied if it is news.
+
+    The entry is dated when the change happened, so the person's story reads in order.
+    """
     changes: dict[str, Any] = {}
     parameters = parameters_of(kpi)
     if domain.is_newer(news.reported_at, kpi["status_changed_at"]):
@@ -532,7 +533,7 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID, at: datetime) -> _
         title,
         content,
         applied,
-        at,
+        news.reported_at,
         source_event_id=event_id,
     )
     return _Write(moved, entry, applied)

@@ -149,7 +149,7 @@ LEFT JOIN hr.kpi_journal_entries d
       AND d.entry_type IN ('approval_granted', 'approval_declined')
 """
 
-# Newest first, keyset-paginated: the cursor is the last row's key; no OFFSET scans.
+# Newest first (by when it happened), keyset-paginated: the cursor is the last row's key.
 PERSON_JOURNAL: Final = f"""
 {_ENTRY_VIEW}
 WHERE e.staff_id = $1
@@ -163,9 +163,9 @@ KPI_JOURNAL: Final = f"""
 {_ENTRY_VIEW}
 WHERE e.staff_kpi_id = $1
   AND ($2 OR e.is_visible_to_staff)
-  AND e.sequence < $3
-ORDER BY e.sequence DESC
-LIMIT $4
+  AND (e.created_at, e.id) < ($3::timestamptz, $4::uuid)
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT $5
 """
 
 ENTRY_VIEW: Final = f"{_ENTRY_VIEW} WHERE e.id = $1"

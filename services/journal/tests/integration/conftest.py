@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from journal.app import definition
 from kpi_contracts import codec, events, names
@@ -197,15 +198,23 @@ class Ledger:
 
         await eventually(enough)
 
-    async def drain(self) -> None:
-        """Wait until everything published so far has been consumed.
+    async def processed(self, event_id: uuid.UUID) -> bool:
+        """Whether the journal's inbox records an event as applied."""
+        found: bool = await self.db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM hr.journal_inbox "
+            "WHERE consumer = 'journal.assignments' AND event_id = $1)",
+            event_id,
+        )
+        return found
 
-        The journal consumes its queue in order, so once a marker published now is journaled,
-        every earlier message has been processed.
-        """
-        marker = self.assignment.kpi()
-        await self.assignment.assign(marker)
-        await self.wait_for(marker.staff_kpi_id, 1)
+    @staticmethod
+    def consumed(event_type: str, outcome: str) -> float:
+        """How many events of a type the journal's consumer counted with an outcome, so far."""
+        value = REGISTRY.get_sample_value(
+            "kpi_events_consumed_total",
+            {"service": "journal", "event_type": event_type, "outcome": outcome},
+        )
+        return value or 0.0
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,8 @@ CREATE TABLE hr.kpi_journal_entries (
     created_by          text,
     -- The assignment event a status_change entry records: the guard against writing it twice.
     source_event_id     uuid,
+    -- When it happened: the time of writing, or for a status_change the time assignment
+    -- reports, so that a person's story reads in order even when events arrive out of order.
     created_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
     CONSTRAINT kpi_journal_entries_sequence_once UNIQUE (staff_kpi_id, sequence),
     CONSTRAINT kpi_journal_entries_decision_refers
@@ -85,9 +87,11 @@ CREATE TABLE hr.kpi_journal_entries (
                OR related_entry_id IS NOT NULL)
 );
 
--- Newest-first pages of a person's journal (keyset on created_at, id).
+-- Newest-first pages of a person's and of a KPI's journal (keyset on created_at, id).
 CREATE INDEX kpi_journal_entries_staff_idx
     ON hr.kpi_journal_entries (staff_id, created_at DESC, id DESC);
+CREATE INDEX kpi_journal_entries_kpi_idx
+    ON hr.kpi_journal_entries (staff_kpi_id, created_at DESC, id DESC);
 -- One decision per pending entry, whatever the races.
 CREATE UNIQUE INDEX kpi_journal_entries_one_decision
     ON hr.kpi_journal_entries (related_entry_id)
@@ -131,7 +135,8 @@ DO $$ BEGIN
         GRANT USAGE ON SCHEMA hr TO kpi_journal_app;
         GRANT SELECT, INSERT ON hr.kpi_journal_entries TO kpi_journal_app;
         GRANT SELECT, INSERT, UPDATE ON hr.journal_kpis TO kpi_journal_app;
-        GRANT SELECT, INSERT, DELETE ON hr.journal_outbox TO kpi_journal_app;
+        -- The relay locks the rows it publishes (FOR UPDATE), which needs UPDATE.
+        GRANT SELECT, INSERT, UPDATE, DELETE ON hr.journal_outbox TO kpi_journal_app;
         GRANT USAGE ON SEQUENCE hr.journal_outbox_id_seq TO kpi_journal_app;
         GRANT SELECT, INSERT ON hr.journal_inbox TO kpi_journal_app;
     END IF;
