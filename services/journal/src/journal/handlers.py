@@ -183,14 +183,17 @@ def _entry(
 
 async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Record]:
     """Write entries and their KPIs' new state in one statement; queue the events they cause."""
-    entries = [w.entry for w in writes]
-    kpis = [w.kpi for w in writes]
     rows = await uow.conn.fetch(
         queries.APPEND_ENTRIES,
-        *_arrays(queries.ENTRY_COLUMNS, entries),
-        *_arrays(queries.KPI_COLUMNS, kpis),
+        *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in writes]),
+        *_arrays(queries.KPI_COLUMNS, [w.kpi for w in writes]),
     )
-    written = {row["id"] for row in rows}
+    await _announce(uow, writes, {row["id"] for row in rows})
+    return list(rows)
+
+
+async def _announce(uow: UnitOfWork, writes: Sequence[_Write], written: set[uuid.UUID]) -> None:
+    """Queue the events of the entries that were written: every entry, every recompute."""
     published: list[events.Event] = []
     for w in writes:
         if w.entry["id"] not in written:
@@ -198,9 +201,8 @@ async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Rec
         published.append(_appended_event(w.entry))
         if w.applied.recomputed:
             published.append(_recomputed_event(w))
+            SCORE_RECOMPUTES.inc()
     await uow.publish(published)
-    SCORE_RECOMPUTES.inc(sum(1 for w in writes if w.applied.recomputed))
-    return list(rows)
 
 
 def _appended_event(entry: dict[str, Any]) -> events.JournalEntryAppended:
@@ -480,17 +482,30 @@ async def _record(
             return False
         if not by_kpi:
             return True
-        known = await uow.conn.fetch(
-            queries.LOCK_OR_CREATE_KPIS,
-            *_arrays(queries.KPI_COLUMNS, [_first_row(n) for n in by_kpi.values()]),
+        # Most news is of KPIs the journal has not heard of: create them with their first entry.
+        fresh = [_status_write(_first_row(n), n, event_id) for n in by_kpi.values()]
+        created = await uow.conn.fetch(
+            queries.CREATE_KPIS_WITH_ENTRIES,
+            *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in fresh]),
+            *_arrays(queries.KPI_COLUMNS, [w.kpi for w in fresh]),
         )
-        writes = [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
-        await _append(uow, writes)
+        written = {row["id"] for row in created}
+        await _announce(uow, fresh, written)
+        if len(written) == len(fresh):
+            return True
+        # The others exist: lock them, then journal the news on the scores they hold.
+        done = {w.kpi["staff_kpi_id"] for w in fresh if w.entry["id"] in written}
+        known = await uow.conn.fetch(
+            queries.LOCK_KPIS, sorted(k for k in by_kpi if k not in done)
+        )
+        await _append(
+            uow, [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
+        )
     return True
 
 
 def _first_row(news: _News) -> dict[str, Any]:
-    """The row of a staff KPI the journal hears of for the first time."""
+    """The row of a staff KPI the journal hears of for the first time, before any entry."""
     p = news.parameters
     frequency = Frequency(p.evaluation_frequency)
     scores = domain.Scores(next_evaluation_due=domain.first_due(p.assigned_at, frequency))

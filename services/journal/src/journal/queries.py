@@ -93,16 +93,30 @@ KPI_SELECT: Final = """
 
 LOCK_KPI: Final = f"SELECT {KPI_SELECT} FROM hr.journal_kpis WHERE staff_kpi_id = $1 FOR UPDATE"
 
-# Insert the staff KPIs not yet known and lock every one of them, returning the row as it
-# stands (the no-op update is what takes the lock on rows that exist). Sorted by id so that two
-# events naming the same KPIs lock them in the same order.
-LOCK_OR_CREATE_KPIS: Final = f"""
-INSERT INTO hr.journal_kpis ({_KPI_NAMES})
-SELECT {_KPI_VALUES}
-FROM {_unnest(KPI_COLUMNS, 1, "u")}
-ORDER BY u.staff_kpi_id
-ON CONFLICT (staff_kpi_id) DO UPDATE SET staff_kpi_id = EXCLUDED.staff_kpi_id
-RETURNING {KPI_SELECT}
+# The fast path of assignment news: staff KPIs the journal has not heard of are inserted in their
+# state after their first entry, together with that entry. Those that exist already are left
+# alone here (ON CONFLICT DO NOTHING: a concurrent creator is waited for) and go the locked way.
+CREATE_KPIS_WITH_ENTRIES: Final = f"""
+WITH created AS (
+    INSERT INTO hr.journal_kpis ({_KPI_NAMES})
+    SELECT {_KPI_VALUES}
+    FROM {_unnest(KPI_COLUMNS, len(ENTRY_COLUMNS) + 1, "u")}
+    ON CONFLICT (staff_kpi_id) DO NOTHING
+    RETURNING staff_kpi_id
+)
+INSERT INTO hr.kpi_journal_entries ({_ENTRY_NAMES})
+SELECT {_ENTRY_VALUES}
+FROM {_unnest(ENTRY_COLUMNS, 1, "n")}
+WHERE n.staff_kpi_id IN (SELECT staff_kpi_id FROM created)
+RETURNING id
+"""
+
+# Sorted by id, so that two transactions locking the same KPIs take them in the same order.
+LOCK_KPIS: Final = f"""
+SELECT {KPI_SELECT} FROM hr.journal_kpis
+WHERE staff_kpi_id = ANY($1::uuid[])
+ORDER BY staff_kpi_id
+FOR UPDATE
 """
 
 # Append entries and move their KPIs' rows to the state after them, in one statement. An
