@@ -32,8 +32,9 @@ wait_ready() {  # port
 }
 
 start() {
-  local roles=${1:-all}
-  for service in catalog assignment journal; do
+  local roles=${1:-all} services
+  services=$("$KPI" services)
+  for service in $services; do
     local port=${PORTS[$service]}
     if [[ $roles == split ]]; then
       start_one "$service-api" "$service" api "$port"
@@ -42,7 +43,7 @@ start() {
       start_one "$service" "$service" all "$port"
     fi
   done
-  for service in catalog assignment journal; do wait_ready "${PORTS[$service]}"; done
+  for service in $services; do wait_ready "${PORTS[$service]}"; done
 }
 
 stop() {

@@ -10,7 +10,9 @@ import asyncpg
 from kpi_kit.settings import Settings
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
-Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
+Connection: TypeAlias = (
+    "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+)
 Record: TypeAlias = asyncpg.Record
 
 # Errors after which the same work may succeed once the database is back.

@@ -19,7 +19,9 @@ import asyncpg
 
 from kpi_contracts import codec, names
 from kpi_contracts.events import Event
-from kpi_kit.db import TRANSIENT_DB_ERRORS, Pool
+from kpi_kit import tracing
+from kpi_kit.db import TRANSIENT_DB_ERRORS, Connection, Pool
+from kpi_kit.observability import current_correlation_headers
 
 log = logging.getLogger("kpi.outbox")
 
@@ -72,7 +74,7 @@ class Outbox:
 class UnitOfWork:
     """One transaction: the change, the events it causes and the event that caused it."""
 
-    conn: asyncpg.Connection
+    conn: Connection
     outbox: Outbox
     headers: dict[str, str] = field(default_factory=dict)
     _queued: int = 0
@@ -115,7 +117,8 @@ async def unit_of_work(
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction for one use case; it commits when the block ends without error."""
     async with pool.acquire() as conn, conn.transaction():
-        yield UnitOfWork(conn, outbox, headers or {})
+        carried = headers or current_correlation_headers() | tracing.trace_headers()
+        yield UnitOfWork(conn, outbox, carried)
 
 
 @dataclass(frozen=True)

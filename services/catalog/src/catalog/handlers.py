@@ -93,6 +93,7 @@ async def create_module(pool: Pool, outbox: Outbox, data: KpiModuleCreate) -> Kp
             data.is_default_for_role,
             data.display_order,
         )
+        assert row is not None  # INSERT ... RETURNING always returns the row
         module = module_from(row)
         await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
     return module
@@ -138,6 +139,7 @@ async def update_module(
             merged["display_order"],
             merged["is_archived"],
         )
+        assert updated is not None  # the row is locked above
         module = module_from(updated)
         await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
     return module
