@@ -11,17 +11,15 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
 from journal.app import definition
 from kpi_contracts import codec, events, names
 from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, ScoreType
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import bearer, eventually, running
+from kpi_kit.testing.harness import ServiceClient, bearer, eventually, running
 
-Client = AsyncTestClient[Litestar]
+Client = ServiceClient
 
 
 @pytest.fixture(scope="session")

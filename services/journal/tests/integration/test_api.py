@@ -9,18 +9,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from journal import handlers
-from journal.app import DB_ROLE
 from kpi_contracts.enums import KpiStatus, ScoreType
-from kpi_kit.db import create_pool
+from kpi_kit.testing.harness import ServiceClient
 from kpi_kit.views import SCORING_KEYS
 
 pytestmark = pytest.mark.integration
 
-Client = AsyncTestClient[Litestar]
+Client = ServiceClient
 Headers = Callable[..., dict[str, str]]
 Assign = Callable[..., Awaitable[list[Any]]]
 STAFF_HIDDEN = SCORING_KEYS | {"score", "effort_score"}
@@ -540,9 +537,7 @@ async def test_the_default_page_is_fifty(journal_for):
     assert len(page["items"]) == 50 and page["next_cursor"]
 
 
-async def test_the_stored_scores_are_what_replaying_the_journal_gives(
-    journal_for, journal_settings
-):
+async def test_the_stored_scores_are_what_replaying_the_journal_gives(journal_for, journal):
     kpi = await journal_for()
     await kpi.add("score_update", score=72)
     await kpi.add("effort_recognition", effort_score=90)
@@ -553,10 +548,7 @@ async def test_the_stored_scores_are_what_replaying_the_journal_gives(
     await kpi.decide(declined["id"], "decline")
     await kpi.add("score_update", score=81.25)
 
-    pool = await create_pool(journal_settings, DB_ROLE)
-    try:
-        stored, replayed = await handlers.replayed_scores(pool, kpi.kpi.staff_kpi_id)
-    finally:
-        await pool.close()
+    pool = journal.app.state.runtime.pool
+    stored, replayed = await handlers.replayed_scores(pool, kpi.kpi.staff_kpi_id)
     assert stored == replayed
     assert stored.current_score == 83.0  # 0.8 * 81.25 + 0.2 * 90

@@ -80,15 +80,16 @@ async def test_the_service_role_may_read_entries(
     assert found == 1
 
 
+async def test_the_running_service_works_as_its_role(journal: Any):
+    pool = journal.app.state.runtime.pool
+    assert await pool.fetchval("SELECT current_user") == DB_ROLE
+
+
 async def _current_user(settings: Settings) -> str:
     runtime = Runtime(settings, Outbox("journal"), make_broker(settings))
     async with _running(definition(), runtime, runs_worker=False):
         user: str = await runtime.pool.fetchval("SELECT current_user")
     return user
-
-
-async def test_the_service_connects_as_its_role(journal_settings: Settings, journal: Any):
-    assert await _current_user(journal_settings) == DB_ROLE
 
 
 async def test_the_role_can_be_turned_off_for_a_login_that_may_not_set_role(

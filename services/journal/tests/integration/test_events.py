@@ -9,17 +9,15 @@ from typing import Any
 
 import aio_pika
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from kpi_contracts import codec, events, names
 from kpi_contracts.enums import KpiStatus
 from kpi_contracts.schedule import next_due
-from kpi_kit.testing.harness import eventually
+from kpi_kit.testing.harness import ServiceClient, eventually
 
 pytestmark = pytest.mark.integration
 
-Client = AsyncTestClient[Litestar]
+Client = ServiceClient
 Headers = Callable[..., dict[str, str]]
 Assign = Callable[..., Awaitable[list[events.ScoringParameters]]]
 
