@@ -379,6 +379,16 @@ def staff_may_append(entry_type: JournalEntryType) -> bool:
     return entry_type is JournalEntryType.SELF_REFLECTION
 
 
+def announces_entry(entry_type: JournalEntryType) -> bool:
+    """Whether an entry is announced as `journal.entry_appended`: every entry but status_change.
+
+    A status_change entry records news that assignment has announced already (one event for all
+    of a person's KPIs); echoing it once per KPI would multiply the broker's traffic tenfold for
+    nothing new. A status_change that moves the scores is still announced by its ScoreRecomputed.
+    """
+    return entry_type is not JournalEntryType.STATUS_CHANGE
+
+
 def effort_recognized(entry_type: JournalEntryType, asked: bool | None) -> bool:
     """Whether an entry acknowledges effort: as asked, else true exactly for effort_recognition."""
     return asked if asked is not None else entry_type is JournalEntryType.EFFORT_RECOGNITION

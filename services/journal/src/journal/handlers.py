@@ -193,12 +193,13 @@ async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Rec
 
 
 async def _announce(uow: UnitOfWork, writes: Sequence[_Write], written: set[uuid.UUID]) -> None:
-    """Queue the events of the entries that were written: every entry, every recompute."""
+    """Queue the events of the entries that were written, and of every recompute."""
     published: list[events.Event] = []
     for w in writes:
         if w.entry["id"] not in written:
             continue
-        published.append(_appended_event(w.entry))
+        if domain.announces_entry(w.entry["entry_type"]):
+            published.append(_appended_event(w.entry))
         if w.applied.recomputed:
             published.append(_recomputed_event(w))
             SCORE_RECOMPUTES.inc()

@@ -280,6 +280,11 @@ def test_staff_may_only_reflect():
     assert allowed == [JournalEntryType.SELF_REFLECTION]
 
 
+def test_every_entry_but_status_change_is_announced():
+    announced = {t for t in JournalEntryType if domain.announces_entry(t)}
+    assert announced == set(JournalEntryType) - {JournalEntryType.STATUS_CHANGE}
+
+
 def test_effort_recognition_acknowledges_effort_unless_told_otherwise():
     assert domain.effort_recognized(JournalEntryType.EFFORT_RECOGNITION, None) is True
     assert domain.effort_recognized(JournalEntryType.OBSERVATION, None) is False
