@@ -110,12 +110,16 @@ def _arrays(columns: tuple[tuple[str, str], ...], rows: Sequence[dict[str, Any]]
     return [[row[name] for row in rows] for name, _ in columns]
 
 
+def _unprocessable(problems: Sequence[domain.Problem]) -> Unprocessable:
+    return Unprocessable(
+        problems[0].message if len(problems) == 1 else "The entry breaks several rules",
+        [FieldError(p.field, p.message) for p in problems],
+    )
+
+
 def _refuse(problems: Sequence[domain.Problem]) -> None:
     if problems:
-        raise Unprocessable(
-            problems[0].message if len(problems) == 1 else "The entry breaks several rules",
-            [FieldError(p.field, p.message) for p in problems],
-        )
+        raise _unprocessable(problems)
 
 
 def entry_view(row: Row, kpi: Row | None = None) -> JournalEntry:
@@ -270,8 +274,7 @@ def _applied_or_refuse(
     try:
         return domain.append(scores_of(kpi), parameters_of(kpi), change, pending=pending, at=at)
     except domain.ScoringRefused as refused:
-        _refuse([refused.problem])
-        raise  # unreachable: _refuse raised
+        raise _unprocessable([refused.problem]) from refused
 
 
 async def append_entry(
@@ -372,7 +375,7 @@ async def decide(
         )
         try:
             [row] = await _append(uow, [_Write(moved, entry, applied)])
-        except asyncpg.UniqueViolationError as exc:  # a decision raced past the row lock
+        except asyncpg.UniqueViolationError as exc:  # the index backs the row lock up
             raise Conflict("This entry has been decided already") from exc
     return entry_view(row, kpi)
 
@@ -423,14 +426,6 @@ def _page(rows: Sequence[asyncpg.Record], limit: int) -> JournalPage:
         items=items,
         next_cursor=cursors.cursor_after(items[-1].created_at, items[-1].id) if more else None,
     )
-
-
-async def get_entry(pool: Pool, entry_id: uuid.UUID) -> JournalEntry:
-    """One entry, or NotFound."""
-    row = await pool.fetchrow(queries.ENTRY_VIEW, entry_id)
-    if row is None:
-        raise NotFound(f"No journal entry {entry_id}")
-    return entry_view(row)
 
 
 # ---------------------------------------------------------------- lifecycle news from assignment

@@ -182,8 +182,6 @@ ORDER BY e.created_at DESC, e.id DESC
 LIMIT $5
 """
 
-ENTRY_VIEW: Final = f"{_ENTRY_VIEW} WHERE e.id = $1"
-
 # Oldest first, for replaying a KPI's journal.
 KPI_HISTORY: Final = (
     "SELECT * FROM hr.kpi_journal_entries WHERE staff_kpi_id = $1 ORDER BY sequence"
