@@ -12,9 +12,14 @@ from msgspec import UnsetType
 
 from kpi_contracts.enums import JournalEntryType
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=20_000)]
-Notes = Annotated[str, msgspec.Meta(max_length=5_000)]
+# PostgreSQL text cannot hold NUL, and a title needs something besides blanks: both are refused
+# here, naming the field, rather than by the database.
+_NO_NUL = r"^[^\x00]*$"
+Title = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+]
+Text = Annotated[str, msgspec.Meta(max_length=20_000, pattern=_NO_NUL)]
+Notes = Annotated[str, msgspec.Meta(max_length=5_000, pattern=_NO_NUL)]
 # Bounded so that no number can overflow a column; the module's scale is checked by the rules.
 Score = Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)]
 

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from journal import handlers
 from kpi_contracts.enums import KpiStatus, ScoreType
@@ -408,6 +410,9 @@ async def test_an_inactive_kpi_takes_no_entries_but_its_history_stays_readable(
         ({"score": "eighty", "entry_type": "score_update"}, "score"),
         ({"linked_incident_id": "not-a-uuid"}, "linked_incident_id"),
         ({"surprise": True}, "surprise"),
+        ({"title": "   "}, "title"),
+        ({"content": "a\u0000b"}, "content"),
+        ({"effort_notes": "x" * 5001}, "effort_notes"),
     ],
 )
 async def test_a_malformed_entry_is_400_naming_the_field(journal_for, body, field):
@@ -552,3 +557,34 @@ async def test_the_stored_scores_are_what_replaying_the_journal_gives(journal_fo
     stored, replayed = await handlers.replayed_scores(pool, kpi.kpi.staff_kpi_id)
     assert stored == replayed
     assert stored.current_score == 83.0  # 0.8 * 81.25 + 0.2 * 90
+
+
+# ---------------------------------------------------------------- never a 500
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner,
+                                                                max_size=3),
+    max_leaves=6,
+)
+FIELDS = [
+    "entry_type", "title", "content", "score", "score_impact", "effort_score",
+    "effort_recognized", "effort_notes", "is_visible_to_staff", "is_pending_approval",
+    "linked_catchup_id", "linked_incident_id",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    changes=st.dictionaries(st.sampled_from([*FIELDS, "surprise"]), JSON_VALUES, max_size=4),
+    entry_type=st.sampled_from(["observation", "score_update", "score_adjustment",
+                                "effort_recognition", "self_reflection"]),
+)
+async def test_no_body_makes_the_append_route_fail_with_a_500(journal_for, changes, entry_type):
+    kpi = await journal_for()
+    body = an_entry(entry_type) | changes
+    path = journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id)
+    for headers in (kpi.as_role("manager"), kpi.as_role("staff", kpi.kpi.staff_id)):
+        response = await kpi.client.post(path, json=body, headers=headers)
+        assert response.status_code < 500, (body, response.text)
