@@ -52,9 +52,15 @@ async def test_the_trigger_refuses_to_rewrite_history_even_for_a_superuser(
         await db.execute(statement, an_entry)
 
 
-async def test_the_trigger_refuses_truncate(db: asyncpg.Connection, journal: Any):
+@pytest.mark.parametrize(
+    "statement",
+    ["TRUNCATE hr.kpi_journal_entries", "TRUNCATE hr.journal_kpis CASCADE"],
+)
+async def test_the_trigger_refuses_truncate_even_by_cascade(
+    db: asyncpg.Connection, an_entry: uuid.UUID, statement: str
+):
     with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
-        await db.execute("TRUNCATE hr.kpi_journal_entries CASCADE")
+        await db.execute(statement)
 
 
 @pytest.mark.parametrize(
