@@ -96,11 +96,13 @@ LOCK_KPI: Final = f"SELECT {KPI_SELECT} FROM hr.journal_kpis WHERE staff_kpi_id 
 # The fast path of assignment news: staff KPIs the journal has not heard of are inserted in their
 # state after their first entry, together with that entry. Those that exist already are left
 # alone here (ON CONFLICT DO NOTHING: a concurrent creator is waited for) and go the locked way.
+# Inserted in id order, so that two events creating the same KPIs cannot wait on each other.
 CREATE_KPIS_WITH_ENTRIES: Final = f"""
 WITH created AS (
     INSERT INTO hr.journal_kpis ({_KPI_NAMES})
     SELECT {_KPI_VALUES}
     FROM {_unnest(KPI_COLUMNS, len(ENTRY_COLUMNS) + 1, "u")}
+    ORDER BY u.staff_kpi_id
     ON CONFLICT (staff_kpi_id) DO NOTHING
     RETURNING staff_kpi_id
 )

@@ -131,6 +131,40 @@ async def test_a_late_older_status_is_journaled_but_does_not_win(
     await append(journal, as_role, kpi)  # still active: no 409
 
 
+async def test_racing_news_of_the_same_new_kpis_is_all_journaled_and_the_newest_wins(
+    journal: Client, as_role: Headers, assignment, ledger
+):
+    people = []
+    for _ in range(8):
+        staff_id = uuid.uuid4()
+        kpis = [assignment.kpi(staff_id) for _ in range(6)]
+        exited = datetime.now(UTC) + timedelta(seconds=1)
+        changes = [
+            events.KpiStatusChange(
+                staff_kpi_id=k.staff_kpi_id, status=KpiStatus.INACTIVE, reason="Contract ended",
+                changed_at=exited, parameters=k,
+            )
+            for k in reversed(kpis)
+        ]
+        await assignment.assign(*kpis)
+        await assignment.publish(
+            events.KpiStatusChanged(staff_id=staff_id, cause="staff_exited", changes=changes)
+        )
+        people.append(kpis)
+    for kpis in people:
+        for kpi in kpis:
+            await ledger.wait_for(kpi.staff_kpi_id, 2)
+            entries = await entries_of(journal, as_role, kpi)
+            assert [e["title"].split(":")[0] for e in entries] == [
+                "KPI deactivated", "KPI assigned",
+            ]
+            response = await journal.post(
+                journal_of(kpi), json={"entry_type": "observation", "title": "x", "content": ""},
+                headers=as_role("manager"),
+            )
+            assert response.status_code == 409
+
+
 async def test_news_of_a_kpi_never_assigned_here_creates_it(
     journal: Client, as_role: Headers, assignment, ledger
 ):
