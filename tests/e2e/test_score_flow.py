@@ -120,7 +120,8 @@ async def system(settings_for: Callable[[str], Settings], amqp_url: str) -> Asyn
             probe = await system.hire()
 
             async def assigned() -> list[Any]:
-                return await system.kpis(probe)
+                found: list[Any] = await system.kpis(probe)
+                return found
 
             found = await eventually(assigned)
             return {k["kpi_module_id"] for k in found} == expected

@@ -145,7 +145,7 @@ class Published:
         self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
 
     def take(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        event = codec.decode(message.body, events.JournalEvent)
+        event: events.JournalEvent = codec.decode(message.body, events.JournalEvent)
         self.messages.append(message)
         if isinstance(event, events.JournalEntryAppended):
             self.appended[event.staff_kpi_id].append(event)

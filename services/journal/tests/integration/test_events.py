@@ -74,7 +74,7 @@ async def test_a_redelivered_assignment_is_journaled_once(assignment, ledger):
         await assignment.publish(event)
 
     async def all_three_handled() -> bool:
-        return ledger.consumed("KpisAssigned", "duplicate") >= duplicates_before + 2
+        return bool(ledger.consumed("KpisAssigned", "duplicate") >= duplicates_before + 2)
 
     await eventually(all_three_handled)
     for kpi in kpis:
@@ -189,7 +189,8 @@ async def test_an_undecodable_event_is_dead_lettered_with_its_reason_and_others_
     dlq = await broker_channel.get_queue(names.dead_letter_queue(names.JOURNAL_ASSIGNMENTS_QUEUE))
 
     async def dead_letter() -> aio_pika.abc.AbstractIncomingMessage | None:
-        return await dlq.get(no_ack=True, fail=False)
+        found: aio_pika.abc.AbstractIncomingMessage | None = await dlq.get(no_ack=True, fail=False)
+        return found
 
     message = await eventually(dead_letter)
     assert b'"staff_id": 7' in message.body
@@ -246,7 +247,7 @@ async def test_journal_events_are_persistent_with_the_event_id_as_message_id(
         ]
 
     [message] = await eventually(announced)
-    event = codec.decode(message.body, events.ScoreRecomputed)
+    event: events.ScoreRecomputed = codec.decode(message.body, events.ScoreRecomputed)
     assert message.message_id == str(event.event_id)
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert message.content_type == "application/json"
