@@ -8,7 +8,7 @@ is what makes the stored current-score row trustworthy.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,12 +23,9 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
+from kpi_contracts.scales import SCALES, on_scale, scale_text
 from kpi_contracts.schedule import next_due
 
-SCALES: Mapping[ScoreType, tuple[float, float]] = {
-    ScoreType.PERCENTAGE: (0.0, 100.0),
-    ScoreType.RATING: (1.0, 5.0),
-}
 # Composites and trend percentages are shown to people: two decimals, never 72.49999999. The
 # arithmetic is done in decimal, as a person would do it, so 73.115 rounds to 73.12.
 COMPOSITE_PLACES = Decimal("0.01")
@@ -123,18 +120,6 @@ class Applied:
 
 
 # ---------------------------------------------------------------- the formulas of §4
-
-
-def on_scale(score_type: ScoreType, value: float) -> bool:
-    """Whether a score lies on its scale: percentage 0-100, rating 1-5."""
-    low, high = SCALES[score_type]
-    return low <= value <= high
-
-
-def scale_text(score_type: ScoreType) -> str:
-    """The scale of a score type, for messages ("0-100")."""
-    low, high = SCALES[score_type]
-    return f"{low:g}-{high:g}"
 
 
 def composite(outcome: float | None, effort: float | None, effort_weight: float) -> float | None:

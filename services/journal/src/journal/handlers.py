@@ -334,8 +334,13 @@ async def append_entry(
 
 
 async def decide(
-    pool: Pool, outbox: Outbox, entry_id: uuid.UUID, decision: Decision, notes: str | None,
-    *, actor: str,
+    pool: Pool,
+    outbox: Outbox,
+    entry_id: uuid.UUID,
+    decision: Decision,
+    notes: str | None,
+    *,
+    actor: str,
 ) -> JournalEntry:
     """Approve or decline a pending entry by appending the decision; approval applies it now."""
     async with unit_of_work(pool, outbox) as uow:
@@ -451,9 +456,7 @@ async def record_assignment(pool: Pool, outbox: Outbox, event: events.KpisAssign
     return await _record(pool, outbox, event.event_id, news)
 
 
-async def record_status_change(
-    pool: Pool, outbox: Outbox, event: events.KpiStatusChanged
-) -> bool:
+async def record_status_change(pool: Pool, outbox: Outbox, event: events.KpiStatusChanged) -> bool:
     """Journal deactivated and reactivated KPIs: one status_change entry each, once per event."""
     news = [
         _News(
@@ -468,9 +471,7 @@ async def record_status_change(
     return await _record(pool, outbox, event.event_id, news)
 
 
-async def _record(
-    pool: Pool, outbox: Outbox, event_id: uuid.UUID, news: Sequence[_News]
-) -> bool:
+async def _record(pool: Pool, outbox: Outbox, event_id: uuid.UUID, news: Sequence[_News]) -> bool:
     # One entry per KPI and event: should an event name a KPI twice, its last word counts.
     by_kpi = {n.parameters.staff_kpi_id: n for n in news}
     async with unit_of_work(pool, outbox) as uow:
@@ -491,9 +492,7 @@ async def _record(
             return True
         # The others exist: lock them, then journal the news on the scores they hold.
         done = {w.kpi["staff_kpi_id"] for w in fresh if w.entry["id"] in written}
-        known = await uow.conn.fetch(
-            queries.LOCK_KPIS, sorted(k for k in by_kpi if k not in done)
-        )
+        known = await uow.conn.fetch(queries.LOCK_KPIS, sorted(k for k in by_kpi if k not in done))
         await _append(
             uow, [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
         )

@@ -83,8 +83,9 @@ class Assignment:
 
     async def assign(self, *kpis: events.ScoringParameters) -> events.KpisAssigned:
         """Publish one KpisAssigned naming these KPIs (all of one person)."""
-        event = events.KpisAssigned(staff_id=kpis[0].staff_id, cause="contract_created",
-                                    kpis=list(kpis))
+        event = events.KpisAssigned(
+            staff_id=kpis[0].staff_id, cause="contract_created", kpis=list(kpis)
+        )
         await self.publish(event)
         return event
 
@@ -93,8 +94,11 @@ class Assignment:
     ) -> events.KpiStatusChanged:
         """Publish one KpiStatusChanged for one KPI."""
         change = events.KpiStatusChange(
-            staff_kpi_id=kpi.staff_kpi_id, status=status, reason=reason,
-            changed_at=datetime.now(UTC), parameters=kpi,
+            staff_kpi_id=kpi.staff_kpi_id,
+            status=status,
+            reason=reason,
+            changed_at=datetime.now(UTC),
+            parameters=kpi,
         )
         event = events.KpiStatusChanged(staff_id=kpi.staff_id, cause="manual", changes=[change])
         await self.publish(event)

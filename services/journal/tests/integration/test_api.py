@@ -163,9 +163,9 @@ async def test_numbers_off_the_scale_or_out_of_place_are_422(journal_for, score_
     scale = {"score_type": score_type}
     if score_type == "rating":
         scale.update(target_score=4.0, minimum_score=3.0)
-    kpi = await journal_for(score_type=ScoreType(score_type), **{
-        k: v for k, v in scale.items() if k != "score_type"
-    })
+    kpi = await journal_for(
+        score_type=ScoreType(score_type), **{k: v for k, v in scale.items() if k != "score_type"}
+    )
     response = await kpi.post(**body)
     assert_problem(response, 422, field)
 
@@ -430,7 +430,8 @@ async def test_a_missing_field_is_400_naming_it(journal_for):
     body = an_entry()
     del body["content"]
     response = await kpi.client.post(
-        journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id), json=body,
+        journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id),
+        json=body,
         headers=kpi.as_role("manager"),
     )
     assert_problem(response, 400, "content")
@@ -501,7 +502,9 @@ async def test_five_hundred_entries_page_without_gaps_or_repeats(
         params: dict[str, Any] = {"limit": 37}
         if cursor:
             params["cursor"] = cursor
-        response = await journal.get(journal_of(staff_id), params=params, headers=as_role("manager"))
+        response = await journal.get(
+            journal_of(staff_id), params=params, headers=as_role("manager")
+        )
         assert response.status_code == 200, response.text
         page = response.json()
         seen.extend(page["items"])
@@ -523,7 +526,8 @@ async def test_a_kpis_journal_pages_newest_first(journal_for):
     while True:
         params: dict[str, Any] = {"limit": 4} | ({"cursor": cursor} if cursor else {})
         response = await kpi.client.get(
-            journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id), params=params,
+            journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id),
+            params=params,
             headers=kpi.as_role("manager"),
         )
         page = response.json()
@@ -564,22 +568,33 @@ async def test_the_stored_scores_are_what_replaying_the_journal_gives(journal_fo
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 FIELDS = [
-    "entry_type", "title", "content", "score", "score_impact", "effort_score",
-    "effort_recognized", "effort_notes", "is_visible_to_staff", "is_pending_approval",
-    "linked_catchup_id", "linked_incident_id",
+    "entry_type",
+    "title",
+    "content",
+    "score",
+    "score_impact",
+    "effort_score",
+    "effort_recognized",
+    "effort_notes",
+    "is_visible_to_staff",
+    "is_pending_approval",
+    "linked_catchup_id",
+    "linked_incident_id",
 ]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     changes=st.dictionaries(st.sampled_from([*FIELDS, "surprise"]), JSON_VALUES, max_size=4),
-    entry_type=st.sampled_from(["observation", "score_update", "score_adjustment",
-                                "effort_recognition", "self_reflection"]),
+    entry_type=st.sampled_from(
+        ["observation", "score_update", "score_adjustment", "effort_recognition", "self_reflection"]
+    ),
 )
 async def test_no_body_makes_the_append_route_fail_with_a_500(journal_for, changes, entry_type):
     kpi = await journal_for()

@@ -116,12 +116,18 @@ async def test_a_late_older_status_is_journaled_but_does_not_win(
     [kpi] = await assigned()
     now = datetime.now(UTC)
     newer = events.KpiStatusChange(
-        staff_kpi_id=kpi.staff_kpi_id, status=KpiStatus.ACTIVE, reason="reactivated",
-        changed_at=now + timedelta(minutes=2), parameters=kpi,
+        staff_kpi_id=kpi.staff_kpi_id,
+        status=KpiStatus.ACTIVE,
+        reason="reactivated",
+        changed_at=now + timedelta(minutes=2),
+        parameters=kpi,
     )
     older = events.KpiStatusChange(
-        staff_kpi_id=kpi.staff_kpi_id, status=KpiStatus.INACTIVE, reason="late news",
-        changed_at=now + timedelta(minutes=1), parameters=kpi,
+        staff_kpi_id=kpi.staff_kpi_id,
+        status=KpiStatus.INACTIVE,
+        reason="late news",
+        changed_at=now + timedelta(minutes=1),
+        parameters=kpi,
     )
     for change in (newer, older):
         await assignment.publish(
@@ -141,8 +147,11 @@ async def test_racing_news_of_the_same_new_kpis_is_all_journaled_and_the_newest_
         exited = datetime.now(UTC) + timedelta(seconds=1)
         changes = [
             events.KpiStatusChange(
-                staff_kpi_id=k.staff_kpi_id, status=KpiStatus.INACTIVE, reason="Contract ended",
-                changed_at=exited, parameters=k,
+                staff_kpi_id=k.staff_kpi_id,
+                status=KpiStatus.INACTIVE,
+                reason="Contract ended",
+                changed_at=exited,
+                parameters=k,
             )
             for k in reversed(kpis)
         ]
@@ -156,10 +165,12 @@ async def test_racing_news_of_the_same_new_kpis_is_all_journaled_and_the_newest_
             await ledger.wait_for(kpi.staff_kpi_id, 2)
             entries = await entries_of(journal, as_role, kpi)
             assert [e["title"].split(":")[0] for e in entries] == [
-                "KPI deactivated", "KPI assigned",
+                "KPI deactivated",
+                "KPI assigned",
             ]
             response = await journal.post(
-                journal_of(kpi), json={"entry_type": "observation", "title": "x", "content": ""},
+                journal_of(kpi),
+                json={"entry_type": "observation", "title": "x", "content": ""},
                 headers=as_role("manager"),
             )
             assert response.status_code == 409
@@ -174,7 +185,8 @@ async def test_news_of_a_kpi_never_assigned_here_creates_it(
     [entry] = await entries_of(journal, as_role, kpi)
     assert entry["title"] == f"KPI deactivated: {kpi.module_name}"
     response = await journal.post(
-        journal_of(kpi), json={"entry_type": "observation", "title": "x", "content": ""},
+        journal_of(kpi),
+        json={"entry_type": "observation", "title": "x", "content": ""},
         headers=as_role("manager"),
     )
     assert response.status_code == 409
@@ -241,7 +253,8 @@ async def test_journal_events_are_persistent_with_the_event_id_as_message_id(
 
     async def announced() -> list[Any]:
         return [
-            m for m in published.messages
+            m
+            for m in published.messages
             if m.routing_key == names.SCORE_RECOMPUTED
             and codec.decode(m.body, events.ScoreRecomputed).staff_kpi_id == kpi.staff_kpi_id
         ]
@@ -259,9 +272,9 @@ async def test_a_new_effort_weight_rescores_the_kpi_and_says_so(
     [kpi] = await assigned(effort_weight=0.2)
     await append(journal, as_role, kpi, entry_type="score_update", score=80)
     await append(journal, as_role, kpi, entry_type="effort_recognition", effort_score=100)
-    heavier = events.ScoringParameters(**{
-        **{f: getattr(kpi, f) for f in kpi.__struct_fields__}, "effort_weight": 0.3
-    })
+    heavier = events.ScoringParameters(
+        **{**{f: getattr(kpi, f) for f in kpi.__struct_fields__}, "effort_weight": 0.3}
+    )
     await assignment.change_status(heavier, KpiStatus.ACTIVE, "Module revised")
     await ledger.wait_for(kpi.staff_kpi_id, 4)
     [latest, *_] = await entries_of(journal, as_role, kpi)

@@ -183,8 +183,9 @@ def test_trend_percentage_is_null_from_a_previous_score_of_zero():
 
 
 def test_an_evaluation_sets_last_evaluated_and_the_next_due_by_frequency():
-    scores = scored(a_percentage_kpi(evaluation_frequency=Frequency.FORTNIGHTLY),
-                    ScoreChange(score=80.0))
+    scores = scored(
+        a_percentage_kpi(evaluation_frequency=Frequency.FORTNIGHTLY), ScoreChange(score=80.0)
+    )
     assert scores.last_evaluated_at == MONDAY
     assert scores.next_evaluation_due == MONDAY + timedelta(days=14)
 
@@ -204,8 +205,11 @@ def test_a_new_kpi_is_first_due_one_period_after_assignment():
 
 def test_a_score_off_the_percentage_scale_is_refused():
     problems = domain.entry_problems(
-        JournalEntryType.SCORE_UPDATE, ScoreType.PERCENTAGE,
-        score=101.0, score_impact=None, effort_score=None,
+        JournalEntryType.SCORE_UPDATE,
+        ScoreType.PERCENTAGE,
+        score=101.0,
+        score_impact=None,
+        effort_score=None,
     )
     assert [p.field for p in problems] == ["score"]
 
@@ -213,8 +217,11 @@ def test_a_score_off_the_percentage_scale_is_refused():
 def test_a_rating_is_between_one_and_five():
     for score, ok in ((0.5, False), (1.0, True), (5.0, True), (5.5, False)):
         problems = domain.entry_problems(
-            JournalEntryType.SCORE_UPDATE, ScoreType.RATING,
-            score=score, score_impact=None, effort_score=None,
+            JournalEntryType.SCORE_UPDATE,
+            ScoreType.RATING,
+            score=score,
+            score_impact=None,
+            effort_score=None,
         )
         assert (problems == []) is ok, score
 
@@ -235,24 +242,33 @@ def test_an_adjustment_needs_a_score_to_adjust():
 
 def test_an_effort_score_off_the_scale_is_refused():
     problems = domain.entry_problems(
-        JournalEntryType.EFFORT_RECOGNITION, ScoreType.RATING,
-        score=None, score_impact=None, effort_score=6.0,
+        JournalEntryType.EFFORT_RECOGNITION,
+        ScoreType.RATING,
+        score=None,
+        score_impact=None,
+        effort_score=6.0,
     )
     assert problems == [Problem("effort_score", "must be on the rating scale 1-5")]
 
 
 def test_a_score_update_needs_its_score():
     problems = domain.entry_problems(
-        JournalEntryType.SCORE_UPDATE, ScoreType.PERCENTAGE,
-        score=None, score_impact=None, effort_score=None,
+        JournalEntryType.SCORE_UPDATE,
+        ScoreType.PERCENTAGE,
+        score=None,
+        score_impact=None,
+        effort_score=None,
     )
     assert [p.field for p in problems] == ["score"]
 
 
 def test_numbers_belong_to_their_entry_type():
     problems = domain.entry_problems(
-        JournalEntryType.OBSERVATION, ScoreType.PERCENTAGE,
-        score=80.0, score_impact=None, effort_score=None,
+        JournalEntryType.OBSERVATION,
+        ScoreType.PERCENTAGE,
+        score=80.0,
+        score_impact=None,
+        effort_score=None,
     )
     assert [p.field for p in problems] == ["score"]
 
@@ -326,8 +342,10 @@ def test_news_as_recent_as_what_is_known_is_applied_and_older_news_is_not():
 
 def test_a_status_change_tells_the_story_in_plain_words():
     title, content = domain.status_change_text(
-        domain.Lifecycle.DEACTIVATED, "Attendance & Reliability",
-        source=KpiSource.TEMPLATE, reason="role change",
+        domain.Lifecycle.DEACTIVATED,
+        "Attendance & Reliability",
+        source=KpiSource.TEMPLATE,
+        reason="role change",
     )
     assert title == "KPI deactivated: Attendance & Reliability"
     assert "history stays" in content and content.endswith("Reason: role change")

@@ -148,7 +148,10 @@ def journals(draw: st.DrawFn) -> Journal:
     kpi = draw(parameters())
     assigned = START
     journal = Journal(
-        kpi, Scores(next_evaluation_due=domain.first_due(assigned, kpi.evaluation_frequency)), [], []
+        kpi,
+        Scores(next_evaluation_due=domain.first_due(assigned, kpi.evaluation_frequency)),
+        [],
+        [],
     )
     for i, step in enumerate(draw(st.lists(steps(kpi.score_type), max_size=40))):
         journal.add(step, START + timedelta(hours=i + 1))
