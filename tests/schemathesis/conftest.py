@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
-from live import ServiceProcess, installed_services, migrate, service_env
+from live import ServiceProcess, free_port, installed_services, migrate, service_env
 
 from kpi_kit.testing.servers import (
     Servers,
@@ -33,6 +36,7 @@ class Figures:
     cases: dict[str, int] = field(default_factory=dict)
     server_errors: int = 0
     failures: int = 0
+    via: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,10 +44,45 @@ class Figures:
             "cases_by_service_and_role": self.cases,
             "server_errors": self.server_errors,
             "failures": self.failures,
+            "via": self.via,
         }
 
 
 FIGURES = Figures()
+GATEWAY = Path(__file__).parents[2] / "deploy" / "gateway" / "gateway.sh"
+
+
+@dataclass
+class Live:
+    """The running services, and the address requests go to (the gateway when there is one)."""
+
+    processes: dict[str, ServiceProcess]
+    gateway: str | None
+
+    def base_url(self, service: str) -> str:
+        return self.gateway or self.processes[service].url
+
+
+def start_gateway(
+    processes: dict[str, ServiceProcess], run_dir: Path
+) -> tuple[str, dict[str, str]] | None:
+    """Start the gateway (nginx) in front of the services, when this checkout has one."""
+    if not GATEWAY.exists() or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        return None
+    port = free_port()
+    env = {
+        **os.environ,
+        "KPI_GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "KPI_GATEWAY_RUN_DIR": str(run_dir),
+        "KPI_GATEWAY_PID": str(run_dir / "nginx.pid"),
+        "KPI_GATEWAY_ACCESS_LOG": str(run_dir / "access.log"),
+        "KPI_GATEWAY_ERROR_LOG": str(run_dir / "error.log"),
+        "KPI_GATEWAY_TEMP": str(run_dir / "temp"),
+    }
+    for service, process in processes.items():
+        env[f"{service.upper()}_UPSTREAM"] = f"127.0.0.1:{process.port}"
+    subprocess.run(["bash", str(GATEWAY), "start"], env=env, check=True, capture_output=True)
+    return f"http://127.0.0.1:{port}", env
 
 
 @pytest.fixture(scope="session")
@@ -52,22 +91,30 @@ def figures() -> Figures:
 
 
 @pytest.fixture(scope="session")
-async def live_services(servers: Servers) -> AsyncIterator[dict[str, ServiceProcess]]:
-    """Each installed service (role all) on a database and vhost of its own."""
+async def live_services(servers: Servers) -> AsyncIterator[Live]:
+    """Each installed service (role all) on a database and vhost of its own, behind the gateway
+    when this checkout has one (else requests go to each service directly)."""
     name = unique_name("kpi_schemathesis")
     database_url = await create_database(servers.postgres_url, name)
     servers.make_vhost(name)
     env = service_env(database_url, amqp_url_for_vhost(servers.amqp_url, name))
     log_dir = Path(tempfile.mkdtemp(prefix="kpi-schemathesis-"))
+    log_dir.chmod(0o755)  # nginx's workers (not root) reach the gateway's temp folder through it
     processes = {s: ServiceProcess(s, "all", env, log_dir) for s in installed_services()}
+    gateway: tuple[str, dict[str, str]] | None = None
     try:
         migrate(processes, env)
         for process in processes.values():
             process.start()
         for process in processes.values():
             await process.wait_ready()
-        yield processes
+        gateway = start_gateway(processes, log_dir / "gateway")
+        FIGURES.via = "gateway" if gateway else "direct"
+        yield Live(processes, gateway[0] if gateway else None)
     finally:
+        if gateway is not None:
+            stop = ["bash", str(GATEWAY), "stop"]
+            await asyncio.to_thread(subprocess.run, stop, env=gateway[1], capture_output=True)
         for process in processes.values():
             process.stop()
         servers.drop_vhost(name)
@@ -81,7 +128,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_sep("-", "schemathesis figures")
     terminalreporter.write_line(
         f"cases: {figures['cases']}  5xx: {figures['server_errors']}  "
-        f"non-conforming answers: {figures['failures']}"
+        f"non-conforming answers: {figures['failures']}  (requests sent {figures['via']})"
     )
     out = os.environ.get("KPI_FIGURES_DIR")
     if out:
