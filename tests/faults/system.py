@@ -38,6 +38,11 @@ CONSUMER_QUEUES = (
     names.JOURNAL_ASSIGNMENTS_QUEUE,
     names.CATALOG_REQUESTS_QUEUE,
 )
+ALL_QUEUES = (
+    *CONSUMER_QUEUES,
+    *(names.dead_letter_queue(q) for q in CONSUMER_QUEUES),
+    "hr.kpi.unrouted",
+)
 
 
 def headers(role: str, staff_id: uuid.UUID | None = None) -> dict[str, str]:
@@ -199,21 +204,39 @@ class FaultSystem:
         finally:
             await connection.close()
 
-    def queues(self) -> dict[str, tuple[int, int]]:
-        """Each queue of the system's vhost: (messages, consumers)."""
-        return self.mq.queues(self.name)
+    async def queues(self) -> dict[str, tuple[int, int]]:
+        """Each queue of the system: (ready messages, consumers); absent queues left out.
 
-    def dead_letters(self) -> dict[str, int]:
+        Asked over AMQP with passive declares: rabbitmqctl would start an Erlang VM per call and
+        take a core away from the system under test.
+        """
+        found: dict[str, tuple[int, int]] = {}
+        connection = await aio_pika.connect(self.amqp_url, timeout=10)
+        try:
+            for queue in ALL_QUEUES:
+                channel = await connection.channel()
+                try:
+                    declared = await channel.declare_queue(queue, passive=True)
+                except aio_pika.exceptions.ChannelClosed:
+                    continue
+                result = declared.declaration_result
+                found[queue] = (result.message_count or 0, result.consumer_count or 0)
+                await channel.close()
+        finally:
+            await connection.close()
+        return found
+
+    async def dead_letters(self) -> dict[str, int]:
         """The DLQs that hold anything."""
         return {
             name: messages
-            for name, (messages, _) in self.queues().items()
+            for name, (messages, _) in (await self.queues()).items()
             if name.endswith(".dlq") and messages
         }
 
-    def queues_without_consumers(self) -> list[str]:
+    async def queues_without_consumers(self) -> list[str]:
         """Consumer queues that have no consumer right now (aio-pika#231)."""
-        found = self.queues()
+        found = await self.queues()
         return [q for q in CONSUMER_QUEUES if found.get(q, (0, 0))[1] < 1]
 
     # ------------------------------------------------------------ waiting
@@ -246,22 +269,27 @@ class FaultSystem:
     async def until_settled(self, unique_events: int, timeout: float = 600) -> None:
         """Wait until every event is applied and every queue and outbox is empty, twice in a row."""
         await self.until_applied(unique_events, timeout)
-        quiet = 0
+        quiet, last = 0, -1
 
         async def settled() -> bool:
-            nonlocal quiet
-            outboxes = await self.scalar(
+            # Unacknowledged messages are not counted by a passive declare: the journal's own
+            # progress must also stand still across the polls.
+            nonlocal quiet, last
+            progress = await self.rows(
                 "SELECT (SELECT count(*) FROM hr.assignment_outbox) "
                 "+ (SELECT count(*) FROM hr.journal_outbox) "
-                "+ (SELECT count(*) FROM hr.catalog_outbox)"
+                "+ (SELECT count(*) FROM hr.catalog_outbox) AS outboxes, "
+                "(SELECT count(*) FROM hr.journal_inbox) AS journaled"
             )
-            found = await asyncio.to_thread(self.queues)
+            outboxes, journaled = progress[0]["outboxes"], progress[0]["journaled"]
+            found = await self.queues()
             busy = sum(m for name, (m, _) in found.items() if not name.endswith(".dlq"))
             busy -= found.get("hr.kpi.unrouted", (0, 0))[0]
-            quiet = quiet + 1 if outboxes == 0 and busy == 0 else 0
+            calm = outboxes == 0 and busy == 0 and journaled == last
+            quiet, last = (quiet + 1 if calm else 0), journaled
             return quiet >= 3
 
-        await self.until(settled, timeout, "queues and outboxes to drain", interval=1.0)
+        await self.until(settled, timeout, "queues and outboxes to drain", interval=1.5)
 
 
 async def ready_everywhere(system: FaultSystem, names_: Iterable[str] | None = None) -> bool:

@@ -61,7 +61,7 @@ async def run_scenario(
 
     expectations = {p.staff_id: expected_for(p, catalogue) for p in crowd}
     verdict = compare(expectations, await system.staff_kpis(), await system.status_entries())
-    dead = system.dead_letters()
+    dead = await system.dead_letters()
     figures[scenario] = {
         "people": len(crowd),
         "events": len(in_order),
@@ -114,7 +114,7 @@ async def restart_the_broker(system: FaultSystem) -> dict[str, Any]:
     await asyncio.to_thread(system.mq.restart, 3.0)
 
     async def consumers_back() -> bool:
-        return not await asyncio.to_thread(system.queues_without_consumers)
+        return not await system.queues_without_consumers()
 
     await system.until(consumers_back, 120, "every queue to have its consumers again", 1.0)
     back = time.monotonic() - struck
