@@ -76,7 +76,7 @@ ORDER BY position
 # ---------------------------------------------------------------- a person's steps and KPIs
 
 # Serialises every change to one person's KPIs (two-key form: its own lock space).
-LOCK_PERSON = "SELECT pg_advisory_xact_lock(1634954096, hashtext($1::text))"
+LOCK_PERSON = "SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))"
 
 # Records a step and answers when the person's newest earlier step occurred.
 RECORD_STEP = """
