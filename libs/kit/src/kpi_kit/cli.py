@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from kpi_kit.auth import issue_token
 from kpi_kit.db import ensure_database
 from kpi_kit.migrations import apply_migrations
+from kpi_kit.observability import configure_logging
 from kpi_kit.service import Runtime, ServiceDefinition, create_app
 from kpi_kit.settings import Settings
 
@@ -23,6 +24,18 @@ def definition_of(service: str) -> ServiceDefinition:
     """The ServiceDefinition a service package exports from `<service>.app`."""
     module = importlib.import_module(f"{service}.app")
     found: ServiceDefinition = module.definition()
+    return found
+
+
+def available_services() -> list[str]:
+    """The services installed in this environment (an image may carry only some)."""
+    found = []
+    for service in SERVICES:
+        try:
+            definition_of(service)
+        except ModuleNotFoundError:
+            continue
+        found.append(service)
     return found
 
 
@@ -43,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", choices=("hr_admin", "manager", "staff"), required=True)
     token.add_argument("--staff-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", default=None)
+
+    dlq = commands.add_parser("dlq", help="list, show or replay dead-lettered messages")
+    dlq.add_argument("action", choices=("list", "show", "replay"))
+    dlq.add_argument("queue", nargs="?", help="a DLQ name (show, replay)")
+    dlq.add_argument("--limit", type=int, default=20)
+
+    commands.add_parser("services", help="list the services installed here")
+    commands.add_parser("check-deps", help="exit 1 naming PostgreSQL/RabbitMQ if unreachable")
 
     run = commands.add_parser("run", help="run one of a service's commands (e.g. catalog snapshot)")
     run.add_argument("service", choices=SERVICES)
@@ -66,6 +87,7 @@ def serve(service: str, role: str, host: str, port: int | None) -> None:
     import uvicorn
 
     settings = Settings.from_env(service)
+    configure_logging(service)
     app = create_app(definition_of(service), settings, role)  # type: ignore[arg-type]
     uvicorn.run(
         app,
@@ -76,6 +98,7 @@ def serve(service: str, role: str, host: str, port: int | None) -> None:
         access_log=False,
         log_level="info",
         timeout_graceful_shutdown=10,
+        log_config=None,
     )
 
 
@@ -96,6 +119,60 @@ async def run_command(service: str, name: str) -> str:
         return await command(runtime)
 
 
+async def check_deps() -> list[str]:
+    """What of PostgreSQL and RabbitMQ does not answer at the configured addresses."""
+    import aio_pika
+    import asyncpg
+
+    from kpi_kit.db import with_database
+
+    missing = []
+    settings = Settings.from_env("catalog")
+    try:
+        conn = await asyncpg.connect(with_database(settings.database_url, "postgres"), timeout=3)
+        await conn.close()
+    except Exception as exc:
+        missing.append(f"PostgreSQL at {_safe(settings.database_url)} ({type(exc).__name__})")
+    try:
+        amqp = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), 5)
+        await amqp.close()
+    except Exception as exc:
+        missing.append(f"RabbitMQ at {_safe(settings.amqp_url)} ({type(exc).__name__})")
+    return missing
+
+
+def _safe(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
+async def dead_letters(action: str, queue: str | None, limit: int) -> str:
+    """Carry out `kpi dlq ...` and say what was found or done."""
+    from kpi_kit import dlq
+
+    amqp_url = Settings.from_env("catalog").amqp_url
+    if action == "list":
+        consumer_queues = [q for s in available_services() for q in definition_of(s).bindings]
+        found = await dlq.counts(amqp_url, dlq.dead_letter_queues(consumer_queues))
+        return "\n".join(f"{name:32} {'-' if n is None else n}" for name, n in found.items())
+    if queue is None:
+        raise SystemExit(f"kpi dlq {action} needs a queue name (see kpi dlq list)")
+    if action == "show":
+        letters = await dlq.show(amqp_url, queue, limit)
+        return (
+            "\n\n".join(
+                f"message_id: {d.message_id}\nreason: {d.reason}\n"
+                f"from: {d.original_exchange} / {d.original_routing_key} at {d.dead_lettered_at}\n"
+                f"body: {d.body_preview}"
+                for d in letters
+            )
+            or f"{queue} is empty"
+        )
+    return f"replayed {await dlq.replay(amqp_url, queue, limit)} message(s) from {queue}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `kpi`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -103,13 +180,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.service, args.role, args.host, args.port)
     elif args.command == "migrate":
-        asyncio.run(migrate(SERVICES if args.service == "all" else [args.service]))
+        asyncio.run(migrate(available_services() if args.service == "all" else [args.service]))
     elif args.command == "token":
         settings = Settings.from_env("catalog")
         roles = [args.role]
         sub = args.sub or f"cli-{args.role}"
         token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
         sys.stdout.write(token + "\n")
+    elif args.command == "dlq":
+        sys.stdout.write(asyncio.run(dead_letters(args.action, args.queue, args.limit)) + "\n")
+    elif args.command == "services":
+        sys.stdout.write(" ".join(available_services()) + "\n")
+    elif args.command == "check-deps":
+        missing = asyncio.run(check_deps())
+        for item in missing:
+            sys.stderr.write(f"not reachable: {item}\n")
+        return 1 if missing else 0
     elif args.command == "run":
         sys.stdout.write(asyncio.run(run_command(args.service, args.name)) + "\n")
     return 0

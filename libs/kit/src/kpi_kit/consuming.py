@@ -24,12 +24,12 @@ from kpi_contracts import names
 from kpi_kit.broker import DEAD_LETTERS, consumer_queue
 from kpi_kit.db import TRANSIENT_DB_ERRORS
 from kpi_kit.metrics import EVENTS_CONSUMED
+from kpi_kit.observability import CORRELATION_HEADER, correlation_id_var
 
 log = logging.getLogger("kpi.consumer")
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 3
-CORRELATION_HEADER = "x-correlation-id"
 
 
 class Rejected(Exception):
@@ -85,13 +85,25 @@ class Consumer(Generic[T]):
 
     async def process(self, message: RabbitMessage) -> None:
         """Decode and apply one message; dead-letter what can never be applied."""
+        delivery = _delivery_of(message)
+        token = correlation_id_var.set(delivery.correlation_id)
+        try:
+            await self._process(message, delivery)
+        finally:
+            correlation_id_var.reset(token)
+
+    async def _process(self, message: RabbitMessage, delivery: Delivery) -> None:
         try:
             event = self._decode(message.body)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, ValueError) as exc:
+        except (
+            msgspec.DecodeError,
+            msgspec.ValidationError,
+            UnicodeDecodeError,
+            ValueError,
+        ) as exc:
             await self.dead_letter(message, f"invalid event: {exc}", "undecodable")
             return
         kind = type(event).__name__
-        delivery = _delivery_of(message)
         attempt, delay = 0, 0.1
         while True:
             try:
@@ -106,12 +118,16 @@ class Consumer(Generic[T]):
                 attempt += 1
                 EVENTS_CONSUMED.labels(self.service, kind, "retried").inc()
                 if attempt >= MAX_ATTEMPTS:
-                    log.exception("%s: giving up on %s after %d attempts", self.queue, kind, attempt)
+                    log.exception(
+                        "%s: giving up on %s after %d attempts", self.queue, kind, attempt
+                    )
                     await self.dead_letter(message, f"failed {attempt} times: {exc!r}", kind)
                     return
                 log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
             else:
-                EVENTS_CONSUMED.labels(self.service, kind, "applied" if applied else "duplicate").inc()
+                EVENTS_CONSUMED.labels(
+                    self.service, kind, "applied" if applied else "duplicate"
+                ).inc()
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
