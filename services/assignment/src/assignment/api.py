@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from assignment import handlers
@@ -19,8 +19,8 @@ from assignment.schemas import (
     StaffKpiStatusUpdate,
 )
 from kpi_contracts.enums import Role
-from kpi_kit.auth import Principal
-from kpi_kit.service import Runtime
+from kpi_kit.auth import Caller, Principal
+from kpi_kit.service import Services
 from kpi_kit.views import without_scoring
 
 
@@ -37,10 +37,10 @@ class StaffKpiController(Controller):
     @get("/kpis")
     async def list_staff_kpis(
         self,
-        principal: Principal,
-        runtime: Runtime,
-        staff_id: uuid.UUID,
-        status: Annotated[str | None, Parameter(pattern="^(all|active)$")] = None,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        status: Annotated[str | None, Parameter(query="status", pattern="^(all|active)$")] = None,
     ) -> list[StaffKpi]:
         """A person's active KPIs, each with its module; `?status=all` includes inactive ones."""
         principal.require(Role.MANAGER, Role.STAFF)
@@ -50,7 +50,11 @@ class StaffKpiController(Controller):
 
     @post("/kpis", status_code=HTTP_201_CREATED)
     async def assign_kpi(
-        self, principal: Principal, runtime: Runtime, staff_id: uuid.UUID, data: StaffKpiCreate
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        data: JSONBody[StaffKpiCreate],
     ) -> StaffKpi:
         """Assign a KPI by hand (source manual); one already active for the person is a 409."""
         principal.require(Role.MANAGER)
@@ -59,11 +63,11 @@ class StaffKpiController(Controller):
     @patch("/kpis/{kpi_id:uuid}/status")
     async def change_status(
         self,
-        principal: Principal,
-        runtime: Runtime,
-        staff_id: uuid.UUID,
-        kpi_id: uuid.UUID,
-        data: StaffKpiStatusUpdate,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        kpi_id: FromPath[uuid.UUID],
+        data: JSONBody[StaffKpiStatusUpdate],
     ) -> StaffKpi:
         """Deactivate or reactivate one KPI; only HR may deactivate a required one."""
         principal.require(Role.MANAGER)
@@ -80,10 +84,10 @@ class StaffKpiController(Controller):
     @post("/deactivate-kpis", status_code=HTTP_200_OK)
     async def deactivate_kpis(
         self,
-        principal: Principal,
-        runtime: Runtime,
-        staff_id: uuid.UUID,
-        data: KpisDeactivation | None = None,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        data: JSONBody[KpisDeactivation | None] = None,
     ) -> KpisDeactivated:
         """Deactivate every active KPI of a person (hr_admin); nothing is deleted."""
         principal.require(Role.HR_ADMIN)
@@ -101,9 +105,9 @@ class EvaluationController(Controller):
     @get("/due")
     async def evaluations_due(
         self,
-        principal: Principal,
-        runtime: Runtime,
-        before: datetime | None = None,
+        principal: Caller,
+        runtime: Services,
+        before: FromQuery[datetime | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
     ) -> list[StaffKpi]:
         """Active staff KPIs due for evaluation before a time (default now), soonest first."""

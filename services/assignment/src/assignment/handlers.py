@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from assignment import domain, queries
@@ -24,7 +23,7 @@ from kpi_contracts import events
 from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, RoleGroup, ScoreType
 from kpi_contracts.schedule import next_due
 from kpi_kit.consuming import Delivery, Rejected
-from kpi_kit.db import Pool
+from kpi_kit.db import Connection, Pool, Record
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from kpi_kit.outbox import Outbox, UnitOfWork, unit_of_work
 
@@ -55,7 +54,7 @@ class ModuleFacts:
     evaluation_frequency: Frequency
 
 
-def _facts_of(row: asyncpg.Record) -> ModuleFacts:
+def _facts_of(row: Record) -> ModuleFacts:
     return ModuleFacts(
         catalog=domain.CatalogModule(
             id=row["id"],
@@ -109,7 +108,7 @@ class StaffKpiRecord:
         )
 
 
-def _record_of(row: asyncpg.Record) -> StaffKpiRecord:
+def _record_of(row: Record) -> StaffKpiRecord:
     return StaffKpiRecord(
         id=row["id"],
         kpi_module_id=row["kpi_module_id"],
@@ -152,19 +151,19 @@ def _columns(records: Sequence[StaffKpiRecord]) -> list[list[Any]]:
 # ---------------------------------------------------------------- the one write path
 
 
-class CatalogBehindError(Exception):
+class CatalogBehind(Exception):
     """A step names a module the replica does not know (yet)."""
 
 
 async def _modules_by_id(
-    conn: asyncpg.Connection, ids: Iterable[uuid.UUID]
+    conn: Connection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, ModuleFacts]:
     rows = await conn.fetch(queries.MODULES_BY_ID, list(ids))
     return {row["id"]: _facts_of(row) for row in rows}
 
 
 async def _person_records(
-    conn: asyncpg.Connection, staff_id: uuid.UUID
+    conn: Connection, staff_id: uuid.UUID
 ) -> dict[uuid.UUID, StaffKpiRecord]:
     rows = await conn.fetch(queries.PERSON_RECORDS, staff_id)
     return {row["kpi_module_id"]: _record_of(row) for row in rows}
@@ -392,7 +391,7 @@ class ReplicaGate:
 
 
 async def _resolve(
-    conn: asyncpg.Connection, event: events.LifecycleEvent
+    conn: Connection, event: events.LifecycleEvent
 ) -> tuple[domain.Step, dict[uuid.UUID, ModuleFacts]]:
     """The step an event is, resolved against the replica as it stands."""
     if isinstance(event, events.StaffExited):
@@ -414,7 +413,7 @@ async def _resolve(
         ]
     unknown = {c.kpi_module_id for c in template} | set(named)
     if unknown := unknown - modules.keys():
-        raise CatalogBehindError(f"unknown KPI module(s) {', '.join(sorted(map(str, unknown)))}")
+        raise CatalogBehind(f"unknown KPI module(s) {', '.join(sorted(map(str, unknown)))}")
     catalog = [m.catalog for m in modules.values()]
     if isinstance(event, events.ContractCreated):
         return domain.contract_created(event, template, catalog), modules
@@ -438,7 +437,7 @@ async def apply_lifecycle_event(
     for delay in (*catch_up_delays, None):
         try:
             return await _apply_once(pool, outbox, event, delivery)
-        except CatalogBehindError as exc:
+        except CatalogBehind as exc:
             if delay is None:
                 raise Rejected(str(exc)) from exc
             await asyncio.sleep(delay)
@@ -465,7 +464,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _view(conn: asyncpg.Connection, staff_id: uuid.UUID, kpi_id: uuid.UUID) -> StaffKpi:
+async def _view(conn: Connection, staff_id: uuid.UUID, kpi_id: uuid.UUID) -> StaffKpi:
     row = await conn.fetchrow(queries.STAFF_KPI, staff_id, kpi_id)
     if row is None:
         raise NotFound(f"Staff member {staff_id} has no KPI {kpi_id}")
@@ -551,7 +550,7 @@ async def deactivate_all(
 # ---------------------------------------------------------------- reads
 
 
-def staff_kpi_from(row: asyncpg.Record) -> StaffKpi:
+def staff_kpi_from(row: Record) -> StaffKpi:
     """A staff KPI view (with its module) from a row of the view queries."""
     values = dict(row)
     module = {key[2:]: values.pop(key) for key in list(values) if key.startswith("m_")}

@@ -314,6 +314,10 @@ class Catalogue:
 
     modules: dict[str, dict[str, Any]]
 
+    @property
+    def modules_by_id(self) -> dict[str, dict[str, Any]]:
+        return {str(m["id"]): m for m in self.modules.values()}
+
     def id(self, slug: str) -> str:
         return str(self.modules[slug]["id"])
 
@@ -327,11 +331,14 @@ class Catalogue:
     def universal(self) -> set[str]:
         return {str(m["id"]) for m in self.modules.values() if m["is_universal"]}
 
-    def optional(self, role_group: str) -> list[str]:
+    def optional(self, role_group: str, score_type: str | None = None) -> list[str]:
+        """The role group's modules that are not defaults (a manager adds them by hand)."""
         return [
             str(m["id"])
             for m in self.modules.values()
-            if m["role_group"] == role_group and not m["is_default_for_role"]
+            if m["role_group"] == role_group
+            and not m["is_default_for_role"]
+            and score_type in (None, m["score_type"])
         ]
 
 

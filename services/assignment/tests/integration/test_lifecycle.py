@@ -38,7 +38,7 @@ async def test_a_contract_assigns_the_role_groups_defaults_with_the_universal_fi
 async def test_a_contract_assigns_the_templates_kpis_with_their_custom_target(
     contract_system, people, catalogue, templates
 ):
-    optional = catalogue.optional("support_worker")[0]
+    optional = catalogue.optional("support_worker", "percentage")[0]
     template = await templates.create(
         [{"kpi_module_id": optional, "weight": 2, "is_required": True, "custom_target": 77.5}]
     )
@@ -163,14 +163,15 @@ async def test_a_role_change_with_a_template_assigns_its_kpis(
     staff = uuid.uuid4()
     await hire(contract_system, people, staff, at=T0)
     extra = catalogue.optional("team_leader")[0]
-    template = await templates.create([{"kpi_module_id": extra, "weight": 1, "custom_target": 66}])
+    target = 4.5 if catalogue.modules_by_id[extra]["score_type"] == "rating" else 66
+    template = await templates.create([{"kpi_module_id": extra, "weight": 1, "custom_target": target}])
     change = contract_system.a_role_change(staff, template_id=template, at=T0 + timedelta(days=1))
 
     await contract_system.send(change)
     await people.processed(change["event_id"])
 
     kpi = people.by_module(await people.kpis(staff))[extra]
-    assert (kpi["status"], kpi["target_score"]) == ("active", 66)
+    assert (kpi["status"], kpi["target_score"]) == ("active", target)
 
 
 async def test_an_exit_leaves_every_kpi_inactive_and_still_listed(contract_system, people):
