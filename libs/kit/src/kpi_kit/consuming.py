@@ -79,6 +79,7 @@ class Consumer(Generic[T]):
             consumer_queue(self.queue),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=self.queue,
+            decoder=_undecoded,
         )
         async def on_message(message: RabbitMessage) -> None:
             await self.process(message)
@@ -156,6 +157,12 @@ class Consumer(Generic[T]):
         )
         EVENTS_CONSUMED.labels(self.service, kind, "dead_lettered").inc()
         log.error("%s: dead-lettered a message: %s", self.queue, reason[:300])
+
+
+def _undecoded(message: RabbitMessage) -> bytes:
+    """Leave the body as bytes: `process` decodes it, so that a body FastStream cannot parse as
+    JSON (with content_type application/json) is dead-lettered with its reason, not requeued."""
+    return message.body
 
 
 def _delivery_of(message: RabbitMessage) -> Delivery:
