@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -185,26 +185,41 @@ async def contract_system(
     return ContractSystem(exchange)
 
 
-@dataclass
 class Collected:
-    """Messages a test queue has received, newest last."""
+    """Messages a test queue has received, in arrival order."""
 
-    messages: list[aio_pika.abc.AbstractIncomingMessage] = field(default_factory=list)
+    def __init__(self, exchange: aio_pika.abc.AbstractExchange | None, routing_key: str) -> None:
+        self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+        self._exchange = exchange
+        self._routing_key = routing_key
 
     def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(m.body) for m in self.messages]
+        """Every JSON body received (sentinels left out)."""
+        return [json.loads(m.body) for m in self.messages if m.type != "sentinel"]
+
+    async def caught_up(self) -> None:
+        """Wait until every message confirmed to the queue before now has been received.
+
+        A sentinel published now is queued behind them; once it arrives, so have they.
+        """
+        assert self._exchange is not None
+        marker = str(uuid.uuid4())
+        await self._exchange.publish(
+            aio_pika.Message(b"{}", message_id=marker, type="sentinel"),
+            routing_key=self._routing_key,
+        )
+
+        async def arrived() -> bool:
+            return any(m.message_id == marker for m in self.messages)
+
+        await eventually(arrived, timeout=20)
+
+    def find(self, message_id: str) -> aio_pika.abc.AbstractIncomingMessage | None:
+        """The received message with that id, if any."""
+        return next((m for m in self.messages if m.message_id == message_id), None)
 
 
-async def _collect(
-    channel: aio_pika.abc.AbstractChannel, queue_name: str, bind: tuple[str, str] | None
-) -> Collected:
-    collected = Collected()
-    if bind is None:  # an existing queue (the DLQ), declared by the service
-        queue = await channel.get_queue(queue_name)
-    else:
-        queue = await channel.declare_queue(queue_name, exclusive=True, auto_delete=True)
-        await queue.bind(bind[0], routing_key=bind[1])
-
+async def _consume_into(collected: Collected, queue: aio_pika.abc.AbstractQueue) -> Collected:
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         collected.messages.append(message)
         await message.ack()
@@ -217,15 +232,20 @@ async def _collect(
 async def dead_letters(
     assignment: Client, broker_channel: aio_pika.abc.AbstractChannel
 ) -> Collected:
-    """Every message that lands in hr.lifecycle.dlq."""
-    return await _collect(broker_channel, names.LIFECYCLE_DLQ, None)
+    """Every message that lands in hr.lifecycle.dlq (declared by the service)."""
+    queue = await broker_channel.get_queue(names.LIFECYCLE_DLQ)
+    return await _consume_into(Collected(None, ""), queue)
 
 
 @pytest.fixture(scope="session")
 async def announced(assignment: Client, broker_channel: aio_pika.abc.AbstractChannel) -> Collected:
     """Every event the assignment service publishes on hr.kpi."""
-    queue = f"test.assignment.{uuid.uuid4().hex[:8]}"
-    return await _collect(broker_channel, queue, (names.KPI_EXCHANGE, "assignment.#"))
+    queue = await broker_channel.declare_queue(
+        f"test.assignment.{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True
+    )
+    await queue.bind(names.KPI_EXCHANGE, routing_key="assignment.#")
+    exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
+    return await _consume_into(Collected(exchange, "assignment.test_sentinel"), queue)
 
 
 # ---------------------------------------------------------------- reading results
