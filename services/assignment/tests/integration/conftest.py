@@ -405,5 +405,7 @@ class Templates:
 
 
 @pytest.fixture(scope="session")
-def templates(catalog: Client, assignment_settings: Settings, db: asyncpg.Pool) -> Templates:
+def templates(
+    catalog: Client, assignment: Client, assignment_settings: Settings, db: asyncpg.Pool
+) -> Templates:
     return Templates(catalog, assignment_settings, db)
