@@ -159,9 +159,10 @@ class Consumer(Generic[T]):
         log.error("%s: dead-lettered a message: %s", self.queue, reason[:300])
 
 
-def _undecoded(message: RabbitMessage) -> bytes:
+async def _undecoded(message: RabbitMessage) -> bytes:
     """Leave the body as bytes: `process` decodes it, so that a body FastStream cannot parse as
-    JSON (with content_type application/json) is dead-lettered with its reason, not requeued."""
+    JSON (with content_type application/json) is dead-lettered with its reason, not requeued.
+    (Async: FastStream would run a plain function in a worker thread for every message.)"""
     return message.body
 
 
