@@ -45,8 +45,6 @@ FROM unnest($2::uuid[], $3::float8[], $4::bool[], $5::float8[], $6::int[])
 
 REPLICA_HAS_MODULES = "SELECT EXISTS (SELECT 1 FROM hr.assignment_modules)"
 
-REPLICA_TEMPLATE_VERSION = "SELECT version FROM hr.assignment_templates WHERE template_id = $1"
-
 # What the rules and the scoring parameters need of a module.
 _MODULE_FACTS = """
     id, role_group::text AS role_group, is_universal, is_default_for_role, display_order,
@@ -54,41 +52,33 @@ _MODULE_FACTS = """
     evaluation_frequency::text AS evaluation_frequency
 """
 
-# The modules a lifecycle step may touch: those of the role groups involved, the universal ones,
-# the template's and the ones named in the event.
+# The modules a lifecycle step may touch, each with its place in the template when it has one:
+# those of the role groups involved, the universal ones, the template's and the ones named in the
+# event. A template KPI whose module the replica does not know comes back with `known` false.
 MODULES_FOR_STEP = f"""
-SELECT {_MODULE_FACTS}
-FROM hr.assignment_modules
-WHERE role_group = ANY($1::hr.kpi_role_group[]) OR role_group IS NULL
-   OR id = ANY($2::uuid[])
-   OR id IN (SELECT kpi_module_id FROM hr.assignment_template_kpis WHERE template_id = $3)
+WITH template AS (
+    SELECT kpi_module_id, is_required, custom_target::float8 AS custom_target, position
+    FROM hr.assignment_template_kpis
+    WHERE template_id = $3
+), modules AS (
+    SELECT {_MODULE_FACTS}
+    FROM hr.assignment_modules
+    WHERE role_group = ANY($1::hr.kpi_role_group[]) OR role_group IS NULL
+       OR id = ANY($2::uuid[])
+       OR id IN (SELECT kpi_module_id FROM template)
+)
+SELECT coalesce(m.id, t.kpi_module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
+       t.position AS template_position, t.is_required AS template_required,
+       t.custom_target AS template_target
+FROM modules m FULL JOIN template t ON t.kpi_module_id = m.id
 """
 
 MODULES_BY_ID = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules WHERE id = ANY($1::uuid[])"
-
-TEMPLATE_CHOICES = """
-SELECT kpi_module_id, is_required, custom_target::float8 AS custom_target
-FROM hr.assignment_template_kpis
-WHERE template_id = $1
-ORDER BY position
-"""
 
 # ---------------------------------------------------------------- a person's steps and KPIs
 
 # Serialises every change to one person's KPIs (two-key form: its own lock space).
 LOCK_PERSON = "SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))"
-
-# Records a step and answers when the person's newest earlier step occurred.
-RECORD_STEP = """
-WITH newest AS (SELECT max(occurred_at) AS at FROM hr.assignment_steps WHERE staff_id = $2),
-     recorded AS (
-         INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
-         VALUES ($1, $2, $3, $4, $5::jsonb)
-     )
-SELECT at FROM newest
-"""
-
-PERSON_STEPS = "SELECT step::text FROM hr.assignment_steps WHERE staff_id = $1 ORDER BY seq"
 
 # The record per module a person holds: the active one, else the latest.
 PERSON_RECORDS = """
@@ -100,6 +90,20 @@ FROM hr.staff_kpis
 WHERE staff_id = $1
 ORDER BY kpi_module_id, status = 'active' DESC, assigned_at DESC, created_at DESC
 """
+
+# Records a step and reads, in the same round trip, the person's records and when their newest
+# earlier step occurred (`newest` is on every row; a person with no records gets one empty row).
+RECORD_STEP = f"""
+WITH newest AS (SELECT max(occurred_at) AS at FROM hr.assignment_steps WHERE staff_id = $1),
+     recorded AS (
+         INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
+         VALUES ($2, $1, $3, $4, $5::jsonb)
+     )
+SELECT n.at AS newest, k.*
+FROM newest n LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
+"""
+
+PERSON_STEPS = "SELECT step::text FROM hr.assignment_steps WHERE staff_id = $1 ORDER BY seq"
 
 _RECORD_ARRAYS = """
     $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bool[], $8::float8[],
@@ -165,8 +169,6 @@ ORDER BY k.status, m.display_order, m.name, k.assigned_at
 """
 
 STAFF_KPI = f"{_VIEW} WHERE k.staff_id = $1 AND k.id = $2"
-
-STAFF_KPIS_BY_ID = f"{_VIEW} WHERE k.staff_id = $1 AND k.id = ANY($2::uuid[])"
 
 EVALUATIONS_DUE = f"""{_VIEW}
 WHERE k.status = 'active' AND k.next_evaluation_due < $1
