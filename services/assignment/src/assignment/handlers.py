@@ -18,7 +18,7 @@ import msgspec
 from assignment import domain, queries, records
 from assignment.schemas import StaffKpi, StaffKpiCreate
 from kpi_contracts import events
-from kpi_contracts.enums import KpiStatus
+from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_kit.consuming import Delivery, Rejected
 from kpi_kit.db import Connection, Pool, Record
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
@@ -57,25 +57,30 @@ class ReplicaGate:
             delay = min(delay * 2, 5.0)
 
 
-async def _resolve(
-    conn: Connection, event: events.LifecycleEvent
+def _catalog_terms(event: events.LifecycleEvent) -> tuple[list[RoleGroup], list[uuid.UUID]]:
+    """The role groups whose modules an event may touch, and the modules it names."""
+    if isinstance(event, events.ContractCreated):
+        named = list(event.kpi_selection.added_module_ids) if event.kpi_selection else []
+        return [event.role_group], named
+    if isinstance(event, events.RoleChanged):
+        return [event.from_role_group, event.to_role_group], []
+    return [], []
+
+
+def _step_of(
+    event: events.LifecycleEvent, rows: Sequence[Record]
 ) -> tuple[domain.Step, dict[uuid.UUID, records.ModuleFacts]]:
-    """The step an event is, resolved against the replica as it stands (one query)."""
+    """The step an event is, resolved against the replica rows BEGIN_LIFECYCLE_EVENT read."""
     if isinstance(event, events.StaffExited):
         return domain.staff_exited(event), {}
-    if isinstance(event, events.ContractCreated):
-        groups = [event.role_group]
-        named = list(event.kpi_selection.added_module_ids) if event.kpi_selection else []
-    else:
-        groups = [event.from_role_group, event.to_role_group]
-        named = []
-    rows = await conn.fetch(queries.MODULES_FOR_STEP, groups, named, event.template_id)
-    modules = {row["module_id"]: records.module_facts(row) for row in rows if row["known"]}
-    unknown = {row["module_id"] for row in rows if not row["known"]} | (set(named) - set(modules))
-    if unknown:
+    known = [row for row in rows if row["known"]]
+    modules = {row["module_id"]: records.module_facts(row) for row in known}
+    _, named = _catalog_terms(event)
+    unknown = {row["module_id"] for row in rows if row["module_id"] and not row["known"]}
+    if unknown := unknown | (set(named) - set(modules)):
         raise CatalogBehind(f"unknown KPI module(s) {', '.join(sorted(map(str, unknown)))}")
     in_template = sorted(
-        (row for row in rows if row["template_position"] is not None),
+        (row for row in known if row["template_position"] is not None),
         key=lambda row: row["template_position"],
     )
     template = [
@@ -115,11 +120,16 @@ async def apply_lifecycle_event(
 async def _apply_once(
     pool: Pool, outbox: Outbox, event: events.LifecycleEvent, delivery: Delivery
 ) -> bool:
+    groups, named = _catalog_terms(event)
+    template_id = None if isinstance(event, events.StaffExited) else event.template_id
     async with unit_of_work(pool, outbox, delivery.headers) as uow:
-        await records.lock_person(uow.conn, event.staff_id)
-        if not await uow.first_delivery(LIFECYCLE_CONSUMER, event.event_id):
+        rows = await uow.conn.fetch(
+            queries.BEGIN_LIFECYCLE_EVENT, event.staff_id, event.event_id, groups, named,
+            template_id, LIFECYCLE_CONSUMER,
+        )
+        if not rows[0]["first_delivery"]:
             return False
-        step, modules = await _resolve(uow.conn, event)
+        step, modules = _step_of(event, rows)
         await records.settle(uow, step, modules, cause_event_id=event.event_id)
     return True
 

@@ -55,22 +55,44 @@ _MODULE_FACTS = """
 # The modules a lifecycle step may touch, each with its place in the template when it has one:
 # those of the role groups involved, the universal ones, the template's and the ones named in the
 # event. A template KPI whose module the replica does not know comes back with `known` false.
-MODULES_FOR_STEP = f"""
-WITH template AS (
-    SELECT kpi_module_id, is_required, custom_target::float8 AS custom_target, position
-    FROM hr.assignment_template_kpis
-    WHERE template_id = $3
-), modules AS (
-    SELECT {_MODULE_FACTS}
-    FROM hr.assignment_modules
-    WHERE role_group = ANY($1::hr.kpi_role_group[]) OR role_group IS NULL
-       OR id = ANY($2::uuid[])
-       OR id IN (SELECT kpi_module_id FROM template)
-)
-SELECT coalesce(m.id, t.kpi_module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
-       t.position AS template_position, t.is_required AS template_required,
-       t.custom_target AS template_target
-FROM modules m FULL JOIN template t ON t.kpi_module_id = m.id
+_MODULES_FOR_STEP = f"""
+    template AS (
+        SELECT kpi_module_id, is_required, custom_target::float8 AS custom_target, position
+        FROM hr.assignment_template_kpis
+        WHERE template_id = $5
+    ),
+    modules AS (
+        SELECT {_MODULE_FACTS}
+        FROM hr.assignment_modules
+        WHERE role_group = ANY($3::hr.kpi_role_group[]) OR role_group IS NULL
+           OR id = ANY($4::uuid[])
+           OR id IN (SELECT kpi_module_id FROM template)
+    ),
+    catalog AS (
+        SELECT coalesce(m.id, t.kpi_module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
+               t.position AS template_position, t.is_required AS template_required,
+               t.custom_target AS template_target
+        FROM modules m FULL JOIN template t ON t.kpi_module_id = m.id
+    )
+"""
+
+# The start of applying a lifecycle event, in one round trip: take the person's lock, write the
+# inbox row (hr.assignment_inbox is the kit's inbox table of this service) and read the modules
+# the event may touch. `first_delivery` is false for a redelivery; it is on every row, and there
+# is always at least one row. The person's records must be read by a later statement, whose
+# snapshot is taken once the lock is held.
+BEGIN_LIFECYCLE_EVENT = f"""
+WITH locked AS (SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))),
+     inbox AS (
+         INSERT INTO hr.assignment_inbox (consumer, event_id)
+         SELECT $6, $2 FROM locked
+         ON CONFLICT DO NOTHING
+         RETURNING true
+     ),
+     delivery AS (SELECT EXISTS (SELECT 1 FROM inbox) AS first_delivery),
+{_MODULES_FOR_STEP}
+SELECT d.first_delivery, c.*
+FROM delivery d LEFT JOIN catalog c ON d.first_delivery
 """
 
 MODULES_BY_ID = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules WHERE id = ANY($1::uuid[])"
@@ -116,22 +138,30 @@ _RECORD_COLUMNS = """
     deactivation_reason
 """
 
-INSERT_RECORDS = f"""
-INSERT INTO hr.staff_kpis (staff_id, {_RECORD_COLUMNS})
-SELECT $1, {_RECORD_COLUMNS}
-FROM unnest({_RECORD_ARRAYS}) AS r({_RECORD_COLUMNS})
+_RECORD_ARRAYS_2 = """
+    $16::uuid[], $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::bool[], $22::float8[],
+    $23::float8[], $24::float8[], $25::float8[], $26::timestamptz[], $27::timestamptz[],
+    $28::timestamptz[], $29::text[]
 """
 
-REWRITE_RECORDS = f"""
-UPDATE hr.staff_kpis k SET
-    contract_id = r.contract_id, status = r.status, source = r.source,
-    is_required = r.is_required, custom_target = r.custom_target, target_score = r.target_score,
-    minimum_score = r.minimum_score, effort_weight = r.effort_weight,
-    assigned_at = r.assigned_at, next_evaluation_due = r.next_evaluation_due,
-    deactivated_at = r.deactivated_at, deactivation_reason = r.deactivation_reason,
-    updated_at = now()
-FROM unnest({_RECORD_ARRAYS}) AS r({_RECORD_COLUMNS})
-WHERE k.id = r.id AND k.staff_id = $1
+# Inserts new records ($2-$15, column arrays) and rewrites existing ones ($16-$29) of a person.
+WRITE_RECORDS = f"""
+WITH inserted AS (
+    INSERT INTO hr.staff_kpis (staff_id, {_RECORD_COLUMNS})
+    SELECT $1, {_RECORD_COLUMNS}
+    FROM unnest({_RECORD_ARRAYS}) AS r({_RECORD_COLUMNS})
+), rewritten AS (
+    UPDATE hr.staff_kpis k SET
+        contract_id = r.contract_id, status = r.status, source = r.source,
+        is_required = r.is_required, custom_target = r.custom_target,
+        target_score = r.target_score, minimum_score = r.minimum_score,
+        effort_weight = r.effort_weight, assigned_at = r.assigned_at,
+        next_evaluation_due = r.next_evaluation_due, deactivated_at = r.deactivated_at,
+        deactivation_reason = r.deactivation_reason, updated_at = now()
+    FROM unnest({_RECORD_ARRAYS_2}) AS r({_RECORD_COLUMNS})
+    WHERE k.id = r.id AND k.staff_id = $1
+)
+SELECT 1
 """
 
 # ---------------------------------------------------------------- scores from the journal

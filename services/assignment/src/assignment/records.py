@@ -181,10 +181,9 @@ async def settle(
     if missing := touched - modules.keys():
         modules.update(await modules_by_id(conn, missing))
     inserted, rewritten = _records_after(changes, records, modules)
-    if inserted:
-        await conn.execute(queries.INSERT_RECORDS, step.staff_id, *_columns(inserted))
-    if rewritten:
-        await conn.execute(queries.REWRITE_RECORDS, step.staff_id, *_columns(rewritten))
+    await conn.execute(
+        queries.WRITE_RECORDS, step.staff_id, *_columns(inserted), *_columns(rewritten)
+    )
     written = {r.kpi_module_id: r for r in (*inserted, *rewritten)}
     await uow.publish(announcements(step, cause_event_id, changes, written, modules))
     return records | written
