@@ -40,21 +40,33 @@ class CatalogBehind(Exception):
 
 
 class ReplicaGate:
-    """Holds lifecycle events back until the catalogue replica has been filled once."""
+    """Holds lifecycle events back until the catalogue replica is filled and has settled.
 
-    def __init__(self) -> None:
-        self._ready = False
+    A worker that starts on an empty replica asks for a snapshot; a contract applied while the
+    snapshot is still arriving would miss defaults. The gate opens once the replica holds modules
+    and took no write for `quiet` seconds, and then stays open: a restart on a filled replica
+    opens it at once.
+    """
+
+    def __init__(self, quiet: float = 1.0) -> None:
+        self._quiet = quiet
+        self._open = False
+        self._polling = asyncio.Lock()  # one poller; the other consumers wait on it
 
     async def wait(self, pool: Pool) -> None:
-        """Return once the replica holds modules; waits (never fails) while it is empty."""
-        delay = 0.2
-        while not self._ready:
-            if await pool.fetchval(queries.REPLICA_HAS_MODULES):
-                self._ready = True
-                return
-            log.warning("the catalogue replica is empty; waiting for the catalog's snapshot")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        """Return once the replica is ready; waits (never fails) while it is empty or filling."""
+        if self._open:
+            return
+        async with self._polling:
+            delay = 0.2
+            while not self._open:
+                if await pool.fetchval(queries.REPLICA_SETTLED, self._quiet):
+                    self._open = True
+                    return
+                if not await pool.fetchval(queries.REPLICA_HAS_MODULES):
+                    log.warning("the catalogue replica is empty; waiting for a snapshot")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def _catalog_terms(event: events.LifecycleEvent) -> tuple[list[RoleGroup], list[uuid.UUID]]:

@@ -45,6 +45,16 @@ FROM unnest($2::uuid[], $3::float8[], $4::bool[], $5::float8[], $6::int[])
 
 REPLICA_HAS_MODULES = "SELECT EXISTS (SELECT 1 FROM hr.assignment_modules)"
 
+# Whether the replica holds modules and nothing was written to it for a while: a snapshot being
+# applied writes continuously, and replays of versions it already has write nothing.
+REPLICA_SETTLED = """
+SELECT EXISTS (SELECT 1 FROM hr.assignment_modules)
+   AND clock_timestamp() - greatest(
+           (SELECT max(replicated_at) FROM hr.assignment_modules),
+           (SELECT max(replicated_at) FROM hr.assignment_templates)
+       ) > make_interval(secs => $1)
+"""
+
 # What the rules and the scoring parameters need of a module.
 _MODULE_FACTS = """
     id, role_group::text AS role_group, is_universal, is_default_for_role, display_order,

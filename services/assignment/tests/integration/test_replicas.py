@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import pytest
 
+from assignment.handlers import ReplicaGate
 from kpi_contracts import names
 from kpi_kit.testing.harness import bearer, eventually
 
@@ -171,3 +173,16 @@ async def test_the_journals_scores_are_kept_current_and_an_older_recompute_is_ig
     ) + timedelta(days=90)
     shown_to_staff = (await people.kpis(staff, role="staff"))[0]
     assert "current_score" not in shown_to_staff
+
+
+async def test_lifecycle_events_wait_until_the_replica_has_settled(assignment, db):
+    just_written = ReplicaGate(quiet=3600)
+    settled = ReplicaGate(quiet=0)
+    await db.execute(
+        "UPDATE hr.assignment_modules SET replicated_at = now()"
+        " WHERE id = (SELECT id FROM hr.assignment_modules LIMIT 1)"
+    )
+
+    await settled.wait(db)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(just_written.wait(db), timeout=1)
