@@ -16,20 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from kpi_contracts.enums import KpiSource, KpiStatus, RoleGroup, ScoreType
+from kpi_contracts.enums import KpiSource, KpiStatus, RoleGroup
 from kpi_contracts.events import ContractCreated, KpiSelection, RoleChanged, StaffExited
-
-SCALES: Mapping[ScoreType, tuple[float, float]] = {
-    ScoreType.PERCENTAGE: (0.0, 100.0),
-    ScoreType.RATING: (1.0, 5.0),
-}
-
-
-def on_scale(score_type: ScoreType, value: float) -> bool:
-    """Whether a score (or target) lies on its scale: percentage 0-100, rating 1-5."""
-    low, high = SCALES[score_type]
-    return low <= value <= high
-
 
 # ---------------------------------------------------------------- what the rules read
 

@@ -19,6 +19,7 @@ from assignment import domain, queries, records
 from assignment.schemas import StaffKpi, StaffKpiCreate
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
+from kpi_contracts.scales import on_scale, scale_text
 from kpi_kit.consuming import Delivery, Rejected
 from kpi_kit.db import Connection, Pool, Record
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
@@ -174,13 +175,10 @@ async def assign_manually(
                 f"No KPI module {data.kpi_module_id}",
                 [FieldError("kpi_module_id", "no KPI module has this id")],
             )
-        if data.custom_target is not None and not domain.on_scale(
-            module.score_type, data.custom_target
-        ):
-            raise Unprocessable(
-                f"custom_target is off the {module.score_type} scale",
-                [FieldError("custom_target", f"must be on the {module.score_type} scale")],
-            )
+        if data.custom_target is not None and not on_scale(module.score_type, data.custom_target):
+            scale = f"the {module.score_type} scale {scale_text(module.score_type)}"
+            problem = FieldError("custom_target", f"must be on {scale}")
+            raise Unprocessable(f"custom_target is off {scale}", [problem])
         held = (await records.person_records(conn, staff_id)).get(data.kpi_module_id)
         if held is not None and held.is_active:
             raise Conflict(f"{module.name} is already an active KPI of this staff member")

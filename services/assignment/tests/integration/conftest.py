@@ -16,17 +16,15 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
 from assignment.app import definition as assignment_definition
 from catalog.app import definition as catalog_definition
 from kpi_contracts import names
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import bearer, eventually, running
+from kpi_kit.testing.harness import ServiceClient, bearer, eventually, running
 
-Client = AsyncTestClient[Litestar]
+Client = ServiceClient
 
 
 @pytest.fixture(scope="session")
@@ -399,7 +397,7 @@ class Templates:
             have = await self.db.fetchval(
                 "SELECT version FROM hr.assignment_templates WHERE template_id = $1", template_id
             )
-            return have == version
+            return bool(have == version)
 
         await eventually(replicated, timeout=20)
 

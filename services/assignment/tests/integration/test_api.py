@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -42,7 +43,7 @@ def status_url(staff: uuid.UUID, kpi_id: str) -> str:
     return f"/api/v1/hr/staff/{staff}/kpis/{kpi_id}/status"
 
 
-def problem_of(response) -> dict:
+def problem_of(response) -> Any:
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert {"type", "title", "status", "detail"} <= body.keys()
@@ -220,7 +221,7 @@ async def test_a_manual_assignment_is_announced_for_the_journal(
 # ---------------------------------------------------------------- status changes
 
 
-async def kpi_of(assignment, person, as_role, module: str) -> dict:
+async def kpi_of(assignment, person, as_role, module: str) -> dict[str, Any]:
     response = await assignment.get(kpis_url(person), params={"status": "all"},
                                     headers=as_role("manager"))
     return next(k for k in response.json() if k["kpi_module_id"] == module)

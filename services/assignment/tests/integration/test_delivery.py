@@ -8,6 +8,7 @@ import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ T0 = datetime(2026, 1, 13, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def the_record(kpis: list[dict]) -> dict[str, tuple]:
+def the_record(kpis: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     """What a person's KPIs say, minus ids: comparable between people with the same history."""
     return {
         k["kpi_module_id"]: (
@@ -31,14 +32,14 @@ def the_record(kpis: list[dict]) -> dict[str, tuple]:
     }
 
 
-def assigned_for(announced, event_id: str) -> list[dict]:
+def assigned_for(announced, event_id: str) -> list[dict[str, Any]]:
     return [
         body for body in announced.bodies()
         if body["event_type"] == "KpisAssigned" and body["cause_event_id"] == event_id
     ]
 
 
-def status_changes_for(announced, event_id: str) -> list[dict]:
+def status_changes_for(announced, event_id: str) -> list[dict[str, Any]]:
     return [
         body for body in announced.bodies()
         if body["event_type"] == "KpiStatusChanged" and body["cause_event_id"] == event_id
@@ -186,7 +187,7 @@ async def test_events_in_any_order_converge_to_the_state_of_in_order_delivery(
     )
     contracts = [uuid.uuid4() for _ in range(3)]
 
-    def working_life(person: uuid.UUID) -> list[dict]:
+    def working_life(person: uuid.UUID) -> list[dict[str, Any]]:
         return [
             contract_system.a_contract_created(
                 person, template_id=first_template, contract_id=contracts[0], at=T0

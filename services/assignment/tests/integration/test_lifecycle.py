@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 1, 13, 9, 0, tzinfo=UTC)
 
 
-async def hire(contract_system, people, staff, **fields) -> dict:
+async def hire(contract_system, people, staff, **fields) -> Any:
     event = contract_system.a_contract_created(staff, **fields)
     await contract_system.send(event)
     await people.processed(event["event_id"])

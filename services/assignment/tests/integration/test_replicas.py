@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aio_pika
 import pytest
@@ -114,7 +115,7 @@ async def test_a_module_edited_in_the_catalog_shows_in_staff_kpis(
 # ---------------------------------------------------------------- scores from the journal
 
 
-def a_score_recomputed(kpi: dict, sequence: int, score: float) -> dict:
+def a_score_recomputed(kpi: dict[str, Any], sequence: int, score: float) -> dict[str, Any]:
     evaluated = datetime(2026, 3, 1, tzinfo=UTC)
     return {
         "event_id": str(uuid.uuid4()),
@@ -145,7 +146,7 @@ async def test_the_journals_scores_are_kept_current_and_an_older_recompute_is_ig
     kpi = (await people.kpis(staff))[0]
     exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
 
-    async def journal_says(body: dict) -> None:
+    async def journal_says(body: dict[str, Any]) -> None:
         await exchange.publish(
             aio_pika.Message(json.dumps(body).encode(), content_type="application/json"),
             routing_key=names.SCORE_RECOMPUTED,

@@ -6,6 +6,7 @@ import itertools
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -474,7 +475,7 @@ def test_a_rehired_nurse_holds_the_universal_and_nursing_kpis_only():
     assert active(final) == ids(UNIVERSAL) | ids(NURSE)
 
 
-def some_step(draw: st.DrawFn, at: datetime) -> domain.Step:
+def some_step(draw: st.DrawFn, at: datetime) -> Any:
     kind = draw(st.sampled_from(["contract", "role", "exit", "manual", "status"]))
     groups = [RoleGroup.SUPPORT_WORKER, RoleGroup.TEAM_LEADER, RoleGroup.REGISTERED_NURSE]
     module = draw(st.sampled_from(CATALOG))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from assignment import domain, records
 from assignment.records import ModuleFacts, StaffKpiRecord
@@ -34,18 +36,18 @@ MODULE = a_module()
 MODULES = {MODULE.catalog.id: MODULE}
 
 
-def a_holding(**changes) -> domain.Holding:
-    values = {
-        "kpi_module_id": MODULE.catalog.id,
-        "status": KpiStatus.ACTIVE,
-        "source": KpiSource.TEMPLATE,
-        "is_required": False,
-        "custom_target": None,
-        "contract_id": uuid.uuid4(),
-        "assigned_at": T0,
-        "changed_at": T0,
-    }
-    return domain.Holding(**(values | changes))
+def a_holding(**changes: Any) -> domain.Holding:
+    held = domain.Holding(
+        kpi_module_id=MODULE.catalog.id,
+        status=KpiStatus.ACTIVE,
+        source=KpiSource.TEMPLATE,
+        is_required=False,
+        custom_target=None,
+        contract_id=uuid.uuid4(),
+        assigned_at=T0,
+        changed_at=T0,
+    )
+    return replace(held, **changes)
 
 
 def a_record(holding: domain.Holding) -> StaffKpiRecord:
