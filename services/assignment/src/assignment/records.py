@@ -326,9 +326,11 @@ def announcements(
 ) -> list[events.Event]:
     """One KpisAssigned and one KpiStatusChanged for the step (each only when not empty).
 
-    New assignments (and parameters restated after an out-of-order arrival) go in KpisAssigned;
-    deactivations and reactivations, including a new KPI that is born inactive because it
-    arrived after the step that deactivated it, go in KpiStatusChanged.
+    New assignments go in KpisAssigned; deactivations and reactivations, including a new KPI that
+    is born inactive because it arrived after the step that deactivated it, go in
+    KpiStatusChanged. A record corrected after an out-of-order arrival (`changes.restated`: an
+    earlier contract's terms, when and why) is not news: the journal was told of the KPI when
+    it was assigned, and a second "assigned" would only repeat it.
     """
     staff_id = step.staff_id
 
@@ -336,7 +338,6 @@ def announcements(
         return scoring_parameters(staff_id, written[h.kpi_module_id], modules[h.kpi_module_id])
 
     assigned = [parameters(h) for h in changes.inserted]
-    assigned += [parameters(h) for h in changes.restated if h.is_active]
     status_changes = [
         events.KpiStatusChange(
             staff_kpi_id=written[h.kpi_module_id].id,

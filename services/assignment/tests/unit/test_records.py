@@ -209,3 +209,20 @@ def test_nothing_to_announce_when_nothing_changed():
     step = a_contract_step()
 
     assert records.announcements(step, step.step_id, domain.Changes(), {}, MODULES) == []
+
+
+def test_a_record_corrected_after_an_out_of_order_arrival_is_not_announced_again():
+    step = a_contract_step()
+    held = a_holding(assigned_at=T0 + timedelta(days=2))
+    corrected = a_holding(assigned_at=T0)
+    changes = domain.Changes(restated=(corrected,))
+    _, rewritten = records._records_after(
+        changes, {held.kpi_module_id: a_record(held)}, MODULES
+    )
+
+    out = records.announcements(
+        step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES
+    )
+
+    assert [r.assigned_at for r in rewritten] == [T0]
+    assert out == []
