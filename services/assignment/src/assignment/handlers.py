@@ -137,8 +137,13 @@ async def _apply_once(
     template_id = None if isinstance(event, events.StaffExited) else event.template_id
     async with unit_of_work(pool, outbox, delivery.headers) as uow:
         rows = await uow.conn.fetch(
-            queries.BEGIN_LIFECYCLE_EVENT, event.staff_id, event.event_id, groups, named,
-            template_id, LIFECYCLE_CONSUMER,
+            queries.BEGIN_LIFECYCLE_EVENT,
+            event.staff_id,
+            event.event_id,
+            groups,
+            named,
+            template_id,
+            LIFECYCLE_CONSUMER,
         )
         if not rows[0]["first_delivery"]:
             return False
@@ -281,11 +286,27 @@ async def replicate(pool: Pool, event: events.CatalogEvent) -> bool:
     if isinstance(event, events.ModuleUpserted):
         m = event.module
         applied = await pool.fetchval(
-            queries.UPSERT_MODULE, m.id, m.name, m.slug, m.category.value,
-            m.role_group.value if m.role_group else None, m.is_universal, m.objective,
-            m.measurement_method, m.data_sources, m.automation_status.value, m.score_type.value,
-            m.target_score, m.minimum_score, m.effort_weight, m.evaluation_frequency.value,
-            m.coaching_tips, m.is_default_for_role, m.is_seed, m.display_order, m.is_archived,
+            queries.UPSERT_MODULE,
+            m.id,
+            m.name,
+            m.slug,
+            m.category.value,
+            m.role_group.value if m.role_group else None,
+            m.is_universal,
+            m.objective,
+            m.measurement_method,
+            m.data_sources,
+            m.automation_status.value,
+            m.score_type.value,
+            m.target_score,
+            m.minimum_score,
+            m.effort_weight,
+            m.evaluation_frequency.value,
+            m.coaching_tips,
+            m.is_default_for_role,
+            m.is_seed,
+            m.display_order,
+            m.is_archived,
             m.version,
         )
         return bool(applied)
