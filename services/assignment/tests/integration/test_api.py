@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from kpi_kit.testing.harness import bearer
+from kpi_kit.testing.problems import problem_of
 from kpi_kit.views import SCORING_KEYS
 
 pytestmark = pytest.mark.integration
@@ -41,13 +42,6 @@ def kpis_url(staff: uuid.UUID) -> str:
 
 def status_url(staff: uuid.UUID, kpi_id: str) -> str:
     return f"/api/v1/hr/staff/{staff}/kpis/{kpi_id}/status"
-
-
-def problem_of(response) -> Any:
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
 
 
 # ---------------------------------------------------------------- reading
