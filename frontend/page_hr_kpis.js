@@ -79,15 +79,15 @@ function render() {
   const by = filters.elements.group_by.value;
   const groups = new Map();
   for (const m of list) {
-    const key = m[by] || 'other';
+    const key = m[by] || (by === 'role_group' ? 'all_staff' : 'other');
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(m);
   }
-  const order = Object.keys(by === 'category' ? CATEGORIES : ROLE_GROUPS);
+  const order = by === 'category' ? Object.keys(CATEGORIES) : ['all_staff', ...Object.keys(ROLE_GROUPS)];
   const keys = [...groups.keys()].sort((a, b) => order.indexOf(a) - order.indexOf(b));
   replace(results, keys.map((key) => {
     const items = groups.get(key);
-    const title = by === 'category' ? categoryLabel(key) : roleGroupLabel(key);
+    const title = by === 'category' ? categoryLabel(key) : key === 'all_staff' ? 'Everyone (universal KPIs)' : roleGroupLabel(key);
     const id = `group-${key}`;
     return h('section', { 'aria-labelledby': id, class: by === 'category' ? `cat-${key}` : '' },
       h('h2', { class: 'group-title', id }, title, h('span', { class: 'count' }, `(${items.length})`)),
@@ -103,7 +103,8 @@ function moduleCard(m) {
     h('div', { class: 'card-meta' },
       h('span', { class: 'chip' }, categoryLabel(m.category)),
       h('span', { class: 'chip' }, roleGroupLabel(m.role_group)),
-      m.is_default_for_role ? h('span', { class: 'chip chip-effort' }, 'Default for role') : null,
+      m.is_universal || !m.role_group ? h('span', { class: 'chip chip-effort' }, 'Universal')
+        : m.is_default_for_role ? h('span', { class: 'chip chip-effort' }, 'Default for role') : null,
       m.is_archived ? h('span', { class: 'chip chip-hidden' }, 'Archived') : null),
     h('p', {}, m.objective || ''),
     h('p', { class: 'small' }, frequencyLabel(m.evaluation_frequency),
@@ -132,7 +133,8 @@ function showDetail(m, opener) {
       h('dt', {}, 'Score type'), h('dd', {}, m.score_type === 'rating' ? 'Rating (1–5)' : 'Percentage (0–100)'),
       h('dt', {}, 'Automation'), h('dd', {}, m.automation_status || '—'),
       h('dt', {}, 'Slug'), h('dd', { class: 'mono' }, m.slug || '—'),
-      h('dt', {}, 'Assigned by default'), h('dd', {}, m.is_default_for_role ? `Yes, to every ${roleGroupLabel(m.role_group).toLowerCase()}` : 'No')),
+      h('dt', {}, 'Assigned by default'), h('dd', {}, m.is_universal || !m.role_group ? 'Yes, to everyone (universal KPI)'
+        : m.is_default_for_role ? `Yes, to every ${roleGroupLabel(m.role_group).toLowerCase()}` : 'No, added by a manager')),
     h('h3', {}, 'Coaching tips'),
     (m.coaching_tips || []).length ? h('ul', { class: 'tips' }, m.coaching_tips.map((t) => h('li', {}, t))) : h('p', { class: 'muted' }, 'No tips yet.'));
   const foot = document.getElementById('detail-foot');
@@ -311,7 +313,7 @@ function renderTemplateRows() {
   const template = templates.find((t) => t.id === templateForm.elements.template_id.value);
   const taken = new Set(templateRows.map((r) => r.kpi_module_id));
   const candidates = allModules.filter((m) => !taken.has(m.id) && !m.is_archived
-    && (!template || m.role_group === template.role_group || m.is_default_for_role));
+    && (!template || m.role_group === template.role_group || !m.role_group));
   replace(addSelect, candidates.length
     ? candidates.map((m) => h('option', { value: m.id }, `${m.name} (${roleGroupLabel(m.role_group)})`))
     : [h('option', { value: '' }, 'Every suitable KPI is already on this template')]);
