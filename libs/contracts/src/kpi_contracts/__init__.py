@@ -1,0 +1,1 @@
+"""Event schemas, enums and exchange/routing-key names shared by every KPI service."""

@@ -1,0 +1,55 @@
+"""Encoders and decoders for events, each built once (msgspec's advice for speed)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from kpi_contracts import events
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+DecodeError = msgspec.DecodeError
+"""Raised for a body that is not JSON or does not match the event's schema."""
+
+
+def encode(event: msgspec.Struct) -> bytes:
+    """JSON bytes of an event."""
+    return _encoder.encode(event)
+
+
+def decoder(kind: type[T] | Any) -> msgspec.json.Decoder[T]:
+    """The (cached) strict JSON decoder of an event type or union of event types."""
+    found = _decoders.get(kind)
+    if found is None:
+        found = _decoders[kind] = msgspec.json.Decoder(kind)
+    return found
+
+
+def decode(body: bytes | str, kind: type[T] | Any) -> T:
+    """Decode and validate a body as `kind`; raises DecodeError with the reason."""
+    result: T = decoder(kind).decode(body)
+    return result
+
+
+def decode_lifecycle(body: bytes | str) -> events.LifecycleEvent:
+    """Decode an inbound lifecycle event; the `event_type` tag picks the type."""
+    result: events.LifecycleEvent = decoder(events.LifecycleEvent).decode(body)
+    return result
+
+
+_plain_decoder = msgspec.json.Decoder()
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON bytes of any plain value."""
+    return _encoder.encode(value)
+
+
+def decode_json(body: bytes | str) -> Any:
+    """Any JSON document as plain Python values."""
+    return _plain_decoder.decode(body)

@@ -1,0 +1,1 @@
+"""What every KPI service does alike: settings, pool, migrations, broker, auth, errors, outbox."""

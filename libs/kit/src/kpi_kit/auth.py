@@ -1,0 +1,135 @@
+"""Bearer-token authentication and the roles of interfaces §2."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import msgspec
+from litestar import Request, post
+from litestar.di import Provide
+
+from kpi_contracts.enums import Role
+from kpi_kit.errors import BadRequest, Forbidden, Unauthorized
+from kpi_kit.settings import Settings
+
+ALGORITHM = "HS256"
+
+# The contract fixes the dev secret at 25 bytes; prod refuses anything under 32 (see settings).
+warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: the token's subject, roles and (for staff) their staff id."""
+
+    sub: str
+    roles: frozenset[Role]
+    staff_id: uuid.UUID | None = None
+
+    @property
+    def is_staff_only(self) -> bool:
+        """A staff token without a manager or hr_admin role: never sees scoring mechanics."""
+        return not (self.roles & {Role.HR_ADMIN, Role.MANAGER})
+
+    def require(self, *allowed: Role) -> None:
+        """Raise Forbidden unless the caller holds one of `allowed` (hr_admin holds all)."""
+        if Role.HR_ADMIN in self.roles or self.roles & set(allowed):
+            return
+        raise Forbidden("Your role does not allow this action")
+
+    def require_person(self, staff_id: uuid.UUID) -> None:
+        """Raise Forbidden unless the caller may read this person's KPIs and journal."""
+        if not self.is_staff_only or self.staff_id == staff_id:
+            return
+        raise Forbidden("Staff may only see their own KPIs and journal")
+
+
+def issue_token(
+    secret: str,
+    *,
+    sub: str,
+    roles: list[str],
+    staff_id: uuid.UUID | None = None,
+    lifetime: timedelta = timedelta(hours=8),
+) -> tuple[str, datetime]:
+    """Sign a token; returns it with its expiry."""
+    expires = datetime.now(UTC) + lifetime
+    claims: dict[str, Any] = {"sub": sub, "roles": roles, "exp": expires}
+    if staff_id is not None:
+        claims["staff_id"] = str(staff_id)
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), expires
+
+
+def decode_token(secret: str, token: str) -> Principal:
+    """Verify a token and read its claims; raises Unauthorized when it is not acceptable."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The token is not valid") from exc
+    return _principal_from(claims)
+
+
+def _principal_from(claims: dict[str, Any]) -> Principal:
+    raw_roles = claims.get("roles")
+    if not isinstance(raw_roles, list) or not raw_roles:
+        raise Unauthorized("The token carries no roles")
+    try:
+        roles = frozenset(Role(role) for role in raw_roles)
+        staff_id = uuid.UUID(str(claims["staff_id"])) if claims.get("staff_id") else None
+    except (ValueError, TypeError) as exc:
+        raise Unauthorized("The token's roles or staff_id are not valid") from exc
+    if Role.STAFF in roles and staff_id is None and len(roles) == 1:
+        raise Unauthorized("A staff token must carry staff_id")
+    return Principal(sub=str(claims["sub"]), roles=roles, staff_id=staff_id)
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The bearer token of a request, or Unauthorized."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send Authorization: Bearer <token>")
+    return token.strip()
+
+
+def _provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    settings: Settings = request.app.state.settings
+    return decode_token(settings.jwt_secret, bearer_token(request))
+
+
+# Routes that declare a `principal` parameter get the verified caller; others stay public.
+principal_dependency = Provide(_provide_principal, sync_to_thread=False)
+
+
+class DevTokenRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Which role (and staff id) a developer wants a token for."""
+
+    role: Role
+    staff_id: uuid.UUID | None = None
+
+
+class DevToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed dev token."""
+
+    token: str
+    expires_at: datetime
+
+
+@post("/api/v1/dev/token", tags=["dev"], summary="Sign a token for a role (KPI_ENV=dev only)")
+async def dev_token(data: DevTokenRequest, request: Request[Any, Any, Any]) -> DevToken:
+    """Sign a development token; this route is not mounted when KPI_ENV=prod."""
+    settings: Settings = request.app.state.settings
+    if data.role == Role.STAFF and data.staff_id is None:
+        raise BadRequest("A staff token needs a staff_id")
+    sub = f"dev-{data.role.value}" + (f"-{data.staff_id}" if data.staff_id else "")
+    token, expires = issue_token(
+        settings.jwt_secret, sub=sub, roles=[data.role.value], staff_id=data.staff_id
+    )
+    return DevToken(token=token, expires_at=expires)

@@ -1,0 +1,92 @@
+"""The FastStream RabbitMQ broker and the exchanges/queues every service declares alike."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.schemas.queue import QueueType
+
+from kpi_contracts import names
+from kpi_kit.settings import Settings
+
+log = logging.getLogger("kpi.broker")
+
+# Broker-side backstop only: consumers dead-letter a failing message themselves, with a reason,
+# long before this; redeliveries after a consumer crash count towards it.
+DELIVERY_LIMIT = 20
+
+LIFECYCLE = RabbitExchange(names.LIFECYCLE_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
+# Unroutable internal events park in `hr.kpi.unrouted` instead of being returned or lost.
+KPI = RabbitExchange(
+    names.KPI_EXCHANGE,
+    type=ExchangeType.TOPIC,
+    durable=True,
+    arguments={"alternate-exchange": "hr.kpi.unrouted"},
+)
+KPI_UNROUTED = RabbitExchange("hr.kpi.unrouted", type=ExchangeType.FANOUT, durable=True)
+KPI_UNROUTED_QUEUE = RabbitQueue(
+    "hr.kpi.unrouted",
+    queue_type=QueueType.QUORUM,
+    durable=True,
+    arguments={"x-max-length": 100_000, "x-message-ttl": 7 * 24 * 3600 * 1000},
+)
+DEAD_LETTERS = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
+
+
+def make_broker(settings: Settings, **kwargs: Any) -> RabbitBroker:
+    """A broker with publisher confirms, raised returns and a bounded prefetch."""
+    return RabbitBroker(
+        settings.amqp_url,
+        default_channel=Channel(
+            prefetch_count=settings.prefetch, publisher_confirms=True, on_return_raises=True
+        ),
+        logger=log,
+        log_level=logging.DEBUG,  # one line per message is too much at INFO under load
+        graceful_timeout=10.0,
+        app_id=f"kpi-{settings.service}",
+        **kwargs,
+    )
+
+
+def consumer_queue(name: str, routing_key: str = "") -> RabbitQueue:
+    """A durable quorum queue that dead-letters to its own DLQ."""
+    return RabbitQueue(
+        name,
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        routing_key=routing_key,
+        arguments={
+            "x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": names.dead_letter_queue(name),
+            "x-delivery-limit": DELIVERY_LIMIT,
+        },
+    )
+
+
+def dead_letter_queue(queue: str) -> RabbitQueue:
+    """The durable quorum queue holding a consumer queue's dead letters."""
+    return RabbitQueue(
+        names.dead_letter_queue(queue),
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        routing_key=names.dead_letter_queue(queue),
+    )
+
+
+async def declare_topology(broker: RabbitBroker, bindings: dict[str, list[tuple[str, str]]]) -> None:
+    """Declare the exchanges, and each consumer queue with its DLQ and bindings.
+
+    `bindings` maps a queue name to its (exchange, routing key) pairs.
+    """
+    for exchange in (LIFECYCLE, KPI_UNROUTED, KPI, DEAD_LETTERS):
+        await broker.declare_exchange(exchange)
+    unrouted = await broker.declare_queue(KPI_UNROUTED_QUEUE)
+    await unrouted.bind(KPI_UNROUTED.name)
+    for queue_name, pairs in bindings.items():
+        dlq = await broker.declare_queue(dead_letter_queue(queue_name))
+        await dlq.bind(DEAD_LETTERS.name, routing_key=dlq.name)
+        queue = await broker.declare_queue(consumer_queue(queue_name))
+        for exchange_name, key in pairs:
+            await queue.bind(exchange_name, routing_key=key)

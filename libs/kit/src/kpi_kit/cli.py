@@ -1,0 +1,119 @@
+"""`kpi`: serve a service in a role, migrate, sign dev tokens, run a service's commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+
+from kpi_kit.auth import issue_token
+from kpi_kit.db import ensure_database
+from kpi_kit.migrations import apply_migrations
+from kpi_kit.service import Runtime, ServiceDefinition, create_app
+from kpi_kit.settings import Settings
+
+SERVICES = ("catalog", "assignment", "journal")
+
+
+def definition_of(service: str) -> ServiceDefinition:
+    """The ServiceDefinition a service package exports from `<service>.app`."""
+    module = importlib.import_module(f"{service}.app")
+    found: ServiceDefinition = module.definition()
+    return found
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kpi", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run a service")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--role", choices=("api", "worker", "all"), default="all")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: <SERVICE>_PORT")
+
+    migrate = commands.add_parser("migrate", help="create the database and apply migrations")
+    migrate.add_argument("service", choices=(*SERVICES, "all"))
+
+    token = commands.add_parser("token", help="print a signed token (dev)")
+    token.add_argument("--role", choices=("hr_admin", "manager", "staff"), required=True)
+    token.add_argument("--staff-id", type=uuid.UUID, default=None)
+    token.add_argument("--sub", default=None)
+
+    run = commands.add_parser("run", help="run one of a service's commands (e.g. catalog snapshot)")
+    run.add_argument("service", choices=SERVICES)
+    run.add_argument("name")
+    return parser
+
+
+async def migrate(services: Sequence[str]) -> None:
+    """Create each service's database if needed and apply its migrations."""
+    for service in services:
+        settings = Settings.from_env(service)
+        await ensure_database(settings.database_url)
+        applied = await apply_migrations(
+            settings.database_url, service, definition_of(service).migrations
+        )
+        print(f"{service}: {len(applied)} migration(s) applied {applied}")
+
+
+def serve(service: str, role: str, host: str, port: int | None) -> None:
+    """Run one service in one role under uvicorn."""
+    import uvicorn
+
+    settings = Settings.from_env(service)
+    app = create_app(definition_of(service), settings, role)  # type: ignore[arg-type]
+    uvicorn.run(
+        app,
+        host=host,
+        port=port or settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+async def run_command(service: str, name: str) -> str:
+    """Start a service's runtime without serving it and run one of its commands."""
+    from kpi_kit.service import _running
+
+    definition = definition_of(service)
+    command = definition.commands.get(name)
+    if command is None:
+        raise SystemExit(f"{service} has no command {name!r}; it has {sorted(definition.commands)}")
+    settings = Settings.from_env(service)
+    from kpi_kit.broker import make_broker
+    from kpi_kit.outbox import Outbox
+
+    runtime = Runtime(settings, Outbox(service), make_broker(settings))
+    async with _running(definition, runtime, runs_worker=False):
+        return await command(runtime)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `kpi`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        serve(args.service, args.role, args.host, args.port)
+    elif args.command == "migrate":
+        asyncio.run(migrate(SERVICES if args.service == "all" else [args.service]))
+    elif args.command == "token":
+        settings = Settings.from_env("catalog")
+        roles = [args.role]
+        sub = args.sub or f"cli-{args.role}"
+        token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
+        sys.stdout.write(token + "\n")
+    elif args.command == "run":
+        sys.stdout.write(asyncio.run(run_command(args.service, args.name)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""The asyncpg pool every service uses."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from kpi_kit.settings import Settings
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+Record = asyncpg.Record
+
+# Errors after which the same work may succeed once the database is back.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.PostgresConnectionError,
+    TimeoutError,
+)
+
+
+async def create_pool(settings: Settings) -> Pool:
+    """Open the service's pool; connections are created lazily so start-up never blocks."""
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=0,
+        max_size=settings.db_pool_max,
+        command_timeout=30,
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": f"kpi-{settings.service}"},
+        init=init_connection,
+    )
+    assert pool is not None
+    return pool
+
+
+async def init_connection(conn: Connection) -> None:
+    """Scores are small decimals: read `numeric` as float so JSON carries numbers, not strings."""
+    await conn.set_type_codec(
+        "numeric", encoder=str, decoder=float, schema="pg_catalog", format="text"
+    )
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def database_name(url: str) -> str:
+    """The database a URL points at."""
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database a URL names when it does not exist; True if it was created."""
+    name = database_name(url)
+    conn = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.exceptions.DuplicateDatabaseError:
+            return False
+        return True
+    finally:
+        await conn.close()

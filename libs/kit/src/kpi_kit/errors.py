@@ -1,0 +1,151 @@
+"""Errors as values at the domain edge, mapped to problem+json (RFC 9457) in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from kpi_kit.db import TRANSIENT_DB_ERRORS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One invalid field of a request."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of the errors handlers return to the HTTP edge."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class BadRequest(DomainError):
+    """The request is malformed (an unknown enum value, a bad uuid)."""
+
+
+class Unauthorized(DomainError):
+    """No valid bearer token."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    """A valid token without the right to this action."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(DomainError):
+    """The thing named does not exist."""
+
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (already active, already decided)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class Unprocessable(DomainError):
+    """Well-formed, but breaks a rule (a score off the module's scale, an unknown module)."""
+
+    status = 422
+    title = "Unprocessable content"
+
+
+class Unavailable(DomainError):
+    """A dependency (database, broker) cannot be reached right now."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+def problem(
+    status: int, title: str, detail: str, errors: list[FieldError] | None = None
+) -> Response[Any]:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"https://kpi.example/problems/{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return problem(exc.status, exc.title, exc.detail, exc.errors)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = [_field_error(item) for item in (exc.extra or []) if isinstance(item, dict)]
+    detail = exc.detail or "The request is not valid"
+    return problem(400, "Invalid request", detail, errors)
+
+
+def _field_error(item: dict[str, Any]) -> FieldError:
+    key = str(item.get("key") or item.get("field") or "body")
+    message = str(item.get("message", "invalid"))
+    # Litestar reports msgspec paths as "Expected `int`, got `str` - at `$.weight`".
+    if " - at `$." in message:
+        message, _, path = message.partition(" - at `$.")
+        key = path.rstrip("`")
+    return FieldError(key, message)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    title = titles.get(exc.status_code, "Request error")
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    response = problem(exc.status_code, title, exc.detail)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
+        log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return problem(503, "Service unavailable", "The database cannot be reached; retry soon")
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "An unexpected error occurred")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: _domain_error,
+    ValidationException: _validation_error,
+    NotAuthorizedException: _http_error,
+    PermissionDeniedException: _http_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,78 @@
+"""Liveness, readiness and metrics routes, served by every role of every service."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from litestar import Response, Router, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kpi_kit.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+
+if TYPE_CHECKING:
+    from kpi_kit.service import Runtime
+
+
+def router(runtime: Runtime) -> Router:
+    """The /health and /metrics routes of a service."""
+
+    @get("/health/live", include_in_schema=False, sync_to_thread=False)
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", include_in_schema=False)
+    async def ready() -> Response[dict[str, Any]]:
+        checks = await readiness(runtime)
+        ok = all(value == "ok" for value in checks.values())
+        status = HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE
+        return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=status)
+
+    @get("/metrics", include_in_schema=False)
+    async def metrics() -> Response[bytes]:
+        if runtime.relay is not None:
+            try:
+                backlog, age = await asyncio.wait_for(runtime.relay.backlog(), 2.0)
+                OUTBOX_BACKLOG.labels(runtime.settings.service).set(backlog)
+                OUTBOX_OLDEST_AGE.labels(runtime.settings.service).set(age)
+            except Exception:  # noqa: S110 - metrics must answer even when the database is away
+                pass
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Router(path="/", route_handlers=[live, ready, metrics])
+
+
+async def readiness(runtime: Runtime) -> dict[str, str]:
+    """Check the database, the broker and (for workers) that every queue has a consumer."""
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), 2.0)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    try:
+        checks["broker"] = "ok" if await runtime.broker.ping(timeout=2.0) else "unavailable"
+    except Exception as exc:
+        checks["broker"] = f"unavailable: {type(exc).__name__}"
+    if runtime.consumer_queues and checks["broker"] == "ok":
+        checks["consumers"] = await _consumers_attached(runtime)
+    return checks
+
+
+async def _consumers_attached(runtime: Runtime) -> str:
+    # A robust connection has been seen to come back with zero consumers (aio-pika#231).
+    try:
+        for queue in runtime.consumer_queues:
+            declared = await runtime.broker.declare_queue(_passive(queue))
+            if declared.declaration_result.consumer_count < 1:
+                return f"no consumer on {queue}"
+    except Exception as exc:
+        return f"unknown: {type(exc).__name__}"
+    return "ok"
+
+
+def _passive(queue: str) -> Any:
+    from faststream.rabbit import RabbitQueue
+
+    return RabbitQueue(queue, declare=False)

@@ -1,0 +1,234 @@
+"""Transactional outbox and inbox: events leave and arrive exactly as the database says.
+
+A handler writes its events to the service's outbox table in the same transaction as the change;
+the relay publishes them with publisher confirms and deletes them once confirmed. A crash between
+publish and delete republishes: consumers dedupe on `event_id` through their inbox table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from kpi_contracts import codec, names
+from kpi_contracts.events import Event
+from kpi_kit.db import TRANSIENT_DB_ERRORS, Pool
+
+log = logging.getLogger("kpi.outbox")
+
+
+def tables_sql(service: str) -> str:
+    """DDL of a service's outbox and inbox tables (applied by the migration runner)."""
+    return f"""
+CREATE SCHEMA IF NOT EXISTS hr;
+CREATE TABLE IF NOT EXISTS hr.{service}_outbox (
+    id          bigserial   PRIMARY KEY,
+    event_id    uuid        NOT NULL,
+    exchange    text        NOT NULL,
+    routing_key text        NOT NULL,
+    body        bytea       NOT NULL,
+    headers     jsonb       NOT NULL DEFAULT '{{}}',
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS hr.{service}_inbox (
+    consumer     text        NOT NULL,
+    event_id     uuid        NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Names of one service's outbox table and its wake-up channel."""
+
+    service: str
+
+    @property
+    def table(self) -> str:
+        """The outbox table."""
+        return f"hr.{self.service}_outbox"
+
+    @property
+    def inbox_table(self) -> str:
+        """The inbox table."""
+        return f"hr.{self.service}_inbox"
+
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel that wakes the relay."""
+        return f"kpi_outbox_{self.service}"
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: the change, the events it causes and the event that caused it."""
+
+    conn: asyncpg.Connection
+    outbox: Outbox
+    headers: dict[str, str] = field(default_factory=dict)
+    _queued: int = 0
+
+    async def publish(self, events: Iterable[Event]) -> None:
+        """Queue events in the outbox; they leave only if the transaction commits."""
+        rows = [
+            (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), self.headers)
+            for e in events
+        ]
+        if not rows:
+            return
+        await self.conn.executemany(
+            f"INSERT INTO {self.outbox.table} (event_id, exchange, routing_key, body, headers) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb)",
+            [(r[0], r[1], r[2], r[3], _json(r[4])) for r in rows],
+        )
+        if not self._queued:
+            await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
+        self._queued += len(rows)
+
+    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """Record an inbound event; False when it was already processed (a redelivery)."""
+        inserted = await self.conn.fetchval(
+            f"INSERT INTO {self.outbox.inbox_table} (consumer, event_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            consumer,
+            event_id,
+        )
+        return bool(inserted)
+
+
+def _json(headers: dict[str, str]) -> str:
+    return codec.encode_json(headers).decode()
+
+
+@asynccontextmanager
+async def unit_of_work(
+    pool: Pool, outbox: Outbox, headers: dict[str, str] | None = None
+) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction for one use case; it commits when the block ends without error."""
+    async with pool.acquire() as conn, conn.transaction():
+        yield UnitOfWork(conn, outbox, headers or {})
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One row of the outbox, ready to publish."""
+
+    id: int
+    event_id: uuid.UUID
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any]
+
+
+Publish = Callable[[OutboxMessage], Awaitable[object]]
+
+
+class OutboxRelay:
+    """Publishes a service's outbox in order, in batches, waking on NOTIFY or every second."""
+
+    def __init__(
+        self, pool: Pool, dsn: str, outbox: Outbox, publish: Publish, batch: int = 500
+    ) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._outbox = outbox
+        self._publish = publish
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.published = 0
+
+    async def relay_once(self) -> int:
+        """Publish one batch and delete it once every message is confirmed; returns its size."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT id, event_id, exchange, routing_key, body, headers "
+                f"FROM {self._outbox.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch,
+            )
+            if not rows:
+                return 0
+            messages = [
+                OutboxMessage(
+                    r["id"], r["event_id"], r["exchange"], r["routing_key"], r["body"],
+                    codec.decode_json(r["headers"]),
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*(self._publish(m) for m in messages))
+            await conn.execute(
+                f"DELETE FROM {self._outbox.table} WHERE id = ANY($1::bigint[])",
+                [m.id for m in messages],
+            )
+        self.published += len(messages)
+        return len(messages)
+
+    async def backlog(self) -> tuple[int, float]:
+        """How many events wait in the outbox, and the age in seconds of the oldest."""
+        row = await self._pool.fetchrow(
+            f"SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)) AS age "
+            f"FROM {self._outbox.table}"
+        )
+        assert row is not None
+        return int(row["n"]), float(row["age"] or 0.0)
+
+    async def run(self) -> None:
+        """Relay until stopped; back off on broker or database faults, never give up."""
+        listener = asyncio.create_task(self._listen())
+        delay = 0.1
+        try:
+            while not self._stopping:
+                try:
+                    sent = await self.relay_once()
+                    delay = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database down: wait and retry
+                    log.warning("outbox relay of %s failed, retrying in %.1fs: %r",
+                                self._outbox.service, delay, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if sent < self._batch:
+                    await self._wait_for_work()
+        finally:
+            listener.cancel()
+
+    async def _wait_for_work(self) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection that wakes the relay; reconnect when it drops."""
+        while not self._stopping:
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                try:
+                    await conn.add_listener(self._outbox.channel, lambda *_: self._wake.set())
+                    while not conn.is_closed():
+                        await asyncio.sleep(1.0)
+                finally:
+                    await conn.close()
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT_DB_ERRORS:
+                await asyncio.sleep(1.0)
+
+    def stop(self) -> None:
+        """Ask the relay loop to end after its current batch."""
+        self._stopping = True
+        self._wake.set()
+

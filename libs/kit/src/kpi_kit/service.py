@@ -1,0 +1,167 @@
+"""The shape of a service and the one app factory that wires it (pool, broker, relay, routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from faststream.rabbit import RabbitBroker, RabbitRouter
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler
+
+from kpi_kit import health
+from kpi_kit.auth import dev_token, principal_dependency
+from kpi_kit.broker import declare_topology, make_broker
+from kpi_kit.consuming import Consumer
+from kpi_kit.db import Pool, create_pool
+from kpi_kit.errors import EXCEPTION_HANDLERS
+from kpi_kit.metrics import OUTBOX_PUBLISHED
+from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay
+from kpi_kit.settings import Settings
+
+log = logging.getLogger("kpi.service")
+
+ServiceRole = Literal["api", "worker", "all"]
+
+
+class Runtime:
+    """What a running service holds: its settings, pool, broker and outbox names."""
+
+    def __init__(self, settings: Settings, outbox: Outbox, broker: RabbitBroker) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.broker = broker
+        self._pool: Pool | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer_queues: list[str] = []
+
+    @property
+    def pool(self) -> Pool:
+        """The database pool (open between start-up and shutdown)."""
+        if self._pool is None:
+            raise RuntimeError("the service has not started")
+        return self._pool
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """Everything that makes one service different from the others."""
+
+    name: str
+    migrations: Path
+    route_handlers: Sequence[ControllerRouterHandler] = ()
+    consumers: Callable[[Runtime], Sequence[Consumer[Any]]] = lambda _: ()
+    bindings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    on_worker_start: Callable[[Runtime], Awaitable[None]] | None = None
+    serves_dev_token: bool = False
+    commands: dict[str, Callable[[Runtime], Awaitable[str]]] = field(default_factory=dict)
+
+
+def create_app(
+    definition: ServiceDefinition, settings: Settings, role: ServiceRole = "all"
+) -> Litestar:
+    """Build the service's Litestar app; nothing connects until its lifespan starts."""
+    settings.check_safe_for_env()
+    runtime = Runtime(settings, Outbox(definition.name), make_broker(settings))
+    serves_api = role in ("api", "all")
+    runs_worker = role in ("worker", "all")
+    if runs_worker:
+        router = RabbitRouter()
+        for consumer in definition.consumers(runtime):
+            consumer.register(router)
+            runtime.consumer_queues.append(consumer.queue)
+        runtime.broker.include_router(router)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with _running(definition, runtime, runs_worker):
+            yield
+
+    handlers: list[ControllerRouterHandler] = [health.router(runtime)]
+    if serves_api:
+        api = list(definition.route_handlers)
+        if definition.serves_dev_token and settings.env == "dev":
+            api.append(dev_token)
+        handlers.append(Router(path="/", route_handlers=api))
+    app = Litestar(
+        route_handlers=handlers,
+        dependencies={
+            "principal": principal_dependency,
+            "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title=f"KPI {definition.name} service",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    definition: ServiceDefinition, runtime: Runtime, runs_worker: bool
+) -> AsyncIterator[None]:
+    runtime._pool = await create_pool(runtime.settings)
+    relay_task: asyncio.Task[None] | None = None
+    try:
+        await runtime.broker.connect()
+        await declare_topology(runtime.broker, definition.bindings if runs_worker else {})
+        if runs_worker:
+            if definition.on_worker_start is not None:
+                await definition.on_worker_start(runtime)
+            await runtime.broker.start()
+            runtime.relay = OutboxRelay(
+                runtime.pool,
+                runtime.settings.database_url,
+                runtime.outbox,
+                _publisher(runtime),
+                runtime.settings.outbox_batch,
+            )
+            relay_task = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+        yield
+    finally:
+        if runtime.relay is not None:
+            runtime.relay.stop()
+        if relay_task is not None:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+        await runtime.broker.stop()
+        await runtime.pool.close()
+        runtime._pool = None
+
+
+def _publisher(runtime: Runtime) -> Callable[[OutboxMessage], Awaitable[object]]:
+    broker, service = runtime.broker, runtime.settings.service
+
+    async def publish(message: OutboxMessage) -> object:
+        result = await broker.publish(
+            message.body,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            persist=True,
+            mandatory=True,
+            message_id=str(message.event_id),
+            content_type="application/json",
+            headers=message.headers or None,
+            correlation_id=message.headers.get("x-correlation-id"),
+        )
+        OUTBOX_PUBLISHED.labels(service).inc()
+        return result
+
+    return publish

@@ -1,0 +1,79 @@
+"""Service settings read from the environment (interfaces §1); nothing is read at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+DEV_JWT_SECRET = "dev-only-secret-change-me"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kpi"
+DEFAULT_PORTS = {"catalog": 8001, "assignment": 8002, "journal": 8003}
+# Credentials that ship in examples and images: refused in prod.
+DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "changeme", "kpi"})
+
+Role = Literal["api", "worker", "all"]
+
+
+class InsecureSettings(RuntimeError):
+    """Raised in prod when a setting still holds a development default."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a service process needs to know about its environment."""
+
+    service: str
+    env: Literal["dev", "prod"] = "dev"
+    amqp_url: str = DEFAULT_AMQP_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    jwt_secret: str = DEV_JWT_SECRET
+    port: int = 8000
+    prefetch: int = 64
+    outbox_batch: int = 500
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+
+    @classmethod
+    def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings of `service` from the environment; per-service URLs win."""
+        env = os.environ if environ is None else environ
+        prefix = service.upper()
+        kpi_env = env.get("KPI_ENV", "dev")
+        if kpi_env not in ("dev", "prod"):
+            raise ValueError(f"KPI_ENV must be 'dev' or 'prod', not {kpi_env!r}")
+        return cls(
+            service=service,
+            env=kpi_env,  # type: ignore[arg-type]
+            amqp_url=env.get("KPI_AMQP_URL", DEFAULT_AMQP_URL),
+            database_url=env.get(f"{prefix}_DATABASE_URL")
+            or env.get("KPI_DATABASE_URL", DEFAULT_DATABASE_URL),
+            jwt_secret=env.get("KPI_JWT_SECRET", DEV_JWT_SECRET),
+            port=int(env.get(f"{prefix}_PORT", DEFAULT_PORTS.get(service, 8000))),
+            prefetch=int(env.get("KPI_PREFETCH", 64)),
+            outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
+            db_pool_min=int(env.get("KPI_DB_POOL_MIN", 2)),
+            db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
+        )
+
+    def check_safe_for_env(self) -> None:
+        """Refuse to run in prod on the dev JWT secret or a default password."""
+        if self.env != "prod":
+            return
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+            problems.append("KPI_JWT_SECRET is the dev secret or shorter than 32 characters")
+        for name, url in (("KPI_AMQP_URL", self.amqp_url), ("database URL", self.database_url)):
+            password = _password_of(url)
+            if password is None or password in DEFAULT_PASSWORDS:
+                problems.append(f"{name} has no password or a default one")
+        if problems:
+            raise InsecureSettings("refusing to start in prod: " + "; ".join(problems))
+
+
+def _password_of(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password

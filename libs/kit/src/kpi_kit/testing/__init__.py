@@ -1,0 +1,1 @@
+"""Test support: isolated databases and vhosts on real servers, and small factories."""

@@ -1,0 +1,1 @@
+"""The catalog service: the KPI module library and contract templates' KPI sets."""

@@ -1,0 +1,88 @@
+"""Catalog HTTP routes (interfaces §3): decode, check the role, call a handler, shape the view."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, get, patch, post, put
+from litestar.params import Parameter
+
+from catalog import handlers
+from catalog.schemas import KpiModule, KpiModuleCreate, KpiModuleUpdate, TemplateKpi, TemplateKpisReplace
+from kpi_contracts.enums import KpiCategory, Role, RoleGroup
+from kpi_kit.auth import Principal
+from kpi_kit.service import Runtime
+from kpi_kit.views import without_scoring
+
+READERS = (Role.MANAGER, Role.STAFF)
+
+
+class KpiModuleController(Controller):
+    """The KPI module library (the KPI Gallery's data)."""
+
+    path = "/api/v1/hr/kpi-modules"
+    tags = ["kpi-modules"]
+
+    @get("/")
+    async def list_modules(
+        self,
+        principal: Principal,
+        runtime: Runtime,
+        role_group: RoleGroup | None = None,
+        category: KpiCategory | None = None,
+        q: Annotated[str | None, Parameter(max_length=200)] = None,
+        include_archived: bool = False,
+    ) -> list[KpiModule]:
+        """List modules by display order; `role_group` includes the five universal KPIs."""
+        principal.require(*READERS)
+        found = await handlers.list_modules(runtime.pool, role_group, category, q, include_archived)
+        return [without_scoring(m) for m in found] if principal.is_staff_only else found
+
+    @get("/{module_id:uuid}")
+    async def get_module(self, principal: Principal, runtime: Runtime, module_id: uuid.UUID) -> KpiModule:
+        """One module."""
+        principal.require(*READERS)
+        module = await handlers.get_module(runtime.pool, module_id)
+        return without_scoring(module) if principal.is_staff_only else module
+
+    @post("/")
+    async def create_module(
+        self, principal: Principal, runtime: Runtime, data: KpiModuleCreate
+    ) -> KpiModule:
+        """Add a module (hr_admin)."""
+        principal.require(Role.HR_ADMIN)
+        return await handlers.create_module(runtime.pool, runtime.outbox, data)
+
+    @patch("/{module_id:uuid}")
+    async def update_module(
+        self, principal: Principal, runtime: Runtime, module_id: uuid.UUID, data: KpiModuleUpdate
+    ) -> KpiModule:
+        """Edit or archive a module (hr_admin); modules are never deleted."""
+        principal.require(Role.HR_ADMIN)
+        return await handlers.update_module(runtime.pool, runtime.outbox, module_id, data)
+
+
+class TemplateKpiController(Controller):
+    """The KPI sets of contract templates."""
+
+    path = "/api/v1/hr/templates/{template_id:uuid}/kpis"
+    tags = ["templates"]
+
+    @get("/")
+    async def list_template_kpis(
+        self, principal: Principal, runtime: Runtime, template_id: uuid.UUID
+    ) -> list[TemplateKpi]:
+        """A template's KPIs with their modules (empty for an unknown template)."""
+        principal.require(Role.MANAGER)
+        return await handlers.template_kpis(runtime.pool, template_id)
+
+    @put("/")
+    async def replace_template_kpis(
+        self, principal: Principal, runtime: Runtime, template_id: uuid.UUID, data: TemplateKpisReplace
+    ) -> list[TemplateKpi]:
+        """Replace a template's whole KPI set atomically (hr_admin)."""
+        principal.require(Role.HR_ADMIN)
+        return await handlers.replace_template_kpis(
+            runtime.pool, runtime.outbox, template_id, data.kpis, principal.sub
+        )

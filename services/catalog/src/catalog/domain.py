@@ -1,0 +1,91 @@
+"""Catalog rules as plain functions: scales, module validity, template KPI sets."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kpi_contracts.enums import ScoreType
+
+EFFORT_WEIGHT_RANGE = (0.15, 0.30)
+SCALES: Mapping[ScoreType, tuple[float, float]] = {
+    ScoreType.PERCENTAGE: (0.0, 100.0),
+    ScoreType.RATING: (1.0, 5.0),
+}
+_SLUG_NOISE = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rule a request breaks, naming the field."""
+
+    field: str
+    message: str
+
+
+def on_scale(score_type: ScoreType, value: float) -> bool:
+    """Whether a score lies on its scale: percentage 0-100, rating 1-5."""
+    low, high = SCALES[score_type]
+    return low <= value <= high
+
+
+def scale_text(score_type: ScoreType) -> str:
+    """The scale of a score type, for error messages."""
+    low, high = SCALES[score_type]
+    return f"{low:g}-{high:g}"
+
+
+def slugify(name: str) -> str:
+    """A URL-safe slug from a display name ("WHS & Safety" -> "whs-safety")."""
+    return _SLUG_NOISE.sub("-", name.lower()).strip("-")
+
+
+def module_problems(
+    score_type: ScoreType, target_score: float, minimum_score: float, effort_weight: float
+) -> list[Problem]:
+    """What is wrong with a module's scoring parameters (empty when valid)."""
+    problems = []
+    low, high = EFFORT_WEIGHT_RANGE
+    if not low <= effort_weight <= high:
+        problems.append(Problem("effort_weight", f"must be between {low} and {high}"))
+    for field, value in (("target_score", target_score), ("minimum_score", minimum_score)):
+        if not on_scale(score_type, value):
+            problems.append(Problem(field, f"must be on the {score_type} scale {scale_text(score_type)}"))
+    if minimum_score > target_score:
+        problems.append(Problem("minimum_score", "must not exceed target_score"))
+    return problems
+
+
+@dataclass(frozen=True)
+class TemplateKpiChoice:
+    """One KPI a template asks for."""
+
+    kpi_module_id: uuid.UUID
+    weight: float
+    is_required: bool
+    custom_target: float | None
+
+
+def template_problems(
+    choices: Sequence[TemplateKpiChoice], score_types: Mapping[uuid.UUID, ScoreType]
+) -> list[Problem]:
+    """What is wrong with a template's KPI set, given the score type of each known module."""
+    problems = []
+    seen: set[uuid.UUID] = set()
+    for index, choice in enumerate(choices):
+        at = f"kpis[{index}]"
+        if choice.kpi_module_id in seen:
+            problems.append(Problem(f"{at}.kpi_module_id", "lists a module twice"))
+        seen.add(choice.kpi_module_id)
+        score_type = score_types.get(choice.kpi_module_id)
+        if score_type is None:
+            problems.append(Problem(f"{at}.kpi_module_id", "no KPI module has this id"))
+        elif choice.custom_target is not None and not on_scale(score_type, choice.custom_target):
+            problems.append(
+                Problem(f"{at}.custom_target", f"must be on the {score_type} scale {scale_text(score_type)}")
+            )
+        if not choice.weight > 0:
+            problems.append(Problem(f"{at}.weight", "must be positive"))
+    return problems

@@ -1,0 +1,201 @@
+"""Catalog use cases: read the library, change it, replace a template's KPI set."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from catalog import domain, queries
+from catalog.schemas import KpiModule, KpiModuleCreate, KpiModuleUpdate, TemplateKpi, TemplateKpiInput
+from kpi_contracts import events
+from kpi_contracts.enums import KpiCategory, RoleGroup, ScoreType
+from kpi_kit.db import Pool
+from kpi_kit.errors import Conflict, FieldError, NotFound, Unprocessable
+from kpi_kit.outbox import Outbox, unit_of_work
+
+
+def module_from(row: asyncpg.Record | dict[str, Any]) -> KpiModule:
+    """A module view from a row."""
+    return msgspec.convert(dict(row), KpiModule)
+
+
+def snapshot_of(module: KpiModule) -> events.ModuleSnapshot:
+    """The event form of a module."""
+    return msgspec.convert(msgspec.to_builtins(module), events.ModuleSnapshot, strict=False)
+
+
+def _raise_problems(problems: Sequence[domain.Problem]) -> None:
+    if problems:
+        raise Unprocessable(
+            problems[0].message if len(problems) == 1 else "The request breaks several rules",
+            [FieldError(p.field, p.message) for p in problems],
+        )
+
+
+async def list_modules(
+    pool: Pool,
+    role_group: RoleGroup | None,
+    category: KpiCategory | None,
+    q: str | None,
+    include_archived: bool,
+) -> list[KpiModule]:
+    """The library in display order; a role group's list includes the universal KPIs."""
+    rows = await pool.fetch(queries.LIST_MODULES, role_group, category, q or None, include_archived)
+    return [module_from(row) for row in rows]
+
+
+async def get_module(pool: Pool, module_id: uuid.UUID) -> KpiModule:
+    """One module, or NotFound."""
+    row = await pool.fetchrow(queries.GET_MODULE, module_id)
+    if row is None:
+        raise NotFound(f"No KPI module {module_id}")
+    return module_from(row)
+
+
+async def create_module(pool: Pool, outbox: Outbox, data: KpiModuleCreate) -> KpiModule:
+    """Add a module to the library and announce it."""
+    _raise_problems(
+        domain.module_problems(data.score_type, data.target_score, data.minimum_score,
+                               data.effort_weight)
+    )
+    slug = data.slug or domain.slugify(data.name)
+    async with unit_of_work(pool, outbox) as uow:
+        if await uow.conn.fetchval(queries.SLUG_TAKEN, slug):
+            raise Conflict(f"A module with slug {slug!r} exists", [FieldError("slug", "taken")])
+        row = await uow.conn.fetchrow(
+            queries.INSERT_MODULE, data.name, slug, data.category, data.role_group,
+            data.role_group is None, data.objective, data.measurement_method, data.data_sources,
+            data.automation_status, data.score_type, data.target_score, data.minimum_score,
+            data.effort_weight, data.evaluation_frequency, data.coaching_tips,
+            data.is_default_for_role, data.display_order,
+        )
+        module = module_from(row)
+        await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
+    return module
+
+
+async def update_module(
+    pool: Pool, outbox: Outbox, module_id: uuid.UUID, patch: KpiModuleUpdate
+) -> KpiModule:
+    """Change (or archive) a module; never deletes. Announces the new version."""
+    async with unit_of_work(pool, outbox) as uow:
+        row = await uow.conn.fetchrow(queries.LOCK_MODULE, module_id)
+        if row is None:
+            raise NotFound(f"No KPI module {module_id}")
+        current = dict(row)
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        merged = current | changes
+        _raise_problems(
+            domain.module_problems(
+                ScoreType(merged["score_type"]), merged["target_score"], merged["minimum_score"],
+                merged["effort_weight"],
+            )
+        )
+        updated = await uow.conn.fetchrow(
+            queries.UPDATE_MODULE, module_id, merged["name"], merged["category"],
+            merged["role_group"], merged["role_group"] is None, merged["objective"],
+            merged["measurement_method"], merged["data_sources"], merged["automation_status"],
+            merged["score_type"], merged["target_score"], merged["minimum_score"],
+            merged["effort_weight"], merged["evaluation_frequency"], merged["coaching_tips"],
+            merged["is_default_for_role"], merged["display_order"], merged["is_archived"],
+        )
+        module = module_from(updated)
+        await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
+    return module
+
+
+def template_kpi_from(row: asyncpg.Record) -> TemplateKpi:
+    """A template KPI view from a row of TEMPLATE_KPIS."""
+    values = dict(row)
+    return TemplateKpi(
+        id=values.pop("template_kpi_id"),
+        template_id=values.pop("template_id"),
+        kpi_module_id=values["id"],
+        weight=values.pop("weight"),
+        is_required=values.pop("is_required"),
+        custom_target=values.pop("custom_target"),
+        module=module_from(values),
+    )
+
+
+async def template_kpis(pool: Pool, template_id: uuid.UUID) -> list[TemplateKpi]:
+    """A template's KPIs with their modules; an unknown template has none."""
+    return [template_kpi_from(row) for row in await pool.fetch(queries.TEMPLATE_KPIS, template_id)]
+
+
+async def replace_template_kpis(
+    pool: Pool, outbox: Outbox, template_id: uuid.UUID, kpis: Sequence[TemplateKpiInput], actor: str
+) -> list[TemplateKpi]:
+    """Replace a template's whole KPI set atomically and announce it."""
+    choices = [
+        domain.TemplateKpiChoice(k.kpi_module_id, k.weight, k.is_required, k.custom_target)
+        for k in kpis
+    ]
+    async with unit_of_work(pool, outbox) as uow:
+        conn = uow.conn
+        known = await conn.fetch(queries.MODULE_SCORE_TYPES, [c.kpi_module_id for c in choices])
+        score_types = {row["id"]: ScoreType(row["score_type"]) for row in known}
+        _raise_problems(domain.template_problems(choices, score_types))
+        await conn.execute(queries.LOCK_TEMPLATE, template_id)
+        await conn.execute(queries.DELETE_TEMPLATE_KPIS, template_id)
+        await conn.executemany(
+            queries.INSERT_TEMPLATE_KPI,
+            [
+                (template_id, c.kpi_module_id, c.weight, c.is_required, c.custom_target, i)
+                for i, c in enumerate(choices)
+            ],
+        )
+        version = await conn.fetchval(queries.BUMP_TEMPLATE_VERSION, template_id, actor)
+        await uow.publish([
+            events.TemplateKpisReplaced(
+                template_id=template_id,
+                version=version,
+                kpis=[
+                    events.TemplateKpi(
+                        kpi_module_id=c.kpi_module_id, weight=c.weight,
+                        is_required=c.is_required, custom_target=c.custom_target,
+                    )
+                    for c in choices
+                ],
+            )
+        ])
+        rows = await conn.fetch(queries.TEMPLATE_KPIS, template_id)
+    return [template_kpi_from(row) for row in rows]
+
+
+async def publish_snapshot(pool: Pool, outbox: Outbox) -> tuple[int, int]:
+    """Republish every module and template so a new replica can build its copy."""
+    async with unit_of_work(pool, outbox) as uow:
+        modules = [module_from(row) for row in await uow.conn.fetch(queries.ALL_MODULES)]
+        templates = await uow.conn.fetch(queries.ALL_TEMPLATES)
+        await uow.publish(events.ModuleUpserted(module=snapshot_of(m)) for m in modules)
+        await uow.publish(
+            events.TemplateKpisReplaced(
+                template_id=row["template_id"],
+                version=row["version"],
+                kpis=[
+                    events.TemplateKpi(kpi_module_id=m, weight=w, is_required=r, custom_target=t)
+                    for m, w, r, t in zip(
+                        row["module_ids"], row["weights"], row["required"], row["targets"],
+                        strict=True,
+                    )
+                ],
+            )
+            for row in templates
+        )
+    return len(modules), len(templates)
+
+
+async def answer_snapshot_request(
+    pool: Pool, outbox: Outbox, request: events.CatalogSnapshotRequested
+) -> bool:
+    """Republish the catalogue once per request, however often the request is delivered."""
+    async with unit_of_work(pool, outbox) as uow:
+        if not await uow.first_delivery("catalog.snapshot", request.event_id):
+            return False
+    await publish_snapshot(pool, outbox)
+    return True
