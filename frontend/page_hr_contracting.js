@@ -209,8 +209,11 @@ function renderGalleryPick() {
   const included = includedIds();
   const addedIds = new Set(state.added.map((a) => a.module.id));
   const q = document.getElementById('gallery-search').value.trim().toLowerCase();
+  const roleGroup = form.elements.role_group.value;
   const candidates = state.allModules.filter((m) => !m.is_archived && !included.has(m.id) && !addedIds.has(m.id)
-    && (!q || m.name.toLowerCase().includes(q) || (m.objective || '').toLowerCase().includes(q)));
+    && (!q || m.name.toLowerCase().includes(q) || (m.objective || '').toLowerCase().includes(q)))
+    // this role group's own optional KPIs first, then the rest of the gallery
+    .sort((a, b) => (b.role_group === roleGroup) - (a.role_group === roleGroup));
   const select = document.getElementById('gallery-pick');
   replace(select, candidates.length
     ? candidates.map((m) => h('option', { value: m.id }, `${m.name} · ${roleGroupLabel(m.role_group)}`))
@@ -241,7 +244,7 @@ function renderAdded() {
     const scale = scaleOf(m.score_type);
     const targetId = `target-${m.id}`;
     return h('li', { class: `kpi-pick cat-${m.category}` },
-      h('span', { 'aria-hidden': 'true' }, '＋'),
+      h('span', { 'aria-hidden': 'true' }, '+'),
       h('span', { class: 'kpi-pick-name' }, m.name),
       h('button', {
         type: 'button', class: 'btn btn-small btn-quiet', 'data-module-id': m.id, 'aria-label': `Remove ${m.name}`,
@@ -294,7 +297,7 @@ function renderReview() {
           h('dt', {}, 'Person'), h('dd', {}, who.name, who.isNew ? ' (new)' : ''),
           h('dt', {}, 'Template'), h('dd', {}, template ? template.name : '—'),
           h('dt', {}, 'Role group'), h('dd', {}, roleGroupLabel(form.elements.role_group.value)),
-          h('dt', {}, 'KPIs'), h('dd', { 'data-testid': 'kpi-count' }, String(included.length + state.added.length))))),
+          h('dt', {}, 'KPIs'), h('dd', { 'data-testid': 'kpi-count' }, String(included.length + state.added.length)))),
       h('div', {},
         h('h3', {}, 'They will start with'),
         h('ul', { class: 'tips' },

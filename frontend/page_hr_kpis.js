@@ -102,11 +102,11 @@ function moduleCard(m) {
     h('h3', {}, open),
     h('div', { class: 'card-meta' },
       h('span', { class: 'chip' }, categoryLabel(m.category)),
-      h('span', { class: 'chip' }, roleGroupLabel(m.role_group)),
-      m.is_universal || !m.role_group ? h('span', { class: 'chip chip-effort' }, 'Universal')
-        : m.is_default_for_role ? h('span', { class: 'chip chip-effort' }, 'Default for role') : null,
+      m.is_universal || !m.role_group ? h('span', { class: 'chip chip-effort' }, 'For everyone')
+        : [h('span', { class: 'chip' }, roleGroupLabel(m.role_group)),
+          m.is_default_for_role ? h('span', { class: 'chip chip-effort' }, 'Default for role') : null],
       m.is_archived ? h('span', { class: 'chip chip-hidden' }, 'Archived') : null),
-    h('p', {}, m.objective || ''),
+    h('p', { class: 'clamp' }, m.objective || ''),
     h('p', { class: 'small' }, frequencyLabel(m.evaluation_frequency),
       m.target_score !== undefined ? ` · target ${formatScore(m.target_score, m.score_type)}` : '',
       m.effort_weight !== undefined ? ` · effort ${formatPercentOf1(m.effort_weight)}` : ''));

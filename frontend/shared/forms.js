@@ -35,7 +35,7 @@ export function markInvalid(control, message) {
   describedBy.add(id);
   control.setAttribute('aria-describedby', [...describedBy].join(' '));
   const note = h('p', { class: 'field-error', id }, message);
-  const host = control.closest('.field, .check, td, .kpi-pick') || control.parentElement;
+  const host = control.closest('.field, .check, td, .kpi-pick-detail, .kpi-pick') || control.parentElement;
   host.append(note);
 }
 

@@ -23,7 +23,7 @@ export function renderNav(session, current) {
     header,
     h('div', { class: 'bar' },
       h('a', { class: 'brand', href: items.length ? items[0].firstChild.getAttribute('href') : 'index.html' },
-        h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '🌱'), 'Growth KPIs'),
+        h('img', { class: 'brand-mark', src: 'favicon.svg', alt: '' }), 'Growth KPIs'),
       h('nav', { class: 'site-nav', 'aria-label': 'Main' }, h('ul', {}, items)),
       h('div', { class: 'user-box' },
         h('span', {}, 'Signed in as ', h('span', { class: 'role-chip' }, session.roleLabel)),
