@@ -1,4 +1,4 @@
-"""`kpi-publish`: publish a lifecycle event as the contract system would (operators, demos, tests)."""
+"""`kpi-publish`: publish a lifecycle event as the contract system would (for ops and demos)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     created.add_argument("--contract-id", type=uuid.UUID, default=None, help="default: new")
     created.add_argument("--template-id", type=uuid.UUID, required=True)
     created.add_argument("--role-group", choices=ROLE_GROUPS, required=True)
-    created.add_argument("--exclude", type=uuid.UUID, action="append", default=[],
-                         help="optional template module to leave out (repeatable)")
-    created.add_argument("--add", type=uuid.UUID, action="append", default=[],
-                         help="extra module to assign manually (repeatable)")
+    created.add_argument(
+        "--exclude",
+        type=uuid.UUID,
+        action="append",
+        default=[],
+        help="optional template module to leave out (repeatable)",
+    )
+    created.add_argument(
+        "--add",
+        type=uuid.UUID,
+        action="append",
+        default=[],
+        help="extra module to assign manually (repeatable)",
+    )
 
     changed = commands.add_parser("role-changed", help="a person moved role group")
     changed.add_argument("--staff-id", type=uuid.UUID, required=True)

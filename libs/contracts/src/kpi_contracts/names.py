@@ -44,9 +44,13 @@ def routing_key(event: events.Event) -> str:
 
 def exchange(event: events.Event) -> str:
     """The exchange an event is published to."""
-    if isinstance(event, events.ContractCreated | events.RoleChanged | events.StaffExited):
-        return LIFECYCLE_EXCHANGE
-    return KPI_EXCHANGE
+    return exchange_of(type(event))
+
+
+def exchange_of(kind: type[events.Event]) -> str:
+    """The exchange events of a type are published to."""
+    lifecycle = (events.ContractCreated, events.RoleChanged, events.StaffExited)
+    return LIFECYCLE_EXCHANGE if kind in lifecycle else KPI_EXCHANGE
 
 
 def dead_letter_queue(queue: str) -> str:

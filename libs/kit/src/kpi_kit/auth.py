@@ -10,7 +10,8 @@ from typing import Any
 import jwt
 import msgspec
 from litestar import Request, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 
 from kpi_contracts.enums import Role
 from kpi_kit.errors import BadRequest, Forbidden, Unauthorized
@@ -104,6 +105,9 @@ def _provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return decode_token(settings.jwt_secret, bearer_token(request))
 
 
+Caller = NamedDependency[Principal]
+"""Annotation of a route's `principal` parameter: the verified caller."""
+
 # Routes that declare a `principal` parameter get the verified caller; others stay public.
 principal_dependency = Provide(_provide_principal, sync_to_thread=False)
 
@@ -123,7 +127,7 @@ class DevToken(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @post("/api/v1/dev/token", tags=["dev"], summary="Sign a token for a role (KPI_ENV=dev only)")
-async def dev_token(data: DevTokenRequest, request: Request[Any, Any, Any]) -> DevToken:
+async def dev_token(data: JSONBody[DevTokenRequest], request: Request[Any, Any, Any]) -> DevToken:
     """Sign a development token; this route is not mounted when KPI_ENV=prod."""
     settings: Settings = request.app.state.settings
     if data.role == Role.STAFF and data.staff_id is None:

@@ -75,7 +75,9 @@ def dead_letter_queue(queue: str) -> RabbitQueue:
     )
 
 
-async def declare_topology(broker: RabbitBroker, bindings: dict[str, list[tuple[str, str]]]) -> None:
+async def declare_topology(
+    broker: RabbitBroker, bindings: dict[str, list[tuple[str, str]]]
+) -> None:
     """Declare the exchanges, and each consumer queue with its DLQ and bindings.
 
     `bindings` maps a queue name to its (exchange, routing key) pairs.

@@ -26,6 +26,18 @@ def definition_of(service: str) -> ServiceDefinition:
     return found
 
 
+def available_services() -> list[str]:
+    """The services installed in this environment (an image may carry only some)."""
+    found = []
+    for service in SERVICES:
+        try:
+            definition_of(service)
+        except ModuleNotFoundError:
+            continue
+        found.append(service)
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kpi", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", choices=("hr_admin", "manager", "staff"), required=True)
     token.add_argument("--staff-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", default=None)
+
+    commands.add_parser("services", help="list the services installed here")
+    commands.add_parser("check-deps", help="exit 1 naming PostgreSQL/RabbitMQ if unreachable")
 
     run = commands.add_parser("run", help="run one of a service's commands (e.g. catalog snapshot)")
     run.add_argument("service", choices=SERVICES)
@@ -96,6 +111,35 @@ async def run_command(service: str, name: str) -> str:
         return await command(runtime)
 
 
+async def check_deps() -> list[str]:
+    """What of PostgreSQL and RabbitMQ does not answer at the configured addresses."""
+    import aio_pika
+    import asyncpg
+
+    from kpi_kit.db import with_database
+
+    missing = []
+    settings = Settings.from_env("catalog")
+    try:
+        conn = await asyncpg.connect(with_database(settings.database_url, "postgres"), timeout=3)
+        await conn.close()
+    except Exception as exc:
+        missing.append(f"PostgreSQL at {_safe(settings.database_url)} ({type(exc).__name__})")
+    try:
+        amqp = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), 5)
+        await amqp.close()
+    except Exception as exc:
+        missing.append(f"RabbitMQ at {_safe(settings.amqp_url)} ({type(exc).__name__})")
+    return missing
+
+
+def _safe(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `kpi`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -103,13 +147,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.service, args.role, args.host, args.port)
     elif args.command == "migrate":
-        asyncio.run(migrate(SERVICES if args.service == "all" else [args.service]))
+        asyncio.run(migrate(available_services() if args.service == "all" else [args.service]))
     elif args.command == "token":
         settings = Settings.from_env("catalog")
         roles = [args.role]
         sub = args.sub or f"cli-{args.role}"
         token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
         sys.stdout.write(token + "\n")
+    elif args.command == "services":
+        sys.stdout.write(" ".join(available_services()) + "\n")
+    elif args.command == "check-deps":
+        missing = asyncio.run(check_deps())
+        for item in missing:
+            sys.stderr.write(f"not reachable: {item}\n")
+        return 1 if missing else 0
     elif args.command == "run":
         sys.stdout.write(asyncio.run(run_command(args.service, args.name)) + "\n")
     return 0

@@ -87,7 +87,12 @@ class Consumer(Generic[T]):
         """Decode and apply one message; dead-letter what can never be applied."""
         try:
             event = self._decode(message.body)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, ValueError) as exc:
+        except (
+            msgspec.DecodeError,
+            msgspec.ValidationError,
+            UnicodeDecodeError,
+            ValueError,
+        ) as exc:
             await self.dead_letter(message, f"invalid event: {exc}", "undecodable")
             return
         kind = type(event).__name__
@@ -106,12 +111,16 @@ class Consumer(Generic[T]):
                 attempt += 1
                 EVENTS_CONSUMED.labels(self.service, kind, "retried").inc()
                 if attempt >= MAX_ATTEMPTS:
-                    log.exception("%s: giving up on %s after %d attempts", self.queue, kind, attempt)
+                    log.exception(
+                        "%s: giving up on %s after %d attempts", self.queue, kind, attempt
+                    )
                     await self.dead_letter(message, f"failed {attempt} times: {exc!r}", kind)
                     return
                 log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
             else:
-                EVENTS_CONSUMED.labels(self.service, kind, "applied" if applied else "duplicate").inc()
+                EVENTS_CONSUMED.labels(
+                    self.service, kind, "applied" if applied else "duplicate"
+                ).inc()
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from kpi_kit.settings import Settings
 
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
-Record = asyncpg.Record
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Connection: TypeAlias = (
+    "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+)
+Record: TypeAlias = asyncpg.Record
 
 # Errors after which the same work may succeed once the database is back.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -38,7 +41,6 @@ async def create_pool(settings: Settings) -> Pool:
         server_settings={"application_name": f"kpi-{settings.service}"},
         init=init_connection,
     )
-    assert pool is not None
     return pool
 
 

@@ -27,7 +27,9 @@ def router(runtime: Runtime) -> Router:
         checks = await readiness(runtime)
         ok = all(value == "ok" for value in checks.values())
         status = HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE
-        return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=status)
+        return Response(
+            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=status
+        )
 
     @get("/metrics", include_in_schema=False)
     async def metrics() -> Response[bytes]:
@@ -65,7 +67,8 @@ async def _consumers_attached(runtime: Runtime) -> str:
     try:
         for queue in runtime.consumer_queues:
             declared = await runtime.broker.declare_queue(_passive(queue))
-            if declared.declaration_result.consumer_count < 1:
+            fresh = await declared.declare()  # the declarer caches; re-declare for a live count
+            if not fresh.consumer_count:
                 return f"no consumer on {queue}"
     except Exception as exc:
         return f"unknown: {type(exc).__name__}"

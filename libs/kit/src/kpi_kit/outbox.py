@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import asyncpg
 
 from kpi_contracts import codec, names
 from kpi_contracts.events import Event
-from kpi_kit.db import TRANSIENT_DB_ERRORS, Pool
+from kpi_kit.db import TRANSIENT_DB_ERRORS, Connection, Pool
 
 log = logging.getLogger("kpi.outbox")
 
@@ -72,7 +72,7 @@ class Outbox:
 class UnitOfWork:
     """One transaction: the change, the events it causes and the event that caused it."""
 
-    conn: asyncpg.Connection
+    conn: Connection
     outbox: Outbox
     headers: dict[str, str] = field(default_factory=dict)
     _queued: int = 0
@@ -160,7 +160,11 @@ class OutboxRelay:
                 return 0
             messages = [
                 OutboxMessage(
-                    r["id"], r["event_id"], r["exchange"], r["routing_key"], r["body"],
+                    r["id"],
+                    r["event_id"],
+                    r["exchange"],
+                    r["routing_key"],
+                    r["body"],
                     codec.decode_json(r["headers"]),
                 )
                 for r in rows
@@ -194,8 +198,12 @@ class OutboxRelay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database down: wait and retry
-                    log.warning("outbox relay of %s failed, retrying in %.1fs: %r",
-                                self._outbox.service, delay, exc)
+                    log.warning(
+                        "outbox relay of %s failed, retrying in %.1fs: %r",
+                        self._outbox.service,
+                        delay,
+                        exc,
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
@@ -206,10 +214,8 @@ class OutboxRelay:
 
     async def _wait_for_work(self) -> None:
         self._wake.clear()
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-        except TimeoutError:
-            pass
 
     async def _listen(self) -> None:
         """Hold a LISTEN connection that wakes the relay; reconnect when it drops."""
@@ -217,9 +223,10 @@ class OutboxRelay:
             try:
                 conn = await asyncpg.connect(self._dsn)
                 try:
+                    closed = asyncio.Event()
+                    conn.add_termination_listener(lambda _, done=closed: done.set())
                     await conn.add_listener(self._outbox.channel, lambda *_: self._wake.set())
-                    while not conn.is_closed():
-                        await asyncio.sleep(1.0)
+                    await closed.wait()
                 finally:
                     await conn.close()
             except asyncio.CancelledError:
@@ -231,4 +238,3 @@ class OutboxRelay:
         """Ask the relay loop to end after its current batch."""
         self._stopping = True
         self._wake.set()
-

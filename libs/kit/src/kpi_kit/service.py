@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from faststream.rabbit import RabbitBroker, RabbitRouter
 from litestar import Litestar, Router
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -49,6 +49,10 @@ class Runtime:
         if self._pool is None:
             raise RuntimeError("the service has not started")
         return self._pool
+
+
+Services = NamedDependency[Runtime]
+"""Annotation of a route's `runtime` parameter: the running service's pool, outbox, settings."""
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,19 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from catalog import handlers
-from catalog.schemas import KpiModule, KpiModuleCreate, KpiModuleUpdate, TemplateKpi, TemplateKpisReplace
+from catalog.schemas import (
+    KpiModule,
+    KpiModuleCreate,
+    KpiModuleUpdate,
+    TemplateKpi,
+    TemplateKpisReplace,
+)
 from kpi_contracts.enums import KpiCategory, Role, RoleGroup
-from kpi_kit.auth import Principal
-from kpi_kit.service import Runtime
+from kpi_kit.auth import Caller
+from kpi_kit.service import Services
 from kpi_kit.views import without_scoring
 
 READERS = (Role.MANAGER, Role.STAFF)
@@ -27,12 +33,12 @@ class KpiModuleController(Controller):
     @get("/")
     async def list_modules(
         self,
-        principal: Principal,
-        runtime: Runtime,
-        role_group: RoleGroup | None = None,
-        category: KpiCategory | None = None,
+        principal: Caller,
+        runtime: Services,
+        role_group: FromQuery[RoleGroup | None] = None,
+        category: FromQuery[KpiCategory | None] = None,
         q: Annotated[str | None, Parameter(max_length=200)] = None,
-        include_archived: bool = False,
+        include_archived: FromQuery[bool] = False,
     ) -> list[KpiModule]:
         """List modules by display order; `role_group` includes the five universal KPIs."""
         principal.require(*READERS)
@@ -40,7 +46,9 @@ class KpiModuleController(Controller):
         return [without_scoring(m) for m in found] if principal.is_staff_only else found
 
     @get("/{module_id:uuid}")
-    async def get_module(self, principal: Principal, runtime: Runtime, module_id: uuid.UUID) -> KpiModule:
+    async def get_module(
+        self, principal: Caller, runtime: Services, module_id: FromPath[uuid.UUID]
+    ) -> KpiModule:
         """One module."""
         principal.require(*READERS)
         module = await handlers.get_module(runtime.pool, module_id)
@@ -48,7 +56,7 @@ class KpiModuleController(Controller):
 
     @post("/")
     async def create_module(
-        self, principal: Principal, runtime: Runtime, data: KpiModuleCreate
+        self, principal: Caller, runtime: Services, data: JSONBody[KpiModuleCreate]
     ) -> KpiModule:
         """Add a module (hr_admin)."""
         principal.require(Role.HR_ADMIN)
@@ -56,7 +64,11 @@ class KpiModuleController(Controller):
 
     @patch("/{module_id:uuid}")
     async def update_module(
-        self, principal: Principal, runtime: Runtime, module_id: uuid.UUID, data: KpiModuleUpdate
+        self,
+        principal: Caller,
+        runtime: Services,
+        module_id: FromPath[uuid.UUID],
+        data: JSONBody[KpiModuleUpdate],
     ) -> KpiModule:
         """Edit or archive a module (hr_admin); modules are never deleted."""
         principal.require(Role.HR_ADMIN)
@@ -71,7 +83,7 @@ class TemplateKpiController(Controller):
 
     @get("/")
     async def list_template_kpis(
-        self, principal: Principal, runtime: Runtime, template_id: uuid.UUID
+        self, principal: Caller, runtime: Services, template_id: FromPath[uuid.UUID]
     ) -> list[TemplateKpi]:
         """A template's KPIs with their modules (empty for an unknown template)."""
         principal.require(Role.MANAGER)
@@ -79,7 +91,11 @@ class TemplateKpiController(Controller):
 
     @put("/")
     async def replace_template_kpis(
-        self, principal: Principal, runtime: Runtime, template_id: uuid.UUID, data: TemplateKpisReplace
+        self,
+        principal: Caller,
+        runtime: Services,
+        template_id: FromPath[uuid.UUID],
+        data: JSONBody[TemplateKpisReplace],
     ) -> list[TemplateKpi]:
         """Replace a template's whole KPI set atomically (hr_admin)."""
         principal.require(Role.HR_ADMIN)

@@ -52,7 +52,9 @@ def module_problems(
         problems.append(Problem("effort_weight", f"must be between {low} and {high}"))
     for field, value in (("target_score", target_score), ("minimum_score", minimum_score)):
         if not on_scale(score_type, value):
-            problems.append(Problem(field, f"must be on the {score_type} scale {scale_text(score_type)}"))
+            problems.append(
+                Problem(field, f"must be on the {score_type} scale {scale_text(score_type)}")
+            )
     if minimum_score > target_score:
         problems.append(Problem("minimum_score", "must not exceed target_score"))
     return problems
@@ -84,7 +86,10 @@ def template_problems(
             problems.append(Problem(f"{at}.kpi_module_id", "no KPI module has this id"))
         elif choice.custom_target is not None and not on_scale(score_type, choice.custom_target):
             problems.append(
-                Problem(f"{at}.custom_target", f"must be on the {score_type} scale {scale_text(score_type)}")
+                Problem(
+                    f"{at}.custom_target",
+                    f"must be on the {score_type} scale {scale_text(score_type)}",
+                )
             )
         if not choice.weight > 0:
             problems.append(Problem(f"{at}.weight", "must be positive"))

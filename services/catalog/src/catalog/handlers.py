@@ -10,7 +10,13 @@ import asyncpg
 import msgspec
 
 from catalog import domain, queries
-from catalog.schemas import KpiModule, KpiModuleCreate, KpiModuleUpdate, TemplateKpi, TemplateKpiInput
+from catalog.schemas import (
+    KpiModule,
+    KpiModuleCreate,
+    KpiModuleUpdate,
+    TemplateKpi,
+    TemplateKpiInput,
+)
 from kpi_contracts import events
 from kpi_contracts.enums import KpiCategory, RoleGroup, ScoreType
 from kpi_kit.db import Pool
@@ -59,20 +65,35 @@ async def get_module(pool: Pool, module_id: uuid.UUID) -> KpiModule:
 async def create_module(pool: Pool, outbox: Outbox, data: KpiModuleCreate) -> KpiModule:
     """Add a module to the library and announce it."""
     _raise_problems(
-        domain.module_problems(data.score_type, data.target_score, data.minimum_score,
-                               data.effort_weight)
+        domain.module_problems(
+            data.score_type, data.target_score, data.minimum_score, data.effort_weight
+        )
     )
     slug = data.slug or domain.slugify(data.name)
     async with unit_of_work(pool, outbox) as uow:
         if await uow.conn.fetchval(queries.SLUG_TAKEN, slug):
             raise Conflict(f"A module with slug {slug!r} exists", [FieldError("slug", "taken")])
         row = await uow.conn.fetchrow(
-            queries.INSERT_MODULE, data.name, slug, data.category, data.role_group,
-            data.role_group is None, data.objective, data.measurement_method, data.data_sources,
-            data.automation_status, data.score_type, data.target_score, data.minimum_score,
-            data.effort_weight, data.evaluation_frequency, data.coaching_tips,
-            data.is_default_for_role, data.display_order,
+            queries.INSERT_MODULE,
+            data.name,
+            slug,
+            data.category,
+            data.role_group,
+            data.role_group is None,
+            data.objective,
+            data.measurement_method,
+            data.data_sources,
+            data.automation_status,
+            data.score_type,
+            data.target_score,
+            data.minimum_score,
+            data.effort_weight,
+            data.evaluation_frequency,
+            data.coaching_tips,
+            data.is_default_for_role,
+            data.display_order,
         )
+        assert row is not None  # INSERT ... RETURNING always returns the row
         module = module_from(row)
         await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
     return module
@@ -91,18 +112,34 @@ async def update_module(
         merged = current | changes
         _raise_problems(
             domain.module_problems(
-                ScoreType(merged["score_type"]), merged["target_score"], merged["minimum_score"],
+                ScoreType(merged["score_type"]),
+                merged["target_score"],
+                merged["minimum_score"],
                 merged["effort_weight"],
             )
         )
         updated = await uow.conn.fetchrow(
-            queries.UPDATE_MODULE, module_id, merged["name"], merged["category"],
-            merged["role_group"], merged["role_group"] is None, merged["objective"],
-            merged["measurement_method"], merged["data_sources"], merged["automation_status"],
-            merged["score_type"], merged["target_score"], merged["minimum_score"],
-            merged["effort_weight"], merged["evaluation_frequency"], merged["coaching_tips"],
-            merged["is_default_for_role"], merged["display_order"], merged["is_archived"],
+            queries.UPDATE_MODULE,
+            module_id,
+            merged["name"],
+            merged["category"],
+            merged["role_group"],
+            merged["role_group"] is None,
+            merged["objective"],
+            merged["measurement_method"],
+            merged["data_sources"],
+            merged["automation_status"],
+            merged["score_type"],
+            merged["target_score"],
+            merged["minimum_score"],
+            merged["effort_weight"],
+            merged["evaluation_frequency"],
+            merged["coaching_tips"],
+            merged["is_default_for_role"],
+            merged["display_order"],
+            merged["is_archived"],
         )
+        assert updated is not None  # the row is locked above
         module = module_from(updated)
         await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
     return module
@@ -150,19 +187,23 @@ async def replace_template_kpis(
             ],
         )
         version = await conn.fetchval(queries.BUMP_TEMPLATE_VERSION, template_id, actor)
-        await uow.publish([
-            events.TemplateKpisReplaced(
-                template_id=template_id,
-                version=version,
-                kpis=[
-                    events.TemplateKpi(
-                        kpi_module_id=c.kpi_module_id, weight=c.weight,
-                        is_required=c.is_required, custom_target=c.custom_target,
-                    )
-                    for c in choices
-                ],
-            )
-        ])
+        await uow.publish(
+            [
+                events.TemplateKpisReplaced(
+                    template_id=template_id,
+                    version=version,
+                    kpis=[
+                        events.TemplateKpi(
+                            kpi_module_id=c.kpi_module_id,
+                            weight=c.weight,
+                            is_required=c.is_required,
+                            custom_target=c.custom_target,
+                        )
+                        for c in choices
+                    ],
+                )
+            ]
+        )
         rows = await conn.fetch(queries.TEMPLATE_KPIS, template_id)
     return [template_kpi_from(row) for row in rows]
 
@@ -180,7 +221,10 @@ async def publish_snapshot(pool: Pool, outbox: Outbox) -> tuple[int, int]:
                 kpis=[
                     events.TemplateKpi(kpi_module_id=m, weight=w, is_required=r, custom_target=t)
                     for m, w, r, t in zip(
-                        row["module_ids"], row["weights"], row["required"], row["targets"],
+                        row["module_ids"],
+                        row["weights"],
+                        row["required"],
+                        row["targets"],
                         strict=True,
                     )
                 ],

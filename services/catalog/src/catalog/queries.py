@@ -58,7 +58,7 @@ WHERE t.template_id = $1
 ORDER BY t.position
 """
 
-LOCK_TEMPLATE = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))"
+LOCK_TEMPLATE = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))"
 
 DELETE_TEMPLATE_KPIS = "DELETE FROM hr.template_kpis WHERE template_id = $1"
 

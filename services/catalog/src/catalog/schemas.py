@@ -14,7 +14,9 @@ from kpi_contracts.enums import AutomationStatus, Frequency, KpiCategory, RoleGr
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=120)]
-ShortList = Annotated[list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(max_length=50)]
+ShortList = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(max_length=50)
+]
 Score = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
 
 
@@ -72,7 +74,7 @@ class KpiModuleUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: Name | UnsetType = UNSET
     category: KpiCategory | UnsetType = UNSET
-    role_group: RoleGroup | None | UnsetType = UNSET
+    role_group: RoleGroup | UnsetType | None = UNSET
     objective: Text | UnsetType = UNSET
     measurement_method: Text | UnsetType = UNSET
     data_sources: ShortList | UnsetType = UNSET

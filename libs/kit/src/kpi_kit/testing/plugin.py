@@ -49,7 +49,10 @@ def settings_for(database_url: str, amqp_url: str) -> Callable[[str], Settings]:
 
     def make(service: str) -> Settings:
         return Settings(
-            service=service, database_url=database_url, amqp_url=amqp_url, prefetch=32,
+            service=service,
+            database_url=database_url,
+            amqp_url=amqp_url,
+            prefetch=32,
             db_pool_max=5,
         )
 

@@ -55,7 +55,11 @@ def find_servers() -> Servers:
         if started is not None:
             pg = pg or started.postgres_url
             if amqp is None:
-                amqp, make_vhost, drop_vhost = started.amqp_url, started.make_vhost, started.drop_vhost
+                amqp, make_vhost, drop_vhost = (
+                    started.amqp_url,
+                    started.make_vhost,
+                    started.drop_vhost,
+                )
             cleanups = started.cleanups
     return Servers(pg or LOCAL_POSTGRES, amqp or LOCAL_RABBITMQ, make_vhost, drop_vhost, cleanups)
 

@@ -1,0 +1,81 @@
+# KPI performance system. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_DIR := .run
+ROLES ?= all
+PACKAGES := -e libs/contracts -e libs/kit -e services/catalog -e services/assignment -e services/journal
+STAMP := $(VENV)/.installed
+export KPI_ENV ?= dev
+
+.PHONY: help venv run stop status migrate seed-demo token test lint typecheck pytest unit asyncapi clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]' $(PACKAGES)
+	@touch $@
+
+venv: $(STAMP) ## create the virtualenv and install the pinned stack
+
+run: venv ## bring the whole system up (deps, migrations, seed, services); ROLES=split for api+worker
+	@tools/dev/ensure-deps.sh
+	@$(BIN)/kpi migrate all
+	@echo "Starting services ($(ROLES))..."
+	@tools/dev/services.sh start $(ROLES)
+	@$(MAKE) --no-print-directory run-extras
+	@echo
+	@echo "KPI system is up:"
+	@echo "  catalog     http://127.0.0.1:$${CATALOG_PORT:-8001}/schema/swagger"
+	@echo "  assignment  http://127.0.0.1:$${ASSIGNMENT_PORT:-8002}/schema/swagger"
+	@echo "  journal     http://127.0.0.1:$${JOURNAL_PORT:-8003}/schema/swagger"
+	@echo "  try:        curl -H \"Authorization: Bearer \$$(make -s token ROLE=manager)\" \\"
+	@echo "                http://127.0.0.1:$${CATALOG_PORT:-8001}/api/v1/hr/kpi-modules?role_group=registered_nurse"
+	@echo "  stop with:  make stop"
+
+run-extras:: ## (extended by frontend.mk: gateway and simulator)
+
+stop: ## stop exactly the processes make run started
+	@tools/dev/services.sh stop
+	@$(MAKE) --no-print-directory stop-extras
+
+stop-extras::
+
+status: ## show which services make run started are alive
+	@tools/dev/services.sh status
+
+migrate: venv ## create the database(s) and apply every service's migrations
+	@$(BIN)/kpi migrate all
+
+token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_ID=uuid]
+	@$(BIN)/kpi token --role $(or $(ROLE),manager) $(if $(STAFF_ID),--staff-id $(STAFF_ID))
+
+test: lint typecheck pytest ## ruff, mypy and every test suite
+
+lint: venv ## ruff
+	$(BIN)/ruff check .
+
+typecheck: venv ## mypy (strict)
+	$(BIN)/mypy libs/contracts/src libs/kit/src services/catalog/src services/assignment/src services/journal/src
+
+pytest: venv ## the unit and integration tests against real PostgreSQL and RabbitMQ
+	$(BIN)/pytest -q libs services tests -m "not faults and not browser" $(PYTEST_ARGS)
+
+unit: venv ## the unit tests only (no servers needed)
+	$(BIN)/pytest -q -m "not integration and not faults and not browser" libs services/*/tests/unit
+
+asyncapi: venv ## write docs/asyncapi.json from the services' FastStream subscribers
+	$(BIN)/python -m kpi_kit.asyncapi > docs/asyncapi.json
+	@echo "wrote docs/asyncapi.json"
+
+clean: stop ## stop and remove the run folder
+	rm -rf $(RUN_DIR)
+
+-include frontend/frontend.mk
+-include deploy/deploy.mk

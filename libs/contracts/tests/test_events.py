@@ -1,0 +1,93 @@
+"""Lifecycle events decode strictly; every event has a routing key and an exchange."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import pytest
+
+from kpi_contracts import codec, names
+from kpi_contracts.enums import RoleGroup
+from kpi_contracts.events import ContractCreated, Event, KpiSelection, RoleChanged, StaffExited
+
+
+def a_contract_created_body(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "ContractCreated",
+        "occurred_at": "2026-01-13T09:00:00Z",
+        "staff_id": str(uuid.uuid4()),
+        "contract_id": str(uuid.uuid4()),
+        "template_id": str(uuid.uuid4()),
+        "role_group": "support_worker",
+    }
+    body.update(overrides)
+    return body
+
+
+def test_contract_created_decodes_with_its_kpi_selection() -> None:
+    added = uuid.uuid4()
+    body = a_contract_created_body(
+        kpi_selection={"excluded_module_ids": [], "added_module_ids": [str(added)]}
+    )
+    event = codec.decode_lifecycle(msgspec.json.encode(body))
+    assert isinstance(event, ContractCreated)
+    assert event.role_group is RoleGroup.SUPPORT_WORKER
+    assert event.kpi_selection == KpiSelection(added_module_ids=[added])
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"event_type": "ContractUpdated"}, "Invalid value 'ContractUpdated'"),
+        ({"role_group": "nurse"}, "Invalid enum value 'nurse'"),
+        ({"staff_id": 42}, "Expected `uuid`, got `int`"),
+        ({"occurred_at": "2026-01-13T09:00:00"}, "Expected `datetime` with a timezone"),
+        ({"staff_id": "not-a-uuid"}, "Invalid UUID"),
+    ],
+)
+def test_lifecycle_decoding_rejects_bad_bodies(change: dict[str, object], reason: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=reason):
+        codec.decode_lifecycle(msgspec.json.encode(a_contract_created_body(**change)))
+
+
+def test_a_missing_field_is_an_error() -> None:
+    body = a_contract_created_body()
+    del body["contract_id"]
+    with pytest.raises(msgspec.ValidationError, match="missing required field `contract_id`"):
+        codec.decode_lifecycle(msgspec.json.encode(body))
+
+
+def test_unknown_fields_are_ignored_so_publishers_can_add_fields() -> None:
+    event = codec.decode_lifecycle(msgspec.json.encode(a_contract_created_body(new_field=1)))
+    assert isinstance(event, ContractCreated)
+
+
+def test_events_round_trip_through_json() -> None:
+    exited = StaffExited(staff_id=uuid.uuid4(), reason="resigned")
+    assert codec.decode_lifecycle(codec.encode(exited)) == exited
+    changed = RoleChanged(
+        staff_id=uuid.uuid4(),
+        from_role_group=RoleGroup.SUPPORT_WORKER,
+        to_role_group=RoleGroup.TEAM_LEADER,
+    )
+    assert codec.decode_lifecycle(codec.encode(changed)) == changed
+
+
+def test_lifecycle_routing_keys_are_the_contracts() -> None:
+    staff = uuid.uuid4()
+    assert names.routing_key(StaffExited(staff_id=staff)) == "staff.exited"
+    assert names.exchange(StaffExited(staff_id=staff)) == "hr.lifecycle"
+    changed = RoleChanged(
+        staff_id=staff, from_role_group=RoleGroup.FINANCE, to_role_group=RoleGroup.EXECUTIVE
+    )
+    assert names.routing_key(changed) == "staff.role_changed"
+
+
+def test_every_event_type_has_a_routing_key() -> None:
+    def subclasses(kind: type) -> set[type]:
+        found = set(kind.__subclasses__())
+        return found | {s for k in found for s in subclasses(k)}
+
+    assert subclasses(Event) <= set(names.ROUTING_KEYS)

@@ -1,0 +1,92 @@
+"""Tokens: only HS256 tokens signed with our key, unexpired, with valid roles, are accepted."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from kpi_contracts.enums import Role
+from kpi_kit.auth import decode_token, issue_token
+from kpi_kit.errors import Forbidden, Unauthorized
+
+SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
+
+def test_a_signed_token_gives_its_principal() -> None:
+    staff = uuid.uuid4()
+    token, _ = issue_token(SECRET, sub="u1", roles=["staff"], staff_id=staff)
+    principal = decode_token(SECRET, token)
+    assert principal.roles == {Role.STAFF}
+    assert principal.staff_id == staff
+    assert principal.is_staff_only
+
+
+def test_an_expired_token_is_refused() -> None:
+    token, _ = issue_token(SECRET, sub="u1", roles=["manager"], lifetime=timedelta(seconds=-5))
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token(SECRET, token)
+
+
+def test_a_token_signed_with_another_key_is_refused() -> None:
+    token, _ = issue_token("another-secret-another-secret-another", sub="u1", roles=["manager"])
+    with pytest.raises(Unauthorized):
+        decode_token(SECRET, token)
+
+
+def test_an_unsigned_alg_none_token_is_refused() -> None:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    exp = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+    token = (
+        part({"alg": "none", "typ": "JWT"})
+        + "."
+        + part({"sub": "x", "roles": ["hr_admin"], "exp": exp})
+        + "."
+    )
+    with pytest.raises(Unauthorized):
+        decode_token(SECRET, token)
+
+
+def test_a_token_without_expiry_is_refused() -> None:
+    token = jwt.encode({"sub": "u1", "roles": ["manager"]}, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        decode_token(SECRET, token)
+
+
+@pytest.mark.parametrize("roles", [[], ["superuser"], "manager"])
+def test_a_token_with_unknown_roles_is_refused(roles: object) -> None:
+    token = jwt.encode(
+        {"sub": "u1", "roles": roles, "exp": datetime.now(UTC) + timedelta(hours=1)},
+        SECRET,
+        algorithm="HS256",
+    )
+    with pytest.raises(Unauthorized):
+        decode_token(SECRET, token)
+
+
+def test_a_staff_token_needs_a_staff_id() -> None:
+    token, _ = issue_token(SECRET, sub="u1", roles=["staff"])
+    with pytest.raises(Unauthorized, match="staff_id"):
+        decode_token(SECRET, token)
+
+
+def test_staff_may_read_only_their_own_person() -> None:
+    me, someone = uuid.uuid4(), uuid.uuid4()
+    token, _ = issue_token(SECRET, sub="u1", roles=["staff"], staff_id=me)
+    principal = decode_token(SECRET, token)
+    principal.require_person(me)
+    with pytest.raises(Forbidden):
+        principal.require_person(someone)
+
+
+def test_hr_admin_holds_every_role() -> None:
+    token, _ = issue_token(SECRET, sub="u1", roles=["hr_admin"])
+    principal = decode_token(SECRET, token)
+    principal.require(Role.MANAGER)
+    assert not principal.is_staff_only

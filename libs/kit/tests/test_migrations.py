@@ -1,0 +1,59 @@
+"""The migration runner applies each file once, in order, even when services start together."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from kpi_kit.migrations import MigrationChanged, apply_migrations
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    (tmp_path / "20260101_first.sql").write_text(
+        "CREATE TABLE hr.runner_probe_{name} (id int PRIMARY KEY);"
+    )
+    (tmp_path / "20260102_second.sql").write_text("INSERT INTO hr.runner_probe_{name} VALUES (1);")
+    return tmp_path
+
+
+def _named(directory: Path, name: str) -> Path:
+    for path in directory.glob("*.sql"):
+        path.write_text(path.read_text().replace("{name}", name))
+    return directory
+
+
+async def test_applying_twice_changes_nothing(database_url: str, migrations: Path) -> None:
+    directory = _named(migrations, "twice")
+    first = await apply_migrations(database_url, "probe_twice", directory)
+    second = await apply_migrations(database_url, "probe_twice", directory)
+    assert first == ["00000000_kit_outbox_inbox.sql", "20260101_first.sql", "20260102_second.sql"]
+    assert second == []
+
+
+async def test_concurrent_runners_apply_each_file_once(database_url: str, migrations: Path) -> None:
+    directory = _named(migrations, "race")
+    results = await asyncio.gather(
+        *(apply_migrations(database_url, "probe_race", directory) for _ in range(4))
+    )
+    applied = [name for result in results for name in result]
+    assert sorted(applied) == sorted(set(applied))
+    assert len(applied) == 3
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM hr.runner_probe_race") == 1
+    finally:
+        await conn.close()
+
+
+async def test_an_edited_applied_file_is_refused(database_url: str, migrations: Path) -> None:
+    directory = _named(migrations, "edited")
+    await apply_migrations(database_url, "probe_edited", directory)
+    (directory / "20260102_second.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationChanged):
+        await apply_migrations(database_url, "probe_edited", directory)

@@ -1,0 +1,57 @@
+"""Settings: environment wins, per-service URLs win, prod refuses development defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from kpi_kit.settings import DEV_JWT_SECRET, InsecureSettings, Settings
+
+STRONG = "x" * 40
+
+
+def test_defaults_apply_on_a_developer_machine() -> None:
+    settings = Settings.from_env("journal", {})
+    assert settings.port == 8003
+    assert settings.database_url == "postgresql://postgres@127.0.0.1:5432/kpi"
+    assert settings.jwt_secret == DEV_JWT_SECRET
+
+
+def test_a_per_service_database_url_wins() -> None:
+    env = {
+        "KPI_DATABASE_URL": "postgresql://a/shared",
+        "CATALOG_DATABASE_URL": "postgresql://a/cat",
+    }
+    assert Settings.from_env("catalog", env).database_url == "postgresql://a/cat"
+    assert Settings.from_env("journal", env).database_url == "postgresql://a/shared"
+
+
+def test_prod_refuses_the_dev_secret() -> None:
+    settings = Settings.from_env("catalog", {"KPI_ENV": "prod"})
+    with pytest.raises(InsecureSettings, match="KPI_JWT_SECRET"):
+        settings.check_safe_for_env()
+
+
+def test_prod_refuses_default_passwords() -> None:
+    env = {
+        "KPI_ENV": "prod",
+        "KPI_JWT_SECRET": STRONG,
+        "KPI_AMQP_URL": "amqp://guest:guest@mq:5672/",
+        "KPI_DATABASE_URL": "postgresql://kpi:s3cret-Pw@db/kpi",
+    }
+    with pytest.raises(InsecureSettings, match="KPI_AMQP_URL"):
+        Settings.from_env("catalog", env).check_safe_for_env()
+
+
+def test_prod_starts_with_real_secrets() -> None:
+    env = {
+        "KPI_ENV": "prod",
+        "KPI_JWT_SECRET": STRONG,
+        "KPI_AMQP_URL": "amqp://kpi:Mq-s3cret@mq:5672/",
+        "KPI_DATABASE_URL": "postgresql://kpi:Db-s3cret@db/kpi",
+    }
+    Settings.from_env("catalog", env).check_safe_for_env()
+
+
+def test_an_unknown_environment_is_refused() -> None:
+    with pytest.raises(ValueError, match="KPI_ENV"):
+        Settings.from_env("catalog", {"KPI_ENV": "staging"})

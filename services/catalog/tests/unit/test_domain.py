@@ -1,0 +1,69 @@
+"""Catalog rules: scales, effort weights, template KPI sets."""
+
+from __future__ import annotations
+
+import uuid
+
+from catalog.domain import (
+    TemplateKpiChoice,
+    module_problems,
+    on_scale,
+    slugify,
+    template_problems,
+)
+from kpi_contracts.enums import ScoreType
+
+
+def test_percentage_scores_run_from_0_to_100_and_ratings_from_1_to_5() -> None:
+    assert on_scale(ScoreType.PERCENTAGE, 0) and on_scale(ScoreType.PERCENTAGE, 100)
+    assert not on_scale(ScoreType.PERCENTAGE, 100.5)
+    assert on_scale(ScoreType.RATING, 1) and on_scale(ScoreType.RATING, 5)
+    assert not on_scale(ScoreType.RATING, 0)
+
+
+def test_effort_counts_between_15_and_30_percent() -> None:
+    assert module_problems(ScoreType.PERCENTAGE, 90, 75, 0.15) == []
+    assert module_problems(ScoreType.PERCENTAGE, 90, 75, 0.30) == []
+    assert [p.field for p in module_problems(ScoreType.PERCENTAGE, 90, 75, 0.31)] == [
+        "effort_weight"
+    ]
+    assert [p.field for p in module_problems(ScoreType.PERCENTAGE, 90, 75, 0.1)] == [
+        "effort_weight"
+    ]
+
+
+def test_the_growing_threshold_cannot_exceed_the_target() -> None:
+    problems = module_problems(ScoreType.RATING, 3, 4, 0.2)
+    assert [p.field for p in problems] == ["minimum_score"]
+
+
+def test_targets_stay_on_the_modules_scale() -> None:
+    problems = module_problems(ScoreType.RATING, 7, 3, 0.2)
+    assert [p.field for p in problems] == ["target_score"]
+
+
+def test_slugs_are_url_safe() -> None:
+    assert slugify("WHS & Safety Compliance") == "whs-safety-compliance"
+    assert slugify("  Code of Conduct & Culture!") == "code-of-conduct-culture"
+
+
+def test_a_template_set_names_known_modules_once_with_positive_weights() -> None:
+    known, rating = uuid.uuid4(), uuid.uuid4()
+    types = {known: ScoreType.PERCENTAGE, rating: ScoreType.RATING}
+    good = [TemplateKpiChoice(known, 1.0, True, 95), TemplateKpiChoice(rating, 2.0, False, None)]
+    assert template_problems(good, types) == []
+
+    unknown = uuid.uuid4()
+    bad = [
+        TemplateKpiChoice(known, 0, False, None),
+        TemplateKpiChoice(known, 1, False, None),
+        TemplateKpiChoice(unknown, 1, False, None),
+        TemplateKpiChoice(rating, 1, False, 6),
+    ]
+    fields = [p.field for p in template_problems(bad, types)]
+    assert fields == [
+        "kpis[0].weight",
+        "kpis[1].kpi_module_id",
+        "kpis[2].kpi_module_id",
+        "kpis[3].custom_target",
+    ]
