@@ -54,7 +54,11 @@ class Person(msgspec.Struct, kw_only=True):
 
 def load_templates(path: Path | None = None) -> list[ContractTemplate]:
     """The templates from a JSON file (default: the demo templates shipped with the simulator)."""
-    raw = path.read_bytes() if path else resources.files("contract_sim").joinpath("data/templates.json").read_bytes()
+    raw = (
+        path.read_bytes()
+        if path
+        else resources.files("contract_sim").joinpath("data/templates.json").read_bytes()
+    )
     return msgspec.json.decode(raw, type=list[ContractTemplate])
 
 
@@ -92,8 +96,14 @@ class People:
         """One person, or None."""
         return self._people.get(staff_id)
 
-    def record(self, staff_id: uuid.UUID, *, name: str | None = None, role_group: RoleGroup | None = None,
-               exited: bool | None = None) -> Person:
+    def record(
+        self,
+        staff_id: uuid.UUID,
+        *,
+        name: str | None = None,
+        role_group: RoleGroup | None = None,
+        exited: bool | None = None,
+    ) -> Person:
         """Add or update a person and save the file."""
         with self._lock:
             person = self._people.get(staff_id)
@@ -114,5 +124,7 @@ class People:
             return
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_bytes(json.dumps(msgspec.to_builtins(list(self._people.values())), indent=1).encode())
+        tmp.write_bytes(
+            json.dumps(msgspec.to_builtins(list(self._people.values())), indent=1).encode()
+        )
         tmp.replace(self._state_file)

@@ -31,7 +31,9 @@ def hr_admin_token(client: httpx.Client) -> str:
     return str(answer.json()["token"])
 
 
-def template_body(template: ContractTemplate, modules: list[dict[str, object]]) -> tuple[dict[str, object], list[str]]:
+def template_body(
+    template: ContractTemplate, modules: list[dict[str, object]]
+) -> tuple[dict[str, object], list[str]]:
     """The PUT body for a template from the role group's modules; also the slugs not found."""
     by_slug = {str(m["slug"]): m for m in modules}
     kpis, missing = [], []
@@ -40,12 +42,14 @@ def template_body(template: ContractTemplate, modules: list[dict[str, object]]) 
         if module is None:
             missing.append(choice.slug)
             continue
-        kpis.append({
-            "kpi_module_id": module["id"],
-            "weight": choice.weight,
-            "is_required": choice.required,
-            "custom_target": choice.custom_target,
-        })
+        kpis.append(
+            {
+                "kpi_module_id": module["id"],
+                "weight": choice.weight,
+                "is_required": choice.required,
+                "custom_target": choice.custom_target,
+            }
+        )
     return {"kpis": kpis}, missing
 
 
@@ -54,7 +58,12 @@ def wait_for_catalog(client: httpx.Client, headers: dict[str, str], timeout: flo
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if client.get("/api/v1/hr/kpi-modules", params={"q": "zz-not-a-name"}, headers=headers).status_code == 200:
+            if (
+                client.get(
+                    "/api/v1/hr/kpi-modules", params={"q": "zz-not-a-name"}, headers=headers
+                ).status_code
+                == 200
+            ):
                 return
         except httpx.TransportError:
             pass
@@ -65,11 +74,21 @@ def wait_for_catalog(client: httpx.Client, headers: dict[str, str], timeout: flo
 
 def main(argv: list[str] | None = None) -> int:
     """Load every template's KPI set; exit non-zero if a template could not be loaded."""
-    parser = argparse.ArgumentParser(prog="load_template_kpis", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--api", default=os.environ.get("KPI_API_URL", f"http://127.0.0.1:{os.environ.get('KPI_GATEWAY_PORT', '8080')}"),
-                        help="the gateway (or the catalog service itself); default http://127.0.0.1:$KPI_GATEWAY_PORT")
-    parser.add_argument("--templates", type=Path, default=None, help="templates JSON (default: the demo templates)")
+    parser = argparse.ArgumentParser(
+        prog="load_template_kpis",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--api",
+        default=os.environ.get(
+            "KPI_API_URL", f"http://127.0.0.1:{os.environ.get('KPI_GATEWAY_PORT', '8080')}"
+        ),
+        help="the gateway (or the catalog service itself); default http://127.0.0.1:$KPI_GATEWAY_PORT",
+    )
+    parser.add_argument(
+        "--templates", type=Path, default=None, help="templates JSON (default: the demo templates)"
+    )
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the catalog")
     args = parser.parse_args(argv)
 
@@ -86,15 +105,26 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1)
         wait_for_catalog(client, headers, max(1.0, deadline - time.monotonic()))
         for template in load_templates(args.templates):
-            listed = client.get("/api/v1/hr/kpi-modules", params={"role_group": template.role_group.value}, headers=headers)
+            listed = client.get(
+                "/api/v1/hr/kpi-modules",
+                params={"role_group": template.role_group.value},
+                headers=headers,
+            )
             listed.raise_for_status()
             body, missing = template_body(template, listed.json())
             if missing:
-                print(f"  {template.name}: not in the catalogue, skipped: {', '.join(missing)}", file=sys.stderr)
-            answer = client.put(f"/api/v1/hr/templates/{template.id}/kpis", json=body, headers=headers)
+                print(
+                    f"  {template.name}: not in the catalogue, skipped: {', '.join(missing)}",
+                    file=sys.stderr,
+                )
+            answer = client.put(
+                f"/api/v1/hr/templates/{template.id}/kpis", json=body, headers=headers
+            )
             if answer.status_code != 200:
                 failures += 1
-                print(f"FAILED {template.name}: {answer.status_code} {answer.text}", file=sys.stderr)
+                print(
+                    f"FAILED {template.name}: {answer.status_code} {answer.text}", file=sys.stderr
+                )
                 continue
             print(f"{template.name}: {len(body['kpis'])} KPI(s) ({template.id})")  # type: ignore[arg-type]
     return 1 if failures else 0

@@ -13,15 +13,20 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 from litestar import Litestar, Request, get, post
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Parameter
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from contract_sim.directory import People, Person, TemplateView, load_templates, template_view
 from kpi_contracts import names
 from kpi_contracts.enums import Role, RoleGroup
-from kpi_contracts.events import ContractCreated, KpiSelection, LifecycleEvent, RoleChanged, StaffExited
+from kpi_contracts.events import (
+    ContractCreated,
+    KpiSelection,
+    LifecycleEvent,
+    RoleChanged,
+    StaffExited,
+)
 from kpi_kit.auth import Principal, bearer_token, decode_token
 from kpi_kit.errors import EXCEPTION_HANDLERS, FieldError, Unavailable, Unprocessable
 from kpi_kit.settings import Settings
@@ -59,8 +64,12 @@ class Announcer:
             except Exception as exc:  # the broker or the connection: say so, retry next time
                 log.warning("publishing %s failed: %r", type(event).__name__, exc)
                 await self.close()
-                raise Unavailable("The message broker cannot be reached; try again shortly") from exc
-        log.info("published %s %s for staff %s", names.routing_key(event), event.event_id, event.staff_id)
+                raise Unavailable(
+                    "The message broker cannot be reached; try again shortly"
+                ) from exc
+        log.info(
+            "published %s %s for staff %s", names.routing_key(event), event.event_id, event.staff_id
+        )
 
     async def close(self) -> None:
         """Close the connection if open."""
@@ -145,8 +154,14 @@ async def list_people(request: Request[Any, Any, Any]) -> list[Person]:
     return people.all()
 
 
-@post(f"{PREFIX}/contracts", status_code=HTTP_201_CREATED, summary="Create a contract: publishes ContractCreated")
-async def create_contract(request: Request[Any, Any, Any], data: ContractCreate) -> Published:
+@post(
+    f"{PREFIX}/contracts",
+    status_code=HTTP_201_CREATED,
+    summary="Create a contract: publishes ContractCreated",
+)
+async def create_contract(
+    request: Request[Any, Any, Any], data: JSONBody[ContractCreate]
+) -> Published:
     """Create a contract from a template and publish `contract.created` with the KPI selection."""
     _caller(request).require(Role.MANAGER)
     templates = {t.id: t for t in request.app.state.templates}
@@ -155,7 +170,11 @@ async def create_contract(request: Request[Any, Any, Any], data: ContractCreate)
     if template is None:
         errors.append(FieldError("template_id", "Unknown contract template"))
     if data.staff_id is None and not (data.name or "").strip():
-        errors.append(FieldError("name", "Give the new person's name, or pick someone who is already employed"))
+        errors.append(
+            FieldError(
+                "name", "Give the new person's name, or pick someone who is already employed"
+            )
+        )
     if errors:
         raise Unprocessable("The contract cannot be created", errors)
     assert template is not None
@@ -170,21 +189,35 @@ async def create_contract(request: Request[Any, Any, Any], data: ContractCreate)
         kpi_selection=data.kpi_selection,
     )
     await request.app.state.announcer.announce(event)
-    people.record(staff_id, name=(data.name or "").strip() or None, role_group=role_group, exited=False)
+    people.record(
+        staff_id, name=(data.name or "").strip() or None, role_group=role_group, exited=False
+    )
     return _published(event)
 
 
-@post(f"{PREFIX}/role-changes", status_code=HTTP_201_CREATED, summary="Change a person's role: publishes RoleChanged")
-async def change_role(request: Request[Any, Any, Any], data: RoleChangeCreate) -> Published:
+@post(
+    f"{PREFIX}/role-changes",
+    status_code=HTTP_201_CREATED,
+    summary="Change a person's role: publishes RoleChanged",
+)
+async def change_role(
+    request: Request[Any, Any, Any], data: JSONBody[RoleChangeCreate]
+) -> Published:
     """Publish `staff.role_changed`; the person's current role group is the default `from`."""
     _caller(request).require(Role.MANAGER)
     people: People = request.app.state.people
     person = people.get(data.staff_id)
     from_group = data.from_role_group or (person.role_group if person else None)
     if from_group is None:
-        raise Unprocessable("The current role group is not known", [FieldError("from_role_group", "Say which role group the person is leaving")])
+        raise Unprocessable(
+            "The current role group is not known",
+            [FieldError("from_role_group", "Say which role group the person is leaving")],
+        )
     if from_group == data.to_role_group:
-        raise Unprocessable("Nothing changes", [FieldError("to_role_group", "Pick a different role group from the current one")])
+        raise Unprocessable(
+            "Nothing changes",
+            [FieldError("to_role_group", "Pick a different role group from the current one")],
+        )
     event = RoleChanged(
         staff_id=data.staff_id,
         from_role_group=from_group,
@@ -197,8 +230,12 @@ async def change_role(request: Request[Any, Any, Any], data: RoleChangeCreate) -
     return _published(event)
 
 
-@post(f"{PREFIX}/exits", status_code=HTTP_201_CREATED, summary="A person leaves: publishes StaffExited")
-async def record_exit(request: Request[Any, Any, Any], data: ExitCreate) -> Published:
+@post(
+    f"{PREFIX}/exits",
+    status_code=HTTP_201_CREATED,
+    summary="A person leaves: publishes StaffExited",
+)
+async def record_exit(request: Request[Any, Any, Any], data: JSONBody[ExitCreate]) -> Published:
     """Publish `staff.exited`."""
     _caller(request).require(Role.MANAGER)
     event = StaffExited(staff_id=data.staff_id, contract_id=data.contract_id, reason=data.reason)
@@ -238,10 +275,19 @@ def create_app(
             await announcer.close()
 
     app = Litestar(
-        route_handlers=[list_templates, list_people, create_contract, change_role, record_exit, live],
+        route_handlers=[
+            list_templates,
+            list_people,
+            create_contract,
+            change_role,
+            record_exit,
+            live,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Contract-system simulator", version="1.0.0", path=f"{PREFIX}/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Contract-system simulator", version="1.0.0", path=f"{PREFIX}/schema"
+        ),
         debug=False,
     )
     app.state.settings = settings
