@@ -10,7 +10,7 @@ import { renderNav } from './shared/nav.js';
 import { knownPeople } from './shared/people.js';
 import {
   ENTRY_TYPES, WRITABLE_ENTRY_TYPES, ROLE_GROUPS, categoryLabel, roleGroupLabel, entryTypeLabel,
-  growth, trendLabel, formatScore, formatPercentOf1, formatDate, formatDateTime, formatShortDate,
+  growth, trendLabel, formatScore, formatPercentOf1, formatDate, formatDateTime, formatShortDate, formatShortDateTime,
   dueLabel, initials, scaleOf, shortId,
 } from './shared/format.js';
 
@@ -280,7 +280,9 @@ function kpiCard(kpi) {
       h('span', { class: 'chip' }, kpi.source === 'manual' ? 'Added by a manager' : 'From the contract'),
       kpi.is_required ? h('span', { class: 'chip chip-lock' }, h('span', { 'aria-hidden': 'true' }, '🔒'), 'Required') : null),
     hasScores ? h('div', { class: 'score-line', 'data-testid': 'score-line' },
-      h('span', {}, 'Score ', h('strong', { 'data-score': '' }, formatScore(kpi.current_score, scoreType))),
+      kpi.current_score === null
+        ? h('span', {}, h('strong', { 'data-score': '' }, 'Not scored yet'))
+        : h('span', {}, 'Score ', h('strong', { 'data-score': '' }, formatScore(kpi.current_score, scoreType))),
       h('span', { class: 'muted' }, `Target ${formatScore(kpi.target_score, scoreType)}`),
       h('span', { class: 'muted' }, `Growing below ${formatScore(kpi.minimum_score, scoreType)}`),
       kpi.effort_weight !== undefined ? h('span', { class: 'muted' }, `Effort counts ${formatPercentOf1(kpi.effort_weight)}`) : null) : null,
@@ -324,7 +326,10 @@ function drawChart(kpi) {
   const canvas = h('canvas', { role: 'img', 'aria-label': summary });
   replace(slot, h('div', { class: 'chart-box' }, canvas));
   const scale = scaleOf(scoreType);
-  const labels = points.map((p) => formatShortDate(p.created_at));
+  // Several evaluations on one day (a busy catch-up, a demo) get their times too.
+  const days = points.map((p) => formatShortDate(p.created_at));
+  const sameDay = new Set(days).size < days.length;
+  const labels = sameDay ? points.map((p) => formatShortDateTime(p.created_at)) : days;
   const flat = (value) => (value === undefined || value === null ? [] : points.map(() => Number(value)));
   const css = getComputedStyle(document.documentElement);
   const chart = new window.Chart(canvas, {
@@ -586,7 +591,9 @@ function journalEntry(entry, kpi, decision) {
     entry.effort_notes ? h('p', { class: 'small' }, h('strong', {}, 'Effort: '), entry.effort_notes) : null,
     h('div', { class: 'entry-meta' },
       kpi ? h('span', { class: 'chip' }, kpiName(kpi)) : null,
-      changed ? h('span', { class: 'chip', 'data-score-change': '' }, `Score ${formatScore(entry.score_before, scoreType)} → ${formatScore(entry.score_after, scoreType)}`) : null,
+      changed ? h('span', { class: 'chip', 'data-score-change': '' }, entry.score_before === null
+        ? `Score set to ${formatScore(entry.score_after, scoreType)}`
+        : `Score ${formatScore(entry.score_before, scoreType)} → ${formatScore(entry.score_after, scoreType)}`) : null,
       entry.effort_recognized ? h('span', { class: 'chip chip-effort' }, h('span', { 'aria-hidden': 'true' }, '💪'), 'Effort recognised') : null,
       approval === 'pending' ? h('span', { class: 'chip chip-pending' }, 'Awaiting approval') : null,
       approval === 'approved' ? h('span', { class: 'chip' }, '✓ Approved') : null,

@@ -130,6 +130,11 @@ export function formatDateTime(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? String(iso) : dateTimeFmt.format(d);
 }
+const shortTimeFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+export function formatShortDateTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : shortTimeFmt.format(d);
+}
 export function formatShortDate(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? '' : shortFmt.format(d);
