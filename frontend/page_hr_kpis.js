@@ -96,7 +96,7 @@ function render() {
 }
 
 function moduleCard(m) {
-  const open = h('button', { type: 'button', class: 'card-link', 'aria-haspopup': 'dialog' }, m.name);
+  const open = h('button', { type: 'button', class: 'card-link', 'aria-haspopup': 'dialog', 'data-module-id': m.id }, m.name);
   open.addEventListener('click', () => showDetail(m, open));
   return h('li', { class: `card cat-${m.category}${m.is_archived ? ' is-archived' : ''}` },
     h('h3', {}, open),
@@ -147,7 +147,8 @@ function showDetail(m, opener) {
     foot.append(archiveBtn, editBtn);
   }
   foot.append(h('button', { type: 'button', class: 'btn btn-primary', 'data-close': '' }, 'Close'));
-  openDialog(detailDialog, opener);
+  // The list may re-render behind the dialog (a search finishing): find the card's button again.
+  openDialog(detailDialog, () => (opener.isConnected ? opener : results.querySelector(`[data-module-id="${m.id}"]`)));
 }
 
 async function setArchived(m, archived, button) {

@@ -61,7 +61,8 @@ export function queryParam(name) {
   return new URLSearchParams(location.search).get(name);
 }
 
-/** Make a <dialog> close on its [data-close] buttons and hand focus back to its opener. */
+/** Make a <dialog> close on its [data-close] buttons and hand focus back to its opener
+ * (an element, or a function that finds it again when the page re-rendered meanwhile). */
 export function openDialog(dialog, opener) {
   if (!dialog.dataset.wired) {
     dialog.dataset.wired = '1';
@@ -69,6 +70,9 @@ export function openDialog(dialog, opener) {
       if (event.target.closest('[data-close]')) dialog.close();
     });
   }
-  dialog.addEventListener('close', () => { if (opener && opener.isConnected) opener.focus(); }, { once: true });
+  dialog.addEventListener('close', () => {
+    const target = typeof opener === 'function' ? opener() : opener;
+    if (target && target.isConnected) target.focus();
+  }, { once: true });
   dialog.showModal();
 }
