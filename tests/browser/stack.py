@@ -26,7 +26,7 @@ def wait_for(url: str, timeout: float, what: str) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2) as answer:
                 if 200 <= answer.status < 300:
                     return
         except OSError as exc:
@@ -75,8 +75,13 @@ class Stack:
     def services(self) -> list[str]:
         """The services `kpi services` lists (catalog, assignment, journal as they land)."""
         out = subprocess.run(
-            [str(BIN / "kpi"), "services"], env=self.env, cwd=REPO, check=True,
-            capture_output=True, text=True, timeout=60,
+            [str(BIN / "kpi"), "services"],
+            env=self.env,
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
         ).stdout
         return out.split()
 
@@ -86,9 +91,20 @@ class Stack:
         services = self.services()
         for service in services:
             log = (self.logs / f"{service}.log").open("ab")
-            process = subprocess.Popen(  # noqa: S603 - our own binary
-                [str(BIN / "kpi"), "serve", service, "--role", "all", "--port", str(self.ports[service])],
-                env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            process = subprocess.Popen(
+                [
+                    str(BIN / "kpi"),
+                    "serve",
+                    service,
+                    "--role",
+                    "all",
+                    "--port",
+                    str(self.ports[service]),
+                ],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             self.processes.append((service, process))
         for service in services:
@@ -96,11 +112,16 @@ class Stack:
         self._run(str(REPO / "tools" / "contract_sim" / "sim.sh"), "start")
         self._run(str(REPO / "deploy" / "gateway" / "gateway.sh"), "start")
         wait_for(f"{self.base_url}/health/live", 20, "gateway")
-        self._run(str(BIN / "python"), "-m", "contract_sim.load_template_kpis", "--api", self.base_url)
+        self._run(
+            str(BIN / "python"), "-m", "contract_sim.load_template_kpis", "--api", self.base_url
+        )
 
     def stop(self) -> None:
         """Stop exactly what start started."""
-        for script in (REPO / "deploy" / "gateway" / "gateway.sh", REPO / "tools" / "contract_sim" / "sim.sh"):
+        for script in (
+            REPO / "deploy" / "gateway" / "gateway.sh",
+            REPO / "tools" / "contract_sim" / "sim.sh",
+        ):
             subprocess.run([str(script), "stop"], env=self.env, cwd=REPO, check=False, timeout=60)
         for _, process in self.processes:
             process.terminate()

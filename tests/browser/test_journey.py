@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Browser
 
-SUPPORT_WORKER_TEMPLATE = "Support Worker – Casual"
-REQUIRED_KPI = "Person-Centred Support Delivery"  # required by that template, a 1–5 rating
+SUPPORT_WORKER_TEMPLATE = "Support Worker \u2013 Casual"
+REQUIRED_KPI = "Person-Centred Support Delivery"  # required by that template, a 1-5 rating
 SWITCHED_OFF = "Participant Funds Handling"  # optional on that template
 ADDED = "House Budget Management"  # from the gallery (senior support workers)
 UNIVERSAL = "Attendance & Reliability"
@@ -109,7 +109,7 @@ def test_score_updates_draw_the_chart_and_change_the_growth_status(
             form.get_by_label(label.replace("_", " "), exact=True).fill(value)
         form.get_by_role("button", name="Add entry").click()
 
-    # A score off the 1–5 scale: the service's problem+json lands next to the field.
+    # A score off the 1-5 scale: the service's problem+json lands next to the field.
     card.get_by_role("button", name="Add entry").click()
     form = page.get_by_role("form", name="Add to the journal")
     form.get_by_label("Entry type", exact=True).select_option("score_update")
@@ -125,13 +125,19 @@ def test_score_updates_draw_the_chart_and_change_the_growth_status(
 
     record("score_update", "First evaluation", New_score="2.5")
     page.get_by_role("tab", name="KPIs").click()
-    expect(card.locator("[data-growth]")).to_have_attribute("data-growth", "growing", timeout=15_000)
+    expect(card.locator("[data-growth]")).to_have_attribute(
+        "data-growth", "growing", timeout=15_000
+    )
     record("score_update", "Second evaluation", New_score="4.8")
     page.get_by_role("tab", name="KPIs").click()
-    expect(card.locator("[data-growth]")).to_have_attribute("data-growth", "exceeding", timeout=15_000)
+    expect(card.locator("[data-growth]")).to_have_attribute(
+        "data-growth", "exceeding", timeout=15_000
+    )
     expect(card.get_by_text("Trending up")).to_be_visible()
     expect(card.locator("canvas[role=img]")).to_be_visible()
-    expect(card.locator("canvas[role=img]")).to_have_attribute("aria-label", re.compile(r"2\.5.*4\.8"))
+    expect(card.locator("canvas[role=img]")).to_have_attribute(
+        "aria-label", re.compile(r"2\.5.*4\.8")
+    )
 
     # A manager's note kept from the staff member.
     page.get_by_role("tab", name="KPIs").click()
@@ -166,7 +172,9 @@ def test_staff_member_sees_their_page_without_score_numbers(
     card.get_by_role("button", name="Add a reflection").click()
     form = page.get_by_role("form", name="Add a reflection")
     form.get_by_label("Title", exact=True).fill("What helped this month")
-    form.get_by_label("What happened").fill("Planning outings with Sam's family made the week easier.")
+    form.get_by_label("What happened").fill(
+        "Planning outings with Sam's family made the week easier."
+    )
     form.get_by_role("button", name="Share reflection").click()
     expect(page.get_by_text("Awaiting approval")).to_be_visible()
 
