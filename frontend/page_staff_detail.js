@@ -281,7 +281,7 @@ function kpiCard(kpi) {
       kpi.is_required ? h('span', { class: 'chip chip-lock' }, h('span', { 'aria-hidden': 'true' }, '🔒'), 'Required') : null),
     hasScores ? h('div', { class: 'score-line', 'data-testid': 'score-line' },
       kpi.current_score === null
-        ? h('span', {}, h('strong', { 'data-score': '' }, 'Not scored yet'))
+        ? h('span', { class: 'muted', 'data-score': '' }, 'Not scored yet')
         : h('span', {}, 'Score ', h('strong', { 'data-score': '' }, formatScore(kpi.current_score, scoreType))),
       h('span', { class: 'muted' }, `Target ${formatScore(kpi.target_score, scoreType)}`),
       h('span', { class: 'muted' }, `Growing below ${formatScore(kpi.minimum_score, scoreType)}`),
@@ -289,6 +289,7 @@ function kpiCard(kpi) {
     trend ? h('p', { class: 'trend' }, h('span', { 'aria-hidden': 'true' }, trend.icon + ' '), trend.text,
       hasScores && kpi.trend_percentage !== null && kpi.trend_percentage !== undefined
         ? ` (${kpi.trend_percentage > 0 ? '+' : ''}${Number(kpi.trend_percentage).toFixed(1)}%)` : '') : null,
+    !hasScores && kpi.module?.objective ? h('p', { class: 'small clamp' }, kpi.module.objective) : null,
     hasScores ? h('div', { class: 'chart-slot', id: `chart-${kpi.id}` }) : null,
     inactive
       ? h('p', { class: 'small' }, `Inactive since ${formatDate(kpi.deactivated_at)}`, kpi.deactivation_reason ? ` — ${kpi.deactivation_reason}` : '')
