@@ -13,9 +13,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import expect
+import pytest
 
 from tests.browser.conftest import Browser
+
+expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
+pytestmark = pytest.mark.browser
 
 SUPPORT_WORKER_TEMPLATE = "Support Worker \u2013 Casual"
 REQUIRED_KPI = "Person-Centred Support Delivery"  # required by that template, a 1-5 rating
