@@ -79,3 +79,5 @@ clean: stop ## stop and remove the run folder
 
 -include frontend/frontend.mk
 -include deploy/deploy.mk
+-include bench/bench.mk
+-include tests/faults/faults.mk

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from kpi_kit.auth import issue_token
 from kpi_kit.db import ensure_database
 from kpi_kit.migrations import apply_migrations
+from kpi_kit.observability import configure_logging
 from kpi_kit.service import Runtime, ServiceDefinition, create_app
 from kpi_kit.settings import Settings
 
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--staff-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", default=None)
 
+    dlq = commands.add_parser("dlq", help="list, show or replay dead-lettered messages")
+    dlq.add_argument("action", choices=("list", "show", "replay"))
+    dlq.add_argument("queue", nargs="?", help="a DLQ name (show, replay)")
+    dlq.add_argument("--limit", type=int, default=20)
+
     commands.add_parser("services", help="list the services installed here")
     commands.add_parser("check-deps", help="exit 1 naming PostgreSQL/RabbitMQ if unreachable")
 
@@ -81,6 +87,7 @@ def serve(service: str, role: str, host: str, port: int | None) -> None:
     import uvicorn
 
     settings = Settings.from_env(service)
+    configure_logging(service)
     app = create_app(definition_of(service), settings, role)  # type: ignore[arg-type]
     uvicorn.run(
         app,
@@ -91,6 +98,7 @@ def serve(service: str, role: str, host: str, port: int | None) -> None:
         access_log=False,
         log_level="info",
         timeout_graceful_shutdown=10,
+        log_config=None,
     )
 
 
@@ -140,6 +148,31 @@ def _safe(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
 
+async def dead_letters(action: str, queue: str | None, limit: int) -> str:
+    """Carry out `kpi dlq ...` and say what was found or done."""
+    from kpi_kit import dlq
+
+    amqp_url = Settings.from_env("catalog").amqp_url
+    if action == "list":
+        consumer_queues = [q for s in available_services() for q in definition_of(s).bindings]
+        found = await dlq.counts(amqp_url, dlq.dead_letter_queues(consumer_queues))
+        return "\n".join(f"{name:32} {'-' if n is None else n}" for name, n in found.items())
+    if queue is None:
+        raise SystemExit(f"kpi dlq {action} needs a queue name (see kpi dlq list)")
+    if action == "show":
+        letters = await dlq.show(amqp_url, queue, limit)
+        return (
+            "\n\n".join(
+                f"message_id: {d.message_id}\nreason: {d.reason}\n"
+                f"from: {d.original_exchange} / {d.original_routing_key} at {d.dead_lettered_at}\n"
+                f"body: {d.body_preview}"
+                for d in letters
+            )
+            or f"{queue} is empty"
+        )
+    return f"replayed {await dlq.replay(amqp_url, queue, limit)} message(s) from {queue}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `kpi`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -154,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = args.sub or f"cli-{args.role}"
         token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
         sys.stdout.write(token + "\n")
+    elif args.command == "dlq":
+        sys.stdout.write(asyncio.run(dead_letters(args.action, args.queue, args.limit)) + "\n")
     elif args.command == "services":
         sys.stdout.write(" ".join(available_services()) + "\n")
     elif args.command == "check-deps":

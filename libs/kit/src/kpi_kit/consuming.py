@@ -24,12 +24,12 @@ from kpi_contracts import names
 from kpi_kit.broker import DEAD_LETTERS, consumer_queue
 from kpi_kit.db import TRANSIENT_DB_ERRORS
 from kpi_kit.metrics import EVENTS_CONSUMED
+from kpi_kit.observability import CORRELATION_HEADER, correlation_id_var
 
 log = logging.getLogger("kpi.consumer")
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 3
-CORRELATION_HEADER = "x-correlation-id"
 
 
 class Rejected(Exception):
@@ -85,6 +85,14 @@ class Consumer(Generic[T]):
 
     async def process(self, message: RabbitMessage) -> None:
         """Decode and apply one message; dead-letter what can never be applied."""
+        delivery = _delivery_of(message)
+        token = correlation_id_var.set(delivery.correlation_id)
+        try:
+            await self._process(message, delivery)
+        finally:
+            correlation_id_var.reset(token)
+
+    async def _process(self, message: RabbitMessage, delivery: Delivery) -> None:
         try:
             event = self._decode(message.body)
         except (
@@ -96,7 +104,6 @@ class Consumer(Generic[T]):
             await self.dead_letter(message, f"invalid event: {exc}", "undecodable")
             return
         kind = type(event).__name__
-        delivery = _delivery_of(message)
         attempt, delay = 0, 0.1
         while True:
             try:

@@ -6,12 +6,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from catalog.app import definition
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import bearer, running
+from kpi_kit.testing.harness import ServiceClient, bearer, running
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +18,7 @@ def catalog_settings(settings_for: Callable[[str], Settings]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def catalog(catalog_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def catalog(catalog_settings: Settings) -> AsyncIterator[ServiceClient]:
     async with running(definition(), catalog_settings) as client:
         yield client
 

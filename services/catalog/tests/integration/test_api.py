@@ -9,16 +9,15 @@ from typing import Any
 
 import aio_pika
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from kpi_contracts import codec, events, names
 from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import ServiceClient
 
 pytestmark = pytest.mark.integration
 
 MODULES = "/api/v1/hr/kpi-modules"
-Client = AsyncTestClient[Litestar]
+Client = ServiceClient
 Headers = Callable[..., dict[str, str]]
 
 
@@ -360,3 +359,24 @@ async def test_a_template_replace_publishes_exactly_one_event(
     # The relay keeps order, so a duplicate of the first event would arrive before the second.
     event, _ = await next_event(replaced_events)
     assert event.template_id == second
+
+
+async def test_a_requests_correlation_id_travels_into_its_events(
+    catalog: Client, as_role: Headers, replaced_events: aio_pika.abc.AbstractQueue
+) -> None:
+    template = uuid.uuid4()
+    headers = as_role("hr_admin") | {"X-Request-ID": "req-7f3a"}
+    response = await catalog.put(templates(template), json={"kpis": []}, headers=headers)
+    assert response.headers["x-correlation-id"] == "req-7f3a"
+    event, message = await next_event(replaced_events)
+    while event.template_id != template:
+        event, message = await next_event(replaced_events)
+    assert message.headers["x-correlation-id"] == "req-7f3a"
+    assert message.correlation_id == "req-7f3a"
+
+
+async def test_metrics_count_requests_by_route_template(catalog: Client, as_role: Headers) -> None:
+    await catalog.get(f"{MODULES}/{uuid.uuid4()}", headers=as_role("manager"))
+    metrics = (await catalog.get("/metrics")).text
+    assert 'route="/api/v1/hr/kpi-modules/{module_id}"' in metrics
+    assert 'kpi_http_requests_total{method="GET"' in metrics

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from catalog.app import definition
 from kpi_contracts.enums import AutomationStatus, Frequency, KpiCategory, RoleGroup, ScoreType
 from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import ServiceClient
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +26,7 @@ DEFICIT_WORDS = ("below", "failing", "poor", "underperform")
 
 
 @pytest.fixture
-async def seed(
-    catalog: AsyncTestClient[Litestar], catalog_settings: Settings
-) -> list[asyncpg.Record]:
+async def seed(catalog: ServiceClient, catalog_settings: Settings) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(catalog_settings.database_url)
     try:
         return await conn.fetch("SELECT * FROM hr.kpi_modules WHERE is_seed")

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from kpi_kit.auth import issue_token
 from kpi_kit.migrations import apply_migrations
@@ -28,15 +28,46 @@ async def migrate(definition: ServiceDefinition, settings: Settings) -> None:
     await apply_migrations(settings.database_url, definition.name, definition.migrations)
 
 
+class ServiceClient(httpx.AsyncClient):
+    """An HTTP client bound in-process to a running service; `app` is the service itself."""
+
+    def __init__(self, app: Litestar) -> None:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar is ASGI
+        super().__init__(transport=transport, base_url="http://testserver")
+        self.app = app
+
+
 @asynccontextmanager
 async def running(
     definition: ServiceDefinition, settings: Settings, role: ServiceRole = "all"
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """Start a service (lifespan included) and yield an HTTP client bound to it."""
+) -> AsyncIterator[ServiceClient]:
+    """Start a service (lifespan included) on the test's own event loop and yield a client.
+
+    Litestar's AsyncTestClient runs the app on another loop in a thread; the service's pool and
+    consumers must share the test's loop so that tests can reach them directly.
+    """
     await migrate(definition, settings)
     app = create_app(definition, settings, role)
-    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
-        yield client
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def host() -> None:
+        # The lifespan enters and exits in this one task, as anyio's cancel scopes require.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(host(), name=f"{definition.name}-lifespan")
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # start-up failed: raise its error here
+    try:
+        async with ServiceClient(app) as client:
+            yield client
+    finally:
+        stop.set()
+        await task
 
 
 async def eventually(

@@ -1,0 +1,126 @@
+"""Inspect and replay dead-lettered messages (`kpi dlq list|show|replay`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from kpi_contracts import names
+
+DLQ_HEADERS = (
+    "x-dlq-reason",
+    "x-dlq-queue",
+    "x-dlq-at",
+    "x-original-exchange",
+    "x-original-routing-key",
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One parked message, as an operator sees it."""
+
+    message_id: str | None
+    reason: str
+    original_exchange: str
+    original_routing_key: str
+    dead_lettered_at: str
+    body_preview: str
+
+
+def dead_letter_queues(consumer_queues: Iterable[str]) -> list[str]:
+    """The DLQ of every consumer queue."""
+    return sorted({names.dead_letter_queue(queue) for queue in consumer_queues})
+
+
+async def counts(amqp_url: str, queues: Iterable[str]) -> dict[str, int | None]:
+    """How many messages each DLQ holds (None where the queue does not exist yet)."""
+    connection = await aio_pika.connect(amqp_url)
+    result: dict[str, int | None] = {}
+    try:
+        for queue in queues:
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(queue, passive=True)
+                result[queue] = declared.declaration_result.message_count
+            except aio_pika.exceptions.ChannelClosed:
+                result[queue] = None
+    finally:
+        await connection.close()
+    return result
+
+
+def describe(message: AbstractIncomingMessage) -> DeadLetter:
+    """What an operator needs to know about a dead letter."""
+    headers: dict[str, Any] = dict(message.headers or {})
+    death = (headers.get("x-death") or [{}])[0]
+    return DeadLetter(
+        message_id=message.message_id,
+        reason=str(headers.get("x-dlq-reason") or f"broker: {death.get('reason', 'unknown')}"),
+        original_exchange=str(headers.get("x-original-exchange") or death.get("exchange", "")),
+        original_routing_key=str(
+            headers.get("x-original-routing-key") or (death.get("routing-keys") or [""])[0]
+        ),
+        dead_lettered_at=str(headers.get("x-dlq-at", "")),
+        body_preview=message.body[:300].decode("utf-8", errors="replace"),
+    )
+
+
+async def _take(channel: AbstractChannel, queue: str, limit: int) -> list[AbstractIncomingMessage]:
+    declared = await channel.declare_queue(queue, passive=True)
+    taken: list[AbstractIncomingMessage] = []
+    while len(taken) < limit:
+        message = await declared.get(no_ack=False, fail=False)
+        if message is None:
+            break
+        taken.append(message)
+    return taken
+
+
+async def show(amqp_url: str, queue: str, limit: int = 20) -> list[DeadLetter]:
+    """Read up to `limit` dead letters without removing them."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        taken = await _take(channel, queue, limit)
+        described = [describe(message) for message in taken]
+        for message in taken:
+            await message.nack(requeue=True)
+        return described
+    finally:
+        await connection.close()
+
+
+async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
+    """Republish dead letters to where they came from (confirmed), then remove them."""
+    connection = await aio_pika.connect(amqp_url)
+    replayed = 0
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        for message in await _take(channel, queue, limit):
+            letter = describe(message)
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in DLQ_HEADERS}
+            headers["x-replayed-at"] = datetime.now(UTC).isoformat()
+            exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
+            await exchange.publish(
+                aio_pika.Message(
+                    message.body,
+                    headers=headers,
+                    content_type=message.content_type,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=letter.original_routing_key,
+                mandatory=True,
+            )
+            await message.ack()
+            replayed += 1
+    finally:
+        await connection.close()
+    return replayed

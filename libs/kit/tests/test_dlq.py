@@ -1,0 +1,77 @@
+"""Dead letters can be listed, read without loss, and replayed to where they came from."""
+
+from __future__ import annotations
+
+import uuid
+
+import aio_pika
+import pytest
+
+from kpi_contracts import names
+from kpi_kit import dlq
+from kpi_kit.broker import declare_topology, make_broker
+from kpi_kit.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def queue_name() -> str:
+    return f"probe.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def parked(amqp_url: str, queue_name: str) -> str:
+    """A consumer queue with one dead letter that came from hr.kpi / probe.key."""
+    broker = make_broker(Settings(service="probe", amqp_url=amqp_url))
+    await broker.connect()
+    await declare_topology(broker, {queue_name: [(names.KPI_EXCHANGE, "probe.key")]})
+    await broker.stop()
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    dead_letters = await channel.get_exchange(names.DEAD_LETTER_EXCHANGE)
+    await dead_letters.publish(
+        aio_pika.Message(
+            b'{"broken": true}',
+            message_id="m-1",
+            headers={
+                "x-dlq-reason": "invalid event: missing field",
+                "x-original-exchange": names.KPI_EXCHANGE,
+                "x-original-routing-key": "probe.key",
+            },
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        ),
+        routing_key=names.dead_letter_queue(queue_name),
+    )
+    await connection.close()
+    return names.dead_letter_queue(queue_name)
+
+
+async def test_show_reads_a_dead_letter_and_leaves_it_in_place(amqp_url: str, parked: str) -> None:
+    letters = await dlq.show(amqp_url, parked)
+    assert [(d.message_id, d.reason, d.original_routing_key) for d in letters] == [
+        ("m-1", "invalid event: missing field", "probe.key")
+    ]
+    assert (await dlq.counts(amqp_url, [parked]))[parked] == 1
+
+
+async def test_replay_sends_it_back_without_the_dead_letter_headers(
+    amqp_url: str, parked: str, queue_name: str
+) -> None:
+    assert await dlq.replay(amqp_url, parked) == 1
+    assert (await dlq.counts(amqp_url, [parked]))[parked] == 0
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, passive=True)
+        message = await queue.get(no_ack=True, fail=True)
+        assert message is not None
+        assert message.body == b'{"broken": true}'
+        assert "x-dlq-reason" not in (message.headers or {})
+        assert "x-replayed-at" in (message.headers or {})
+    finally:
+        await connection.close()
+
+
+async def test_a_missing_dlq_is_reported_not_raised(amqp_url: str) -> None:
+    assert await dlq.counts(amqp_url, ["nobody.dlq"]) == {"nobody.dlq": None}
