@@ -83,6 +83,8 @@ class Browser:
         """Save a full-page screenshot under tests/artifacts/."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
+        # the status toast is for people, not for the picture
+        self.page.evaluate("document.getElementById('toast')?.replaceChildren()")
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
