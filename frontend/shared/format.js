@@ -77,7 +77,7 @@ export function label(map, value) {
 }
 
 export const categoryLabel = (v) => label(CATEGORIES, v);
-export const roleGroupLabel = (v) => (v ? label(ROLE_GROUPS, v) : 'All staff');
+export const roleGroupLabel = (v) => (v ? label(ROLE_GROUPS, v) : 'Everyone');
 export const frequencyLabel = (v) => label(FREQUENCIES, v);
 export const entryTypeLabel = (v) => label(ENTRY_TYPES, v);
 

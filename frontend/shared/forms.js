@@ -39,15 +39,37 @@ export function markInvalid(control, message) {
   host.append(note);
 }
 
+function labelOf(form, name) {
+  const control = controlFor(form, name);
+  const label = control && (control.labels?.[0] || form.querySelector(`label[for="${CSS.escape(control.id)}"]`));
+  return label ? label.textContent.trim().toLowerCase() : name.replace(/_/g, ' ');
+}
+
+/** A service's terse validation message in words a person reads easily. */
+export function friendlyMessage(form, message) {
+  const text = String(message || '').trim();
+  let m;
+  if (/^taken$/i.test(text)) return 'Already in use; please choose another.';
+  if (/length >= 1|must not be empty|required/i.test(text)) return 'Please fill this in.';
+  if (/Invalid enum value/i.test(text)) return 'Please choose one of the options.';
+  if (/Expected `(int|float|number)`/i.test(text)) return 'Please enter a number.';
+  if (/Expected `(uuid|str)`/i.test(text) && /uuid/i.test(text)) return 'Please enter a valid id.';
+  if ((m = /must not exceed (\w+)/i.exec(text))) return `Must not be more than the ${labelOf(form, m[1])}.`;
+  if ((m = /must be at least (\w+)/i.exec(text)) && /_/.test(m[1])) return `Must be at least the ${labelOf(form, m[1])}.`;
+  return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
+}
+
 /** Show an ApiError (or any Error) on a form: per field where the field is known, else in the summary. */
 export function showErrors(form, error) {
   clearErrors(form);
   const leftovers = [];
   let first = null;
-  for (const { field, message } of error.errors || []) {
-    const control = field ? controlFor(form, field) : null;
+  for (const { field, message: raw } of error.errors || []) {
+    const message = friendlyMessage(form, raw);
+    const missing = /missing required field `(\w+)`/i.exec(raw || '');
+    const control = controlFor(form, missing ? missing[1] : field) || (field ? controlFor(form, field) : null);
     if (control) {
-      markInvalid(control, message);
+      markInvalid(control, missing ? 'Please fill this in.' : message);
       first = first || control;
     } else {
       leftovers.push(field ? `${field}: ${message}` : message);
