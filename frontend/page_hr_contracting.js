@@ -301,7 +301,8 @@ function renderReview() {
       h('div', {},
         h('h3', {}, 'They will start with'),
         h('ul', { class: 'tips' },
-          included.map((i) => h('li', {}, i.module.name, i.locked === 'required' ? ' 🔒' : '')),
+          included.map((i) => h('li', {}, i.module.name, i.locked === 'required'
+            ? [h('span', { 'aria-hidden': 'true' }, ' 🔒'), h('span', { class: 'visually-hidden' }, ' (required)')] : '')),
           state.added.map((a) => h('li', {}, a.module.name, ' (added', a.custom_target !== null && a.custom_target !== undefined ? `, target ${formatScore(a.custom_target, a.module.score_type)}` : '', ')'))),
         switchedOff.length ? h('p', { class: 'muted small' }, 'Switched off: ', switchedOff.map((i) => i.module.name).join(', ')) : null)));
 }
