@@ -37,7 +37,7 @@ async def test_contract_and_exit_are_published_persistent_with_message_id(
     app = create_app(settings, state_file=tmp_path / "people.json")
     try:
         async with app.lifespan():
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
             async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
                 headers = {"Authorization": f"Bearer {token}"}
                 created = await client.post(
