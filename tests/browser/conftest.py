@@ -44,8 +44,9 @@ def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """One headless Chromium for the run."""
+def chromium(base_url: str) -> Iterator[Any]:
+    """One headless Chromium for the run (after the system: Playwright's sync API holds the
+    thread's event loop, which the database and vhost fixtures need while they set up)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
