@@ -567,8 +567,40 @@ function renderJournal() {
   }
   const decisions = decisionsByEntry();
   const kpisById = new Map(state.kpis.map((k) => [k.id, k]));
-  replace(list, h('ol', { class: 'timeline', 'aria-label': 'Journal entries, newest first' },
-    shown.map((e) => journalEntry(e, kpisById.get(entryKpiId(e)), decisions.get(e.id)))));
+  const items = [];
+  for (let i = 0; i < shown.length;) {
+    // A contract or a role change records many status changes at once: fold a run of them.
+    let j = i;
+    while (j < shown.length && shown[j].entry_type === 'status_change') j += 1;
+    if (j - i >= 3) {
+      items.push(statusChangeRun(shown.slice(i, j)));
+      i = j;
+    } else {
+      items.push(journalEntry(shown[i], kpisById.get(entryKpiId(shown[i])), decisions.get(shown[i].id)));
+      i += 1;
+    }
+  }
+  replace(list, h('ol', { class: 'timeline', 'aria-label': 'Journal entries, newest first' }, items));
+}
+
+function statusChangeRun(entries) {
+  const kinds = new Map();
+  for (const e of entries) {
+    const kind = (e.title || 'Status change').split(':')[0];
+    kinds.set(kind, (kinds.get(kind) || 0) + 1);
+  }
+  const summary = [...kinds].map(([kind, n]) => (n > 1 ? `${kind} × ${n}` : kind)).join(' · ');
+  const newest = entries[0].created_at;
+  const oldest = entries[entries.length - 1].created_at;
+  return h('li', { class: 't-status_change' },
+    h('article', { class: 'entry', 'data-entry-type': 'status_change' },
+      h('div', { class: 'entry-head' },
+        h('span', { class: 'entry-type' }, 'Status changes'),
+        h('time', { class: 'muted small', datetime: newest },
+          formatDateTime(oldest) === formatDateTime(newest) ? formatDateTime(newest) : `${formatDateTime(oldest)} – ${formatDateTime(newest)}`)),
+      h('details', { class: 'run' },
+        h('summary', {}, h('strong', {}, `${entries.length} KPI changes`), ' ', h('span', { class: 'muted small' }, summary)),
+        h('ul', { class: 'run-list' }, entries.map((e) => h('li', {}, e.content || e.title || entryTypeLabel(e.entry_type)))))));
 }
 
 function approvalState(entry, decision) {
