@@ -87,6 +87,8 @@ class Stack:
 
     def start(self) -> None:
         """Migrate, start everything and load the demo templates' KPI sets."""
+        # a fresh database each run, so the simulator forgets the people it hired last time
+        (self.run_dir / "contract-sim" / "people.json").unlink(missing_ok=True)
         self._run(str(BIN / "kpi"), "migrate", "all")
         services = self.services()
         for service in services:
