@@ -97,12 +97,7 @@ async function showPerson() {
   } else {
     const people = await knownPeople();
     state.person = people.find((p) => p.staff_id === state.staffId) || null;
-    const name = state.person ? state.person.name : `Staff member ${shortId(state.staffId)}`;
-    document.getElementById('person-name').textContent = name;
-    document.getElementById('person-avatar').textContent = initials(name);
-    document.getElementById('person-sub').append(
-      state.person ? `${roleGroupLabel(state.person.role_group)} · ` : '', 'Staff id ', h('span', { class: 'mono' }, state.staffId));
-    document.title = `${name} · Growth KPIs`;
+    renderPersonHead();
     renderLifecycleActions();
   }
 
@@ -120,6 +115,17 @@ async function showPerson() {
   await loadJournal();
   if (queryParam('new') && !state.kpis.length) waitForNewKpis();
   if (queryParam('tab') === 'journal') selectTab('journal', false);
+}
+
+function renderPersonHead() {
+  const name = state.person ? state.person.name : `Staff member ${shortId(state.staffId)}`;
+  document.getElementById('person-name').textContent = name;
+  document.getElementById('person-avatar').textContent = initials(name);
+  replace(document.getElementById('person-sub'),
+    state.person?.role_group ? `${roleGroupLabel(state.person.role_group)} · ` : '',
+    state.person?.exited ? 'Former staff member · ' : '',
+    'Staff id ', h('span', { class: 'mono' }, state.staffId));
+  document.title = `${name} · Growth KPIs`;
 }
 
 function refuse(error) {
@@ -265,7 +271,8 @@ function kpiCard(kpi) {
     selectTab('journal', true);
   });
   let statusBtn = null;
-  if (session.isManager) {
+  // A required KPI is HR's to deactivate (the service refuses a manager); don't offer it.
+  if (session.isManager && (inactive || !kpi.is_required || session.isAdmin)) {
     statusBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-describedby': nameId }, inactive ? 'Reactivate' : 'Deactivate');
     statusBtn.addEventListener('click', () => askStatusChange(kpi, inactive ? 'active' : 'inactive', statusBtn));
   }
@@ -439,13 +446,17 @@ lifecycleForm.addEventListener('submit', async (event) => {
   const button = lifecycleForm.querySelector('button[type=submit]');
   button.disabled = true;
   try {
+    state.person = state.person || { staff_id: state.staffId, name: `Staff member ${shortId(state.staffId)}` };
     if (lifecycleKind === 'role') {
       await contractSystem('/role-changes', { method: 'POST', body: { staff_id: state.staffId, from_role_group: f.from_role_group.value, to_role_group: f.to_role_group.value } });
+      state.person.role_group = f.to_role_group.value;
     } else {
       const body = { staff_id: state.staffId };
       if (f.reason.value.trim()) body.reason = f.reason.value.trim();
       await contractSystem('/exits', { method: 'POST', body });
+      state.person.exited = true;
     }
+    renderPersonHead();
     lifecycleDialog.close();
     announce('Sent. The KPIs update in a moment.');
     if (await refreshKpisUntilChanged(before, { timeout: 15000 })) loadJournal();
@@ -536,10 +547,12 @@ function fillKpiSelects() {
   const entryKpi = document.getElementById('entry-kpi');
   const current = entryKpi.value;
   const active = state.kpis.filter((k) => k.status !== 'inactive');
-  replace(entryKpi, active.length
-    ? active.map((k) => h('option', { value: k.id }, kpiName(k)))
-    : [h('option', { value: '' }, 'No active KPIs')]);
+  replace(entryKpi, active.map((k) => h('option', { value: k.id }, kpiName(k))));
   if (current) entryKpi.value = current;
+  // Entries are written against active KPIs; with none, the form says so instead.
+  const fieldset = document.getElementById('entry-fields');
+  fieldset.disabled = !active.length;
+  document.getElementById('entry-none').hidden = active.length > 0;
   syncEntryFields();
 }
 
@@ -570,8 +583,10 @@ function renderJournal() {
   const items = [];
   for (let i = 0; i < shown.length;) {
     // A contract or a role change records many status changes at once: fold a run of them.
+    // One lifecycle event writes its changes within moments; a gap starts another run.
     let j = i;
-    while (j < shown.length && shown[j].entry_type === 'status_change') j += 1;
+    while (j < shown.length && shown[j].entry_type === 'status_change'
+      && (j === i || Math.abs(new Date(shown[j - 1].created_at) - new Date(shown[j].created_at)) < 5000)) j += 1;
     if (j - i >= 3) {
       items.push(statusChangeRun(shown.slice(i, j)));
       i = j;
