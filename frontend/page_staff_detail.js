@@ -552,6 +552,7 @@ function fillKpiSelects() {
   // Entries are written against active KPIs; with none, the form says so instead.
   const fieldset = document.getElementById('entry-fields');
   fieldset.disabled = !active.length;
+  fieldset.hidden = !active.length;
   document.getElementById('entry-none').hidden = active.length > 0;
   syncEntryFields();
 }
@@ -586,7 +587,7 @@ function renderJournal() {
     // One lifecycle event writes its changes within moments; a gap starts another run.
     let j = i;
     while (j < shown.length && shown[j].entry_type === 'status_change'
-      && (j === i || Math.abs(new Date(shown[j - 1].created_at) - new Date(shown[j].created_at)) < 5000)) j += 1;
+      && (j === i || Math.abs(new Date(shown[j - 1].created_at) - new Date(shown[j].created_at)) < 3000)) j += 1;
     if (j - i >= 3) {
       items.push(statusChangeRun(shown.slice(i, j)));
       i = j;
