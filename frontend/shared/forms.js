@@ -83,7 +83,14 @@ export function showErrors(form, error) {
     lines.push(...leftovers);
     summary.textContent = first && !leftovers.length ? 'Please check the highlighted fields.' : lines.join(' ');
   }
-  (first || summary)?.focus?.();
+  focusField(first || summary);
+}
+
+/** Focus a field and bring it to the middle of its scroller (clear of sticky heads and feet). */
+export function focusField(el) {
+  if (!el || !el.focus) return;
+  el.focus({ preventScroll: true });
+  el.scrollIntoView({ block: 'center' });
 }
 
 /** Check required fields and number ranges in the browser before asking the server. */
@@ -100,7 +107,7 @@ export function validateLocally(form) {
   if (first) {
     const summary = form.querySelector('[data-form-error]');
     if (summary) summary.textContent = 'Please check the highlighted fields.';
-    first.focus();
+    focusField(first);
     return false;
   }
   return true;
