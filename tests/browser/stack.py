@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -39,7 +40,9 @@ class Stack:
     """Starts the services, the contract-system simulator and the gateway; stops only those."""
 
     def __init__(self, database_url: str, amqp_url: str) -> None:
-        self.run_dir = REPO / ".run" / "browser"
+        # a run folder of its own, so that two runs (or a run and `make run`) never share pid files
+        (REPO / ".run" / "browser").mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=REPO / ".run" / "browser"))
         self.logs = self.run_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.ports = {
@@ -87,8 +90,6 @@ class Stack:
 
     def start(self) -> None:
         """Migrate, start everything and load the demo templates' KPI sets."""
-        # a fresh database each run, so the simulator forgets the people it hired last time
-        (self.run_dir / "contract-sim" / "people.json").unlink(missing_ok=True)
         self._run(str(BIN / "kpi"), "migrate", "all")
         services = self.services()
         for service in services:
