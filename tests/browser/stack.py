@@ -91,8 +91,9 @@ class Stack:
     def start(self) -> None:
         """Migrate, start everything and load the demo templates' KPI sets."""
         self._run(str(BIN / "kpi"), "migrate", "all")
-        services = self.services()
-        for service in services:
+        # One after the other, catalog first: a replica asks the catalog for a snapshot when it
+        # starts empty, and that request needs the catalog's queue to exist already.
+        for service in self.services():
             log = (self.logs / f"{service}.log").open("ab")
             process = subprocess.Popen(
                 [
@@ -110,7 +111,6 @@ class Stack:
                 stderr=subprocess.STDOUT,
             )
             self.processes.append((service, process))
-        for service in services:
             wait_for(f"http://127.0.0.1:{self.ports[service]}/health/ready", 90, service)
         self._run(str(REPO / "tools" / "contract_sim" / "sim.sh"), "start")
         self._run(str(REPO / "deploy" / "gateway" / "gateway.sh"), "start")
