@@ -102,6 +102,7 @@ deploy-rules-validate: $(DEPLOY_TOOLS_STAMP) ## promtool check + unit tests of t
 deploy-lint: $(DEPLOY_TOOLS_STAMP) ## hadolint the Dockerfile, shellcheck the entrypoints
 	@$(DEPLOY_TOOLS)/bin/hadolint --failure-threshold warning Dockerfile
 	@$(DEPLOY_TOOLS)/bin/shellcheck --shell=sh deploy/docker/entrypoint.sh deploy/docker/gateway-entrypoint.sh
+	@$(DEPLOY_TOOLS)/bin/shellcheck tools/dev/*.sh
 	@echo "deploy-lint: hadolint and shellcheck clean"
 
 deploy-check-tests: $(DEPLOY_TOOLS_STAMP) ## The checks' own tests: each rule catches what it should
