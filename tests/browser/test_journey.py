@@ -45,6 +45,7 @@ def test_manager_creates_a_contract_in_the_wizard(
     name = "Grace Liu"
     page.get_by_label("A new person").check()
     page.get_by_label("Full name").fill(name)
+    manager.assert_accessible()
     page.get_by_role("button", name="Next").click()
 
     page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
@@ -63,6 +64,7 @@ def test_manager_creates_a_contract_in_the_wizard(
 
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Review and create")).to_be_visible()
+    manager.assert_accessible()
     manager.screenshot("02-wizard-review")
     page.get_by_role("button", name="Create contract").click()
 
@@ -70,6 +72,7 @@ def test_manager_creates_a_contract_in_the_wizard(
     staff_id = page.get_by_test_id("created-staff-id").inner_text().strip()
     uuid.UUID(staff_id)
     journey.update(name=name, staff_id=staff_id)
+    manager.assert_accessible()
     manager.screenshot("03-contract-created")
 
 
@@ -260,3 +263,8 @@ def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str,
     expect(page.get_by_role("heading", name="Who is the contract for?")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     phone.screenshot("15-phone-wizard")
+    page.goto("/page_hr_kpis.html")
+    expect(page.get_by_role("heading", name="KPI Gallery")).to_be_visible()
+    expect(page.locator("li.card").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.assert_accessible()
