@@ -327,7 +327,8 @@ function renderTemplateRows() {
     return;
   }
   const readOnly = !session.isAdmin;
-  replace(templateKpis, h('div', { class: 'table-wrap' }, h('table', { class: 'plain' },
+  // A scroll region at phone width: focusable, so a keyboard can scroll it too.
+  replace(templateKpis, h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'KPIs on this template' }, h('table', { class: 'plain' },
     h('caption', { class: 'visually-hidden' }, 'KPIs on this template'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'KPI'), h('th', { scope: 'col' }, 'Weight'),
       h('th', { scope: 'col' }, 'Required'), h('th', { scope: 'col' }, 'Custom target'), readOnly ? null : h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Remove')))),
