@@ -94,6 +94,14 @@ def test_manager_sees_the_kpis_on_the_staff_page(
     manager.assert_accessible()
     manager.screenshot("04-staff-page-kpis")
 
+    # The People page: a weekly KPI (Shift Note Timeliness) puts them on the list of
+    # evaluations due in the next two weeks.
+    page.get_by_role("link", name="People").click()
+    due = page.locator("#due-list")
+    expect(due.get_by_role("link", name=re.compile(journey["name"]))).to_be_visible()
+    manager.assert_accessible()
+    manager.screenshot("04b-people-and-evaluations-due")
+
 
 def test_score_updates_draw_the_chart_and_change_the_growth_status(
     open_browser: OpenBrowser, journey: dict[str, Any]
