@@ -6,7 +6,7 @@ import { showErrors, clearErrors, validateLocally, numberValue, linesValue } fro
 import { requireSession } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
 import {
-  CATEGORIES, ROLE_GROUPS, FREQUENCIES, categoryLabel, roleGroupLabel, frequencyLabel,
+  CATEGORIES, ROLE_GROUPS, FREQUENCIES, label, categoryLabel, roleGroupLabel, frequencyLabel,
   formatScore, formatPercentOf1,
 } from './shared/format.js';
 
@@ -131,7 +131,7 @@ function showDetail(m, opener) {
     h('dl', { class: 'facts' },
       h('dt', {}, 'Data sources'), h('dd', {}, (m.data_sources || []).join(', ') || '—'),
       h('dt', {}, 'Score type'), h('dd', {}, m.score_type === 'rating' ? 'Rating (1–5)' : 'Percentage (0–100)'),
-      h('dt', {}, 'Automation'), h('dd', {}, m.automation_status || '—'),
+      h('dt', {}, 'Automation'), h('dd', {}, label({}, m.automation_status)),
       h('dt', {}, 'Slug'), h('dd', { class: 'mono' }, m.slug || '—'),
       h('dt', {}, 'Assigned by default'), h('dd', {}, m.is_universal || !m.role_group ? 'Yes, to everyone (universal KPI)'
         : m.is_default_for_role ? `Yes, to every ${roleGroupLabel(m.role_group).toLowerCase()}` : 'No, added by a manager')),

@@ -258,6 +258,34 @@ def test_gallery_detail_opens_and_closes_from_the_keyboard(open_browser: OpenBro
     admin.screenshot("13-gallery")
 
 
+def test_hr_admin_edits_a_template_kpi_set(open_browser: OpenBrowser) -> None:
+    admin = open_browser()
+    admin.sign_in("hr_admin")
+    page = admin.page
+    section = page.get_by_role("region", name="Contract template KPI sets")
+    section.get_by_label("Contract template").select_option(label=re.compile("Team Leader"))
+    target = section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
+    expect(target).to_be_visible()
+
+    # Off the module's scale: the catalog's problem+json lands on that row's field.
+    target.fill("500")
+    target.evaluate("el => el.removeAttribute('max')")
+    section.get_by_role("button", name="Save template KPIs").click()
+    expect(target).to_have_attribute("aria-invalid", "true")
+    expect(section.locator(".field-error")).to_contain_text("scale")
+    admin.screenshot("16-template-field-error")
+
+    target.fill("85")
+    section.get_by_role("button", name="Save template KPIs").click()
+    expect(target).not_to_have_attribute("aria-invalid", "true")
+    page.reload()
+    section.get_by_label("Contract template").select_option(label=re.compile("Team Leader"))
+    expect(
+        section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
+    ).to_have_value("85")
+    admin.assert_accessible()
+
+
 def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str, Any]) -> None:
     phone = open_browser(width=390)
     phone.sign_in("manager")
