@@ -20,6 +20,7 @@ from tests.browser.conftest import Browser
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
 pytestmark = pytest.mark.browser
 
+TEAM_LEADER_TEMPLATE = "03c3fd3a-7e44-52e4-bf59-f5b1220e0784"  # tools/contract_sim/data
 SUPPORT_WORKER_TEMPLATE = "Support Worker \u2013 Casual"
 REQUIRED_KPI = "Person-Centred Support Delivery"  # required by that template, a 1-5 rating
 SWITCHED_OFF = "Participant Funds Handling"  # optional on that template
@@ -263,7 +264,7 @@ def test_hr_admin_edits_a_template_kpi_set(open_browser: OpenBrowser) -> None:
     admin.sign_in("hr_admin")
     page = admin.page
     section = page.get_by_role("region", name="Contract template KPI sets")
-    section.get_by_label("Contract template").select_option(label=re.compile("Team Leader"))
+    section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
     target = section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
     expect(target).to_be_visible()
 
@@ -279,7 +280,7 @@ def test_hr_admin_edits_a_template_kpi_set(open_browser: OpenBrowser) -> None:
     section.get_by_role("button", name="Save template KPIs").click()
     expect(target).not_to_have_attribute("aria-invalid", "true")
     page.reload()
-    section.get_by_label("Contract template").select_option(label=re.compile("Team Leader"))
+    section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
     expect(
         section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
     ).to_have_value("85")
