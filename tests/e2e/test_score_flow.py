@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("assignment.app", reason="the assignment service is not on this branch yet")
-
 from assignment.app import definition as assignment_definition
 from catalog.app import definition as catalog_definition
 from journal import domain

@@ -168,5 +168,16 @@ async def test_an_unroutable_publish_raises(service: ServiceClient) -> None:
         await broker.publish(b"{}", exchange=names.LIFECYCLE_EXCHANGE, routing_key="nobody.home")
 
 
+async def test_a_body_labelled_json_that_is_not_json_is_dead_lettered_with_the_reason(
+    service: ServiceClient, probe: Probe, amqp_url: str
+) -> None:
+    json = "application/json"
+    await publish(amqp_url, b'{"event_type": "CatalogSnapshotRequested",', content_type=json)
+    await publish(amqp_url, a_request("after-bad-json"), content_type=json)
+    await eventually(lambda: _true("after-bad-json" in probe.applied))
+    reasons = await dead_letter_reasons(amqp_url)
+    assert any(r.startswith("invalid event: JSON is malformed") for r in reasons)
+
+
 async def _true(value: bool) -> bool:
     return value
