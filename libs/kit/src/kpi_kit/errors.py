@@ -106,6 +106,8 @@ _PROBLEM_STATUSES = {
     403: "The token does not carry the right to this action",
     404: "The thing named does not exist",
     409: "The request clashes with the current state",
+    413: "The request body is too large (the gateway's limit)",
+    414: "The request address is too long (the gateway's limit)",
     422: "Well-formed, but breaks a rule",
     503: "A dependency (database, broker) cannot be reached right now; retry",
 }
