@@ -99,7 +99,8 @@ async def live_services(servers: Servers) -> AsyncIterator[Live]:
     servers.make_vhost(name)
     env = service_env(database_url, amqp_url_for_vhost(servers.amqp_url, name))
     log_dir = Path(tempfile.mkdtemp(prefix="kpi-schemathesis-"))
-    os.chmod(log_dir, 0o755)  # nginx's workers (not root) reach the gateway's temp folder through it
+    # nginx's workers (not root) reach the gateway's temp folder through this one.
+    os.chmod(log_dir, 0o755)
     processes = {s: ServiceProcess(s, "all", env, log_dir) for s in installed_services()}
     gateway: tuple[str, dict[str, str]] | None = None
     try:
