@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -49,23 +49,40 @@ class ReplicaGate:
     opens it at once.
     """
 
-    def __init__(self, quiet: float = 1.0) -> None:
+    def __init__(
+        self,
+        quiet: float = 1.0,
+        ask_again: Callable[[], Awaitable[None]] | None = None,
+        ask_every: float = 15.0,
+    ) -> None:
         self._quiet = quiet
         self._open = False
         self._polling = asyncio.Lock()  # one poller; the other consumers wait on it
+        self._ask_again = ask_again
+        self._ask_every = ask_every
 
     async def wait(self, pool: Pool) -> None:
-        """Return once the replica is ready; waits (never fails) while it is empty or filling."""
+        """Return once the replica is ready; waits (never fails) while it is empty or filling.
+
+        While it stays empty the snapshot is asked for again every `ask_every` seconds: the
+        request a worker sends on start is parked in hr.kpi.unrouted when no catalog has
+        declared its queue yet (a first deployment that starts assignment before the catalog).
+        """
         if self._open:
             return
         async with self._polling:
             delay = 0.2
+            loop = asyncio.get_running_loop()
+            asked_at = loop.time()
             while not self._open:
                 if await pool.fetchval(queries.REPLICA_SETTLED, self._quiet):
                     self._open = True
                     return
                 if not await pool.fetchval(queries.REPLICA_HAS_MODULES):
                     log.warning("the catalogue replica is empty; waiting for a snapshot")
+                    if self._ask_again and loop.time() - asked_at >= self._ask_every:
+                        await self._ask_again()
+                        asked_at = loop.time()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
