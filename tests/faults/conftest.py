@@ -24,6 +24,10 @@ FIGURES: dict[str, dict[str, Any]] = {}
 LOG_DIR = Path(os.environ.get("KPI_FAULTS_LOG_DIR") or tempfile.mkdtemp(prefix="kpi-faults-"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "catalog_last: start the catalog after the other services")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
@@ -58,7 +62,7 @@ async def fault_system(
     log_dir.mkdir(parents=True, exist_ok=True)
     system = FaultSystem(unique_name("faults"), private_postgres, private_rabbit, log_dir)
     try:
-        await system.start()
+        await system.start(catalog_last="catalog_last" in request.keywords)
         yield system
     finally:
         await system.stop()

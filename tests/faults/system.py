@@ -63,8 +63,11 @@ class FaultSystem:
     database_url: str = ""
     amqp_url: str = ""
 
-    async def start(self) -> None:
-        """Create the database and vhost, migrate, start every process and wait until ready."""
+    async def start(self, catalog_last: bool = False) -> None:
+        """Create the database and vhost, migrate, start every process and wait until ready.
+
+        The catalog starts first (as a deployment would order it) unless `catalog_last`.
+        """
         conn = await asyncpg.connect(self.pg.url)
         try:
             await conn.execute(f'CREATE DATABASE "{self.name}"')
@@ -80,13 +83,18 @@ class FaultSystem:
         # The catalog first: a replica that starts empty asks it for a snapshot, and that request
         # is parked (hr.kpi.unrouted) when no catalog has declared its queue yet.
         catalog = self.processes["catalog-all"]
-        catalog.start()
-        await catalog.wait_ready(90)
+        if not catalog_last:
+            catalog.start()
+            await catalog.wait_ready(90)
         for process in self.processes.values():
             if process is not catalog:
                 process.start()
         for process in self.processes.values():
-            await process.wait_ready(90)
+            if process is not catalog:
+                await process.wait_ready(90)
+        if catalog_last:
+            catalog.start()
+            await catalog.wait_ready(90)
 
     async def stop(self) -> None:
         """Stop every process (the database and vhost go with the private servers)."""
@@ -105,7 +113,7 @@ class FaultSystem:
 
     # ------------------------------------------------------------ the catalogue
 
-    async def prepare_catalogue(self, rng: Any) -> Catalogue:
+    async def prepare_catalogue(self, rng: Any, wait_for_replica: bool = True) -> Catalogue:
         """Put one template per role group, and wait until assignment's replica holds it all."""
         response = await self.http(
             "catalog-all", "GET", "/api/v1/hr/kpi-modules", params={"include_archived": "true"}
@@ -132,7 +140,8 @@ class FaultSystem:
             kpis_there = await self.scalar("SELECT count(*) FROM hr.assignment_template_kpis")
             return modules_there == len(modules) and kpis_there == expected_rows
 
-        await self.until(replica_complete, 90, "assignment's catalogue replica to fill")
+        if wait_for_replica:
+            await self.until(replica_complete, 90, "assignment's catalogue replica to fill")
         return Catalogue(modules, templates, template_of_role)
 
     # ------------------------------------------------------------ database reads
