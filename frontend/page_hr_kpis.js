@@ -120,7 +120,7 @@ function showDetail(m, opener) {
   document.getElementById('detail-title').textContent = m.name;
   const stats = [
     ['Target', m.target_score !== undefined ? formatScore(m.target_score, m.score_type) : null],
-    ['Growing below', m.minimum_score !== undefined ? formatScore(m.minimum_score, m.score_type) : null],
+    ['Meeting from', m.minimum_score !== undefined ? formatScore(m.minimum_score, m.score_type) : null],
     ['Effort weight', m.effort_weight !== undefined ? formatPercentOf1(m.effort_weight) : null],
     ['Evaluated', frequencyLabel(m.evaluation_frequency)],
   ].filter(([, v]) => v !== null);

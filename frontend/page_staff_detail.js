@@ -291,7 +291,7 @@ function kpiCard(kpi) {
         ? h('span', { class: 'muted', 'data-score': '' }, 'Not scored yet')
         : h('span', {}, 'Score ', h('strong', { 'data-score': '' }, formatScore(kpi.current_score, scoreType))),
       h('span', { class: 'muted' }, `Target ${formatScore(kpi.target_score, scoreType)}`),
-      h('span', { class: 'muted' }, `Growing below ${formatScore(kpi.minimum_score, scoreType)}`),
+      h('span', { class: 'muted' }, `Meeting from ${formatScore(kpi.minimum_score, scoreType)}`),
       kpi.effort_weight !== undefined ? h('span', { class: 'muted' }, `Effort counts ${formatPercentOf1(kpi.effort_weight)}`) : null) : null,
     trend ? h('p', { class: 'trend' }, h('span', { 'aria-hidden': 'true' }, trend.icon + ' '), trend.text,
       hasScores && kpi.trend_percentage !== null && kpi.trend_percentage !== undefined
@@ -351,7 +351,7 @@ function drawChart(kpi) {
           fill: true, tension: 0.3, pointRadius: 4, pointHoverRadius: 6,
         },
         { label: 'Target', data: flat(kpi.target_score), borderColor: css.getPropertyValue('--exceeding').trim(), borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, fill: false },
-        { label: 'Growing below', data: flat(kpi.minimum_score), borderColor: css.getPropertyValue('--growing').trim(), borderDash: [2, 4], borderWidth: 1.5, pointRadius: 0, fill: false },
+        { label: 'Meeting from', data: flat(kpi.minimum_score), borderColor: css.getPropertyValue('--growing').trim(), borderDash: [2, 4], borderWidth: 1.5, pointRadius: 0, fill: false },
       ],
     },
     options: {

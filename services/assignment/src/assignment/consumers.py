@@ -34,10 +34,7 @@ def _decode_score(body: bytes) -> events.ScoreRecomputed:
 
 def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
     """One consumer per queue, each with the kit's decode / dedupe / dead-letter discipline."""
-    async def ask_for_the_catalogue() -> None:
-        await handlers.request_catalog(runtime.pool, runtime.outbox)
-
-    gate = handlers.ReplicaGate(ask_again=ask_for_the_catalogue)
+    gate = handlers.ReplicaGate()
 
     async def on_lifecycle(event: events.LifecycleEvent, delivery: Delivery) -> bool:
         return await handlers.apply_lifecycle_event(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -46,44 +46,34 @@ class ReplicaGate:
     A worker that starts on an empty replica asks for a snapshot; a contract applied while the
     snapshot is still arriving would miss defaults. The gate opens once the replica holds modules
     and took no write for `quiet` seconds, and then stays open: a restart on a filled replica
-    opens it at once.
+    opens it at once. While the replica stays empty the request is repeated every `ask_every`
+    seconds: on a cold start the catalog's request queue may not exist yet, and a request sent
+    before it does is parked unrouted.
     """
 
-    def __init__(
-        self,
-        quiet: float = 1.0,
-        ask_again: Callable[[], Awaitable[None]] | None = None,
-        ask_every: float = 15.0,
-    ) -> None:
+    def __init__(self, quiet: float = 1.0, ask_every: float = 5.0) -> None:
         self._quiet = quiet
+        self._ask_every = ask_every
         self._open = False
         self._polling = asyncio.Lock()  # one poller; the other consumers wait on it
-        self._ask_again = ask_again
-        self._ask_every = ask_every
 
-    async def wait(self, pool: Pool) -> None:
-        """Return once the replica is ready; waits (never fails) while it is empty or filling.
-
-        While it stays empty the snapshot is asked for again every `ask_every` seconds: the
-        request a worker sends on start is parked in hr.kpi.unrouted when no catalog has
-        declared its queue yet (a first deployment that starts assignment before the catalog).
-        """
+    async def wait(self, pool: Pool, outbox: Outbox) -> None:
+        """Return once the replica is ready; waits (never fails) while it is empty or filling."""
         if self._open:
             return
         async with self._polling:
-            delay = 0.2
-            loop = asyncio.get_running_loop()
-            asked_at = loop.time()
+            delay, waited = 0.2, 0.0
             while not self._open:
                 if await pool.fetchval(queries.REPLICA_SETTLED, self._quiet):
                     self._open = True
                     return
                 if not await pool.fetchval(queries.REPLICA_HAS_MODULES):
                     log.warning("the catalogue replica is empty; waiting for a snapshot")
-                    if self._ask_again and loop.time() - asked_at >= self._ask_every:
-                        await self._ask_again()
-                        asked_at = loop.time()
+                    if waited >= self._ask_every:
+                        await request_catalog(pool, outbox)
+                        waited = 0.0
                 await asyncio.sleep(delay)
+                waited += delay
                 delay = min(delay * 2, 2.0)
 
 
@@ -136,7 +126,7 @@ async def apply_lifecycle_event(
     An event naming a module the replica does not know is retried while the replica catches up,
     then rejected (dead-lettered with the reason).
     """
-    await gate.wait(pool)
+    await gate.wait(pool, outbox)
     for delay in (*catch_up_delays, None):
         try:
             return await _apply_once(pool, outbox, event, delivery)

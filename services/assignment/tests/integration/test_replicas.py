@@ -215,6 +215,8 @@ async def test_lifecycle_events_wait_until_the_replica_has_settled(assignment, d
         " WHERE id = (SELECT id FROM hr.assignment_modules LIMIT 1)"
     )
 
-    await settled.wait(db)
+    await settled.wait(db, assignment.app.state.runtime.outbox)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(just_written.wait(db), timeout=1)
+        await asyncio.wait_for(
+            just_written.wait(db, assignment.app.state.runtime.outbox), timeout=1
+        )
