@@ -21,7 +21,15 @@ from system import FaultSystem  # noqa: E402
 from kpi_kit.testing.servers import unique_name  # noqa: E402
 
 FIGURES: dict[str, dict[str, Any]] = {}
-LOG_DIR = Path(os.environ.get("KPI_FAULTS_LOG_DIR") or tempfile.mkdtemp(prefix="kpi-faults-"))
+_LOG_DIR: list[Path] = []
+
+
+def log_dir() -> Path:
+    """Where this run's service logs go (made on first use: collecting alone makes nothing)."""
+    if not _LOG_DIR:
+        named = os.environ.get("KPI_FAULTS_LOG_DIR")
+        _LOG_DIR.append(Path(named) if named else Path(tempfile.mkdtemp(prefix="kpi-faults-")))
+    return _LOG_DIR[0]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,9 +66,9 @@ async def fault_system(
     missing = {"catalog", "assignment", "journal"} - set(installed_services())
     if missing:
         pytest.skip(f"not installed in this checkout: {', '.join(sorted(missing))}")
-    log_dir = LOG_DIR / request.node.name.replace("/", "_")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    system = FaultSystem(unique_name("faults"), private_postgres, private_rabbit, log_dir)
+    logs = log_dir() / request.node.name.replace("/", "_")
+    logs.mkdir(parents=True, exist_ok=True)
+    system = FaultSystem(unique_name("faults"), private_postgres, private_rabbit, logs)
     try:
         await system.start(catalog_last="catalog_last" in request.keywords)
         yield system
@@ -101,7 +109,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"{totals['duplicate_deliveries']}, lost {totals['lost']}, "
         f"duplicated {totals['duplicated']}"
     )
-    terminalreporter.write_line(f"service logs: {LOG_DIR}")
+    terminalreporter.write_line(f"service logs: {log_dir()}")
     out = os.environ.get("KPI_FIGURES_DIR")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
