@@ -103,10 +103,21 @@ def _run_wrk(load: HttpLoad) -> Throughput:
         }
         out = subprocess.run(
             [
-                "wrk", "-t1", f"-c{load.connections}", f"-d{load.seconds:.0f}s", "--timeout", "10s",
-                "-s", str(WRK_DIR / f"{load.script}.lua"), load.base_url,
+                "wrk",
+                "-t1",
+                f"-c{load.connections}",
+                f"-d{load.seconds:.0f}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(WRK_DIR / f"{load.script}.lua"),
+                load.base_url,
             ],
-            env=env, capture_output=True, text=True, timeout=load.seconds + 60, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=load.seconds + 60,
+            check=True,
         ).stdout
     finally:
         os.unlink(paths)
@@ -124,13 +135,19 @@ def _run_wrk(load: HttpLoad) -> Throughput:
 
 def _request_of(load: HttpLoad) -> Callable[[], tuple[str, str, bytes | None]]:
     if load.script == "get":
-        return lambda: ("GET", random.choice(load.lines), None)  # noqa: S311
+        return lambda: ("GET", random.choice(load.lines), None)
 
     def append() -> tuple[str, str, bytes | None]:
-        path, kind = random.choice(load.lines).split()  # noqa: S311
-        score = 1 + random.random() * 4 if kind == "rating" else 40 + random.random() * 60  # noqa: S311
-        body = json.dumps({"entry_type": "score_update", "title": "Monthly check-in",
-                           "content": "Talked through the month.", "score": round(score, 1)})
+        path, kind = random.choice(load.lines).split()
+        score = 1 + random.random() * 4 if kind == "rating" else 40 + random.random() * 60
+        body = json.dumps(
+            {
+                "entry_type": "score_update",
+                "title": "Monthly check-in",
+                "content": "Talked through the month.",
+                "score": round(score, 1),
+            }
+        )
         return "POST", path, body.encode()
 
     return append

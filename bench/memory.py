@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +19,8 @@ def rss_of_tree(pid: int) -> int:
         root = psutil.Process(pid)
         total = root.memory_info().rss
         for child in root.children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 total += child.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total
     except psutil.NoSuchProcess:
         return 0

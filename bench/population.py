@@ -26,15 +26,30 @@ from bench.system import Config, wait_for
 
 # How a care provider's workforce splits over the role groups (support work dominates).
 ROLE_MIX: dict[str, float] = {
-    "support_worker": 40, "senior_support_worker": 10, "team_leader": 5, "registered_nurse": 8,
-    "enrolled_nurse": 5, "allied_health": 5, "support_coordinator": 5, "rostering": 2,
-    "administration": 4, "finance": 2, "human_resources": 2, "quality_compliance": 2,
-    "management": 4, "executive": 1, "volunteer": 5,
+    "support_worker": 40,
+    "senior_support_worker": 10,
+    "team_leader": 5,
+    "registered_nurse": 8,
+    "enrolled_nurse": 5,
+    "allied_health": 5,
+    "support_coordinator": 5,
+    "rostering": 2,
+    "administration": 4,
+    "finance": 2,
+    "human_resources": 2,
+    "quality_compliance": 2,
+    "management": 4,
+    "executive": 1,
+    "volunteer": 5,
 }
 PERIOD_DAYS = {"weekly": 7, "fortnightly": 14, "monthly": 30, "quarterly": 91, "annually": 365}
 ENTRY_MIX = (
-    ("score_update", 55), ("observation", 15), ("coaching_session", 10),
-    ("effort_recognition", 10), ("catch_up_note", 5), ("milestone", 5),
+    ("score_update", 55),
+    ("observation", 15),
+    ("coaching_session", 10),
+    ("effort_recognition", 10),
+    ("catch_up_note", 5),
+    ("milestone", 5),
 )
 NOTES = (
     "Talked through the month together; steady progress on the goals we agreed last time.",
@@ -90,7 +105,7 @@ class Population:
     staff_kpis: int = 0
     entries: int = 0
     seconds: float = 0.0
-    templates: dict[str, uuid.UUID] = field(default_factory=dict)  # role group -> template
+    modules: list[Module] = field(default_factory=list)
 
 
 def template_id_of(role_group: str) -> uuid.UUID:
@@ -116,7 +131,8 @@ async def replica_modules(conn: asyncpg.Connection) -> list[Module]:
 def defaults_of(modules: Sequence[Module], role_group: str) -> list[Module]:
     """The KPIs every person of a role group gets: the universal ones and the group's defaults."""
     return [
-        m for m in modules
+        m
+        for m in modules
         if m.is_default_for_role and (m.role_group is None or m.role_group == role_group)
     ]
 
@@ -148,8 +164,12 @@ async def load_templates(config: Config, token: str, modules: Sequence[Module]) 
             template_id = template_id_of(role_group)
             body = {
                 "kpis": [
-                    {"kpi_module_id": str(k.module.id), "weight": 1.0,
-                     "is_required": k.is_required, "custom_target": k.custom_target}
+                    {
+                        "kpi_module_id": str(k.module.id),
+                        "weight": 1.0,
+                        "is_required": k.is_required,
+                        "custom_target": k.custom_target,
+                    }
                     for k in kpis
                 ]
             }
@@ -174,23 +194,75 @@ async def wait_for_replica(pool: asyncpg.Pool, templates: int) -> None:
 # ---------------------------------------------------------------- people, KPIs and journals
 
 STAFF_KPI_COLUMNS = (
-    "id", "staff_id", "contract_id", "kpi_module_id", "status", "source", "is_required",
-    "custom_target", "target_score", "minimum_score", "effort_weight", "current_score",
-    "current_effort_score", "previous_score", "score_trend", "trend_percentage", "growth_status",
-    "last_evaluated_at", "next_evaluation_due", "assigned_at", "score_sequence", "created_at",
+    "id",
+    "staff_id",
+    "contract_id",
+    "kpi_module_id",
+    "status",
+    "source",
+    "is_required",
+    "custom_target",
+    "target_score",
+    "minimum_score",
+    "effort_weight",
+    "current_score",
+    "current_effort_score",
+    "previous_score",
+    "score_trend",
+    "trend_percentage",
+    "growth_status",
+    "last_evaluated_at",
+    "next_evaluation_due",
+    "assigned_at",
+    "score_sequence",
+    "created_at",
     "updated_at",
 )
 JOURNAL_KPI_COLUMNS = (
-    "staff_kpi_id", "staff_id", "kpi_module_id", "module_name", "contract_id", "source",
-    "is_required", "score_type", "target_score", "minimum_score", "effort_weight",
-    "evaluation_frequency", "status", "assigned_at", "status_changed_at", "outcome_score",
-    "effort_score", "current_score", "previous_score", "score_trend", "trend_percentage",
-    "growth_status", "last_evaluated_at", "next_evaluation_due", "sequence", "updated_at",
+    "staff_kpi_id",
+    "staff_id",
+    "kpi_module_id",
+    "module_name",
+    "contract_id",
+    "source",
+    "is_required",
+    "score_type",
+    "target_score",
+    "minimum_score",
+    "effort_weight",
+    "evaluation_frequency",
+    "status",
+    "assigned_at",
+    "status_changed_at",
+    "outcome_score",
+    "effort_score",
+    "current_score",
+    "previous_score",
+    "score_trend",
+    "trend_percentage",
+    "growth_status",
+    "last_evaluated_at",
+    "next_evaluation_due",
+    "sequence",
+    "updated_at",
 )
 ENTRY_COLUMNS = (
-    "id", "staff_kpi_id", "staff_id", "sequence", "entry_type", "title", "content", "score",
-    "effort_score", "score_before", "score_after", "effort_recognized", "is_visible_to_staff",
-    "is_pending_approval", "created_by", "created_at",
+    "id",
+    "staff_kpi_id",
+    "staff_id",
+    "sequence",
+    "entry_type",
+    "title",
+    "content",
+    "score",
+    "effort_score",
+    "score_before",
+    "score_after",
+    "effort_recognized",
+    "is_visible_to_staff",
+    "is_pending_approval",
+    "created_by",
+    "created_at",
 )
 
 
@@ -215,14 +287,21 @@ class Generator:
             template = template_of(modules, group)
             chosen = {t.module.id for t in template}
             kpis = list(template) + [
-                TemplateKpi(m, False, None) for m in defaults_of(modules, group)
+                TemplateKpi(m, False, None)
+                for m in defaults_of(modules, group)
                 if m.id not in chosen
             ]
             # More KPIs per person than a template gives: other groups' optional modules.
-            others = [m for m in modules if m.id not in chosen and m.role_group not in (None, group)
-                      and not m.is_default_for_role]
-            others += [m for m in modules if m.role_group not in (None, group)
-                       and m.is_default_for_role]
+            others = [
+                m
+                for m in modules
+                if m.id not in chosen
+                and m.role_group not in (None, group)
+                and not m.is_default_for_role
+            ]
+            others += [
+                m for m in modules if m.role_group not in (None, group) and m.is_default_for_role
+            ]
             kpis += [TemplateKpi(m, False, None) for m in others[:extra_kpis]]
             self.kpis_of[group] = kpis
 
@@ -250,19 +329,63 @@ class Generator:
             chain = _Chain(self, kpi_id, staff_id, kpi, assigned_at, length)
             s = chain.final
             target = kpi.custom_target if kpi.custom_target is not None else m.target_score
-            staff_rows.append((
-                kpi_id, staff_id, contract_id, m.id, "active", "template", kpi.is_required,
-                kpi.custom_target, target, m.minimum_score, m.effort_weight, s["current"],
-                s["effort"], s["previous"], s["trend"], s["trend_pct"], s["growth"],
-                s["last_eval"], s["next_due"], assigned_at, length, assigned_at, self.now,
-            ))
-            journal_rows.append((
-                kpi_id, staff_id, m.id, m.name, contract_id, "template", kpi.is_required,
-                m.score_type, target, m.minimum_score, m.effort_weight, m.evaluation_frequency,
-                "active", assigned_at, assigned_at, s["outcome"], s["effort"], s["current"],
-                s["previous"], s["trend"], s["trend_pct"], s["growth"], s["last_eval"],
-                s["next_due"], length, self.now,
-            ))
+            staff_rows.append(
+                (
+                    kpi_id,
+                    staff_id,
+                    contract_id,
+                    m.id,
+                    "active",
+                    "template",
+                    kpi.is_required,
+                    kpi.custom_target,
+                    target,
+                    m.minimum_score,
+                    m.effort_weight,
+                    s["current"],
+                    s["effort"],
+                    s["previous"],
+                    s["trend"],
+                    s["trend_pct"],
+                    s["growth"],
+                    s["last_eval"],
+                    s["next_due"],
+                    assigned_at,
+                    length,
+                    assigned_at,
+                    self.now,
+                )
+            )
+            journal_rows.append(
+                (
+                    kpi_id,
+                    staff_id,
+                    m.id,
+                    m.name,
+                    contract_id,
+                    "template",
+                    kpi.is_required,
+                    m.score_type,
+                    target,
+                    m.minimum_score,
+                    m.effort_weight,
+                    m.evaluation_frequency,
+                    "active",
+                    assigned_at,
+                    assigned_at,
+                    s["outcome"],
+                    s["effort"],
+                    s["current"],
+                    s["previous"],
+                    s["trend"],
+                    s["trend_pct"],
+                    s["growth"],
+                    s["last_eval"],
+                    s["next_due"],
+                    length,
+                    self.now,
+                )
+            )
             chains.append(chain)
         return staff_rows, journal_rows, (row for c in chains for row in c.entries)
 
@@ -271,8 +394,13 @@ class _Chain:
     """A KPI's journal: its entries (built lazily) and the scores after the last one."""
 
     def __init__(
-        self, gen: Generator, kpi_id: uuid.UUID, staff_id: uuid.UUID, kpi: TemplateKpi,
-        assigned_at: datetime, length: int,
+        self,
+        gen: Generator,
+        kpi_id: uuid.UUID,
+        staff_id: uuid.UUID,
+        kpi: TemplateKpi,
+        assigned_at: datetime,
+        length: int,
     ) -> None:
         self.gen, self.kpi_id, self.staff_id, self.kpi = gen, kpi_id, staff_id, kpi
         self.assigned_at, self.length = assigned_at, length
@@ -316,33 +444,58 @@ class _Chain:
                     kind = "observation"
                 if kind == "score_update":
                     base = outcome if outcome is not None else (low + high) / 2 + (high - low) / 6
-                    score = round(min(high, max(low, base + rng.uniform(-1, 1) * (high - low) / 10)), 1)
+                    score = round(
+                        min(high, max(low, base + rng.uniform(-1, 1) * (high - low) / 10)), 1
+                    )
                     outcome = score
                 elif kind == "effort_recognition":
                     effort_score = round(rng.uniform((low + high) / 2, high), 1)
                     effort = effort_score
                 if score is not None or effort_score is not None:
                     assert outcome is not None
-                    composite = round((1 - w) * outcome + w * (effort if effort is not None else outcome), 2)
+                    composite = round(
+                        (1 - w) * outcome + w * (effort if effort is not None else outcome), 2
+                    )
                     if composite != current:
                         previous, current = current, composite
                     last_eval = at
             if build:
                 yield (
                     uuid.UUID(int=rng.getrandbits(128), version=4),
-                    self.kpi_id, self.staff_id, sequence, kind, title,
-                    NOTES[sequence % len(NOTES)], score, effort_score, before, current,
-                    effort_score is not None, True, False,
-                    None if sequence == 1 else "bench-manager", at,
+                    self.kpi_id,
+                    self.staff_id,
+                    sequence,
+                    kind,
+                    title,
+                    NOTES[sequence % len(NOTES)],
+                    score,
+                    effort_score,
+                    before,
+                    current,
+                    effort_score is not None,
+                    True,
+                    False,
+                    None if sequence == 1 else "bench-manager",
+                    at,
                 )
         self.final = {
-            "outcome": outcome, "effort": effort, "current": current, "previous": previous,
+            "outcome": outcome,
+            "effort": effort,
+            "current": current,
+            "previous": previous,
             "trend": _trend(previous, current),
             "trend_pct": round((current - previous) / previous * 100, 2)
-            if current is not None and previous else None,
-            "growth": None if current is None else (
-                "growing" if current < m.minimum_score
-                else "meeting" if current <= target else "exceeding"),
+            if current is not None and previous
+            else None,
+            "growth": None
+            if current is None
+            else (
+                "growing"
+                if current < m.minimum_score
+                else "meeting"
+                if current <= target
+                else "exceeding"
+            ),
             "last_eval": last_eval,
             "next_due": (last_eval or self.assigned_at)
             + timedelta(days=PERIOD_DAYS[m.evaluation_frequency]),
@@ -412,7 +565,7 @@ async def load_people(
     """COPY `people` people with their KPIs and journals, plus one very long journal."""
     started = time.perf_counter()
     gen = Generator(modules, entries_per_kpi, seed, extra_kpis)
-    population = Population()
+    population = Population(modules=list(modules))
     sample_every = max(1, people // 5000)
 
     async with pool.acquire() as conn:

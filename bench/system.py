@@ -192,9 +192,7 @@ class Services:
             port = self.config.ports[service]
             if self.config.roles == "split":
                 self._start_one(f"{service}-api", service, "api", port)
-                self._start_one(
-                    f"{service}-worker", service, "worker", port + WORKER_PORT_OFFSET
-                )
+                self._start_one(f"{service}-worker", service, "worker", port + WORKER_PORT_OFFSET)
             else:
                 self._start_one(service, service, "all", port)
         for process in self.processes:
@@ -255,7 +253,7 @@ def _wait_ready(process: Process, log: Path, timeout: float = 90.0) -> None:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.name} exited at start-up; see {log}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -298,8 +296,13 @@ class Gateway:
         _refuse_busy_port(self.config.gateway_port)
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.kind == "deploy/gateway":
-            subprocess.run([str(self.launcher), "start"], env=self._env(), check=True,
-                           capture_output=True, timeout=30)
+            subprocess.run(
+                [str(self.launcher), "start"],
+                env=self._env(),
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         else:
             conf = self.dir / "nginx.conf"
             template = (REPO / "bench" / "gateway.conf").read_text()
@@ -312,8 +315,17 @@ class Gateway:
             )
             (self.dir / "logs").mkdir(exist_ok=True)
             self._popen = subprocess.Popen(
-                [nginx, "-p", f"{self.dir}/", "-c", str(conf), "-e", str(self.dir / "error.log"),
-                 "-g", "daemon off;"],
+                [
+                    nginx,
+                    "-p",
+                    f"{self.dir}/",
+                    "-c",
+                    str(conf),
+                    "-e",
+                    str(self.dir / "error.log"),
+                    "-g",
+                    "daemon off;",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=(self.dir / "stderr.log").open("ab"),
                 start_new_session=True,
@@ -321,7 +333,7 @@ class Gateway:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(  # noqa: S310 - loopback
+                with urllib.request.urlopen(
                     f"{self.config.gateway_url}/api/v1/hr/staff/x/kpis", timeout=2
                 ):
                     return
@@ -334,8 +346,13 @@ class Gateway:
     def stop(self) -> None:
         """Stop the nginx started here."""
         if self.kind == "deploy/gateway":
-            subprocess.run([str(self.launcher), "stop"], env=self._env(), check=False,
-                           capture_output=True, timeout=30)
+            subprocess.run(
+                [str(self.launcher), "stop"],
+                env=self._env(),
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
         elif self._popen is not None and self._popen.poll() is None:
             self._popen.send_signal(signal.SIGQUIT)
             try:
