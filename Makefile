@@ -10,8 +10,10 @@ ROLES ?= all
 PACKAGES := -e libs/contracts -e libs/kit -e services/catalog -e services/assignment -e services/journal
 STAMP := $(VENV)/.installed
 export KPI_ENV ?= dev
+# Credentials of servers that make run started with docker compose, when it had to.
+WITH_DEPS := set -a; [ -f $(RUN_DIR)/deps.env ] && . $(RUN_DIR)/deps.env; set +a;
 
-.PHONY: help venv run stop status migrate seed-demo token test lint typecheck pytest unit asyncapi clean
+.PHONY: help venv run stop status migrate token test lint typecheck pytest unit asyncapi openapi docs constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,9 +28,9 @@ venv: $(STAMP) ## create the virtualenv and install the pinned stack
 
 run: venv ## bring the whole system up (deps, migrations, seed, services); ROLES=split for api+worker
 	@tools/dev/ensure-deps.sh
-	@$(BIN)/kpi migrate all
+	@$(WITH_DEPS) $(BIN)/kpi migrate all
 	@echo "Starting services ($(ROLES))..."
-	@tools/dev/services.sh start $(ROLES)
+	@$(WITH_DEPS) tools/dev/services.sh start $(ROLES)
 	@$(MAKE) --no-print-directory run-extras
 	@echo
 	@echo "KPI system is up:"
@@ -56,7 +58,7 @@ migrate: venv ## create the database(s) and apply every service's migrations
 token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_ID=uuid]
 	@$(BIN)/kpi token --role $(or $(ROLE),manager) $(if $(STAFF_ID),--staff-id $(STAFF_ID))
 
-test: lint typecheck pytest ## ruff, mypy and every test suite
+test: lint typecheck deploy-validate pytest ## ruff, mypy, every test suite, deploy manifests
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
@@ -73,6 +75,15 @@ unit: venv ## the unit tests only (no servers needed)
 asyncapi: venv ## write docs/asyncapi.json from the services' FastStream subscribers
 	$(BIN)/python -m kpi_kit.asyncapi > docs/asyncapi.json
 	@echo "wrote docs/asyncapi.json"
+
+constraints: venv ## pin every installed package for the images (constraints.txt)
+	@{ echo "# Exact versions for images: make constraints"; \
+	   $(BIN)/pip freeze --exclude-editable | grep -v '^kpi-'; } > constraints.txt
+
+openapi: venv ## write every service's OpenAPI document to docs/openapi/
+	@$(BIN)/python -m kpi_kit.openapi docs/openapi
+
+docs: asyncapi openapi ## regenerate docs/asyncapi.json and docs/openapi/*.json
 
 clean: stop ## stop and remove the run folder
 	rm -rf $(RUN_DIR)

@@ -104,6 +104,8 @@ class Consumer(Generic[T]):
             await self.dead_letter(message, f"invalid event: {exc}", "undecodable")
             return
         kind = type(event).__name__
+        if delivery.redelivered:
+            EVENTS_CONSUMED.labels(self.service, kind, "redelivered").inc()
         attempt, delay = 0, 0.1
         while True:
             try:
@@ -125,9 +127,9 @@ class Consumer(Generic[T]):
                     return
                 log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
             else:
-                EVENTS_CONSUMED.labels(
-                    self.service, kind, "applied" if applied else "duplicate"
-                ).inc()
+                outcome = "applied" if applied else "duplicate"
+                EVENTS_CONSUMED.labels(self.service, kind, outcome).inc()
+                log.info("%s: %s %s", self.queue, outcome, kind)
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -19,6 +19,7 @@ import asyncpg
 
 from kpi_contracts import codec, names
 from kpi_contracts.events import Event
+from kpi_kit import tracing
 from kpi_kit.db import TRANSIENT_DB_ERRORS, Connection, Pool
 from kpi_kit.observability import current_correlation_headers
 
@@ -116,7 +117,8 @@ async def unit_of_work(
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction for one use case; it commits when the block ends without error."""
     async with pool.acquire() as conn, conn.transaction():
-        yield UnitOfWork(conn, outbox, headers or current_correlation_headers())
+        carried = headers or current_correlation_headers() | tracing.trace_headers()
+        yield UnitOfWork(conn, outbox, carried)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
-from kpi_kit import health
+from kpi_kit import health, tracing
 from kpi_kit.auth import dev_token, principal_dependency
 from kpi_kit.broker import declare_topology, make_broker
 from kpi_kit.consuming import Consumer
@@ -76,7 +76,9 @@ def create_app(
 ) -> Litestar:
     """Build the service's Litestar app; nothing connects until its lifespan starts."""
     settings.check_safe_for_env()
-    runtime = Runtime(settings, Outbox(definition.name), make_broker(settings))
+    provider = tracing.tracer_provider(definition.name)
+    broker = make_broker(settings, middlewares=tracing.broker_middlewares(provider))
+    runtime = Runtime(settings, Outbox(definition.name), broker)
     serves_api = role in ("api", "all")
     runs_worker = role in ("worker", "all")
     if runs_worker:
@@ -106,6 +108,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(ObservabilityMiddleware, service=definition.name)],
         lifespan=[lifespan],
+        plugins=tracing.http_plugins(provider),
         openapi_config=OpenAPIConfig(
             title=f"KPI {definition.name} service",
             version="1.0.0",
