@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -128,7 +129,7 @@ def noise() -> dict[str, Any]:
     return {"cpu_busy_pct": busy, "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
-async def run(quick: bool, only: tuple[str, ...], out: Path) -> dict[str, Any]:
+async def run(quick: bool, only: tuple[str, ...], out: Path, hold: bool = False) -> dict[str, Any]:
     config = Config.from_env()
     sizes = _sizes(quick)
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -194,6 +195,9 @@ async def run(quick: bool, only: tuple[str, ...], out: Path) -> dict[str, Any]:
             "long_journal": sizes["long_journal"],
         }
         mark = lap("load", mark)
+        if hold:
+            await _hold(config, services, people, manager)
+            return results
         wait_quiet(3)
         sampler.sample()
         bench = scenarios.Bench(
@@ -253,6 +257,36 @@ async def run(quick: bool, only: tuple[str, ...], out: Path) -> dict[str, Any]:
     }
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")  # noqa: ASYNC240 - once
     return results
+
+
+async def _hold(
+    config: Config, services: Services, people: population.Population, token: str
+) -> None:
+    """Keep the loaded system up for profiling until interrupted."""
+    staff = people.targets[0]
+    print(
+        "\nThe system is up (Ctrl-C stops and drops it). Processes: "
+        + ", ".join(f"{p.name} pid {p.pid} :{p.port}" for p in services.processes)
+    )
+    print(f"export TOKEN={token}")
+    print(
+        f'curl -H "Authorization: Bearer $TOKEN" '
+        f"{config.base_url('assignment')}/api/v1/hr/staff/{staff.staff_id}/kpis"
+    )
+    paths = config.run_dir / "paths"
+    paths.mkdir(parents=True, exist_ok=True)
+    (paths / "read.txt").write_text(
+        "".join(f"/api/v1/hr/staff/{p}/kpis\n" for p in people.people[:5000])
+    )
+    (paths / "append.txt").write_text(
+        "".join(
+            f"/api/v1/hr/staff/{t.staff_id}/kpis/{t.staff_kpi_id}/journal {t.score_type}\n"
+            for t in people.targets[:5000]
+        )
+    )
+    print(f"wrk paths in {paths}/read.txt and append.txt (bench/wrk/get.lua, append.lua)")
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
 
 
 async def _drop(config: Config) -> None:
@@ -363,14 +397,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, short rounds")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated of {ALL}")
     parser.add_argument("--out", default=str(REPO / "bench" / "results.json"))
+    parser.add_argument(
+        "--hold", action="store_true", help="load the data, then keep the system up (profiling)"
+    )
     args = parser.parse_args(argv)
     only = tuple(x for x in args.only.split(",") if x)
     try:
         import uvloop
 
-        results = uvloop.run(run(args.quick, only, Path(args.out)))
+        results = uvloop.run(run(args.quick, only, Path(args.out), args.hold))
     except ImportError:
-        results = asyncio.run(run(args.quick, only, Path(args.out)))
+        results = asyncio.run(run(args.quick, only, Path(args.out), args.hold))
+    if args.hold:
+        return 0
     print()
     print(table(results))
     print(

@@ -406,7 +406,6 @@ class _Chain:
         self.assigned_at, self.length = assigned_at, length
         # The final state is needed before the entries are written: walk the chain once now
         # without building rows (cheap), then again lazily when the entries are copied.
-        self.seed = gen.rng.getrandbits(32)
         self.final: dict[str, Any] = {}
         for _ in self._walk(build=False):
             pass
@@ -417,7 +416,7 @@ class _Chain:
         return self._walk(build=True)
 
     def _walk(self, build: bool) -> Iterator[tuple[Any, ...]]:
-        rng = random.Random(self.seed)
+        rng = random.Random(self.kpi_id.int)  # unique per KPI: entry ids never collide
         m = self.kpi.module
         rating = m.score_type == "rating"
         low, high = (1.0, 5.0) if rating else (35.0, 100.0)

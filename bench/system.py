@@ -186,19 +186,25 @@ class Services:
         self.logs = config.run_dir / "logs"
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
-        """Start each service in the configured roles and wait until every one is ready."""
+        """Start each service in the configured roles, in order, each once the one before is
+        ready: a replica's snapshot request published before the catalog's queue exists would
+        be unroutable (it parks in hr.kpi.unrouted and the replica stays empty)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         for service in services:
             port = self.config.ports[service]
             if self.config.roles == "split":
-                self._start_one(f"{service}-api", service, "api", port)
-                self._start_one(f"{service}-worker", service, "worker", port + WORKER_PORT_OFFSET)
+                started = [
+                    self._start_one(f"{service}-api", service, "api", port),
+                    self._start_one(
+                        f"{service}-worker", service, "worker", port + WORKER_PORT_OFFSET
+                    ),
+                ]
             else:
-                self._start_one(service, service, "all", port)
-        for process in self.processes:
-            _wait_ready(process, self.logs / f"{process.name}.log")
+                started = [self._start_one(service, service, "all", port)]
+            for process in started:
+                _wait_ready(process, self.logs / f"{process.name}.log")
 
-    def _start_one(self, name: str, service: str, role: str, port: int) -> None:
+    def _start_one(self, name: str, service: str, role: str, port: int) -> Process:
         _refuse_busy_port(port)
         log = (self.logs / f"{name}.log").open("ab")
         popen = subprocess.Popen(
@@ -208,7 +214,9 @@ class Services:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.processes.append(Process(name, service, port, popen))
+        process = Process(name, service, port, popen)
+        self.processes.append(process)
+        return process
 
     def of(self, service: str) -> list[Process]:
         """The processes of one service."""
