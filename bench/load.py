@@ -32,6 +32,7 @@ class Throughput:
     p50_ms: float
     p99_ms: float
     errors: int = 0
+    cpu_ms_per_op: float | None = None  # CPU the system under test spent per operation
 
     @property
     def rate(self) -> float:
@@ -210,13 +211,14 @@ async def closed_loop(
                 continue
             latencies.append(time.perf_counter() - t0)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return Throughput(
         ops=len(latencies),
         seconds=elapsed,
         p50_ms=percentile(latencies, 50) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,
         errors=errors,
+        cpu_ms_per_op=round(cpu * 1000 / len(latencies), 3) if latencies else None,
     )

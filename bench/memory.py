@@ -26,6 +26,21 @@ def rss_of_tree(pid: int) -> int:
         return 0
 
 
+def cpu_seconds_of_tree(pid: int) -> float:
+    """CPU seconds (user + system) a process and its children have used so far."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 @dataclass
 class MemorySampler:
     """Samples every process' RSS every `interval` seconds; peaks are kept per phase."""
