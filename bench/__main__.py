@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -402,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     only = tuple(x for x in args.only.split(",") if x)
+    # SIGTERM stops the run as Ctrl-C does: the processes it started are stopped, its database
+    # and vhost dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         import uvloop
 
