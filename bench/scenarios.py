@@ -247,6 +247,7 @@ async def _publish_all(amqp_url: str, contracts: list[ContractCreated], window: 
 
 async def _service_lifecycle(b: Bench, contracts: list[ContractCreated]) -> dict[str, Any]:
     n = len(contracts)
+    cpu0 = {s: _cpu(b, (s,)) for s in ("assignment", "journal")}
     applied0 = await _inbox_count(b, LIFECYCLE_INBOX)
     journaled0 = await _inbox_count(b, JOURNAL_INBOX)
     t0 = time.perf_counter()
@@ -271,6 +272,7 @@ async def _service_lifecycle(b: Bench, contracts: list[ContractCreated]) -> dict
         b.services.check_alive()
         await asyncio.sleep(0.1)
     await publishing
+    cpu = {s: round((_cpu(b, (s,)) - cpu0[s]) * 1000 / n, 3) for s in cpu0}
     staff = [c.staff_id for c in contracts]
     rows = await b.pool.fetchval(
         "SELECT count(*) FROM hr.staff_kpis WHERE staff_id = ANY($1::uuid[])", staff
@@ -290,6 +292,7 @@ async def _service_lifecycle(b: Bench, contracts: list[ContractCreated]) -> dict
         "kpi_rows": rows,
         "status_change_entries": entries,
         "complete": journaled_at is not None and entries == rows,
+        "cpu_ms_per_contract": cpu,
     }
 
 
