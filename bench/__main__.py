@@ -26,22 +26,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
 
 from bench import population, scenarios
 from bench.load import wrk_available
-from bench.memory import MemorySampler, wait_quiet
+from bench.memory import wait_quiet
+from bench.running import running
 from bench.system import (
     REPO,
     Config,
-    Gateway,
     Services,
-    drop_vhost,
-    migrate,
-    recreate_database,
-    recreate_vhost,
-    wait_for,
 )
 
 ALL = ("api_read", "journal_append", "score_visible", "lifecycle")
@@ -148,42 +142,14 @@ async def run(quick: bool, only: tuple[str, ...], out: Path, hold: bool = False)
         print(f"  {name}: {timings[name]:.1f}s", flush=True)
         return now
 
-    print(
-        f"bench: database {config.database}, vhost {config.vhost}, "
-        f"ports {config.ports} gateway {config.gateway_port}",
-        flush=True,
-    )
-    await recreate_database(config)
-    recreate_vhost(config)
-    migrate(config)
-    services = Services(config)
-    gateway = Gateway(config)
-    sampler = MemorySampler(lambda: {p.name: p.pid for p in services.processes})
-    pool: asyncpg.Pool | None = None
-    try:
-        services.start()
-        gateway.start()
-        sampler.start()
-        pool = await asyncpg.create_pool(config.database_url, min_size=1, max_size=4)
-        assert pool is not None
+    async with running(config) as sut:
+        services, gateway, pool, sampler = sut.services, sut.gateway, sut.pool, sut.sampler
+        manager = sut.manager_token
         results["machine"]["postgresql"] = await pool.fetchval("SHOW server_version")
-        from kpi_kit.auth import issue_token
-
-        admin, _ = issue_token(config.jwt_secret, sub="bench-admin", roles=["hr_admin"])
-        manager, _ = issue_token(config.jwt_secret, sub="bench-manager", roles=["manager"])
-        await wait_for(
-            lambda: pool.fetchval("SELECT count(*) FROM hr.assignment_modules"),
-            timeout=60,
-            what="the catalogue replica",
-        )
-        async with pool.acquire() as conn:
-            modules = await population.replica_modules(conn)
-        await population.load_templates(config, admin, modules)
-        await population.wait_for_replica(pool, len(population.ROLE_MIX))
         mark = lap("start", t0)
         people = await population.load_people(
             pool,
-            modules,
+            sut.modules,
             sizes["people"],
             entries_per_kpi=sizes["entries_per_kpi"],
             long_journal=sizes["long_journal"],
@@ -238,15 +204,6 @@ async def run(quick: bool, only: tuple[str, ...], out: Path, hold: bool = False)
             mark = lap("lifecycle", mark)
         sampler.enter("after")
         results["memory"] = scenarios.memory(bench, phases)
-    finally:
-        sampler.stop()
-        if pool is not None:
-            await pool.close()
-        gateway.stop()
-        services.stop()
-        if os.environ.get("BENCH_KEEP") != "1":
-            drop_vhost(config)
-            await _drop(config)
     results["noise_after"] = noise()
     results["run"] = {
         "started_at": started.isoformat(timespec="seconds"),
@@ -288,12 +245,6 @@ async def _hold(
     print(f"wrk paths in {paths}/read.txt and append.txt (bench/wrk/get.lua, append.lua)")
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.Event().wait()
-
-
-async def _drop(config: Config) -> None:
-    from bench.system import drop_database
-
-    await drop_database(config)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

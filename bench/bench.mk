@@ -14,13 +14,15 @@
 # Targets:
 #   bench          the full suite (< 10 min): table on stdout, bench/results.json, docs/BENCHMARKS.md
 #   bench-quick    small sizes, short rounds (about 3 min), results in bench/tmp/quick.json
+#   bench-scaling  how cost grows with people, KPIs per person, journal length (about 6 min):
+#                  bench/scaling.json and the "How cost grows" tables of docs/BENCHMARKS.md
 #   bench-deps     the harness' own packages and tools
 
 BIN ?= .venv/bin
 BENCH_STAMP := $(BIN)/../.bench-installed
 BENCH_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: bench bench-quick bench-deps
+.PHONY: bench bench-quick bench-scaling bench-deps
 
 $(BENCH_STAMP): bench/requirements.txt
 	$(BIN)/pip install -q -r bench/requirements.txt
@@ -41,3 +43,6 @@ bench: bench-deps ## the benchmark suite: every figure against its raw baseline 
 bench-quick: bench-deps ## the benchmark suite at small sizes (develop the harness; figures not comparable)
 	@mkdir -p bench/tmp
 	$(BIN)/python -m bench --quick --out bench/tmp/quick.json
+
+bench-scaling: bench-deps ## how cost grows with people, KPIs per person and journal length
+	$(BIN)/python -m bench.scaling

@@ -106,6 +106,7 @@ class Population:
     entries: int = 0
     seconds: float = 0.0
     modules: list[Module] = field(default_factory=list)
+    journals: dict[int, Target] = field(default_factory=dict)  # length -> a KPI with it
 
 
 def template_id_of(role_group: str) -> uuid.UUID:
@@ -274,7 +275,7 @@ class Generator:
         modules: Sequence[Module],
         entries_per_kpi: float,
         seed: int = 7,
-        extra_kpis: int = 0,
+        kpis_per_person: int | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.modules = list(modules)
@@ -291,7 +292,7 @@ class Generator:
                 for m in defaults_of(modules, group)
                 if m.id not in chosen
             ]
-            # More KPIs per person than a template gives: other groups' optional modules.
+            # More KPIs per person than a contract gives (for the scaling table): other groups'.
             others = [
                 m
                 for m in modules
@@ -302,7 +303,9 @@ class Generator:
             others += [
                 m for m in modules if m.role_group not in (None, group) and m.is_default_for_role
             ]
-            kpis += [TemplateKpi(m, False, None) for m in others[:extra_kpis]]
+            if kpis_per_person is not None:
+                kpis += [TemplateKpi(m, False, None) for m in others]
+                kpis = kpis[:kpis_per_person]
             self.kpis_of[group] = kpis
 
     def uuid(self) -> uuid.UUID:
@@ -558,12 +561,14 @@ async def load_people(
     entries_per_kpi: float,
     long_journal: int,
     seed: int = 7,
-    extra_kpis: int = 0,
+    kpis_per_person: int | None = None,
+    journals: Sequence[int] = (),
     chunk: int = 1000,
 ) -> Population:
-    """COPY `people` people with their KPIs and journals, plus one very long journal."""
+    """COPY `people` people with their KPIs and journals, plus one KPI with a 10-entry journal,
+    one with a `long_journal`-entry one (0: none) and one for each length in `journals`."""
     started = time.perf_counter()
-    gen = Generator(modules, entries_per_kpi, seed, extra_kpis)
+    gen = Generator(modules, entries_per_kpi, seed, kpis_per_person)
     population = Population(modules=list(modules))
     sample_every = max(1, people // 5000)
 
@@ -603,11 +608,13 @@ async def load_people(
         population.staff_kpis += len(staff)
         done += chunk
 
-    for length, attr in ((10, "short_journal"), (long_journal, "long_journal")):
+    for length in sorted({10, *([long_journal] if long_journal else []), *journals}):
         s, j, e = gen.person(journal_length=length, only_first_kpi=True)
         population.entries += await write(s, j, e)
         population.staff_kpis += len(s)
-        setattr(population, attr, Target(j[0][1], j[0][0], j[0][7]))
+        population.journals[length] = Target(j[0][1], j[0][0], j[0][7])
+    population.short_journal = population.journals[10]
+    population.long_journal = population.journals.get(long_journal)
 
     async with pool.acquire() as conn:
         await conn.execute("SET maintenance_work_mem = '256MB'")
