@@ -51,6 +51,7 @@ def _sizes(quick: bool) -> dict[str, Any]:
         "entries_per_kpi": 5.0,
         "long_journal": 100_000,
         "probes": 100,
+        "budget": 540.0,  # seconds: lifecycle rounds stop early rather than run past it
     }
     small = {
         "people": 2_000,
@@ -60,6 +61,7 @@ def _sizes(quick: bool) -> dict[str, Any]:
         "entries_per_kpi": 4.0,
         "long_journal": 10_000,
         "probes": 20,
+        "budget": 300.0,
     }
     sizes = small if quick else full
     return {k: type(v)(env.get(f"BENCH_{k.upper()}", v)) for k, v in sizes.items()}
@@ -180,6 +182,7 @@ async def run(quick: bool, only: tuple[str, ...], out: Path, hold: bool = False)
             contracts=sizes["contracts"],
             probes=sizes["probes"],
             warmup=1.0 if quick else 2.0,
+            deadline=t0 + sizes["budget"],
         )
         phases: list[str] = []
         if "api_read" in only:

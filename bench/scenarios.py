@@ -71,6 +71,7 @@ class Bench:
     contracts: int = 10_000
     probes: int = 100
     lifecycle_timeout: float = 180.0
+    deadline: float = float("inf")  # perf_counter() by which the run should end
     rng: random.Random = random.Random(11)  # noqa: RUF009 - one seeded generator per run
 
 
@@ -421,6 +422,7 @@ async def lifecycle(b: Bench) -> dict[str, Any]:
     every journal has its status_change entries; against raw consume-and-ack and raw COPY."""
     rounds = []
     for _ in range(b.rounds):
+        started = time.perf_counter()
         contracts = contracts_for(b, b.contracts)
         raw = await _raw_consume_ack(b, contracts)
         service = await _service_lifecycle(b, contracts)
@@ -429,6 +431,8 @@ async def lifecycle(b: Bench) -> dict[str, Any]:
         rounds.append({"service": service, "raw_consume_ack": raw, "raw_copy": copy})
         if not service["complete"]:
             break  # a round that timed out would only repeat itself
+        if time.perf_counter() + (time.perf_counter() - started) > b.deadline:
+            break  # another round would not end within the run's time budget
     done = [r for r in rounds if r["service"]["committed_s"]]
     committed = median([r["service"]["committed_s"] for r in done]) if done else None
     journaled_all = [r["service"]["journaled_s"] for r in rounds if r["service"]["journaled_s"]]
