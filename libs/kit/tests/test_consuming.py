@@ -72,12 +72,14 @@ async def service(probe: Probe, database_url: str, amqp_url: str) -> AsyncIterat
         yield client
 
 
-async def publish(amqp_url: str, body: bytes) -> None:
+async def publish(amqp_url: str, body: bytes, content_type: str | None = None) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(names.KPI_EXCHANGE)
-        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        message = aio_pika.Message(
+            body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type=content_type
+        )
         await exchange.publish(message, routing_key="probe.request")
     finally:
         await connection.close()
@@ -141,6 +143,17 @@ async def test_an_unroutable_publish_raises(service: ServiceClient) -> None:
     broker = service.app.state.runtime.broker
     with pytest.raises(Exception, match="NO_ROUTE"):
         await broker.publish(b"{}", exchange=names.LIFECYCLE_EXCHANGE, routing_key="nobody.home")
+
+
+async def test_a_body_labelled_json_that_is_not_json_is_dead_lettered_with_the_reason(
+    service: ServiceClient, probe: Probe, amqp_url: str
+) -> None:
+    json = "application/json"
+    await publish(amqp_url, b'{"event_type": "CatalogSnapshotRequested",', content_type=json)
+    await publish(amqp_url, a_request("after-bad-json"), content_type=json)
+    await eventually(lambda: _true("after-bad-json" in probe.applied))
+    reasons = await dead_letter_reasons(amqp_url)
+    assert any(r.startswith("invalid event: JSON is malformed") for r in reasons)
 
 
 async def _true(value: bool) -> bool:

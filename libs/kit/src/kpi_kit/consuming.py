@@ -79,8 +79,9 @@ class Consumer(Generic[T]):
             consumer_queue(self.queue),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=self.queue,
+            decoder=_the_message,
         )
-        async def on_message(message: RabbitMessage) -> None:
+        async def on_message(message: Any) -> None:
             await self.process(message)
 
     async def process(self, message: RabbitMessage) -> None:
@@ -158,6 +159,17 @@ class Consumer(Generic[T]):
         )
         EVENTS_CONSUMED.labels(self.service, kind, "dead_lettered").inc()
         log.error("%s: dead-lettered a message: %s", self.queue, reason[:300])
+
+
+async def _the_message(message: RabbitMessage) -> RabbitMessage:
+    """Hand the handler the message itself, undecoded.
+
+    `process` decodes the body, so a body FastStream cannot parse as JSON (content_type
+    application/json) is dead-lettered with its reason instead of being requeued for ever. And a
+    `RabbitMessage` context parameter would be resolved in a worker thread for every message
+    (a third of the throughput, FIELD-NOTES); as the decoded body it costs nothing.
+    """
+    return message
 
 
 def _delivery_of(message: RabbitMessage) -> Delivery:

@@ -30,8 +30,18 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def create_pool(settings: Settings) -> Pool:
-    """Open the service's pool; connections are created lazily so start-up never blocks."""
+async def create_pool(settings: Settings, role: str | None = None) -> Pool:
+    """Open the service's pool; connections are created lazily so start-up never blocks.
+
+    With a `role`, every connection assumes it (`SET ROLE`) so the service holds only that
+    role's privileges, even when it logs in as the tables' owner.
+    """
+
+    async def init(conn: Connection) -> None:
+        await init_connection(conn)
+        if role:
+            await conn.execute(f"SET ROLE {quote_ident(role)}")
+
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=0,
@@ -39,7 +49,7 @@ async def create_pool(settings: Settings) -> Pool:
         command_timeout=30,
         max_inactive_connection_lifetime=300,
         server_settings={"application_name": f"kpi-{settings.service}"},
-        init=init_connection,
+        init=init,
     )
     return pool
 
@@ -49,6 +59,11 @@ async def init_connection(conn: Connection) -> None:
     await conn.set_type_codec(
         "numeric", encoder=str, decoder=float, schema="pg_catalog", format="text"
     )
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def with_database(url: str, database: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -113,13 +114,22 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     return problem(400, "Invalid request", detail, errors)
 
 
+# msgspec names the field itself when it is unknown or missing: "Object contains unknown field
+# `surprise`", "Object missing required field `content`".
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+
+
 def _field_error(item: dict[str, Any]) -> FieldError:
     key = str(item.get("key") or item.get("field") or "body")
     message = str(item.get("message", "invalid"))
+    path = ""
     # Litestar reports msgspec paths as "Expected `int`, got `str` - at `$.weight`".
     if " - at `$." in message:
         message, _, path = message.partition(" - at `$.")
-        key = path.rstrip("`")
+        key = path = path.rstrip("`")
+    named = _NAMED_FIELD.search(message)
+    if named:
+        key = f"{path}.{named.group(1)}" if path else named.group(1)
     return FieldError(key, message)
 
 

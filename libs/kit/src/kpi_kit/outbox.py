@@ -87,13 +87,20 @@ class UnitOfWork:
         ]
         if not rows:
             return
-        await self.conn.executemany(
-            f"INSERT INTO {self.outbox.table} (event_id, exchange, routing_key, body, headers) "
-            "VALUES ($1, $2, $3, $4, $5::jsonb)",
-            [(r[0], r[1], r[2], r[3], _json(r[4])) for r in rows],
+        # One round trip: the rows (in order, so ids keep it) and, the first time, the wake-up.
+        await self.conn.execute(
+            f"WITH queued AS ("
+            f" INSERT INTO {self.outbox.table} (event_id, exchange, routing_key, body, headers)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])"
+            ") SELECT pg_notify($6, '') WHERE $7",
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+            [_json(r[4]) for r in rows],
+            self.outbox.channel,
+            not self._queued,
         )
-        if not self._queued:
-            await self.conn.execute("SELECT pg_notify($1, '')", self.outbox.channel)
         self._queued += len(rows)
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:

@@ -69,6 +69,8 @@ class ServiceDefinition:
     on_worker_start: Callable[[Runtime], Awaitable[None]] | None = None
     serves_dev_token: bool = False
     commands: dict[str, Callable[[Runtime], Awaitable[str]]] = field(default_factory=dict)
+    # The database role the service's connections assume by default (Settings.db_role wins).
+    db_role: str | None = None
 
 
 def create_app(
@@ -126,7 +128,10 @@ def create_app(
 async def _running(
     definition: ServiceDefinition, runtime: Runtime, runs_worker: bool
 ) -> AsyncIterator[None]:
-    runtime._pool = await create_pool(runtime.settings)
+    role = runtime.settings.db_role
+    runtime._pool = await create_pool(
+        runtime.settings, definition.db_role if role is None else role
+    )
     relay_task: asyncio.Task[None] | None = None
     try:
         await runtime.broker.connect()

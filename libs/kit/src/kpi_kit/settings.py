@@ -35,6 +35,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     outbox_batch: int = 500
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # The role the service's pool connections assume with SET ROLE. None: the service's own
+    # default (ServiceDefinition.db_role); "": none, for a login role that may not SET ROLE.
+    db_role: str | None = None
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
             db_pool_min=int(env.get("KPI_DB_POOL_MIN", 2)),
             db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
+            db_role=env.get(f"{prefix}_DB_ROLE"),
         )
 
     def check_safe_for_env(self) -> None:

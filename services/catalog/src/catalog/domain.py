@@ -8,12 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kpi_contracts.enums import ScoreType
+from kpi_contracts.scales import on_scale, scale_text
 
 EFFORT_WEIGHT_RANGE = (0.15, 0.30)
-SCALES: Mapping[ScoreType, tuple[float, float]] = {
-    ScoreType.PERCENTAGE: (0.0, 100.0),
-    ScoreType.RATING: (1.0, 5.0),
-}
 _SLUG_NOISE = re.compile(r"[^a-z0-9]+")
 
 
@@ -23,18 +20,6 @@ class Problem:
 
     field: str
     message: str
-
-
-def on_scale(score_type: ScoreType, value: float) -> bool:
-    """Whether a score lies on its scale: percentage 0-100, rating 1-5."""
-    low, high = SCALES[score_type]
-    return low <= value <= high
-
-
-def scale_text(score_type: ScoreType) -> str:
-    """The scale of a score type, for error messages."""
-    low, high = SCALES[score_type]
-    return f"{low:g}-{high:g}"
 
 
 def slugify(name: str) -> str:

@@ -1,0 +1,25 @@
+"""The scale of each score type (interfaces §6): percentage 0-100, rating 1-5."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from kpi_contracts.enums import ScoreType
+
+SCALES: Final[Mapping[ScoreType, tuple[float, float]]] = {
+    ScoreType.PERCENTAGE: (0.0, 100.0),
+    ScoreType.RATING: (1.0, 5.0),
+}
+
+
+def on_scale(score_type: ScoreType, value: float) -> bool:
+    """Whether a score lies on its scale."""
+    low, high = SCALES[score_type]
+    return low <= value <= high
+
+
+def scale_text(score_type: ScoreType) -> str:
+    """The scale of a score type, for messages ("0-100")."""
+    low, high = SCALES[score_type]
+    return f"{low:g}-{high:g}"

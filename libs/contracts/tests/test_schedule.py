@@ -1,0 +1,60 @@
+"""The evaluation schedule of interfaces §4."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kpi_contracts.enums import Frequency
+from kpi_contracts.schedule import next_due
+
+NOON = datetime(2026, 1, 13, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "expected"),
+    [
+        (Frequency.WEEKLY, datetime(2026, 1, 20, 12, 0, tzinfo=UTC)),
+        (Frequency.FORTNIGHTLY, datetime(2026, 1, 27, 12, 0, tzinfo=UTC)),
+        (Frequency.MONTHLY, datetime(2026, 2, 13, 12, 0, tzinfo=UTC)),
+        (Frequency.QUARTERLY, datetime(2026, 4, 13, 12, 0, tzinfo=UTC)),
+        (Frequency.ANNUALLY, datetime(2027, 1, 13, 12, 0, tzinfo=UTC)),
+    ],
+)
+def test_next_due_adds_one_period_of_the_frequency(frequency, expected):
+    assert next_due(NOON, frequency) == expected
+
+
+def test_a_month_after_the_31st_is_the_last_day_of_a_short_month():
+    assert next_due(datetime(2026, 1, 31, tzinfo=UTC), Frequency.MONTHLY) == datetime(
+        2026, 2, 28, tzinfo=UTC
+    )
+
+
+def test_a_quarter_crosses_the_year_end():
+    assert next_due(datetime(2026, 11, 30, tzinfo=UTC), Frequency.QUARTERLY) == datetime(
+        2027, 2, 28, tzinfo=UTC
+    )
+
+
+def test_a_year_after_a_leap_day_is_the_28th_of_february():
+    assert next_due(datetime(2028, 2, 29, tzinfo=UTC), Frequency.ANNUALLY) == datetime(
+        2029, 2, 28, tzinfo=UTC
+    )
+
+
+def test_frequency_may_be_given_as_its_text():
+    assert next_due(NOON, "weekly") == NOON + timedelta(days=7)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from(list(Frequency)),
+)
+def test_next_due_is_always_later_and_keeps_the_time_of_day(when, frequency):
+    due = next_due(when, frequency)
+    assert due > when
+    assert due.timetz() == when.timetz()

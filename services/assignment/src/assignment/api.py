@@ -1,0 +1,118 @@
+"""Assignment HTTP routes (interfaces §3): decode, check the role, call a handler, shape a view."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from litestar import Controller, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from assignment import handlers
+from assignment.schemas import (
+    KpisDeactivated,
+    KpisDeactivation,
+    StaffKpi,
+    StaffKpiCreate,
+    StaffKpiStatusUpdate,
+)
+from kpi_contracts.enums import Role
+from kpi_kit.auth import Caller, Principal
+from kpi_kit.service import Services
+from kpi_kit.views import without_scoring
+
+
+def _shown(principal: Principal, kpis: list[StaffKpi]) -> list[StaffKpi]:
+    return [without_scoring(k) for k in kpis] if principal.is_staff_only else kpis
+
+
+class StaffKpiController(Controller):
+    """A person's KPIs: the Staff Detail page's KPI tab and the contracting wizard's KPI step."""
+
+    path = "/api/v1/hr/staff/{staff_id:uuid}"
+    tags = ["staff-kpis"]
+
+    @get("/kpis")
+    async def list_staff_kpis(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        status: Annotated[str | None, Parameter(query="status", pattern="^(all|active)$")] = None,
+    ) -> list[StaffKpi]:
+        """A person's active KPIs, each with its module; `?status=all` includes inactive ones."""
+        principal.require(Role.MANAGER, Role.STAFF)
+        principal.require_person(staff_id)
+        kpis = await handlers.staff_kpis(runtime.pool, staff_id, include_inactive=status == "all")
+        return _shown(principal, kpis)
+
+    @post("/kpis", status_code=HTTP_201_CREATED)
+    async def assign_kpi(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        data: JSONBody[StaffKpiCreate],
+    ) -> StaffKpi:
+        """Assign a KPI by hand (source manual); one already active for the person is a 409."""
+        principal.require(Role.MANAGER)
+        return await handlers.assign_manually(runtime.pool, runtime.outbox, staff_id, data)
+
+    @patch("/kpis/{kpi_id:uuid}/status")
+    async def change_status(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        kpi_id: FromPath[uuid.UUID],
+        data: JSONBody[StaffKpiStatusUpdate],
+    ) -> StaffKpi:
+        """Deactivate or reactivate one KPI; only HR may deactivate a required one."""
+        principal.require(Role.MANAGER)
+        return await handlers.change_status(
+            runtime.pool,
+            runtime.outbox,
+            staff_id,
+            kpi_id,
+            data.status,
+            data.reason,
+            may_deactivate_required=Role.HR_ADMIN in principal.roles,
+        )
+
+    @post("/deactivate-kpis", status_code=HTTP_200_OK)
+    async def deactivate_kpis(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        data: JSONBody[KpisDeactivation | None] = None,
+    ) -> KpisDeactivated:
+        """Deactivate every active KPI of a person (hr_admin); nothing is deleted."""
+        principal.require(Role.HR_ADMIN)
+        reason = data.reason if data else None
+        count = await handlers.deactivate_all(runtime.pool, runtime.outbox, staff_id, reason)
+        return KpisDeactivated(deactivated=count)
+
+
+class EvaluationController(Controller):
+    """What is due for evaluation across all staff."""
+
+    path = "/api/v1/hr/evaluations"
+    tags = ["evaluations"]
+
+    @get("/due")
+    async def evaluations_due(
+        self,
+        principal: Caller,
+        runtime: Services,
+        before: FromQuery[datetime | None] = None,
+        limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+    ) -> list[StaffKpi]:
+        """Active staff KPIs due for evaluation before a time (default now), soonest first."""
+        principal.require(Role.MANAGER)
+        when = before or datetime.now(UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return await handlers.evaluations_due(runtime.pool, when, limit)

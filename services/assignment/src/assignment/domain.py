@@ -1,0 +1,388 @@
+"""Assignment rules as plain functions: what each lifecycle step gives a person, and how a person's
+KPIs converge to the same state whatever order the steps arrive in.
+
+KPIs belong to the person, not the contract: every rule here is about one `staff_id`. A step is
+one thing that happened to that person (a contract, a role change, an exit, a manager's action),
+already resolved against the catalogue as it stood when the step arrived, so that replaying a
+person's steps is deterministic. Nothing is ever deleted: a KPI is deactivated, and may later be
+reactivated with its history intact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from kpi_contracts.enums import KpiSource, KpiStatus, RoleGroup
+from kpi_contracts.events import ContractCreated, KpiSelection, RoleChanged, StaffExited
+
+# ---------------------------------------------------------------- what the rules read
+
+
+@dataclass(frozen=True)
+class CatalogModule:
+    """What the rules need to know of a KPI module in the catalogue."""
+
+    id: uuid.UUID
+    role_group: RoleGroup | None
+    is_universal: bool
+    is_default_for_role: bool
+    display_order: int = 0
+    is_archived: bool = False
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """One KPI of a contract template."""
+
+    kpi_module_id: uuid.UUID
+    is_required: bool = False
+    custom_target: float | None = None
+
+
+def role_defaults(modules: Iterable[CatalogModule], role_group: RoleGroup) -> list[CatalogModule]:
+    """The modules auto-attached for a role group: its own defaults and the universal five."""
+    return sorted(
+        (
+            m
+            for m in modules
+            if m.is_default_for_role
+            and not m.is_archived
+            and (m.is_universal or m.role_group == role_group)
+        ),
+        key=lambda m: m.display_order,
+    )
+
+
+# ---------------------------------------------------------------- what a step gives a person
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One KPI a step gives a person."""
+
+    kpi_module_id: uuid.UUID
+    source: KpiSource
+    is_required: bool = False
+    custom_target: float | None = None
+
+
+def kpis_for_contract(
+    template: Sequence[TemplateChoice],
+    defaults: Sequence[CatalogModule],
+    selection: KpiSelection | None = None,
+) -> tuple[Wanted, ...]:
+    """What a contract gives a person.
+
+    Every template KPI (source template, its custom target applied), plus the role group's
+    defaults (the universal five among them), minus the optional ones the manager excluded, plus
+    the modules the manager added (source manual). A required template KPI cannot be excluded, and
+    neither can a universal one: those apply to all staff, so they are assigned as required.
+    """
+    excluded = set(selection.excluded_module_ids) if selection else set()
+    added = selection.added_module_ids if selection else []
+    universal = {m.id for m in defaults if m.is_universal}
+    wanted: dict[uuid.UUID, Wanted] = {}
+    for choice in template:
+        required = choice.is_required or choice.kpi_module_id in universal
+        if choice.kpi_module_id in excluded and not required:
+            continue
+        wanted.setdefault(
+            choice.kpi_module_id,
+            Wanted(choice.kpi_module_id, KpiSource.TEMPLATE, required, choice.custom_target),
+        )
+    for module in defaults:
+        if module.id in excluded and not module.is_universal:
+            continue
+        wanted.setdefault(module.id, Wanted(module.id, KpiSource.TEMPLATE, module.is_universal))
+    for module_id in added:
+        wanted.setdefault(module_id, Wanted(module_id, KpiSource.MANUAL))
+    return tuple(wanted.values())
+
+
+class Cause(StrEnum):
+    """Why a person's KPIs changed."""
+
+    CONTRACT_CREATED = "contract_created"
+    ROLE_CHANGED = "role_changed"
+    STAFF_EXITED = "staff_exited"
+    MANUAL_ASSIGNMENT = "manual_assignment"
+    STATUS_CHANGE = "status_change"
+    KPIS_DEACTIVATED = "kpis_deactivated"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing that happened to a person's KPIs, resolved against the catalogue on arrival.
+
+    A step first deactivates what it `retires` (everything, with `retires_all`) unless it also
+    wants it, then reactivates `reactivates`, then assigns `assigns`.
+    """
+
+    step_id: uuid.UUID
+    staff_id: uuid.UUID
+    cause: Cause
+    occurred_at: datetime
+    contract_id: uuid.UUID | None = None
+    assigns: tuple[Wanted, ...] = ()
+    retires: frozenset[uuid.UUID] = frozenset()
+    retires_all: bool = False
+    reactivates: frozenset[uuid.UUID] = frozenset()
+    reason: str | None = None
+
+
+def contract_created(
+    event: ContractCreated,
+    template: Sequence[TemplateChoice],
+    modules: Iterable[CatalogModule],
+) -> Step:
+    """A new contract (or a renewal): assign what the contract gives the person."""
+    return Step(
+        step_id=event.event_id,
+        staff_id=event.staff_id,
+        cause=Cause.CONTRACT_CREATED,
+        occurred_at=event.occurred_at,
+        contract_id=event.contract_id,
+        assigns=kpis_for_contract(
+            template, role_defaults(modules, event.role_group), event.kpi_selection
+        ),
+    )
+
+
+def role_changed(
+    event: RoleChanged,
+    template: Sequence[TemplateChoice],
+    modules: Iterable[CatalogModule],
+) -> Step:
+    """A move to another role group: the new group's defaults (and the new template's KPIs, if
+    any) are assigned; the KPIs that belonged only to the old group are deactivated. The universal
+    five belong to every group, so they stay active and keep their history."""
+    modules = list(modules)
+    wanted = kpis_for_contract(template, role_defaults(modules, event.to_role_group))
+    kept = {w.kpi_module_id for w in wanted}
+    retiring = frozenset(
+        m.id
+        for m in modules
+        if event.from_role_group != event.to_role_group
+        and m.role_group == event.from_role_group
+        and m.id not in kept
+    )
+    return Step(
+        step_id=event.event_id,
+        staff_id=event.staff_id,
+        cause=Cause.ROLE_CHANGED,
+        occurred_at=event.occurred_at,
+        contract_id=event.contract_id,
+        assigns=wanted,
+        retires=retiring,
+        reason=f"Role changed from {event.from_role_group} to {event.to_role_group}",
+    )
+
+
+def staff_exited(event: StaffExited) -> Step:
+    """An exit: every active KPI is deactivated; nothing is deleted."""
+    return Step(
+        step_id=event.event_id,
+        staff_id=event.staff_id,
+        cause=Cause.STAFF_EXITED,
+        occurred_at=event.occurred_at,
+        contract_id=event.contract_id,
+        retires_all=True,
+        reason=f"Staff exited: {event.reason}" if event.reason else "Staff exited",
+    )
+
+
+def manual_assignment(
+    step_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    at: datetime,
+    kpi_module_id: uuid.UUID,
+    contract_id: uuid.UUID | None = None,
+    custom_target: float | None = None,
+) -> Step:
+    """A manager assigns one more KPI by hand (source manual)."""
+    return Step(
+        step_id=step_id,
+        staff_id=staff_id,
+        cause=Cause.MANUAL_ASSIGNMENT,
+        occurred_at=at,
+        contract_id=contract_id,
+        assigns=(Wanted(kpi_module_id, KpiSource.MANUAL, False, custom_target),),
+    )
+
+
+def status_change(
+    step_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    at: datetime,
+    kpi_module_id: uuid.UUID,
+    status: KpiStatus,
+    reason: str | None = None,
+) -> Step:
+    """A manager deactivates or reactivates one KPI of a person."""
+    if status == KpiStatus.ACTIVE:
+        return Step(
+            step_id=step_id, staff_id=staff_id, cause=Cause.STATUS_CHANGE, occurred_at=at,
+            reactivates=frozenset({kpi_module_id}),
+        )
+    return Step(
+        step_id=step_id, staff_id=staff_id, cause=Cause.STATUS_CHANGE, occurred_at=at,
+        retires=frozenset({kpi_module_id}), reason=reason or "Deactivated by a manager",
+    )
+
+
+def all_deactivated(
+    step_id: uuid.UUID, staff_id: uuid.UUID, at: datetime, reason: str | None = None
+) -> Step:
+    """An hr_admin deactivates every active KPI of a person."""
+    return Step(
+        step_id=step_id, staff_id=staff_id, cause=Cause.KPIS_DEACTIVATED, occurred_at=at,
+        retires_all=True, reason=reason or "All KPIs deactivated by HR",
+    )
+
+
+# ---------------------------------------------------------------- what a person holds
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A person's assignment of one KPI module, as the steps so far leave it."""
+
+    kpi_module_id: uuid.UUID
+    status: KpiStatus
+    source: KpiSource
+    is_required: bool
+    custom_target: float | None
+    contract_id: uuid.UUID | None
+    assigned_at: datetime
+    changed_at: datetime
+    reason: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the KPI is being evaluated."""
+        return self.status == KpiStatus.ACTIVE
+
+
+Holdings = Mapping[uuid.UUID, Holding]
+
+
+def apply(holdings: Holdings, step: Step) -> dict[uuid.UUID, Holding]:
+    """A person's holdings after one more step.
+
+    A module already active is not assigned twice (a renewal keeps what the person has and adds
+    only what is new); a module the person held before is reactivated, with its history.
+    """
+    result = dict(holdings)
+    kept = {w.kpi_module_id for w in step.assigns}
+    retiring = set(result) if step.retires_all else set(step.retires)
+    for module_id in retiring - kept:
+        held = result.get(module_id)
+        if held is not None and held.is_active:
+            result[module_id] = replace(
+                held, status=KpiStatus.INACTIVE, changed_at=step.occurred_at, reason=step.reason
+            )
+    for module_id in step.reactivates:
+        held = result.get(module_id)
+        if held is not None and not held.is_active:
+            result[module_id] = replace(
+                held, status=KpiStatus.ACTIVE, changed_at=step.occurred_at, reason=None
+            )
+    for want in step.assigns:
+        held = result.get(want.kpi_module_id)
+        if held is None:
+            result[want.kpi_module_id] = Holding(
+                kpi_module_id=want.kpi_module_id,
+                status=KpiStatus.ACTIVE,
+                source=want.source,
+                is_required=want.is_required,
+                custom_target=want.custom_target,
+                contract_id=step.contract_id,
+                assigned_at=step.occurred_at,
+                changed_at=step.occurred_at,
+            )
+        elif not held.is_active:
+            result[want.kpi_module_id] = replace(
+                held,
+                status=KpiStatus.ACTIVE,
+                source=want.source,
+                is_required=want.is_required,
+                custom_target=want.custom_target,
+                contract_id=step.contract_id,
+                changed_at=step.occurred_at,
+                reason=None,
+            )
+    return result
+
+
+def replay(steps: Iterable[Step]) -> dict[uuid.UUID, Holding]:
+    """A person's holdings after all their steps, applied in the order they occurred.
+
+    `steps` come in arrival order; the sort is stable, so arrival breaks ties in `occurred_at`.
+    """
+    holdings: dict[uuid.UUID, Holding] = {}
+    for step in sorted(steps, key=lambda s: s.occurred_at):
+        holdings = apply(holdings, step)
+    return holdings
+
+
+def arrives_in_order(step: Step, newest_before: datetime | None) -> bool:
+    """Whether a step is no older than every step the person already had (the common case)."""
+    return newest_before is None or step.occurred_at >= newest_before
+
+
+# ---------------------------------------------------------------- from actual to desired
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What must be written so that a person's actual KPIs become the desired ones."""
+
+    inserted: tuple[Holding, ...] = ()
+    """Modules the person never held; one arriving out of order may be born inactive."""
+    deactivated: tuple[Holding, ...] = ()
+    reactivated: tuple[Holding, ...] = ()
+    restated: tuple[Holding, ...] = ()
+    """Status already right but the record differs: a step arrived after a later one."""
+
+    def __bool__(self) -> bool:
+        return bool(self.inserted or self.deactivated or self.reactivated or self.restated)
+
+
+def reconcile(actual: Holdings, desired: Holdings) -> Changes:
+    """The changes that turn the actual holdings into the desired ones; never a deletion."""
+    inserted: list[Holding] = []
+    deactivated: list[Holding] = []
+    reactivated: list[Holding] = []
+    restated: list[Holding] = []
+    for module_id, want in desired.items():
+        have = actual.get(module_id)
+        if have is None:
+            inserted.append(want)
+        elif have.status != want.status:
+            (reactivated if want.is_active else deactivated).append(want)
+        elif not same_record(have, want):
+            restated.append(want)
+    return Changes(tuple(inserted), tuple(deactivated), tuple(reactivated), tuple(restated))
+
+
+def same_record(a: Holding, b: Holding) -> bool:
+    """Whether two holdings of one module and status say the same (when and why included)."""
+    same = (
+        a.source == b.source
+        and a.is_required == b.is_required
+        and a.custom_target == b.custom_target
+        and a.contract_id == b.contract_id
+        and a.assigned_at == b.assigned_at
+    )
+    if a.is_active:
+        return same
+    return same and a.changed_at == b.changed_at and a.reason == b.reason
+
+
+def may_change_status(is_required: bool, to: KpiStatus, may_deactivate_required: bool) -> bool:
+    """Whether a status change is allowed: a required KPI is deactivated only by HR."""
+    return to == KpiStatus.ACTIVE or not is_required or may_deactivate_required

@@ -1,0 +1,327 @@
+"""Assignment use cases: apply lifecycle events and managers' actions to a person's KPIs, keep the
+catalogue replica and the journal's scores current, and read staff KPIs for the API.
+
+Every change to a person's KPIs goes through `records.settle`, under that person's lock, in one
+transaction with the events it causes (outbox) and the event that caused it (inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+
+from assignment import domain, queries, records
+from assignment.schemas import StaffKpi, StaffKpiCreate
+from kpi_contracts import events
+from kpi_contracts.enums import KpiStatus, RoleGroup
+from kpi_contracts.scales import on_scale, scale_text
+from kpi_kit.consuming import Delivery, Rejected
+from kpi_kit.db import Connection, Pool, Record
+from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from kpi_kit.outbox import Outbox, unit_of_work
+
+log = logging.getLogger("kpi.assignment")
+
+LIFECYCLE_CONSUMER = "assignment.lifecycle"
+# How long a lifecycle event waits for the replica to learn of a module it names (the catalog's
+# event may still be on its way) before it is dead-lettered as naming an unknown module.
+CATALOG_CATCH_UP_DELAYS = (0.1, 0.3, 0.6, 1.0, 2.0, 2.0)
+
+
+class CatalogBehind(Exception):
+    """A lifecycle event names a module the replica does not know (yet)."""
+
+
+# ---------------------------------------------------------------- lifecycle events
+
+
+class ReplicaGate:
+    """Holds lifecycle events back until the catalogue replica is filled and has settled.
+
+    A worker that starts on an empty replica asks for a snapshot; a contract applied while the
+    snapshot is still arriving would miss defaults. The gate opens once the replica holds modules
+    and took no write for `quiet` seconds, and then stays open: a restart on a filled replica
+    opens it at once.
+    """
+
+    def __init__(self, quiet: float = 1.0) -> None:
+        self._quiet = quiet
+        self._open = False
+        self._polling = asyncio.Lock()  # one poller; the other consumers wait on it
+
+    async def wait(self, pool: Pool) -> None:
+        """Return once the replica is ready; waits (never fails) while it is empty or filling."""
+        if self._open:
+            return
+        async with self._polling:
+            delay = 0.2
+            while not self._open:
+                if await pool.fetchval(queries.REPLICA_SETTLED, self._quiet):
+                    self._open = True
+                    return
+                if not await pool.fetchval(queries.REPLICA_HAS_MODULES):
+                    log.warning("the catalogue replica is empty; waiting for a snapshot")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+
+def _catalog_terms(event: events.LifecycleEvent) -> tuple[list[RoleGroup], list[uuid.UUID]]:
+    """The role groups whose modules an event may touch, and the modules it names."""
+    if isinstance(event, events.ContractCreated):
+        named = list(event.kpi_selection.added_module_ids) if event.kpi_selection else []
+        return [event.role_group], named
+    if isinstance(event, events.RoleChanged):
+        return [event.from_role_group, event.to_role_group], []
+    return [], []
+
+
+def _step_of(
+    event: events.LifecycleEvent, rows: Sequence[Record]
+) -> tuple[domain.Step, dict[uuid.UUID, records.ModuleFacts]]:
+    """The step an event is, resolved against the replica rows BEGIN_LIFECYCLE_EVENT read."""
+    if isinstance(event, events.StaffExited):
+        return domain.staff_exited(event), {}
+    known = [row for row in rows if row["known"]]
+    modules = {row["module_id"]: records.module_facts(row) for row in known}
+    _, named = _catalog_terms(event)
+    unknown = {row["module_id"] for row in rows if row["module_id"] and not row["known"]}
+    if unknown := unknown | (set(named) - set(modules)):
+        raise CatalogBehind(f"unknown KPI module(s) {', '.join(sorted(map(str, unknown)))}")
+    in_template = sorted(
+        (row for row in known if row["template_position"] is not None),
+        key=lambda row: row["template_position"],
+    )
+    template = [
+        domain.TemplateChoice(row["module_id"], row["template_required"], row["template_target"])
+        for row in in_template
+    ]
+    catalog = [m.catalog for m in modules.values()]
+    if isinstance(event, events.ContractCreated):
+        return domain.contract_created(event, template, catalog), modules
+    return domain.role_changed(event, template, catalog), modules
+
+
+async def apply_lifecycle_event(
+    pool: Pool,
+    outbox: Outbox,
+    gate: ReplicaGate,
+    event: events.LifecycleEvent,
+    delivery: Delivery,
+    catch_up_delays: Sequence[float] = CATALOG_CATCH_UP_DELAYS,
+) -> bool:
+    """Apply a ContractCreated, RoleChanged or StaffExited once; False for a redelivery.
+
+    An event naming a module the replica does not know is retried while the replica catches up,
+    then rejected (dead-lettered with the reason).
+    """
+    await gate.wait(pool)
+    for delay in (*catch_up_delays, None):
+        try:
+            return await _apply_once(pool, outbox, event, delivery)
+        except CatalogBehind as exc:
+            if delay is None:
+                raise Rejected(str(exc)) from exc
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def _apply_once(
+    pool: Pool, outbox: Outbox, event: events.LifecycleEvent, delivery: Delivery
+) -> bool:
+    groups, named = _catalog_terms(event)
+    template_id = None if isinstance(event, events.StaffExited) else event.template_id
+    async with unit_of_work(pool, outbox, delivery.headers) as uow:
+        rows = await uow.conn.fetch(
+            queries.BEGIN_LIFECYCLE_EVENT, event.staff_id, event.event_id, groups, named,
+            template_id, LIFECYCLE_CONSUMER,
+        )
+        if not rows[0]["first_delivery"]:
+            return False
+        step, modules = _step_of(event, rows)
+        await records.settle(uow, step, modules, cause_event_id=event.event_id)
+    return True
+
+
+# ---------------------------------------------------------------- managers' actions
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _view(conn: Connection, staff_id: uuid.UUID, kpi_id: uuid.UUID) -> StaffKpi:
+    row = await conn.fetchrow(queries.STAFF_KPI, staff_id, kpi_id)
+    if row is None:
+        raise NotFound(f"Staff member {staff_id} has no KPI {kpi_id}")
+    return staff_kpi_from(row)
+
+
+async def assign_manually(
+    pool: Pool, outbox: Outbox, staff_id: uuid.UUID, data: StaffKpiCreate
+) -> StaffKpi:
+    """Assign one more KPI by hand (source manual); a module already active is a Conflict."""
+    async with unit_of_work(pool, outbox) as uow:
+        conn = uow.conn
+        await records.lock_person(conn, staff_id)
+        modules = await records.modules_by_id(conn, [data.kpi_module_id])
+        module = modules.get(data.kpi_module_id)
+        if module is None:
+            raise Unprocessable(
+                f"No KPI module {data.kpi_module_id}",
+                [FieldError("kpi_module_id", "no KPI module has this id")],
+            )
+        if data.custom_target is not None and not on_scale(module.score_type, data.custom_target):
+            scale = f"the {module.score_type} scale {scale_text(module.score_type)}"
+            problem = FieldError("custom_target", f"must be on {scale}")
+            raise Unprocessable(f"custom_target is off {scale}", [problem])
+        held = (await records.person_records(conn, staff_id)).get(data.kpi_module_id)
+        if held is not None and held.is_active:
+            raise Conflict(f"{module.name} is already an active KPI of this staff member")
+        step = domain.manual_assignment(
+            uuid.uuid4(), staff_id, _now(), data.kpi_module_id, data.contract_id, data.custom_target
+        )
+        after = await records.settle(uow, step, modules)
+        return await _view(conn, staff_id, after[data.kpi_module_id].id)
+
+
+async def change_status(
+    pool: Pool,
+    outbox: Outbox,
+    staff_id: uuid.UUID,
+    kpi_id: uuid.UUID,
+    status: KpiStatus,
+    reason: str | None,
+    may_deactivate_required: bool,
+) -> StaffKpi:
+    """Deactivate or reactivate one KPI of a person; setting the status it has changes nothing."""
+    async with unit_of_work(pool, outbox) as uow:
+        conn = uow.conn
+        await records.lock_person(conn, staff_id)
+        current = await _view(conn, staff_id, kpi_id)
+        if current.status == status:
+            return current
+        if not domain.may_change_status(current.is_required, status, may_deactivate_required):
+            raise Forbidden("A required KPI can only be deactivated by HR")
+        held = (await records.person_records(conn, staff_id))[current.kpi_module_id]
+        if held.id != kpi_id:
+            raise Conflict("A newer assignment of this module exists for this staff member")
+        step = domain.status_change(
+            uuid.uuid4(), staff_id, _now(), current.kpi_module_id, status, reason
+        )
+        await records.settle(uow, step, {})
+        return await _view(conn, staff_id, kpi_id)
+
+
+async def deactivate_all(
+    pool: Pool, outbox: Outbox, staff_id: uuid.UUID, reason: str | None
+) -> int:
+    """Deactivate every active KPI of a person; returns how many."""
+    async with unit_of_work(pool, outbox) as uow:
+        conn = uow.conn
+        await records.lock_person(conn, staff_id)
+        before = await records.person_records(conn, staff_id)
+        active = sum(r.is_active for r in before.values())
+        if not active:
+            return 0
+        step = domain.all_deactivated(uuid.uuid4(), staff_id, _now(), reason)
+        after = await records.settle(uow, step, {})
+        still_active: int = sum(r.is_active for r in after.values())
+        return active - still_active
+
+
+# ---------------------------------------------------------------- reads
+
+
+def staff_kpi_from(row: Record) -> StaffKpi:
+    """A staff KPI view (with its module) from a row of the view queries."""
+    values = dict(row)
+    module = {key[2:]: values.pop(key) for key in list(values) if key.startswith("m_")}
+    module["id"] = values["kpi_module_id"]
+    values["module"] = module
+    return msgspec.convert(values, StaffKpi)
+
+
+async def staff_kpis(pool: Pool, staff_id: uuid.UUID, include_inactive: bool) -> list[StaffKpi]:
+    """A person's KPIs: active ones, or all of them with their history."""
+    rows = await pool.fetch(queries.STAFF_KPIS, staff_id, include_inactive)
+    return [staff_kpi_from(row) for row in rows]
+
+
+async def evaluations_due(pool: Pool, before: datetime, limit: int) -> list[StaffKpi]:
+    """Active staff KPIs whose next evaluation is due before a time, soonest first."""
+    rows = await pool.fetch(queries.EVALUATIONS_DUE, before, limit)
+    return [staff_kpi_from(row) for row in rows]
+
+
+# ---------------------------------------------------------------- the catalogue replica
+
+
+async def request_catalog_if_empty(pool: Pool, outbox: Outbox) -> bool:
+    """Ask the catalog to republish everything when the replica is empty; True if asked."""
+    if await pool.fetchval(queries.REPLICA_HAS_MODULES):
+        return False
+    await request_catalog(pool, outbox)
+    return True
+
+
+async def request_catalog(pool: Pool, outbox: Outbox) -> None:
+    """Ask the catalog to republish every module and template (through the outbox)."""
+    async with unit_of_work(pool, outbox) as uow:
+        await uow.publish([events.CatalogSnapshotRequested(requested_by="assignment")])
+    log.info("asked the catalog for a snapshot")
+
+
+async def replicate(pool: Pool, event: events.CatalogEvent) -> bool:
+    """Apply a catalog event to the replica when it is newer; replays change nothing."""
+    if isinstance(event, events.ModuleUpserted):
+        m = event.module
+        applied = await pool.fetchval(
+            queries.UPSERT_MODULE, m.id, m.name, m.slug, m.category.value,
+            m.role_group.value if m.role_group else None, m.is_universal, m.objective,
+            m.measurement_method, m.data_sources, m.automation_status.value, m.score_type.value,
+            m.target_score, m.minimum_score, m.effort_weight, m.evaluation_frequency.value,
+            m.coaching_tips, m.is_default_for_role, m.is_seed, m.display_order, m.is_archived,
+            m.version,
+        )
+        return bool(applied)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(queries.ADVANCE_TEMPLATE, event.template_id, event.version):
+            return False
+        await conn.execute(queries.CLEAR_TEMPLATE_KPIS, event.template_id)
+        kpis = event.kpis
+        await conn.execute(
+            queries.INSERT_TEMPLATE_KPIS,
+            event.template_id,
+            [k.kpi_module_id for k in kpis],
+            [k.weight for k in kpis],
+            [k.is_required for k in kpis],
+            [k.custom_target for k in kpis],
+            list(range(len(kpis))),
+        )
+    return True
+
+
+# ---------------------------------------------------------------- scores from the journal
+
+
+async def apply_score(pool: Pool, event: events.ScoreRecomputed) -> bool:
+    """Keep a staff KPI's scores current; an older or repeated recompute changes nothing."""
+    applied = await pool.fetchval(
+        queries.APPLY_SCORE,
+        event.staff_kpi_id,
+        event.sequence,
+        event.current_score,
+        event.current_effort_score,
+        event.previous_score,
+        event.score_trend.value if event.score_trend else None,
+        event.trend_percentage,
+        event.growth_status.value if event.growth_status else None,
+        event.last_evaluated_at,
+        event.next_evaluation_due,
+    )
+    return bool(applied)

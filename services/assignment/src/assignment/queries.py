@@ -1,0 +1,217 @@
+"""Every SQL statement of the assignment service."""
+
+# ---------------------------------------------------------------- the catalogue replica
+
+UPSERT_MODULE = """
+INSERT INTO hr.assignment_modules AS m (
+    id, name, slug, category, role_group, is_universal, objective, measurement_method,
+    data_sources, automation_status, score_type, target_score, minimum_score, effort_weight,
+    evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order, is_archived,
+    version)
+VALUES ($1, $2, $3, $4::hr.kpi_category, $5::hr.kpi_role_group, $6, $7, $8, $9, $10, $11, $12,
+        $13, $14, $15::hr.kpi_frequency, $16, $17, $18, $19, $20, $21)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, slug = EXCLUDED.slug, category = EXCLUDED.category,
+    role_group = EXCLUDED.role_group, is_universal = EXCLUDED.is_universal,
+    objective = EXCLUDED.objective, measurement_method = EXCLUDED.measurement_method,
+    data_sources = EXCLUDED.data_sources, automation_status = EXCLUDED.automation_status,
+    score_type = EXCLUDED.score_type, target_score = EXCLUDED.target_score,
+    minimum_score = EXCLUDED.minimum_score, effort_weight = EXCLUDED.effort_weight,
+    evaluation_frequency = EXCLUDED.evaluation_frequency, coaching_tips = EXCLUDED.coaching_tips,
+    is_default_for_role = EXCLUDED.is_default_for_role, is_seed = EXCLUDED.is_seed,
+    display_order = EXCLUDED.display_order, is_archived = EXCLUDED.is_archived,
+    version = EXCLUDED.version, replicated_at = now()
+WHERE m.version < EXCLUDED.version
+RETURNING true
+"""
+
+# Takes the template's row lock, so two replaces of one template apply one after the other.
+ADVANCE_TEMPLATE = """
+INSERT INTO hr.assignment_templates AS t (template_id, version) VALUES ($1, $2)
+ON CONFLICT (template_id) DO UPDATE SET version = EXCLUDED.version, replicated_at = now()
+WHERE t.version < EXCLUDED.version
+RETURNING true
+"""
+
+CLEAR_TEMPLATE_KPIS = "DELETE FROM hr.assignment_template_kpis WHERE template_id = $1"
+
+INSERT_TEMPLATE_KPIS = """
+INSERT INTO hr.assignment_template_kpis (template_id, kpi_module_id, weight, is_required,
+                                         custom_target, position)
+SELECT $1, r.kpi_module_id, r.weight, r.is_required, r.custom_target, r.position
+FROM unnest($2::uuid[], $3::float8[], $4::bool[], $5::float8[], $6::int[])
+     AS r(kpi_module_id, weight, is_required, custom_target, position)
+"""
+
+REPLICA_HAS_MODULES = "SELECT EXISTS (SELECT 1 FROM hr.assignment_modules)"
+
+# Whether the replica holds modules and nothing was written to it for a while: a snapshot being
+# applied writes continuously, and replays of versions it already has write nothing.
+REPLICA_SETTLED = """
+SELECT EXISTS (SELECT 1 FROM hr.assignment_modules)
+   AND clock_timestamp() - greatest(
+           (SELECT max(replicated_at) FROM hr.assignment_modules),
+           (SELECT max(replicated_at) FROM hr.assignment_templates)
+       ) > make_interval(secs => $1)
+"""
+
+# What the rules and the scoring parameters need of a module.
+_MODULE_FACTS = """
+    id, role_group::text AS role_group, is_universal, is_default_for_role, display_order,
+    is_archived, name, score_type, target_score, minimum_score, effort_weight,
+    evaluation_frequency::text AS evaluation_frequency
+"""
+
+# The modules a lifecycle step may touch, each with its place in the template when it has one:
+# those of the role groups involved, the universal ones, the template's and the ones named in the
+# event. A template KPI whose module the replica does not know comes back with `known` false.
+_MODULES_FOR_STEP = f"""
+    template AS (
+        SELECT kpi_module_id, is_required, custom_target::float8 AS custom_target, position
+        FROM hr.assignment_template_kpis
+        WHERE template_id = $5
+    ),
+    modules AS (
+        SELECT {_MODULE_FACTS}
+        FROM hr.assignment_modules
+        WHERE role_group = ANY($3::hr.kpi_role_group[]) OR role_group IS NULL
+           OR id = ANY($4::uuid[])
+           OR id IN (SELECT kpi_module_id FROM template)
+    ),
+    catalog AS (
+        SELECT coalesce(m.id, t.kpi_module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
+               t.position AS template_position, t.is_required AS template_required,
+               t.custom_target AS template_target
+        FROM modules m FULL JOIN template t ON t.kpi_module_id = m.id
+    )
+"""
+
+# The start of applying a lifecycle event, in one round trip: take the person's lock, write the
+# inbox row (hr.assignment_inbox is the kit's inbox table of this service) and read the modules
+# the event may touch. `first_delivery` is false for a redelivery; it is on every row, and there
+# is always at least one row. The person's records must be read by a later statement, whose
+# snapshot is taken once the lock is held.
+BEGIN_LIFECYCLE_EVENT = f"""
+WITH locked AS (SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))),
+     inbox AS (
+         INSERT INTO hr.assignment_inbox (consumer, event_id)
+         SELECT $6, $2 FROM locked
+         ON CONFLICT DO NOTHING
+         RETURNING true
+     ),
+     delivery AS (SELECT EXISTS (SELECT 1 FROM inbox) AS first_delivery),
+{_MODULES_FOR_STEP}
+SELECT d.first_delivery, c.*
+FROM delivery d LEFT JOIN catalog c ON d.first_delivery
+"""
+
+MODULES_BY_ID = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules WHERE id = ANY($1::uuid[])"
+
+# ---------------------------------------------------------------- a person's steps and KPIs
+
+# Serialises every change to one person's KPIs (two-key form: its own lock space).
+LOCK_PERSON = "SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))"
+
+# The record per module a person holds: the active one, else the latest.
+PERSON_RECORDS = """
+SELECT DISTINCT ON (kpi_module_id)
+    id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,
+    minimum_score, effort_weight, assigned_at, next_evaluation_due, last_evaluated_at,
+    deactivated_at, deactivation_reason
+FROM hr.staff_kpis
+WHERE staff_id = $1
+ORDER BY kpi_module_id, status = 'active' DESC, assigned_at DESC, created_at DESC
+"""
+
+# Records a step and reads, in the same round trip, the person's records and when their newest
+# earlier step occurred (`newest` is on every row; a person with no records gets one empty row).
+RECORD_STEP = f"""
+WITH newest AS (SELECT max(occurred_at) AS at FROM hr.assignment_steps WHERE staff_id = $1),
+     recorded AS (
+         INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
+         VALUES ($2, $1, $3, $4, $5::jsonb)
+     )
+SELECT n.at AS newest, k.*
+FROM newest n LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
+"""
+
+PERSON_STEPS = "SELECT step::text FROM hr.assignment_steps WHERE staff_id = $1 ORDER BY seq"
+
+_RECORD_ARRAYS = """
+    $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bool[], $8::float8[],
+    $9::float8[], $10::float8[], $11::float8[], $12::timestamptz[], $13::timestamptz[],
+    $14::timestamptz[], $15::text[]
+"""
+_RECORD_COLUMNS = """
+    id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,
+    minimum_score, effort_weight, assigned_at, next_evaluation_due, deactivated_at,
+    deactivation_reason
+"""
+
+_RECORD_ARRAYS_2 = """
+    $16::uuid[], $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::bool[], $22::float8[],
+    $23::float8[], $24::float8[], $25::float8[], $26::timestamptz[], $27::timestamptz[],
+    $28::timestamptz[], $29::text[]
+"""
+
+# Inserts new records ($2-$15, column arrays) and rewrites existing ones ($16-$29) of a person.
+WRITE_RECORDS = f"""
+WITH inserted AS (
+    INSERT INTO hr.staff_kpis (staff_id, {_RECORD_COLUMNS})
+    SELECT $1, {_RECORD_COLUMNS}
+    FROM unnest({_RECORD_ARRAYS}) AS r({_RECORD_COLUMNS})
+), rewritten AS (
+    UPDATE hr.staff_kpis k SET
+        contract_id = r.contract_id, status = r.status, source = r.source,
+        is_required = r.is_required, custom_target = r.custom_target,
+        target_score = r.target_score, minimum_score = r.minimum_score,
+        effort_weight = r.effort_weight, assigned_at = r.assigned_at,
+        next_evaluation_due = r.next_evaluation_due, deactivated_at = r.deactivated_at,
+        deactivation_reason = r.deactivation_reason, updated_at = now()
+    FROM unnest({_RECORD_ARRAYS_2}) AS r({_RECORD_COLUMNS})
+    WHERE k.id = r.id AND k.staff_id = $1
+)
+SELECT 1
+"""
+
+# ---------------------------------------------------------------- scores from the journal
+
+APPLY_SCORE = """
+UPDATE hr.staff_kpis SET
+    current_score = $3, current_effort_score = $4, previous_score = $5, score_trend = $6,
+    trend_percentage = $7, growth_status = $8, last_evaluated_at = $9,
+    next_evaluation_due = coalesce($10, next_evaluation_due), score_sequence = $2,
+    updated_at = now()
+WHERE id = $1 AND score_sequence < $2
+RETURNING true
+"""
+
+# ---------------------------------------------------------------- reads for the API
+
+_VIEW = """
+SELECT k.id, k.staff_id, k.contract_id, k.kpi_module_id, k.status, k.source, k.is_required,
+       k.target_score, k.minimum_score, k.effort_weight, k.current_score,
+       k.current_effort_score, k.previous_score, k.score_trend, k.trend_percentage,
+       k.growth_status, k.last_evaluated_at, k.next_evaluation_due, k.assigned_at,
+       k.deactivated_at, k.deactivation_reason,
+       m.name AS m_name, m.slug AS m_slug, m.category::text AS m_category,
+       m.role_group::text AS m_role_group, m.is_universal AS m_is_universal,
+       m.evaluation_frequency::text AS m_evaluation_frequency, m.score_type AS m_score_type,
+       m.objective AS m_objective, m.measurement_method AS m_measurement_method,
+       m.data_sources AS m_data_sources, m.automation_status AS m_automation_status,
+       m.coaching_tips AS m_coaching_tips, m.display_order AS m_display_order
+FROM hr.staff_kpis k JOIN hr.assignment_modules m ON m.id = k.kpi_module_id
+"""
+
+STAFF_KPIS = f"""{_VIEW}
+WHERE k.staff_id = $1 AND ($2 OR k.status = 'active')
+ORDER BY k.status, m.display_order, m.name, k.assigned_at
+"""
+
+STAFF_KPI = f"{_VIEW} WHERE k.staff_id = $1 AND k.id = $2"
+
+EVALUATIONS_DUE = f"""{_VIEW}
+WHERE k.status = 'active' AND k.next_evaluation_due < $1
+ORDER BY k.next_evaluation_due, k.id
+LIMIT $2
+"""

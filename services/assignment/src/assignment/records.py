@@ -1,0 +1,371 @@
+"""The one write path of a person's staff KPIs: record a step, work out what it changes with the
+rules of `domain`, write the rows and queue the events that announce the change.
+
+Callers hold the person's lock (`lock_person`) inside a unit of work, so the change, its events
+(outbox) and the event that caused it (inbox) commit together, one person at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from assignment import domain, queries
+from kpi_contracts import events
+from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, RoleGroup, ScoreType
+from kpi_contracts.schedule import next_due
+from kpi_kit.db import Connection, Record
+from kpi_kit.outbox import UnitOfWork
+
+log = logging.getLogger("kpi.assignment")
+
+_encode_step = msgspec.json.Encoder().encode
+_decode_step = msgspec.json.Decoder(domain.Step).decode
+
+
+@dataclass(frozen=True)
+class ModuleFacts:
+    """What assignment needs to know of one module of its catalogue replica."""
+
+    catalog: domain.CatalogModule
+    name: str
+    score_type: ScoreType
+    target_score: float
+    minimum_score: float
+    effort_weight: float
+    evaluation_frequency: Frequency
+
+
+def module_facts(row: Record) -> ModuleFacts:
+    """The facts of a module from a row carrying queries._MODULE_FACTS."""
+    return ModuleFacts(
+        catalog=domain.CatalogModule(
+            id=row["id"],
+            role_group=RoleGroup(row["role_group"]) if row["role_group"] else None,
+            is_universal=row["is_universal"],
+            is_default_for_role=row["is_default_for_role"],
+            display_order=row["display_order"],
+            is_archived=row["is_archived"],
+        ),
+        name=row["name"],
+        score_type=ScoreType(row["score_type"]),
+        target_score=row["target_score"],
+        minimum_score=row["minimum_score"],
+        effort_weight=row["effort_weight"],
+        evaluation_frequency=Frequency(row["evaluation_frequency"]),
+    )
+
+
+async def modules_by_id(conn: Connection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ModuleFacts]:
+    """The replica's facts of these modules (unknown ones are left out)."""
+    rows = await conn.fetch(queries.MODULES_BY_ID, list(ids))
+    return {row["id"]: module_facts(row) for row in rows}
+
+
+@dataclass(frozen=True)
+class StaffKpiRecord:
+    """One row of hr.staff_kpis as the write path sees it."""
+
+    id: uuid.UUID
+    kpi_module_id: uuid.UUID
+    contract_id: uuid.UUID | None
+    status: KpiStatus
+    source: KpiSource
+    is_required: bool
+    custom_target: float | None
+    target_score: float
+    minimum_score: float
+    effort_weight: float
+    assigned_at: datetime
+    next_evaluation_due: datetime | None
+    deactivated_at: datetime | None
+    deactivation_reason: str | None
+    last_evaluated_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the KPI is being evaluated."""
+        return self.status == KpiStatus.ACTIVE
+
+    def holding(self) -> domain.Holding:
+        """The record as the rules see it."""
+        return domain.Holding(
+            kpi_module_id=self.kpi_module_id,
+            status=self.status,
+            source=self.source,
+            is_required=self.is_required,
+            custom_target=self.custom_target,
+            contract_id=self.contract_id,
+            assigned_at=self.assigned_at,
+            changed_at=self.deactivated_at or self.assigned_at,
+            reason=self.deactivation_reason,
+        )
+
+
+def _record_of(row: Record) -> StaffKpiRecord:
+    return StaffKpiRecord(
+        id=row["id"],
+        kpi_module_id=row["kpi_module_id"],
+        contract_id=row["contract_id"],
+        status=KpiStatus(row["status"]),
+        source=KpiSource(row["source"]),
+        is_required=row["is_required"],
+        custom_target=row["custom_target"],
+        target_score=row["target_score"],
+        minimum_score=row["minimum_score"],
+        effort_weight=row["effort_weight"],
+        assigned_at=row["assigned_at"],
+        next_evaluation_due=row["next_evaluation_due"],
+        deactivated_at=row["deactivated_at"],
+        deactivation_reason=row["deactivation_reason"],
+        last_evaluated_at=row["last_evaluated_at"],
+    )
+
+
+async def lock_person(conn: Connection, staff_id: uuid.UUID) -> None:
+    """Hold the person's lock until the transaction ends: their changes apply one at a time."""
+    await conn.execute(queries.LOCK_PERSON, staff_id)
+
+
+async def person_records(conn: Connection, staff_id: uuid.UUID) -> dict[uuid.UUID, StaffKpiRecord]:
+    """The record per module a person holds (the active one, else the latest)."""
+    rows = await conn.fetch(queries.PERSON_RECORDS, staff_id)
+    return {row["kpi_module_id"]: _record_of(row) for row in rows}
+
+
+# ---------------------------------------------------------------- settling a step
+
+
+async def settle(
+    uow: UnitOfWork,
+    step: domain.Step,
+    modules: dict[uuid.UUID, ModuleFacts],
+    cause_event_id: uuid.UUID | None = None,
+) -> dict[uuid.UUID, StaffKpiRecord]:
+    """Record a step of a person (whose lock is held) and write what it changes.
+
+    A step no older than the person's newest is applied to what they hold now; an older one
+    (delivered out of order) makes the person's whole record be replayed in occurred_at order,
+    and the difference is written: inserts, deactivations, reactivations, never a deletion.
+    `modules` holds the facts already known; missing ones are read. Returns the person's records
+    per module afterwards.
+    """
+    conn = uow.conn
+    rows = await conn.fetch(
+        queries.RECORD_STEP, step.staff_id, step.step_id, step.occurred_at, step.cause.value,
+        _encode_step(step).decode(),
+    )
+    newest = rows[0]["newest"]
+    records = {row["kpi_module_id"]: _record_of(row) for row in rows if row["id"] is not None}
+    actual = {module_id: record.holding() for module_id, record in records.items()}
+    if domain.arrives_in_order(step, newest):
+        desired = domain.apply(actual, step)
+    else:
+        steps = await conn.fetch(queries.PERSON_STEPS, step.staff_id)
+        desired = domain.replay(_decode_step(row[0]) for row in steps)
+        log.info("replayed %d steps of %s after an out-of-order %s", len(steps), step.staff_id,
+                 step.cause)
+    changes = domain.reconcile(actual, desired)
+    if not changes:
+        return records
+    touched = {
+        h.kpi_module_id
+        for h in (*changes.inserted, *changes.deactivated, *changes.reactivated, *changes.restated)
+    }
+    if missing := touched - modules.keys():
+        modules.update(await modules_by_id(conn, missing))
+    inserted, rewritten = _records_after(changes, records, modules)
+    await conn.execute(
+        queries.WRITE_RECORDS, step.staff_id, *_columns(inserted), *_columns(rewritten)
+    )
+    written = {r.kpi_module_id: r for r in (*inserted, *rewritten)}
+    await uow.publish(announcements(step, cause_event_id, changes, written, modules))
+    return records | written
+
+
+def _scoring_target(holding: domain.Holding, module: ModuleFacts) -> float:
+    return module.target_score if holding.custom_target is None else holding.custom_target
+
+
+def _records_after(
+    changes: domain.Changes,
+    records: Mapping[uuid.UUID, StaffKpiRecord],
+    modules: Mapping[uuid.UUID, ModuleFacts],
+) -> tuple[list[StaffKpiRecord], list[StaffKpiRecord]]:
+    """The rows to insert and the rows to rewrite so that the person holds what `changes` says.
+
+    A KPI's scoring parameters are fixed when it is (re)assigned: the custom target (or the
+    module's), the module's minimum and effort weight; its first evaluation is due one period of
+    the module's frequency later.
+    """
+    inserted = []
+    for h in changes.inserted:
+        module = modules[h.kpi_module_id]
+        inserted.append(
+            StaffKpiRecord(
+                id=uuid.uuid4(),
+                kpi_module_id=h.kpi_module_id,
+                contract_id=h.contract_id,
+                status=h.status,
+                source=h.source,
+                is_required=h.is_required,
+                custom_target=h.custom_target,
+                target_score=_scoring_target(h, module),
+                minimum_score=module.minimum_score,
+                effort_weight=module.effort_weight,
+                assigned_at=h.assigned_at,
+                next_evaluation_due=next_due(h.assigned_at, module.evaluation_frequency),
+                deactivated_at=None if h.is_active else h.changed_at,
+                deactivation_reason=None if h.is_active else h.reason,
+            )
+        )
+    rewritten = [
+        replace(
+            records[h.kpi_module_id],
+            status=KpiStatus.INACTIVE,
+            deactivated_at=h.changed_at,
+            deactivation_reason=h.reason,
+        )
+        for h in changes.deactivated
+    ]
+    for h in changes.reactivated:
+        module = modules[h.kpi_module_id]
+        rewritten.append(
+            replace(
+                records[h.kpi_module_id],
+                status=KpiStatus.ACTIVE,
+                source=h.source,
+                is_required=h.is_required,
+                custom_target=h.custom_target,
+                contract_id=h.contract_id,
+                target_score=_scoring_target(h, module),
+                minimum_score=module.minimum_score,
+                effort_weight=module.effort_weight,
+                next_evaluation_due=next_due(h.changed_at, module.evaluation_frequency),
+                deactivated_at=None,
+                deactivation_reason=None,
+            )
+        )
+    for h in changes.restated:
+        record, module = records[h.kpi_module_id], modules[h.kpi_module_id]
+        rewritten.append(
+            replace(
+                record,
+                source=h.source,
+                is_required=h.is_required,
+                custom_target=h.custom_target,
+                contract_id=h.contract_id,
+                assigned_at=h.assigned_at,
+                target_score=_scoring_target(h, module),
+                next_evaluation_due=record.next_evaluation_due
+                if record.last_evaluated_at
+                else next_due(h.assigned_at, module.evaluation_frequency),
+                deactivated_at=None if h.is_active else h.changed_at,
+                deactivation_reason=None if h.is_active else h.reason,
+            )
+        )
+    return inserted, rewritten
+
+
+def _columns(records: Sequence[StaffKpiRecord]) -> list[list[Any]]:
+    """The records as column arrays, in the order of queries._RECORD_COLUMNS."""
+    return [
+        [r.id for r in records],
+        [r.kpi_module_id for r in records],
+        [r.contract_id for r in records],
+        [r.status.value for r in records],
+        [r.source.value for r in records],
+        [r.is_required for r in records],
+        [r.custom_target for r in records],
+        [r.target_score for r in records],
+        [r.minimum_score for r in records],
+        [r.effort_weight for r in records],
+        [r.assigned_at for r in records],
+        [r.next_evaluation_due for r in records],
+        [r.deactivated_at for r in records],
+        [r.deactivation_reason for r in records],
+    ]
+
+
+# ---------------------------------------------------------------- announcing it
+
+
+def scoring_parameters(
+    staff_id: uuid.UUID, record: StaffKpiRecord, module: ModuleFacts
+) -> events.ScoringParameters:
+    """What the journal needs to score one staff KPI."""
+    return events.ScoringParameters(
+        staff_kpi_id=record.id,
+        staff_id=staff_id,
+        kpi_module_id=record.kpi_module_id,
+        module_name=module.name,
+        score_type=module.score_type,
+        target_score=record.target_score,
+        minimum_score=record.minimum_score,
+        effort_weight=record.effort_weight,
+        evaluation_frequency=module.evaluation_frequency,
+        assigned_at=record.assigned_at,
+        contract_id=record.contract_id,
+        source=record.source,
+        is_required=record.is_required,
+    )
+
+
+def announcements(
+    step: domain.Step,
+    cause_event_id: uuid.UUID | None,
+    changes: domain.Changes,
+    written: Mapping[uuid.UUID, StaffKpiRecord],
+    modules: Mapping[uuid.UUID, ModuleFacts],
+) -> list[events.Event]:
+    """One KpisAssigned and one KpiStatusChanged for the step (each only when not empty).
+
+    New assignments go in KpisAssigned; deactivations and reactivations, including a new KPI that
+    is born inactive because it arrived after the step that deactivated it, go in
+    KpiStatusChanged. A record corrected after an out-of-order arrival (`changes.restated`: an
+    earlier contract's terms, when and why) is not news: the journal was told of the KPI when
+    it was assigned, and a second "assigned" would only repeat it.
+    """
+    staff_id = step.staff_id
+
+    def parameters(h: domain.Holding) -> events.ScoringParameters:
+        return scoring_parameters(staff_id, written[h.kpi_module_id], modules[h.kpi_module_id])
+
+    assigned = [parameters(h) for h in changes.inserted]
+    status_changes = [
+        events.KpiStatusChange(
+            staff_kpi_id=written[h.kpi_module_id].id,
+            status=h.status,
+            reason=h.reason,
+            changed_at=h.changed_at,
+            parameters=parameters(h),
+        )
+        for h in (
+            *(h for h in changes.inserted if not h.is_active),
+            *changes.deactivated,
+            *changes.reactivated,
+        )
+    ]
+    out: list[events.Event] = []
+    if assigned:
+        out.append(
+            events.KpisAssigned(
+                staff_id=staff_id, cause=step.cause, kpis=assigned, cause_event_id=cause_event_id
+            )
+        )
+    if status_changes:
+        out.append(
+            events.KpiStatusChanged(
+                staff_id=staff_id,
+                cause=step.cause,
+                changes=status_changes,
+                cause_event_id=cause_event_id,
+            )
+        )
+    return out

@@ -1,0 +1,385 @@
+"""The assignment routes of interfaces §3 with the roles of §2."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from kpi_kit.testing.harness import bearer
+from kpi_kit.views import SCORING_KEYS
+
+pytestmark = pytest.mark.integration
+
+FAR_FUTURE = "2100-01-01T00:00:00Z"
+
+
+@pytest.fixture
+async def person(contract_system, people) -> uuid.UUID:
+    """A support worker hired from a template with no KPIs of its own."""
+    staff = uuid.uuid4()
+    event = contract_system.a_contract_created(staff)
+    await contract_system.send(event)
+    await people.processed(event["event_id"])
+    return staff
+
+
+@pytest.fixture
+def as_role(assignment_settings):
+    def headers(role: str, staff_id: uuid.UUID | None = None) -> dict[str, str]:
+        return bearer(assignment_settings, role, staff_id)
+
+    return headers
+
+
+def kpis_url(staff: uuid.UUID) -> str:
+    return f"/api/v1/hr/staff/{staff}/kpis"
+
+
+def status_url(staff: uuid.UUID, kpi_id: str) -> str:
+    return f"/api/v1/hr/staff/{staff}/kpis/{kpi_id}/status"
+
+
+def problem_of(response) -> Any:
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    return body
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def test_without_a_token_every_route_is_401(assignment, person):
+    for method, url in [
+        ("GET", kpis_url(person)),
+        ("POST", kpis_url(person)),
+        ("PATCH", status_url(person, str(uuid.uuid4()))),
+        ("POST", f"/api/v1/hr/staff/{person}/deactivate-kpis"),
+        ("GET", "/api/v1/hr/evaluations/due"),
+    ]:
+        response = await assignment.request(method, url, json={})
+        assert response.status_code == 401, (method, url)
+        assert problem_of(response)["status"] == 401
+
+
+async def test_a_bad_token_is_401(assignment, person):
+    response = await assignment.get(kpis_url(person), headers={"Authorization": "Bearer nope"})
+
+    assert response.status_code == 401
+
+
+async def test_a_manager_and_hr_see_anyones_kpis_with_the_scoring_fields(assignment, person, as_role):
+    for role in ("manager", "hr_admin"):
+        response = await assignment.get(kpis_url(person), headers=as_role(role))
+        assert response.status_code == 200
+        for kpi in response.json():
+            assert {"target_score", "minimum_score", "effort_weight", "current_score"} <= kpi.keys()
+
+
+async def test_staff_see_their_own_kpis_without_the_scoring_mechanics(assignment, person, as_role):
+    response = await assignment.get(kpis_url(person), headers=as_role("staff", person))
+
+    assert response.status_code == 200
+    kpis = response.json()
+    assert kpis
+    for kpi in kpis:
+        assert not SCORING_KEYS & kpi.keys()
+        assert {"growth_status", "score_trend", "module", "status"} <= kpi.keys()
+        assert not SCORING_KEYS & kpi["module"].keys()
+
+
+async def test_staff_may_not_see_someone_elses_kpis(assignment, person, as_role):
+    response = await assignment.get(kpis_url(person), headers=as_role("staff", uuid.uuid4()))
+
+    assert response.status_code == 403
+    assert problem_of(response)["status"] == 403
+
+
+async def test_a_person_without_kpis_has_an_empty_list(assignment, as_role):
+    response = await assignment.get(kpis_url(uuid.uuid4()), headers=as_role("manager"))
+
+    assert (response.status_code, response.json()) == (200, [])
+
+
+async def test_an_unknown_status_filter_is_a_400(assignment, person, as_role):
+    response = await assignment.get(
+        kpis_url(person), params={"status": "deleted"}, headers=as_role("manager")
+    )
+
+    assert response.status_code == 400
+    assert problem_of(response)["status"] == 400
+
+
+async def test_a_malformed_staff_id_is_not_a_500(assignment, as_role):
+    response = await assignment.get("/api/v1/hr/staff/not-a-uuid/kpis", headers=as_role("manager"))
+
+    assert response.status_code in (400, 404)
+
+
+# ---------------------------------------------------------------- manual assignment
+
+
+async def test_a_manager_assigns_a_kpi_by_hand(assignment, person, as_role, catalogue):
+    module = catalogue.optional("support_worker", "percentage")[0]
+    contract = uuid.uuid4()
+
+    response = await assignment.post(
+        kpis_url(person),
+        json={"kpi_module_id": module, "contract_id": str(contract), "custom_target": 88},
+        headers=as_role("manager"),
+    )
+
+    assert response.status_code == 201, response.text
+    kpi = response.json()
+    assert (kpi["kpi_module_id"], kpi["source"], kpi["status"]) == (module, "manual", "active")
+    assert (kpi["contract_id"], kpi["target_score"]) == (str(contract), 88)
+    assert kpi["module"]["id"] == module
+    listed = {k["id"] for k in (await assignment.get(kpis_url(person), headers=as_role("manager"))).json()}
+    assert kpi["id"] in listed
+
+
+async def test_assigning_a_module_that_is_already_active_is_a_409(
+    assignment, person, as_role, catalogue
+):
+    universal = sorted(catalogue.universal())[0]
+
+    response = await assignment.post(
+        kpis_url(person), json={"kpi_module_id": universal}, headers=as_role("manager")
+    )
+
+    assert response.status_code == 409
+    assert problem_of(response)["status"] == 409
+
+
+async def test_assigning_an_unknown_module_is_a_422(assignment, person, as_role):
+    response = await assignment.post(
+        kpis_url(person), json={"kpi_module_id": str(uuid.uuid4())}, headers=as_role("manager")
+    )
+
+    assert response.status_code == 422
+    assert problem_of(response)["errors"][0]["field"] == "kpi_module_id"
+
+
+async def test_a_custom_target_off_the_modules_scale_is_a_422(assignment, person, as_role, catalogue):
+    module = catalogue.optional("support_worker", "percentage")[0]
+
+    response = await assignment.post(
+        kpis_url(person),
+        json={"kpi_module_id": module, "custom_target": 250},
+        headers=as_role("manager"),
+    )
+
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"kpi_module_id": "nope"}, {"kpi_module_id": str(uuid.uuid4()), "colour": "blue"}],
+)
+async def test_a_malformed_assignment_is_a_400(assignment, person, as_role, body):
+    response = await assignment.post(kpis_url(person), json=body, headers=as_role("manager"))
+
+    assert response.status_code == 400
+    assert problem_of(response)["status"] == 400
+
+
+async def test_staff_may_not_assign_kpis(assignment, person, as_role, catalogue):
+    module = catalogue.optional("support_worker")[0]
+
+    response = await assignment.post(
+        kpis_url(person), json={"kpi_module_id": module}, headers=as_role("staff", person)
+    )
+
+    assert response.status_code == 403
+
+
+async def test_a_manual_assignment_is_announced_for_the_journal(
+    assignment, person, as_role, catalogue, announced, people
+):
+    module = catalogue.optional("support_worker")[0]
+
+    response = await assignment.post(
+        kpis_url(person), json={"kpi_module_id": module}, headers=as_role("manager")
+    )
+    await people.settled()
+    await announced.caught_up()
+
+    kpi_id = response.json()["id"]
+    found = [
+        body for body in announced.bodies()
+        if body["event_type"] == "KpisAssigned"
+        and [k["staff_kpi_id"] for k in body["kpis"]] == [kpi_id]
+    ]
+    assert len(found) == 1
+    assert (found[0]["cause"], found[0]["kpis"][0]["source"]) == ("manual_assignment", "manual")
+
+
+# ---------------------------------------------------------------- status changes
+
+
+async def kpi_of(assignment, person, as_role, module: str) -> dict[str, Any]:
+    response = await assignment.get(kpis_url(person), params={"status": "all"},
+                                    headers=as_role("manager"))
+    return next(k for k in response.json() if k["kpi_module_id"] == module)
+
+
+async def test_a_manager_deactivates_and_reactivates_an_optional_kpi(
+    assignment, person, as_role, catalogue
+):
+    module = sorted(catalogue.defaults("support_worker") - catalogue.universal())[0]
+    kpi = await kpi_of(assignment, person, as_role, module)
+
+    off = await assignment.patch(
+        status_url(person, kpi["id"]),
+        json={"status": "inactive", "reason": "on extended leave"},
+        headers=as_role("manager"),
+    )
+    on = await assignment.patch(
+        status_url(person, kpi["id"]), json={"status": "active"}, headers=as_role("manager")
+    )
+
+    assert off.status_code == 200, off.text
+    assert (off.json()["status"], off.json()["deactivation_reason"]) == (
+        "inactive", "on extended leave"
+    )
+    assert off.json()["deactivated_at"] is not None
+    assert on.status_code == 200
+    assert (on.json()["id"], on.json()["status"], on.json()["deactivated_at"]) == (
+        kpi["id"], "active", None
+    )
+
+
+async def test_a_manager_may_not_deactivate_a_required_kpi_but_hr_may(
+    assignment, person, as_role, catalogue
+):
+    required = await kpi_of(assignment, person, as_role, sorted(catalogue.universal())[0])
+    assert required["is_required"]
+
+    manager = await assignment.patch(
+        status_url(person, required["id"]), json={"status": "inactive"}, headers=as_role("manager")
+    )
+    hr = await assignment.patch(
+        status_url(person, required["id"]), json={"status": "inactive"}, headers=as_role("hr_admin")
+    )
+
+    assert manager.status_code == 403
+    assert problem_of(manager)["status"] == 403
+    assert hr.status_code == 200
+    assert hr.json()["status"] == "inactive"
+
+
+async def test_setting_the_status_a_kpi_already_has_changes_nothing(
+    assignment, person, as_role, catalogue
+):
+    kpi = await kpi_of(assignment, person, as_role, sorted(catalogue.universal())[0])
+
+    response = await assignment.patch(
+        status_url(person, kpi["id"]), json={"status": "active"}, headers=as_role("manager")
+    )
+
+    assert (response.status_code, response.json()) == (200, kpi)
+
+
+async def test_staff_may_not_change_a_status(assignment, person, as_role, catalogue):
+    kpi = await kpi_of(assignment, person, as_role, sorted(catalogue.universal())[0])
+
+    response = await assignment.patch(
+        status_url(person, kpi["id"]), json={"status": "inactive"},
+        headers=as_role("staff", person),
+    )
+
+    assert response.status_code == 403
+
+
+async def test_changing_the_status_of_an_unknown_kpi_is_a_404(assignment, person, as_role):
+    response = await assignment.patch(
+        status_url(person, str(uuid.uuid4())), json={"status": "inactive"},
+        headers=as_role("manager"),
+    )
+
+    assert response.status_code == 404
+    assert problem_of(response)["status"] == 404
+
+
+async def test_an_unknown_status_is_a_400(assignment, person, as_role, catalogue):
+    kpi = await kpi_of(assignment, person, as_role, sorted(catalogue.universal())[0])
+
+    response = await assignment.patch(
+        status_url(person, kpi["id"]), json={"status": "deleted"}, headers=as_role("hr_admin")
+    )
+
+    assert response.status_code == 400
+
+
+# ---------------------------------------------------------------- deactivate-kpis
+
+
+async def test_only_hr_may_deactivate_all_of_a_persons_kpis(assignment, person, as_role):
+    url = f"/api/v1/hr/staff/{person}/deactivate-kpis"
+    count = len((await assignment.get(kpis_url(person), headers=as_role("manager"))).json())
+
+    manager = await assignment.post(url, json={}, headers=as_role("manager"))
+    staff = await assignment.post(url, json={}, headers=as_role("staff", person))
+    hr = await assignment.post(url, json={"reason": "contract ended"}, headers=as_role("hr_admin"))
+    again = await assignment.post(url, headers=as_role("hr_admin"))
+
+    assert (manager.status_code, staff.status_code) == (403, 403)
+    assert (hr.status_code, hr.json()) == (200, {"deactivated": count})
+    assert (again.status_code, again.json()) == (200, {"deactivated": 0})
+    everything = (
+        await assignment.get(kpis_url(person), params={"status": "all"}, headers=as_role("manager"))
+    ).json()
+    assert len(everything) == count
+    assert {(k["status"], k["deactivation_reason"]) for k in everything} == {
+        ("inactive", "contract ended")
+    }
+
+
+# ---------------------------------------------------------------- evaluations due
+
+
+async def test_evaluations_due_lists_active_kpis_due_before_a_time(
+    assignment, person, as_role
+):
+    due = await assignment.get(
+        "/api/v1/hr/evaluations/due", params={"before": FAR_FUTURE, "limit": 5000},
+        headers=as_role("manager"),
+    )
+    not_yet = await assignment.get(
+        "/api/v1/hr/evaluations/due",
+        params={"before": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+        headers=as_role("hr_admin"),
+    )
+
+    assert due.status_code == 200
+    mine = [k for k in due.json() if k["staff_id"] == str(person)]
+    assert mine and all(k["status"] == "active" for k in mine)
+    dates = [datetime.fromisoformat(k["next_evaluation_due"]) for k in due.json()]
+    assert dates == sorted(dates)
+    assert not [k for k in not_yet.json() if k["staff_id"] == str(person)]
+
+
+async def test_staff_may_not_list_evaluations_due(assignment, person, as_role):
+    response = await assignment.get(
+        "/api/v1/hr/evaluations/due", headers=as_role("staff", person)
+    )
+
+    assert response.status_code == 403
+
+
+# ---------------------------------------------------------------- never deleted
+
+
+async def test_the_database_refuses_to_delete_a_staff_kpi(person, database_url):
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.exceptions.RestrictViolationError, match="never deleted"):
+            await conn.execute("DELETE FROM hr.staff_kpis WHERE staff_id = $1", person)
+        with pytest.raises(asyncpg.exceptions.RestrictViolationError):
+            await conn.execute("TRUNCATE hr.staff_kpis")
+    finally:
+        await conn.close()

@@ -1,0 +1,189 @@
+"""What the service learns from other services' events: the catalogue and the journal's scores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import pytest
+
+from assignment.handlers import ReplicaGate
+from kpi_contracts import names
+from kpi_kit.testing.harness import bearer, eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_starting_empty_the_service_copies_the_whole_catalogue(assignment, db, catalogue):
+    replica = {
+        str(row["id"]): row["version"]
+        for row in await db.fetch("SELECT id, version FROM hr.assignment_modules")
+    }
+
+    assert replica.keys() >= {str(m["id"]) for m in catalogue.modules.values()}
+
+
+async def test_a_template_replace_reaches_the_replica_by_version(templates, catalogue, db):
+    first, second = catalogue.optional("support_worker")[:2]
+    template = await templates.create([{"kpi_module_id": first, "weight": 1}])
+
+    await templates.replace(template, [{"kpi_module_id": second, "weight": 3, "is_required": True}])
+
+    rows = await db.fetch(
+        "SELECT kpi_module_id, weight, is_required FROM hr.assignment_template_kpis"
+        " WHERE template_id = $1", template,
+    )
+    assert [(str(r["kpi_module_id"]), r["weight"], r["is_required"]) for r in rows] == [
+        (second, 3, True)
+    ]
+
+
+async def test_an_older_catalog_event_does_not_overwrite_a_newer_one(
+    broker_channel, catalogue, db, people
+):
+    module = dict(catalogue.modules["attendance-reliability"])
+    current = await db.fetchval(
+        "SELECT version FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module["id"])
+    )
+    stale = {key: module[key] for key in (
+        "id", "slug", "category", "role_group", "is_universal", "objective", "measurement_method",
+        "data_sources", "automation_status", "score_type", "target_score", "minimum_score",
+        "effort_weight", "evaluation_frequency", "coaching_tips", "is_default_for_role", "is_seed",
+        "display_order", "is_archived",
+    )} | {"name": "A stale name", "version": current - 1 if current > 1 else 0}
+    before = people.consumed("ModuleUpserted", "duplicate")
+    exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
+
+    await exchange.publish(
+        aio_pika.Message(json.dumps({
+            "event_id": str(uuid.uuid4()), "event_type": "ModuleUpserted",
+            "occurred_at": datetime.now(UTC).isoformat(), "module": stale,
+        }).encode(), content_type="application/json"),
+        routing_key=names.MODULE_UPSERTED,
+    )
+    await people.counted("ModuleUpserted", "duplicate", before + 1)
+
+    assert await db.fetchval(
+        "SELECT name FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module["id"])
+    ) == module["name"]
+
+
+async def test_a_module_edited_in_the_catalog_shows_in_staff_kpis(
+    catalog, assignment, assignment_settings, contract_system, people
+):
+    hr = bearer(assignment_settings, "hr_admin")
+    created = await catalog.post(
+        "/api/v1/hr/kpi-modules",
+        json={
+            "name": f"Rostering accuracy {uuid.uuid4().hex[:6]}",
+            "category": "operational",
+            "role_group": "rostering",
+            "objective": "Rosters are right first time.",
+            "measurement_method": "Share of shifts that need no change after publishing.",
+            "target_score": 90,
+            "minimum_score": 75,
+            "effort_weight": 0.2,
+        },
+        headers=hr,
+    )
+    assert created.status_code == 201, created.text
+    module_id = created.json()["id"]
+    staff = uuid.uuid4()
+
+    async def assigned():
+        response = await assignment.post(
+            f"/api/v1/hr/staff/{staff}/kpis", json={"kpi_module_id": module_id}, headers=hr
+        )
+        return response.status_code == 201
+
+    await eventually(assigned)  # once the replica has the new module
+    renamed = await catalog.patch(
+        f"/api/v1/hr/kpi-modules/{module_id}", json={"name": "Roster accuracy"}, headers=hr
+    )
+    assert renamed.status_code == 200
+
+    async def shows_new_name():
+        return [k["module"]["name"] for k in await people.kpis(staff)] == ["Roster accuracy"]
+
+    await eventually(shows_new_name)
+
+
+# ---------------------------------------------------------------- scores from the journal
+
+
+def a_score_recomputed(kpi: dict[str, Any], sequence: int, score: float) -> dict[str, Any]:
+    evaluated = datetime(2026, 3, 1, tzinfo=UTC)
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "ScoreRecomputed",
+        "occurred_at": evaluated.isoformat(),
+        "staff_kpi_id": kpi["id"],
+        "staff_id": kpi["staff_id"],
+        "sequence": sequence,
+        "current_score": score,
+        "current_outcome_score": score,
+        "current_effort_score": score,
+        "previous_score": 3.0,
+        "score_trend": "up",
+        "trend_percentage": round((score - 3.0) / 3.0 * 100, 4),
+        "growth_status": "exceeding",
+        "last_evaluated_at": evaluated.isoformat(),
+        "next_evaluation_due": (evaluated + timedelta(days=90)).isoformat(),
+    }
+
+
+async def test_the_journals_scores_are_kept_current_and_an_older_recompute_is_ignored(
+    broker_channel, contract_system, people
+):
+    staff = uuid.uuid4()
+    hired = contract_system.a_contract_created(staff)
+    await contract_system.send(hired)
+    await people.processed(hired["event_id"])
+    kpi = (await people.kpis(staff))[0]
+    exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
+
+    async def journal_says(body: dict[str, Any]) -> None:
+        await exchange.publish(
+            aio_pika.Message(json.dumps(body).encode(), content_type="application/json"),
+            routing_key=names.SCORE_RECOMPUTED,
+        )
+
+    newer, older = a_score_recomputed(kpi, 2, 4.5), a_score_recomputed(kpi, 1, 3.5)
+    stale_before = people.consumed("ScoreRecomputed", "duplicate")
+    await journal_says(newer)
+
+    async def scored():
+        now = people.by_module(await people.kpis(staff))[kpi["kpi_module_id"]]
+        return now if now["current_score"] == 4.5 else None
+
+    current = await eventually(scored)
+    await journal_says(older)
+    await people.counted("ScoreRecomputed", "duplicate", stale_before + 1)
+
+    after = people.by_module(await people.kpis(staff))[kpi["kpi_module_id"]]
+    assert after == current
+    assert (after["growth_status"], after["score_trend"], after["previous_score"]) == (
+        "exceeding", "up", 3.0
+    )
+    assert datetime.fromisoformat(after["next_evaluation_due"]) == datetime(
+        2026, 3, 1, tzinfo=UTC
+    ) + timedelta(days=90)
+    shown_to_staff = (await people.kpis(staff, role="staff"))[0]
+    assert "current_score" not in shown_to_staff
+
+
+async def test_lifecycle_events_wait_until_the_replica_has_settled(assignment, db):
+    just_written = ReplicaGate(quiet=3600)
+    settled = ReplicaGate(quiet=0)
+    await db.execute(
+        "UPDATE hr.assignment_modules SET replicated_at = now()"
+        " WHERE id = (SELECT id FROM hr.assignment_modules LIMIT 1)"
+    )
+
+    await settled.wait(db)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(just_written.wait(db), timeout=1)

@@ -1,0 +1,228 @@
+"""What the write path makes of a step's changes: the rows' scoring parameters and the announcements."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from assignment import domain, records
+from assignment.records import ModuleFacts, StaffKpiRecord
+from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, RoleGroup, ScoreType
+from kpi_contracts.events import ContractCreated, KpisAssigned, KpiStatusChanged, StaffExited
+from kpi_contracts.schedule import next_due
+
+T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+STAFF = uuid.uuid4()
+
+
+def a_module(frequency: Frequency = Frequency.MONTHLY, target: float = 80.0) -> ModuleFacts:
+    return ModuleFacts(
+        catalog=domain.CatalogModule(
+            id=uuid.uuid4(), role_group=RoleGroup.SUPPORT_WORKER, is_universal=False,
+            is_default_for_role=True,
+        ),
+        name="Shift Note Timeliness",
+        score_type=ScoreType.PERCENTAGE,
+        target_score=target,
+        minimum_score=60.0,
+        effort_weight=0.2,
+        evaluation_frequency=frequency,
+    )
+
+
+MODULE = a_module()
+MODULES = {MODULE.catalog.id: MODULE}
+
+
+def a_holding(**changes: Any) -> domain.Holding:
+    held = domain.Holding(
+        kpi_module_id=MODULE.catalog.id,
+        status=KpiStatus.ACTIVE,
+        source=KpiSource.TEMPLATE,
+        is_required=False,
+        custom_target=None,
+        contract_id=uuid.uuid4(),
+        assigned_at=T0,
+        changed_at=T0,
+    )
+    return replace(held, **changes)
+
+
+def a_record(holding: domain.Holding) -> StaffKpiRecord:
+    return StaffKpiRecord(
+        id=uuid.uuid4(),
+        kpi_module_id=holding.kpi_module_id,
+        contract_id=holding.contract_id,
+        status=holding.status,
+        source=holding.source,
+        is_required=holding.is_required,
+        custom_target=holding.custom_target,
+        target_score=MODULE.target_score,
+        minimum_score=MODULE.minimum_score,
+        effort_weight=MODULE.effort_weight,
+        assigned_at=holding.assigned_at,
+        next_evaluation_due=next_due(holding.assigned_at, MODULE.evaluation_frequency),
+        deactivated_at=None if holding.is_active else holding.changed_at,
+        deactivation_reason=holding.reason,
+    )
+
+
+def a_contract_step() -> domain.Step:
+    event = ContractCreated(
+        staff_id=STAFF, contract_id=uuid.uuid4(), template_id=uuid.uuid4(),
+        role_group=RoleGroup.SUPPORT_WORKER, occurred_at=T0,
+    )
+    return domain.contract_created(event, [], [])
+
+
+def an_exit_step(at: datetime) -> domain.Step:
+    return domain.staff_exited(StaffExited(staff_id=STAFF, occurred_at=at, reason="resigned"))
+
+
+def test_a_new_kpi_takes_its_custom_target_and_the_modules_minimum_and_effort_weight():
+    changes = domain.Changes(inserted=(a_holding(custom_target=91.0),))
+
+    [row], _ = records._records_after(changes, {}, MODULES)
+
+    assert (row.target_score, row.minimum_score, row.effort_weight) == (91.0, 60.0, 0.2)
+
+
+def test_without_a_custom_target_a_new_kpi_takes_the_modules_target():
+    [row], _ = records._records_after(domain.Changes(inserted=(a_holding(),)), {}, MODULES)
+
+    assert row.target_score == MODULE.target_score
+
+
+def test_a_new_kpis_first_evaluation_is_due_one_calendar_month_after_assignment():
+    [row], _ = records._records_after(domain.Changes(inserted=(a_holding(),)), {}, MODULES)
+
+    assert row.next_evaluation_due == datetime(2026, 2, 28, 9, 0, tzinfo=UTC)
+
+
+def test_a_kpi_born_inactive_records_when_and_why():
+    late = a_holding(status=KpiStatus.INACTIVE, changed_at=T0 + timedelta(days=3), reason="gone")
+
+    [row], _ = records._records_after(domain.Changes(inserted=(late,)), {}, MODULES)
+
+    assert (row.status, row.deactivated_at, row.deactivation_reason) == (
+        KpiStatus.INACTIVE, T0 + timedelta(days=3), "gone"
+    )
+
+
+def test_a_deactivation_keeps_the_row_and_its_scoring_parameters():
+    held = a_holding()
+    record = a_record(held)
+    off = a_holding(status=KpiStatus.INACTIVE, changed_at=T0 + timedelta(days=9), reason="exit")
+
+    _, [row] = records._records_after(
+        domain.Changes(deactivated=(off,)), {held.kpi_module_id: record}, MODULES
+    )
+
+    assert row.id == record.id
+    assert (row.status, row.deactivated_at, row.deactivation_reason) == (
+        KpiStatus.INACTIVE, T0 + timedelta(days=9), "exit"
+    )
+    assert (row.target_score, row.next_evaluation_due) == (
+        record.target_score, record.next_evaluation_due
+    )
+
+
+def test_a_reactivation_is_due_one_period_after_it_and_takes_the_new_terms():
+    held = a_holding(status=KpiStatus.INACTIVE, changed_at=T0, reason="exit")
+    again = T0 + timedelta(days=400)
+    back = a_holding(custom_target=70.0, changed_at=again, source=KpiSource.MANUAL)
+
+    _, [row] = records._records_after(
+        domain.Changes(reactivated=(back,)), {held.kpi_module_id: a_record(held)}, MODULES
+    )
+
+    assert (row.status, row.deactivated_at, row.deactivation_reason) == (
+        KpiStatus.ACTIVE, None, None
+    )
+    assert (row.source, row.target_score, row.assigned_at) == (KpiSource.MANUAL, 70.0, T0)
+    assert row.next_evaluation_due == next_due(again, MODULE.evaluation_frequency)
+
+
+def test_a_step_is_announced_once_with_every_kpi_it_assigned():
+    step = a_contract_step()
+    other = a_module(Frequency.WEEKLY)
+    modules = MODULES | {other.catalog.id: other}
+    changes = domain.Changes(
+        inserted=(a_holding(), a_holding(kpi_module_id=other.catalog.id))
+    )
+    inserted, _ = records._records_after(changes, {}, modules)
+    written = {r.kpi_module_id: r for r in inserted}
+
+    out = records.announcements(step, step.step_id, changes, written, modules)
+
+    assert [type(e) for e in out] == [KpisAssigned]
+    [assigned] = out
+    assert isinstance(assigned, KpisAssigned)
+    assert (assigned.staff_id, assigned.cause, assigned.cause_event_id) == (
+        STAFF, "contract_created", step.step_id
+    )
+    assert {p.staff_kpi_id for p in assigned.kpis} == {r.id for r in inserted}
+    assert {p.evaluation_frequency for p in assigned.kpis} == {
+        Frequency.MONTHLY, Frequency.WEEKLY
+    }
+
+
+def test_an_exit_is_announced_once_with_every_deactivation_and_its_reason():
+    step = an_exit_step(T0 + timedelta(days=30))
+    held = a_holding()
+    off = domain.apply({held.kpi_module_id: held}, step)[held.kpi_module_id]
+    changes = domain.Changes(deactivated=(off,))
+    _, rewritten = records._records_after(
+        changes, {held.kpi_module_id: a_record(held)}, MODULES
+    )
+
+    out = records.announcements(
+        step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES
+    )
+
+    assert [type(e) for e in out] == [KpiStatusChanged]
+    [changed] = out
+    assert isinstance(changed, KpiStatusChanged)
+    [change] = changed.changes
+    assert (change.status, change.reason, change.changed_at) == (
+        KpiStatus.INACTIVE, "Staff exited: resigned", T0 + timedelta(days=30)
+    )
+    assert change.parameters.module_name == MODULE.name
+
+
+def test_a_kpi_born_inactive_is_announced_as_assigned_and_as_deactivated():
+    step = a_contract_step()
+    late = a_holding(status=KpiStatus.INACTIVE, changed_at=T0 + timedelta(days=3), reason="gone")
+    changes = domain.Changes(inserted=(late,))
+    inserted, _ = records._records_after(changes, {}, MODULES)
+
+    out = records.announcements(
+        step, step.step_id, changes, {r.kpi_module_id: r for r in inserted}, MODULES
+    )
+
+    assert [type(e) for e in out] == [KpisAssigned, KpiStatusChanged]
+
+
+def test_nothing_to_announce_when_nothing_changed():
+    step = a_contract_step()
+
+    assert records.announcements(step, step.step_id, domain.Changes(), {}, MODULES) == []
+
+
+def test_a_record_corrected_after_an_out_of_order_arrival_is_not_announced_again():
+    step = a_contract_step()
+    held = a_holding(assigned_at=T0 + timedelta(days=2))
+    corrected = a_holding(assigned_at=T0)
+    changes = domain.Changes(restated=(corrected,))
+    _, rewritten = records._records_after(
+        changes, {held.kpi_module_id: a_record(held)}, MODULES
+    )
+
+    out = records.announcements(
+        step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES
+    )
+
+    assert [r.assigned_at for r in rewritten] == [T0]
+    assert out == []

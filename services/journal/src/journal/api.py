@@ -1,0 +1,139 @@
+"""Journal HTTP routes (interfaces §3): decode, check the role, call a handler, shape the view."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody, Parameter
+
+from journal import handlers
+from journal.schemas import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    ApprovalCreate,
+    JournalEntry,
+    JournalEntryCreate,
+    JournalPage,
+)
+from kpi_contracts.enums import Role
+from kpi_kit.auth import Caller, Principal
+from kpi_kit.service import Services
+from kpi_kit.views import without_scoring
+
+READERS = (Role.MANAGER, Role.STAFF)
+Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="entries per page")]
+Cursor = Annotated[
+    str | None,
+    Parameter(max_length=200, description="the next_cursor of the previous page, unchanged"),
+]
+
+
+def for_staff(entry: JournalEntry) -> JournalEntry:
+    """What a staff-only caller sees of an entry: no number of the scoring at all."""
+    hidden = without_scoring(entry)
+    return msgspec.structs.replace(hidden, score=msgspec.UNSET, effort_score=msgspec.UNSET)
+
+
+def shown_to(principal: Principal, page: JournalPage) -> JournalPage:
+    """A page as the caller may see it."""
+    if not principal.is_staff_only:
+        return page
+    return JournalPage(items=[for_staff(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+class StaffJournalController(Controller):
+    """A person's Living Journal: read it whole or per KPI, append to a KPI's."""
+
+    path = "/api/v1/hr/staff/{staff_id:uuid}"
+    tags = ["journal"]
+
+    @get("/journal")
+    async def person_journal(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> JournalPage:
+        """A person's journal across their KPIs, newest first (staff: their own visible entries)."""
+        principal.require(*READERS)
+        principal.require_person(staff_id)
+        page = await handlers.person_journal(
+            runtime.pool,
+            staff_id,
+            cursor=cursor,
+            limit=limit,
+            include_hidden=not principal.is_staff_only,
+        )
+        return shown_to(principal, page)
+
+    @get("/kpis/{kpi_id:uuid}/journal")
+    async def kpi_journal(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        kpi_id: FromPath[uuid.UUID],
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> JournalPage:
+        """One staff KPI's journal, newest first."""
+        principal.require(*READERS)
+        principal.require_person(staff_id)
+        page = await handlers.kpi_journal(
+            runtime.pool,
+            staff_id,
+            kpi_id,
+            cursor=cursor,
+            limit=limit,
+            include_hidden=not principal.is_staff_only,
+        )
+        return shown_to(principal, page)
+
+    @post("/kpis/{kpi_id:uuid}/journal")
+    async def append_entry(
+        self,
+        principal: Caller,
+        runtime: Services,
+        staff_id: FromPath[uuid.UUID],
+        kpi_id: FromPath[uuid.UUID],
+        data: JSONBody[JournalEntryCreate],
+    ) -> JournalEntry:
+        """Append an entry; the answer carries the composite before and after it."""
+        principal.require(*READERS)
+        principal.require_person(staff_id)
+        entry = await handlers.append_entry(
+            runtime.pool,
+            runtime.outbox,
+            staff_id,
+            kpi_id,
+            data,
+            actor=principal.sub,
+            staff_only=principal.is_staff_only,
+        )
+        return for_staff(entry) if principal.is_staff_only else entry
+
+
+class ApprovalController(Controller):
+    """Decisions on entries created pending approval."""
+
+    path = "/api/v1/hr/journal/{entry_id:uuid}"
+    tags = ["journal"]
+
+    @post("/approval")
+    async def decide(
+        self,
+        principal: Caller,
+        runtime: Services,
+        entry_id: FromPath[uuid.UUID],
+        data: JSONBody[ApprovalCreate],
+    ) -> JournalEntry:
+        """Approve (apply it now) or decline a pending entry: appends the decision as an entry."""
+        principal.require(Role.MANAGER)
+        return await handlers.decide(
+            runtime.pool, runtime.outbox, entry_id, data.decision, data.notes, actor=principal.sub
+        )

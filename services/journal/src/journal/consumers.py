@@ -1,0 +1,43 @@
+"""The journal's consumer: assignment's news about staff KPIs, journaled as status_change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from journal import handlers
+from kpi_contracts import codec, events, names
+from kpi_kit.consuming import Consumer, Delivery
+from kpi_kit.service import Runtime
+
+BINDINGS = {
+    names.JOURNAL_ASSIGNMENTS_QUEUE: [
+        (names.KPI_EXCHANGE, names.KPI_ASSIGNED),
+        (names.KPI_EXCHANGE, names.KPI_STATUS_CHANGED),
+    ]
+}
+
+
+def decode_assignment_event(body: bytes) -> events.AssignmentEvent:
+    """A KpisAssigned or KpiStatusChanged body; the `event_type` tag picks which."""
+    event: events.AssignmentEvent = codec.decode(body, events.AssignmentEvent)
+    return event
+
+
+def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
+    """The journal keeps its copy of staff KPIs from assignment's events."""
+
+    async def on_assignment_event(event: events.AssignmentEvent, _: Delivery) -> bool:
+        if isinstance(event, events.KpisAssigned):
+            return await handlers.record_assignment(runtime.pool, runtime.outbox, event)
+        return await handlers.record_status_change(runtime.pool, runtime.outbox, event)
+
+    return [
+        Consumer(
+            service="journal",
+            queue=names.JOURNAL_ASSIGNMENTS_QUEUE,
+            decode=decode_assignment_event,
+            handle=on_assignment_event,
+            broker=runtime.broker,
+        )
+    ]

@@ -1,0 +1,583 @@
+"""Journal use cases: append an entry, decide on a pending one, read journals, and journal the
+lifecycle news that assignment publishes. Each write is one transaction: the entries, the
+staff KPI's new scores and the events they cause commit together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from journal import cursors, domain, queries
+from journal.schemas import (
+    ApprovalStatus,
+    Decision,
+    JournalEntry,
+    JournalEntryCreate,
+    JournalPage,
+)
+from kpi_contracts import events
+from kpi_contracts.enums import (
+    Frequency,
+    GrowthStatus,
+    JournalEntryType,
+    KpiSource,
+    KpiStatus,
+    ScoreTrend,
+    ScoreType,
+)
+from kpi_kit.db import Pool
+from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from kpi_kit.metrics import SCORE_RECOMPUTES
+from kpi_kit.outbox import Outbox, UnitOfWork, unit_of_work
+
+# The inbox name under which assignment events are recorded as applied.
+ASSIGNMENTS_CONSUMER = "journal.assignments"
+
+Row = asyncpg.Record | dict[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- rows and rules
+
+
+def parameters_of(row: Row) -> domain.ScoringParameters:
+    """How a staff KPI row is scored."""
+    return domain.ScoringParameters(
+        score_type=ScoreType(row["score_type"]),
+        target_score=row["target_score"],
+        minimum_score=row["minimum_score"],
+        effort_weight=row["effort_weight"],
+        evaluation_frequency=Frequency(row["evaluation_frequency"]),
+    )
+
+
+def scores_of(row: Row) -> domain.Scores:
+    """The current scores held in a staff KPI row."""
+    return domain.Scores(
+        outcome_score=row["outcome_score"],
+        effort_score=row["effort_score"],
+        current_score=row["current_score"],
+        previous_score=row["previous_score"],
+        score_trend=ScoreTrend(row["score_trend"]) if row["score_trend"] else None,
+        trend_percentage=row["trend_percentage"],
+        growth_status=GrowthStatus(row["growth_status"]) if row["growth_status"] else None,
+        last_evaluated_at=row["last_evaluated_at"],
+        next_evaluation_due=row["next_evaluation_due"],
+    )
+
+
+def _score_columns(scores: domain.Scores) -> dict[str, Any]:
+    return {
+        "outcome_score": scores.outcome_score,
+        "effort_score": scores.effort_score,
+        "current_score": scores.current_score,
+        "previous_score": scores.previous_score,
+        "score_trend": scores.score_trend,
+        "trend_percentage": scores.trend_percentage,
+        "growth_status": scores.growth_status,
+        "last_evaluated_at": scores.last_evaluated_at,
+        "next_evaluation_due": scores.next_evaluation_due,
+    }
+
+
+def _parameter_columns(p: events.ScoringParameters) -> dict[str, Any]:
+    return {
+        "staff_id": p.staff_id,
+        "kpi_module_id": p.kpi_module_id,
+        "module_name": p.module_name,
+        "contract_id": p.contract_id,
+        "source": p.source,
+        "is_required": p.is_required,
+        "score_type": p.score_type,
+        "target_score": p.target_score,
+        "minimum_score": p.minimum_score,
+        "effort_weight": p.effort_weight,
+        "evaluation_frequency": p.evaluation_frequency,
+        "assigned_at": p.assigned_at,
+    }
+
+
+def _arrays(columns: tuple[tuple[str, str], ...], rows: Sequence[dict[str, Any]]) -> list[Any]:
+    return [[row[name] for row in rows] for name, _ in columns]
+
+
+def _unprocessable(problems: Sequence[domain.Problem]) -> Unprocessable:
+    return Unprocessable(
+        problems[0].message if len(problems) == 1 else "The entry breaks several rules",
+        [FieldError(p.field, p.message) for p in problems],
+    )
+
+
+def _refuse(problems: Sequence[domain.Problem]) -> None:
+    if problems:
+        raise _unprocessable(problems)
+
+
+def entry_view(row: Row, kpi: Row | None = None) -> JournalEntry:
+    """The API view of an entry row (joined with its KPI's name, or given the KPI row)."""
+    values = {name: row[name] for name in _VIEW_FIELDS if name in row}
+    if kpi is not None:
+        values["kpi_module_id"] = kpi["kpi_module_id"]
+        values["module_name"] = kpi["module_name"]
+        values["approval_status"] = ApprovalStatus.PENDING if row["is_pending_approval"] else None
+    return msgspec.convert(values, JournalEntry)
+
+
+_VIEW_FIELDS = tuple(JournalEntry.__struct_fields__)
+
+
+# ---------------------------------------------------------------- writing entries
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One entry and the state its KPI's row moves to with it."""
+
+    kpi: dict[str, Any]
+    entry: dict[str, Any]
+    applied: domain.Applied
+
+
+def _entry(
+    kpi: Row,
+    sequence: int,
+    entry_type: JournalEntryType,
+    title: str,
+    content: str,
+    applied: domain.Applied,
+    at: datetime,
+    **fields: Any,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "staff_kpi_id": kpi["staff_kpi_id"],
+        "staff_id": kpi["staff_id"],
+        "sequence": sequence,
+        "entry_type": entry_type,
+        "title": title,
+        "content": content,
+        "score": None,
+        "score_impact": None,
+        "effort_score": None,
+        "score_before": applied.score_before,
+        "score_after": applied.score_after,
+        "effort_recognized": False,
+        "effort_notes": None,
+        "is_visible_to_staff": True,
+        "is_pending_approval": False,
+        "linked_catchup_id": None,
+        "linked_incident_id": None,
+        "related_entry_id": None,
+        "created_by": None,
+        "source_event_id": None,
+        "created_at": at,
+    }
+    entry.update(fields)
+    return entry
+
+
+async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Record]:
+    """Write entries and their KPIs' new state in one statement; queue the events they cause."""
+    rows = await uow.conn.fetch(
+        queries.APPEND_ENTRIES,
+        *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in writes]),
+        *_arrays(queries.KPI_COLUMNS, [w.kpi for w in writes]),
+    )
+    await _announce(uow, writes, {row["id"] for row in rows})
+    return list(rows)
+
+
+async def _announce(uow: UnitOfWork, writes: Sequence[_Write], written: set[uuid.UUID]) -> None:
+    """Queue the events of the entries that were written, and of every recompute."""
+    published: list[events.Event] = []
+    for w in writes:
+        if w.entry["id"] not in written:
+            continue
+        if domain.announces_entry(w.entry["entry_type"]):
+            published.append(_appended_event(w.entry))
+        if w.applied.recomputed:
+            published.append(_recomputed_event(w))
+            SCORE_RECOMPUTES.inc()
+    await uow.publish(published)
+
+
+def _appended_event(entry: dict[str, Any]) -> events.JournalEntryAppended:
+    return events.JournalEntryAppended(
+        occurred_at=entry["created_at"],
+        entry_id=entry["id"],
+        staff_kpi_id=entry["staff_kpi_id"],
+        staff_id=entry["staff_id"],
+        entry_type=entry["entry_type"],
+        title=entry["title"],
+        score_before=entry["score_before"],
+        score_after=entry["score_after"],
+        is_pending_approval=entry["is_pending_approval"],
+        is_visible_to_staff=entry["is_visible_to_staff"],
+        created_by=entry["created_by"],
+        related_entry_id=entry["related_entry_id"],
+    )
+
+
+def _recomputed_event(w: _Write) -> events.ScoreRecomputed:
+    scores = w.applied.scores
+    return events.ScoreRecomputed(
+        occurred_at=w.entry["created_at"],
+        staff_kpi_id=w.kpi["staff_kpi_id"],
+        staff_id=w.kpi["staff_id"],
+        sequence=w.kpi["sequence"],
+        current_score=scores.current_score,
+        current_outcome_score=scores.outcome_score,
+        current_effort_score=scores.effort_score,
+        previous_score=scores.previous_score,
+        score_trend=scores.score_trend,
+        trend_percentage=scores.trend_percentage,
+        growth_status=scores.growth_status,
+        last_evaluated_at=scores.last_evaluated_at,
+        next_evaluation_due=scores.next_evaluation_due,
+    )
+
+
+def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
+    """The KPI row after one more entry: new scores, the next sequence number."""
+    row = {name: kpi[name] for name, _ in queries.KPI_COLUMNS}
+    row.update(_score_columns(applied.scores))
+    row.update(changes)
+    row["sequence"] = kpi["sequence"] + 1
+    return row
+
+
+async def _lock_active_kpi(
+    uow: UnitOfWork, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID
+) -> asyncpg.Record:
+    kpi = await uow.conn.fetchrow(queries.LOCK_KPI, staff_kpi_id)
+    if kpi is None or (staff_id is not None and kpi["staff_id"] != staff_id):
+        raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
+    if kpi["status"] != KpiStatus.ACTIVE:
+        raise Conflict(
+            f"The KPI {kpi['module_name']!r} is inactive: its journal can be read, not added to"
+        )
+    return kpi
+
+
+def _applied_or_refuse(
+    kpi: Row, change: domain.ScoreChange, *, pending: bool, at: datetime
+) -> domain.Applied:
+    try:
+        return domain.append(scores_of(kpi), parameters_of(kpi), change, pending=pending, at=at)
+    except domain.ScoringRefused as refused:
+        raise _unprocessable([refused.problem]) from refused
+
+
+async def append_entry(
+    pool: Pool,
+    outbox: Outbox,
+    staff_id: uuid.UUID,
+    staff_kpi_id: uuid.UUID,
+    data: JournalEntryCreate,
+    *,
+    actor: str,
+    staff_only: bool,
+) -> JournalEntry:
+    """Append an entry to a staff KPI's journal and recompute its scores under the row lock.
+
+    Staff may add only self_reflection entries, always pending approval and visible to them.
+    """
+    if staff_only and not domain.staff_may_append(data.entry_type):
+        raise Forbidden("Staff may add self_reflection entries only")
+    pending = True if staff_only else data.is_pending_approval
+    visible = True if staff_only else data.is_visible_to_staff
+    async with unit_of_work(pool, outbox) as uow:
+        kpi = await _lock_active_kpi(uow, staff_id, staff_kpi_id)
+        _refuse(
+            domain.entry_problems(
+                data.entry_type,
+                ScoreType(kpi["score_type"]),
+                score=data.score,
+                score_impact=data.score_impact,
+                effort_score=data.effort_score,
+            )
+        )
+        change = domain.change_of(data.entry_type, data.score, data.score_impact, data.effort_score)
+        at = _now()
+        applied = _applied_or_refuse(kpi, change, pending=pending, at=at)
+        moved = _moved(kpi, applied)
+        entry = _entry(
+            kpi,
+            moved["sequence"],
+            data.entry_type,
+            data.title,
+            data.content,
+            applied,
+            at,
+            score=data.score,
+            score_impact=data.score_impact,
+            effort_score=data.effort_score,
+            effort_recognized=domain.effort_recognized(data.entry_type, data.effort_recognized),
+            effort_notes=data.effort_notes,
+            is_visible_to_staff=visible,
+            is_pending_approval=pending,
+            linked_catchup_id=data.linked_catchup_id,
+            linked_incident_id=data.linked_incident_id,
+            created_by=actor,
+        )
+        [row] = await _append(uow, [_Write(moved, entry, applied)])
+    return entry_view(row, kpi)
+
+
+async def decide(
+    pool: Pool,
+    outbox: Outbox,
+    entry_id: uuid.UUID,
+    decision: Decision,
+    notes: str | None,
+    *,
+    actor: str,
+) -> JournalEntry:
+    """Approve or decline a pending entry by appending the decision; approval applies it now."""
+    async with unit_of_work(pool, outbox) as uow:
+        pending = await uow.conn.fetchrow(queries.GET_ENTRY, entry_id)
+        if pending is None:
+            raise NotFound(f"No journal entry {entry_id}")
+        kpi = await _lock_active_kpi(uow, None, pending["staff_kpi_id"])
+        if not pending["is_pending_approval"]:
+            raise Conflict("This entry was not created pending approval: nothing to decide")
+        if await uow.conn.fetchval(queries.DECISION_ON, entry_id) is not None:
+            raise Conflict("This entry has been decided already")
+        at = _now()
+        approve = decision is Decision.APPROVE
+        change = (
+            domain.change_of(
+                JournalEntryType(pending["entry_type"]),
+                pending["score"],
+                pending["score_impact"],
+                pending["effort_score"],
+            )
+            if approve
+            else domain.NO_CHANGE
+        )
+        applied = _applied_or_refuse(kpi, change, pending=False, at=at)
+        moved = _moved(kpi, applied)
+        entry = _entry(
+            kpi,
+            moved["sequence"],
+            JournalEntryType.APPROVAL_GRANTED if approve else JournalEntryType.APPROVAL_DECLINED,
+            f"{'Approved' if approve else 'Declined'}: {pending['title']}",
+            notes or "",
+            applied,
+            at,
+            is_visible_to_staff=pending["is_visible_to_staff"],
+            related_entry_id=entry_id,
+            created_by=actor,
+        )
+        try:
+            [row] = await _append(uow, [_Write(moved, entry, applied)])
+        except asyncpg.UniqueViolationError as exc:  # the index backs the row lock up
+            raise Conflict("This entry has been decided already") from exc
+    return entry_view(row, kpi)
+
+
+# ---------------------------------------------------------------- reading journals
+
+
+async def person_journal(
+    pool: Pool, staff_id: uuid.UUID, *, cursor: str | None, limit: int, include_hidden: bool
+) -> JournalPage:
+    """A person's journal across all their KPIs, newest first."""
+    created_at, entry_id = cursors.read_cursor(cursor)
+    async with pool.acquire() as conn:
+        if not await conn.fetchval(queries.PERSON_KNOWN, staff_id):
+            raise NotFound(f"The journal has no KPIs for staff member {staff_id}")
+        rows = await conn.fetch(
+            queries.PERSON_JOURNAL, staff_id, include_hidden, created_at, entry_id, limit + 1
+        )
+    return _page(rows, limit)
+
+
+async def kpi_journal(
+    pool: Pool,
+    staff_id: uuid.UUID,
+    staff_kpi_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+    include_hidden: bool,
+) -> JournalPage:
+    """One staff KPI's journal, newest first."""
+    created_at, entry_id = cursors.read_cursor(cursor)
+    async with pool.acquire() as conn:
+        owner = await conn.fetchval(queries.KPI_OWNER, staff_kpi_id)
+        if owner != staff_id:
+            raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
+        rows = await conn.fetch(
+            queries.KPI_JOURNAL, staff_kpi_id, include_hidden, created_at, entry_id, limit + 1
+        )
+    return _page(rows, limit)
+
+
+def _page(rows: Sequence[asyncpg.Record], limit: int) -> JournalPage:
+    """A page of `limit` entries; one more row fetched tells whether another page follows."""
+    items = [entry_view(row) for row in rows[:limit]]
+    more = len(rows) > limit and bool(items)
+    return JournalPage(
+        items=items,
+        next_cursor=cursors.cursor_after(items[-1].created_at, items[-1].id) if more else None,
+    )
+
+
+# ---------------------------------------------------------------- lifecycle news from assignment
+
+
+@dataclass(frozen=True)
+class _News:
+    """One staff KPI's news in an assignment event."""
+
+    parameters: events.ScoringParameters
+    status: KpiStatus
+    reported_at: datetime
+    step: domain.Lifecycle
+    reason: str | None
+
+
+async def record_assignment(pool: Pool, outbox: Outbox, event: events.KpisAssigned) -> bool:
+    """Journal newly assigned KPIs: one status_change entry each, once per event."""
+    news = [
+        _News(p, KpiStatus.ACTIVE, p.assigned_at, domain.Lifecycle.ASSIGNED, None)
+        for p in event.kpis
+    ]
+    return await _record(pool, outbox, event.event_id, news)
+
+
+async def record_status_change(pool: Pool, outbox: Outbox, event: events.KpiStatusChanged) -> bool:
+    """Journal deactivated and reactivated KPIs: one status_change entry each, once per event."""
+    news = [
+        _News(
+            c.parameters,
+            c.status,
+            c.changed_at,
+            domain.lifecycle_of(c.status, assigned=False),
+            c.reason,
+        )
+        for c in event.changes
+    ]
+    return await _record(pool, outbox, event.event_id, news)
+
+
+async def _record(pool: Pool, outbox: Outbox, event_id: uuid.UUID, news: Sequence[_News]) -> bool:
+    # One entry per KPI and event: should an event name a KPI twice, its last word counts.
+    by_kpi = {n.parameters.staff_kpi_id: n for n in news}
+    async with unit_of_work(pool, outbox) as uow:
+        if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event_id):
+            return False
+        if not by_kpi:
+            return True
+        # Most news is of KPIs the journal has not heard of: create them with their first entry.
+        fresh = [_status_write(_first_row(n), n, event_id) for n in by_kpi.values()]
+        created = await uow.conn.fetch(
+            queries.CREATE_KPIS_WITH_ENTRIES,
+            *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in fresh]),
+            *_arrays(queries.KPI_COLUMNS, [w.kpi for w in fresh]),
+        )
+        written = {row["id"] for row in created}
+        await _announce(uow, fresh, written)
+        if len(written) == len(fresh):
+            return True
+        # The others exist: lock them, then journal the news on the scores they hold.
+        done = {w.kpi["staff_kpi_id"] for w in fresh if w.entry["id"] in written}
+        known = await uow.conn.fetch(queries.LOCK_KPIS, sorted(k for k in by_kpi if k not in done))
+        await _append(
+            uow, [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
+        )
+    return True
+
+
+def _first_row(news: _News) -> dict[str, Any]:
+    """The row of a staff KPI the journal hears of for the first time, before any entry."""
+    p = news.parameters
+    frequency = Frequency(p.evaluation_frequency)
+    scores = domain.Scores(next_evaluation_due=domain.first_due(p.assigned_at, frequency))
+    return {
+        "staff_kpi_id": p.staff_kpi_id,
+        **_parameter_columns(p),
+        "status": news.status,
+        "status_changed_at": news.reported_at,
+        **_score_columns(scores),
+        "sequence": 0,
+    }
+
+
+def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
+    """The status_change entry for one KPI, and its row with the news applied if it is news.
+
+    The entry is dated when the change happened, so the person's story reads in order.
+    """
+    changes: dict[str, Any] = {}
+    parameters = parameters_of(kpi)
+    if domain.is_newer(news.reported_at, kpi["status_changed_at"]):
+        changes = {
+            **_parameter_columns(news.parameters),
+            "status": news.status,
+            "status_changed_at": news.reported_at,
+        }
+        parameters = parameters_of(changes)
+    applied = domain.with_parameters(scores_of(kpi), parameters)
+    moved = _moved(kpi, applied, **changes)
+    title, content = domain.status_change_text(
+        news.step,
+        news.parameters.module_name,
+        source=KpiSource(news.parameters.source),
+        reason=news.reason,
+    )
+    entry = _entry(
+        kpi,
+        moved["sequence"],
+        JournalEntryType.STATUS_CHANGE,
+        title,
+        content,
+        applied,
+        news.reported_at,
+        source_event_id=event_id,
+    )
+    return _Write(moved, entry, applied)
+
+
+# ---------------------------------------------------------------- replay
+
+
+async def replayed_scores(
+    pool: Pool, staff_kpi_id: uuid.UUID
+) -> tuple[domain.Scores, domain.Scores]:
+    """A KPI's stored scores and the scores its journal replays to, for checking one another."""
+    async with pool.acquire() as conn:
+        kpi = await conn.fetchrow(queries.GET_KPI, staff_kpi_id)
+        if kpi is None:
+            raise NotFound(f"No KPI {staff_kpi_id}")
+        history = await conn.fetch(queries.KPI_HISTORY, staff_kpi_id)
+    recorded = [
+        domain.RecordedEntry(
+            id=row["id"],
+            entry_type=JournalEntryType(row["entry_type"]),
+            change=domain.change_of(
+                JournalEntryType(row["entry_type"]),
+                row["score"],
+                row["score_impact"],
+                row["effort_score"],
+            ),
+            is_pending_approval=row["is_pending_approval"],
+            created_at=row["created_at"],
+            score_before=row["score_before"],
+            score_after=row["score_after"],
+            related_entry_id=row["related_entry_id"],
+        )
+        for row in history
+    ]
+    replayed = domain.replay(parameters_of(kpi), recorded, kpi["assigned_at"])
+    return scores_of(kpi), replayed

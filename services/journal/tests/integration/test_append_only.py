@@ -1,0 +1,112 @@
+"""The Living Journal is append-only, and PostgreSQL itself enforces it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+
+from journal.app import DB_ROLE, definition
+from kpi_kit.broker import make_broker
+from kpi_kit.migrations import apply_migrations
+from kpi_kit.outbox import Outbox
+from kpi_kit.service import Runtime, _running
+from kpi_kit.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def an_entry(assigned: Any, db: asyncpg.Connection) -> uuid.UUID:
+    [kpi] = await assigned()
+    entry_id: uuid.UUID = await db.fetchval(
+        "SELECT id FROM hr.kpi_journal_entries WHERE staff_kpi_id = $1", kpi.staff_kpi_id
+    )
+    return entry_id
+
+
+@pytest.fixture
+async def as_service(database_url: str, journal: Any) -> AsyncIterator[asyncpg.Connection]:
+    """A connection that has assumed the service's role, as the service's pool does."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(f"SET ROLE {DB_ROLE}")
+    yield conn
+    await conn.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE hr.kpi_journal_entries SET score_after = 100 WHERE id = $1",
+        "DELETE FROM hr.kpi_journal_entries WHERE id = $1",
+    ],
+)
+async def test_the_trigger_refuses_to_rewrite_history_even_for_a_superuser(
+    db: asyncpg.Connection, an_entry: uuid.UUID, statement: str
+):
+    with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+        await db.execute(statement, an_entry)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["TRUNCATE hr.kpi_journal_entries", "TRUNCATE hr.journal_kpis CASCADE"],
+)
+async def test_the_trigger_refuses_truncate_even_by_cascade(
+    db: asyncpg.Connection, an_entry: uuid.UUID, statement: str
+):
+    with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+        await db.execute(statement)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE hr.kpi_journal_entries SET title = 'rewritten' WHERE id = $1",
+        "DELETE FROM hr.kpi_journal_entries WHERE id = $1",
+    ],
+)
+async def test_the_service_role_has_no_right_to_change_or_remove_entries(
+    as_service: asyncpg.Connection, an_entry: uuid.UUID, statement: str
+):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await as_service.execute(statement, an_entry)
+
+
+async def test_the_service_role_may_read_entries(
+    as_service: asyncpg.Connection, an_entry: uuid.UUID
+):
+    found = await as_service.fetchval(
+        "SELECT count(*) FROM hr.kpi_journal_entries WHERE id = $1", an_entry
+    )
+    assert found == 1
+
+
+async def test_the_running_service_works_as_its_role(journal: Any):
+    pool = journal.app.state.runtime.pool
+    assert await pool.fetchval("SELECT current_user") == DB_ROLE
+
+
+async def _current_user(settings: Settings) -> str:
+    runtime = Runtime(settings, Outbox("journal"), make_broker(settings))
+    async with _running(definition(), runtime, runs_worker=False):
+        user: str = await runtime.pool.fetchval("SELECT current_user")
+    return user
+
+
+async def test_the_role_can_be_turned_off_for_a_login_that_may_not_set_role(
+    journal_settings: Settings, journal: Any
+):
+    settings = msgspec.structs.replace(journal_settings, db_role="")
+    assert await _current_user(settings) == "postgres"
+
+
+async def test_migrating_again_changes_nothing(journal_settings: Settings, journal: Any):
+    applied = await apply_migrations(
+        journal_settings.database_url, "journal", definition().migrations
+    )
+    assert applied == []

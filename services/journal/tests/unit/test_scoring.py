@@ -1,0 +1,357 @@
+"""The scoring rules of interfaces §4, read as the product describes them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from journal import domain
+from journal.domain import Problem, ScoreChange, Scores, ScoringParameters, ScoringRefused
+from kpi_contracts.enums import (
+    Frequency,
+    GrowthStatus,
+    JournalEntryType,
+    KpiSource,
+    KpiStatus,
+    ScoreTrend,
+    ScoreType,
+)
+
+MONDAY = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def a_percentage_kpi(**overrides: object) -> ScoringParameters:
+    values: dict[str, object] = {
+        "score_type": ScoreType.PERCENTAGE,
+        "target_score": 90.0,
+        "minimum_score": 70.0,
+        "effort_weight": 0.2,
+        "evaluation_frequency": Frequency.MONTHLY,
+    }
+    values.update(overrides)
+    return ScoringParameters(**values)  # type: ignore[arg-type]
+
+
+def a_rating_kpi(**overrides: object) -> ScoringParameters:
+    return a_percentage_kpi(
+        score_type=ScoreType.RATING, target_score=4.0, minimum_score=3.0, **overrides
+    )
+
+
+def scored(parameters: ScoringParameters, *changes: ScoreChange, at: datetime = MONDAY) -> Scores:
+    scores = Scores()
+    for change in changes:
+        scores = domain.apply_change(scores, parameters, change, at).scores
+    return scores
+
+
+# ---------------------------------------------------------------- composite
+
+
+def test_composite_weighs_effort_by_the_effort_weight():
+    assert domain.composite(80.0, 100.0, 0.2) == 84.0
+
+
+def test_effort_counts_as_the_outcome_until_it_is_scored():
+    assert domain.composite(80.0, None, 0.3) == 80.0
+
+
+def test_there_is_no_composite_before_an_outcome_score():
+    assert domain.composite(None, 90.0, 0.2) is None
+
+
+def test_composite_is_rounded_to_two_decimals():
+    assert domain.composite(70.1, 90.2, 0.15) == 73.12
+
+
+# ---------------------------------------------------------------- growth status
+
+
+@pytest.mark.parametrize(
+    ("score", "status"),
+    [
+        (69.99, GrowthStatus.GROWING),
+        (70.0, GrowthStatus.MEETING),
+        (90.0, GrowthStatus.MEETING),
+        (90.01, GrowthStatus.EXCEEDING),
+    ],
+)
+def test_growth_status_is_growing_below_minimum_meeting_to_target_then_exceeding(score, status):
+    assert domain.growth_status(score, minimum_score=70.0, target_score=90.0) is status
+
+
+def test_no_growth_status_before_the_first_score():
+    assert domain.growth_status(None, 70.0, 90.0) is None
+
+
+# ---------------------------------------------------------------- entries that change scores
+
+
+def test_score_update_sets_the_outcome_score():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=85.0))
+    assert scores.outcome_score == 85.0
+    assert scores.current_score == 85.0
+    assert scores.growth_status is GrowthStatus.MEETING
+
+
+def test_score_adjustment_adds_its_impact_to_the_outcome_score():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0), ScoreChange(score_impact=-5.5))
+    assert scores.outcome_score == 74.5
+
+
+def test_effort_recognition_sets_the_effort_score_and_moves_the_composite():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0), ScoreChange(effort_score=100.0))
+    assert scores.effort_score == 100.0
+    assert scores.current_score == 84.0
+
+
+def test_adjustments_do_not_accumulate_float_noise():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=70.1), ScoreChange(score_impact=0.2))
+    assert scores.outcome_score == 70.3
+
+
+def test_score_before_and_after_are_the_composite_either_side_of_the_entry():
+    kpi = a_percentage_kpi()
+    start = scored(kpi, ScoreChange(score=80.0))
+    applied = domain.apply_change(start, kpi, ScoreChange(effort_score=100.0), MONDAY)
+    assert (applied.score_before, applied.score_after) == (80.0, 84.0)
+
+
+def test_an_entry_that_changes_nothing_has_equal_score_before_and_after():
+    kpi = a_percentage_kpi()
+    start = scored(kpi, ScoreChange(score=80.0))
+    applied = domain.append(start, kpi, domain.NO_CHANGE, pending=False, at=MONDAY)
+    assert applied.score_before == applied.score_after == 80.0
+    assert applied.scores is start and not applied.recomputed
+
+
+def test_a_pending_entry_changes_nothing_until_it_is_approved():
+    kpi = a_percentage_kpi()
+    start = scored(kpi, ScoreChange(score=80.0))
+    applied = domain.append(start, kpi, ScoreChange(score=95.0), pending=True, at=MONDAY)
+    assert applied.scores == start
+    assert applied.score_before == applied.score_after == 80.0
+
+
+def test_an_approved_adjustment_applies_to_the_score_as_it_stands_at_approval():
+    kpi = a_percentage_kpi()
+    at_request = scored(kpi, ScoreChange(score=80.0))
+    pending = ScoreChange(score_impact=5.0)
+    domain.append(at_request, kpi, pending, pending=True, at=MONDAY)
+    at_approval = domain.apply_change(at_request, kpi, ScoreChange(score=60.0), MONDAY).scores
+    approved = domain.apply_change(at_approval, kpi, pending, MONDAY + timedelta(days=1))
+    assert approved.scores.outcome_score == 65.0
+
+
+# ---------------------------------------------------------------- trend
+
+
+def test_previous_score_is_the_composite_before_the_latest_change():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0), ScoreChange(score=88.0))
+    assert scores.previous_score == 80.0
+    assert scores.score_trend is ScoreTrend.UP
+    assert scores.trend_percentage == 10.0
+
+
+def test_a_falling_score_trends_down_with_a_negative_percentage():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0), ScoreChange(score=60.0))
+    assert scores.score_trend is ScoreTrend.DOWN
+    assert scores.trend_percentage == -25.0
+
+
+def test_the_same_score_again_is_steady():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0), ScoreChange(score=80.0))
+    assert scores.score_trend is ScoreTrend.STEADY
+    assert scores.trend_percentage == 0.0
+
+
+def test_the_first_score_has_no_trend():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0))
+    assert scores.previous_score is None
+    assert scores.score_trend is None and scores.trend_percentage is None
+
+
+def test_trend_percentage_is_null_from_a_previous_score_of_zero():
+    scores = scored(a_percentage_kpi(), ScoreChange(score=0.0), ScoreChange(score=50.0))
+    assert scores.score_trend is ScoreTrend.UP
+    assert scores.trend_percentage is None
+
+
+# ---------------------------------------------------------------- evaluation schedule
+
+
+def test_an_evaluation_sets_last_evaluated_and_the_next_due_by_frequency():
+    scores = scored(
+        a_percentage_kpi(evaluation_frequency=Frequency.FORTNIGHTLY), ScoreChange(score=80.0)
+    )
+    assert scores.last_evaluated_at == MONDAY
+    assert scores.next_evaluation_due == MONDAY + timedelta(days=14)
+
+
+def test_a_monthly_kpi_is_due_one_calendar_month_later():
+    at = datetime(2026, 1, 31, tzinfo=UTC)
+    scores = scored(a_percentage_kpi(), ScoreChange(score=80.0), at=at)
+    assert scores.next_evaluation_due == datetime(2026, 2, 28, tzinfo=UTC)
+
+
+def test_a_new_kpi_is_first_due_one_period_after_assignment():
+    assert domain.first_due(MONDAY, Frequency.QUARTERLY) == datetime(2026, 4, 12, 9, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- the scale
+
+
+def test_a_score_off_the_percentage_scale_is_refused():
+    problems = domain.entry_problems(
+        JournalEntryType.SCORE_UPDATE,
+        ScoreType.PERCENTAGE,
+        score=101.0,
+        score_impact=None,
+        effort_score=None,
+    )
+    assert [p.field for p in problems] == ["score"]
+
+
+def test_a_rating_is_between_one_and_five():
+    for score, ok in ((0.5, False), (1.0, True), (5.0, True), (5.5, False)):
+        problems = domain.entry_problems(
+            JournalEntryType.SCORE_UPDATE,
+            ScoreType.RATING,
+            score=score,
+            score_impact=None,
+            effort_score=None,
+        )
+        assert (problems == []) is ok, score
+
+
+def test_an_adjustment_that_would_leave_the_scale_is_refused():
+    kpi = a_rating_kpi()
+    start = scored(kpi, ScoreChange(score=4.5))
+    with pytest.raises(ScoringRefused) as refused:
+        domain.apply_change(start, kpi, ScoreChange(score_impact=1.0), MONDAY)
+    assert refused.value.problem.field == "score_impact"
+
+
+def test_an_adjustment_needs_a_score_to_adjust():
+    with pytest.raises(ScoringRefused) as refused:
+        domain.apply_change(Scores(), a_percentage_kpi(), ScoreChange(score_impact=5.0), MONDAY)
+    assert refused.value.problem.field == "score_impact"
+
+
+def test_an_effort_score_off_the_scale_is_refused():
+    problems = domain.entry_problems(
+        JournalEntryType.EFFORT_RECOGNITION,
+        ScoreType.RATING,
+        score=None,
+        score_impact=None,
+        effort_score=6.0,
+    )
+    assert problems == [Problem("effort_score", "must be on the rating scale 1-5")]
+
+
+def test_a_score_update_needs_its_score():
+    problems = domain.entry_problems(
+        JournalEntryType.SCORE_UPDATE,
+        ScoreType.PERCENTAGE,
+        score=None,
+        score_impact=None,
+        effort_score=None,
+    )
+    assert [p.field for p in problems] == ["score"]
+
+
+def test_numbers_belong_to_their_entry_type():
+    problems = domain.entry_problems(
+        JournalEntryType.OBSERVATION,
+        ScoreType.PERCENTAGE,
+        score=80.0,
+        score_impact=None,
+        effort_score=None,
+    )
+    assert [p.field for p in problems] == ["score"]
+
+
+@pytest.mark.parametrize(
+    "entry_type",
+    [
+        JournalEntryType.STATUS_CHANGE,
+        JournalEntryType.APPROVAL_GRANTED,
+        JournalEntryType.APPROVAL_DECLINED,
+    ],
+)
+def test_the_service_writes_status_changes_and_decisions_itself(entry_type):
+    problems = domain.entry_problems(
+        entry_type, ScoreType.PERCENTAGE, score=None, score_impact=None, effort_score=None
+    )
+    assert [p.field for p in problems] == ["entry_type"]
+
+
+# ---------------------------------------------------------------- who writes what
+
+
+def test_staff_may_only_reflect():
+    allowed = [t for t in JournalEntryType if domain.staff_may_append(t)]
+    assert allowed == [JournalEntryType.SELF_REFLECTION]
+
+
+def test_every_entry_but_status_change_is_announced():
+    announced = {t for t in JournalEntryType if domain.announces_entry(t)}
+    assert announced == set(JournalEntryType) - {JournalEntryType.STATUS_CHANGE}
+
+
+def test_effort_recognition_acknowledges_effort_unless_told_otherwise():
+    assert domain.effort_recognized(JournalEntryType.EFFORT_RECOGNITION, None) is True
+    assert domain.effort_recognized(JournalEntryType.OBSERVATION, None) is False
+    assert domain.effort_recognized(JournalEntryType.OBSERVATION, True) is True
+
+
+# ---------------------------------------------------------------- new parameters
+
+
+def test_a_new_effort_weight_moves_the_composite_without_an_evaluation():
+    kpi = a_percentage_kpi(effort_weight=0.2)
+    start = scored(kpi, ScoreChange(score=80.0), ScoreChange(effort_score=100.0))
+    applied = domain.with_parameters(start, replace(kpi, effort_weight=0.3))
+    assert (applied.score_before, applied.score_after) == (84.0, 86.0)
+    assert applied.scores.last_evaluated_at == start.last_evaluated_at
+
+
+def test_a_new_target_moves_only_the_growth_status():
+    kpi = a_percentage_kpi(target_score=90.0)
+    start = scored(kpi, ScoreChange(score=88.0))
+    applied = domain.with_parameters(start, replace(kpi, target_score=85.0))
+    assert applied.scores.growth_status is GrowthStatus.EXCEEDING
+    assert applied.score_before == applied.score_after == 88.0
+
+
+def test_unchanged_parameters_recompute_nothing():
+    kpi = a_percentage_kpi()
+    start = scored(kpi, ScoreChange(score=88.0))
+    assert domain.with_parameters(start, kpi).recomputed is False
+
+
+# ---------------------------------------------------------------- lifecycle entries
+
+
+def test_news_as_recent_as_what_is_known_is_applied_and_older_news_is_not():
+    assert domain.is_newer(MONDAY, MONDAY)
+    assert not domain.is_newer(MONDAY - timedelta(seconds=1), MONDAY)
+
+
+def test_a_status_change_tells_the_story_in_plain_words():
+    title, content = domain.status_change_text(
+        domain.Lifecycle.DEACTIVATED,
+        "Attendance & Reliability",
+        source=KpiSource.TEMPLATE,
+        reason="role change",
+    )
+    assert title == "KPI deactivated: Attendance & Reliability"
+    assert "history stays" in content and content.endswith("Reason: role change")
+
+
+def test_an_active_status_after_assignment_is_a_reactivation():
+    assert domain.lifecycle_of(KpiStatus.ACTIVE, assigned=False) is domain.Lifecycle.REACTIVATED
+    assert domain.lifecycle_of(KpiStatus.INACTIVE, assigned=False) is domain.Lifecycle.DEACTIVATED
+    assert domain.lifecycle_of(KpiStatus.ACTIVE, assigned=True) is domain.Lifecycle.ASSIGNED

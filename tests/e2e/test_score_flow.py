@@ -1,0 +1,206 @@
+"""ContractCreated → KPIs assigned → journal entries → the new score on the assignment API.
+
+All three services run in-process on one database and vhost; the contract system is played by
+the typed publisher it would use (`kpi_contracts.publisher.LifecyclePublisher`). Everything is
+observed through the HTTP APIs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+pytest.importorskip("assignment.app", reason="the assignment service is not on this branch yet")
+
+from assignment.app import definition as assignment_definition
+from catalog.app import definition as catalog_definition
+from journal import domain
+from journal.app import definition as journal_definition
+from kpi_contracts.enums import RoleGroup
+from kpi_contracts.events import ContractCreated, StaffExited
+from kpi_contracts.publisher import LifecyclePublisher
+from kpi_contracts.schedule import next_due
+from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import ServiceClient, bearer, eventually, running
+from kpi_kit.views import SCORING_KEYS
+
+pytestmark = pytest.mark.integration
+
+ROLE_GROUP = RoleGroup.REGISTERED_NURSE
+
+
+class System:
+    """The three services, and the contract system in front of them."""
+
+    def __init__(
+        self,
+        catalog: ServiceClient,
+        assignment: ServiceClient,
+        journal: ServiceClient,
+        publisher: LifecyclePublisher,
+        settings: Settings,
+    ) -> None:
+        self.catalog, self.assignment, self.journal = catalog, assignment, journal
+        self.publisher = publisher
+        self.settings = settings
+        self.manager = bearer(settings, "manager")
+
+    def staff(self, staff_id: uuid.UUID) -> dict[str, str]:
+        return bearer(self.settings, "staff", staff_id)
+
+    async def defaults(self) -> set[str]:
+        """The module ids a new contract in the role group brings (no template KPIs)."""
+        response = await self.catalog.get(
+            "/api/v1/hr/kpi-modules", params={"role_group": ROLE_GROUP}, headers=self.manager
+        )
+        return {m["id"] for m in response.json() if m["is_default_for_role"]}
+
+    async def hire(self) -> uuid.UUID:
+        """Announce a contract for a new person, as the contract system does."""
+        staff_id = uuid.uuid4()
+        await self.publisher.publish(
+            ContractCreated(
+                staff_id=staff_id, contract_id=uuid.uuid4(), template_id=uuid.uuid4(),
+                role_group=ROLE_GROUP,
+            )
+        )
+        return staff_id
+
+    async def hired_and_journaled(self) -> tuple[uuid.UUID, list[Any]]:
+        """Hire someone and wait until assignment lists their KPIs and the journal tells it."""
+        staff_id = await self.hire()
+        kpis = await eventually(lambda: self.kpis(staff_id))
+
+        async def journaled() -> bool:
+            return len(await self.journal_of(staff_id)) == len(kpis)
+
+        await eventually(journaled)
+        return staff_id, kpis
+
+    async def kpis(self, staff_id: uuid.UUID, headers: dict[str, str] | None = None) -> Any:
+        response = await self.assignment.get(
+            f"/api/v1/hr/staff/{staff_id}/kpis", params={"status": "all"},
+            headers=headers or self.manager,
+        )
+        return response.json() if response.status_code == 200 else []
+
+    async def journal_of(self, staff_id: uuid.UUID, headers: dict[str, str] | None = None) -> Any:
+        response = await self.journal.get(
+            f"/api/v1/hr/staff/{staff_id}/journal", params={"limit": 200},
+            headers=headers or self.manager,
+        )
+        return response.json()["items"] if response.status_code == 200 else []
+
+    async def append(self, kpi: dict[str, Any], **body: Any) -> Any:
+        entry = {"title": "Monthly review", "content": "Talked it through together."} | body
+        return await self.journal.post(
+            f"/api/v1/hr/staff/{kpi['staff_id']}/kpis/{kpi['id']}/journal",
+            json=entry, headers=self.manager,
+        )
+
+
+@pytest.fixture(scope="module")
+async def system(settings_for: Callable[[str], Settings], amqp_url: str) -> AsyncIterator[System]:
+    async with (
+        running(catalog_definition(), settings_for("catalog")) as catalog,
+        running(assignment_definition(), settings_for("assignment")) as assignment,
+        running(journal_definition(), settings_for("journal")) as journal,
+        LifecyclePublisher(amqp_url) as publisher,
+    ):
+        system = System(catalog, assignment, journal, publisher, settings_for("journal"))
+        # Assignment fills its catalogue replica from the catalog as it starts: a contract is
+        # complete once the replica is, so hire probes until one gets every default KPI.
+        expected = await system.defaults()
+
+        async def replica_ready() -> bool:
+            probe = await system.hire()
+
+            async def assigned() -> list[Any]:
+                found: list[Any] = await system.kpis(probe)
+                return found
+
+            found = await eventually(assigned)
+            return {k["kpi_module_id"] for k in found} == expected
+
+        await eventually(replica_ready, timeout=60, interval=0.2)
+        yield system
+
+
+async def test_a_new_contracts_kpis_are_journaled_and_scored_on_the_assignment_api(
+    system: System,
+):
+    staff_id, kpis = await system.hired_and_journaled()
+    assert {k["kpi_module_id"] for k in kpis} == await system.defaults()
+    entries = await system.journal_of(staff_id)
+    assert {e["title"] for e in entries} == {f"KPI assigned: {k['module']['name']}" for k in kpis}
+    assert {e["staff_kpi_id"] for e in entries} == {k["id"] for k in kpis}
+
+    kpi = kpis[0]
+    rating = kpi["module"]["score_type"] == "rating"
+    outcome, effort = (4.5, 3.0) if rating else (92.0, 70.0)
+    first = (await system.append(kpi, entry_type="score_update", score=outcome)).json()
+    second = (await system.append(kpi, entry_type="effort_recognition", effort_score=effort)).json()
+    composite = domain.composite(outcome, effort, kpi["effort_weight"])
+    assert (first["score_before"], first["score_after"]) == (None, outcome)
+    assert (second["score_before"], second["score_after"]) == (outcome, composite)
+
+    async def scored() -> dict[str, Any] | None:
+        for found in await system.kpis(staff_id):
+            if found["id"] == kpi["id"] and found["current_effort_score"] == effort:
+                return dict(found)
+        return None
+
+    shown = await eventually(scored)
+    assert shown["current_score"] == composite
+    assert shown["previous_score"] == outcome
+    assert shown["score_trend"] == domain.score_trend(outcome, composite)
+    assert shown["trend_percentage"] == domain.trend_percentage(outcome, composite)
+    assert shown["growth_status"] == domain.growth_status(
+        composite, kpi["minimum_score"], kpi["target_score"]
+    )
+    assert shown["last_evaluated_at"] is not None
+    evaluated = datetime.fromisoformat(shown["last_evaluated_at"])
+    due = next_due(evaluated, kpi["module"]["evaluation_frequency"])
+    assert datetime.fromisoformat(shown["next_evaluation_due"]) == due
+
+
+async def test_staff_see_their_story_without_the_numbers(system: System):
+    staff_id, kpis = await system.hired_and_journaled()
+    kpi = kpis[0]
+    rating = kpi["module"]["score_type"] == "rating"
+    for body in (
+        {"entry_type": "score_update", "score": 4.0 if rating else 80.0},
+        {"entry_type": "coaching_session", "is_visible_to_staff": False},
+    ):
+        assert (await system.append(kpi, **body)).status_code == 201
+
+    everything = await system.journal_of(staff_id)
+    assert len(everything) == len(kpis) + 2
+    own = await system.journal_of(staff_id, system.staff(staff_id))
+    assert len(own) == len(everything) - 1
+    assert "coaching_session" not in {e["entry_type"] for e in own}
+    for entry in own:
+        assert not (SCORING_KEYS | {"score", "effort_score"}) & entry.keys()
+    for shown in await system.kpis(staff_id, system.staff(staff_id)):
+        assert not SCORING_KEYS & shown.keys()
+        assert "growth_status" in shown and "score_trend" in shown
+
+
+async def test_an_exit_closes_the_journal_but_keeps_it(system: System):
+    staff_id, kpis = await system.hired_and_journaled()
+    await system.publisher.publish(StaffExited(staff_id=staff_id, reason="Moved interstate"))
+
+    async def closed() -> list[Any]:
+        entries = await system.journal_of(staff_id)
+        deactivated = [e for e in entries if e["title"].startswith("KPI deactivated")]
+        return entries if len(deactivated) == len(kpis) else []
+
+    entries = await eventually(closed)
+    assert len(entries) == 2 * len(kpis)
+    response = await system.append(kpis[0], entry_type="observation")
+    assert response.status_code == 409
+
