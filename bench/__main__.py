@@ -213,7 +213,8 @@ async def run(quick: bool, only: tuple[str, ...], out: Path, hold: bool = False)
         "seconds": round(time.perf_counter() - t0, 1),
         "phases_s": timings,
         "gateway": gateway.kind,
-        "roles": config.roles,
+        "roles": config.roles
+        + (f", {config.api_workers} api workers" if config.roles == "split" else ""),
         "http_client": "wrk" if wrk_available() else "aiohttp",
     }
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")  # noqa: ASYNC240 - once

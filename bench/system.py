@@ -41,6 +41,7 @@ class Config:
     run_dir: Path = REPO / "bench" / "tmp"
     # "all": one process per service; "split": an api and a worker process per service.
     roles: str = "all"
+    api_workers: int = 1  # uvicorn processes of each api process (with roles "split")
     pool_max: int = 10
     jwt_secret: str = "dev-only-secret-change-me"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -60,6 +61,7 @@ class Config:
             kpi_bin=env.get("BENCH_KPI_BIN", base.kpi_bin),
             run_dir=Path(env.get("BENCH_RUN_DIR", str(base.run_dir))),
             roles=env.get("BENCH_ROLES", base.roles),
+            api_workers=int(env.get("BENCH_API_WORKERS", base.api_workers)),
             pool_max=int(env.get("KPI_DB_POOL_MAX", base.pool_max)),
         )
 
@@ -194,7 +196,9 @@ class Services:
             port = self.config.ports[service]
             if self.config.roles == "split":
                 started = [
-                    self._start_one(f"{service}-api", service, "api", port),
+                    self._start_one(
+                        f"{service}-api", service, "api", port, self.config.api_workers
+                    ),
                     self._start_one(
                         f"{service}-worker", service, "worker", port + WORKER_PORT_OFFSET
                     ),
@@ -204,11 +208,16 @@ class Services:
             for process in started:
                 _wait_ready(process, self.logs / f"{process.name}.log")
 
-    def _start_one(self, name: str, service: str, role: str, port: int) -> Process:
+    def _start_one(
+        self, name: str, service: str, role: str, port: int, workers: int = 1
+    ) -> Process:
         _refuse_busy_port(port)
         log = (self.logs / f"{name}.log").open("ab")
+        command = [self.config.kpi_bin, "serve", service, "--role", role, "--port", str(port)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         popen = subprocess.Popen(
-            [self.config.kpi_bin, "serve", service, "--role", role, "--port", str(port)],
+            command,
             env=self.config.service_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
