@@ -58,7 +58,7 @@ migrate: venv ## create the database(s) and apply every service's migrations
 token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_ID=uuid]
 	@$(BIN)/kpi token --role $(or $(ROLE),manager) $(if $(STAFF_ID),--staff-id $(STAFF_ID))
 
-test: lint typecheck deploy-validate pytest ## ruff, mypy, every test suite, deploy manifests
+test: lint typecheck deploy-validate pytest test-browser ## ruff, mypy, deploy manifests, every test suite, the browser tests
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
@@ -66,8 +66,8 @@ lint: venv ## ruff
 typecheck: venv ## mypy (strict)
 	$(BIN)/mypy libs/contracts/src libs/kit/src services/catalog/src services/assignment/src services/journal/src
 
-pytest: venv ## the unit and integration tests against real PostgreSQL and RabbitMQ
-	$(BIN)/pytest -q libs services tests -m "not faults and not browser" $(PYTEST_ARGS)
+pytest: venv gateway-install frontend-install ## the unit and integration tests against real PostgreSQL and RabbitMQ
+	$(BIN)/pytest -q libs services tools tests -m "not faults and not browser" $(PYTEST_ARGS)
 
 unit: venv ## the unit tests only (no servers needed)
 	$(BIN)/pytest -q -m "not integration and not faults and not browser" libs services/*/tests/unit

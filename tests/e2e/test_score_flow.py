@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("assignment.app", reason="the assignment service is not on this branch yet")
-
 from assignment.app import definition as assignment_definition
 from catalog.app import definition as catalog_definition
 from journal import domain
@@ -64,7 +62,9 @@ class System:
         staff_id = uuid.uuid4()
         await self.publisher.publish(
             ContractCreated(
-                staff_id=staff_id, contract_id=uuid.uuid4(), template_id=uuid.uuid4(),
+                staff_id=staff_id,
+                contract_id=uuid.uuid4(),
+                template_id=uuid.uuid4(),
                 role_group=ROLE_GROUP,
             )
         )
@@ -83,14 +83,16 @@ class System:
 
     async def kpis(self, staff_id: uuid.UUID, headers: dict[str, str] | None = None) -> Any:
         response = await self.assignment.get(
-            f"/api/v1/hr/staff/{staff_id}/kpis", params={"status": "all"},
+            f"/api/v1/hr/staff/{staff_id}/kpis",
+            params={"status": "all"},
             headers=headers or self.manager,
         )
         return response.json() if response.status_code == 200 else []
 
     async def journal_of(self, staff_id: uuid.UUID, headers: dict[str, str] | None = None) -> Any:
         response = await self.journal.get(
-            f"/api/v1/hr/staff/{staff_id}/journal", params={"limit": 200},
+            f"/api/v1/hr/staff/{staff_id}/journal",
+            params={"limit": 200},
             headers=headers or self.manager,
         )
         return response.json()["items"] if response.status_code == 200 else []
@@ -99,7 +101,8 @@ class System:
         entry = {"title": "Monthly review", "content": "Talked it through together."} | body
         return await self.journal.post(
             f"/api/v1/hr/staff/{kpi['staff_id']}/kpis/{kpi['id']}/journal",
-            json=entry, headers=self.manager,
+            json=entry,
+            headers=self.manager,
         )
 
 
@@ -203,4 +206,3 @@ async def test_an_exit_closes_the_journal_but_keeps_it(system: System):
     assert len(entries) == 2 * len(kpis)
     response = await system.append(kpis[0], entry_type="observation")
     assert response.status_code == 409
-

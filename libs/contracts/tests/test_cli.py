@@ -19,13 +19,24 @@ def event_of(*argv: str) -> object:
 
 def test_contract_created_with_a_kpi_selection() -> None:
     event = event_of(
-        "contract-created", "--staff-id", str(STAFF), "--template-id", str(TEMPLATE),
-        "--role-group", "team_leader", "--exclude", str(MODULE), "--add", str(MODULE),
+        "contract-created",
+        "--staff-id",
+        str(STAFF),
+        "--template-id",
+        str(TEMPLATE),
+        "--role-group",
+        "team_leader",
+        "--exclude",
+        str(MODULE),
+        "--add",
+        str(MODULE),
     )
 
     assert isinstance(event, ContractCreated)
     assert (event.staff_id, event.template_id, event.role_group) == (
-        STAFF, TEMPLATE, RoleGroup.TEAM_LEADER
+        STAFF,
+        TEMPLATE,
+        RoleGroup.TEAM_LEADER,
     )
     assert event.kpi_selection is not None
     assert event.kpi_selection.excluded_module_ids == [MODULE]
@@ -34,8 +45,13 @@ def test_contract_created_with_a_kpi_selection() -> None:
 
 def test_contract_created_without_choices_has_no_selection_and_a_new_contract_id() -> None:
     event = event_of(
-        "contract-created", "--staff-id", str(STAFF), "--template-id", str(TEMPLATE),
-        "--role-group", "volunteer",
+        "contract-created",
+        "--staff-id",
+        str(STAFF),
+        "--template-id",
+        str(TEMPLATE),
+        "--role-group",
+        "volunteer",
     )
 
     assert isinstance(event, ContractCreated)
@@ -45,13 +61,20 @@ def test_contract_created_without_choices_has_no_selection_and_a_new_contract_id
 
 def test_role_changed() -> None:
     event = event_of(
-        "role-changed", "--staff-id", str(STAFF), "--from-role-group", "support_worker",
-        "--to-role-group", "team_leader",
+        "role-changed",
+        "--staff-id",
+        str(STAFF),
+        "--from-role-group",
+        "support_worker",
+        "--to-role-group",
+        "team_leader",
     )
 
     assert isinstance(event, RoleChanged)
     assert (event.from_role_group, event.to_role_group, event.template_id) == (
-        RoleGroup.SUPPORT_WORKER, RoleGroup.TEAM_LEADER, None
+        RoleGroup.SUPPORT_WORKER,
+        RoleGroup.TEAM_LEADER,
+        None,
     )
 
 
@@ -65,6 +88,11 @@ def test_staff_exited_with_a_reason() -> None:
 def test_an_unknown_role_group_is_refused() -> None:
     with pytest.raises(SystemExit):
         event_of(
-            "contract-created", "--staff-id", str(STAFF), "--template-id", str(TEMPLATE),
-            "--role-group", "astronaut",
+            "contract-created",
+            "--staff-id",
+            str(STAFF),
+            "--template-id",
+            str(TEMPLATE),
+            "--role-group",
+            "astronaut",
         )

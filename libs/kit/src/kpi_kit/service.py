@@ -118,6 +118,7 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin()],
         ),
         debug=False,
+        logging_config=None,  # kpi_kit.observability configures logging (JSON, correlation id)
     )
     app.state.settings = settings
     app.state.runtime = runtime

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from assignment import handlers
@@ -40,7 +40,9 @@ class StaffKpiController(Controller):
         principal: Caller,
         runtime: Services,
         staff_id: FromPath[uuid.UUID],
-        status: Annotated[str | None, Parameter(query="status", pattern="^(all|active)$")] = None,
+        status: Annotated[
+            str | None, QueryParameter(name="status", pattern="^(all|active)$")
+        ] = None,
     ) -> list[StaffKpi]:
         """A person's active KPIs, each with its module; `?status=all` includes inactive ones."""
         principal.require(Role.MANAGER, Role.STAFF)
@@ -108,7 +110,7 @@ class EvaluationController(Controller):
         principal: Caller,
         runtime: Services,
         before: FromQuery[datetime | None] = None,
-        limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
     ) -> list[StaffKpi]:
         """Active staff KPIs due for evaluation before a time (default now), soonest first."""
         principal.require(Role.MANAGER)

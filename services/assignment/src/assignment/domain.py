@@ -225,12 +225,19 @@ def status_change(
     """A manager deactivates or reactivates one KPI of a person."""
     if status == KpiStatus.ACTIVE:
         return Step(
-            step_id=step_id, staff_id=staff_id, cause=Cause.STATUS_CHANGE, occurred_at=at,
+            step_id=step_id,
+            staff_id=staff_id,
+            cause=Cause.STATUS_CHANGE,
+            occurred_at=at,
             reactivates=frozenset({kpi_module_id}),
         )
     return Step(
-        step_id=step_id, staff_id=staff_id, cause=Cause.STATUS_CHANGE, occurred_at=at,
-        retires=frozenset({kpi_module_id}), reason=reason or "Deactivated by a manager",
+        step_id=step_id,
+        staff_id=staff_id,
+        cause=Cause.STATUS_CHANGE,
+        occurred_at=at,
+        retires=frozenset({kpi_module_id}),
+        reason=reason or "Deactivated by a manager",
     )
 
 
@@ -239,8 +246,12 @@ def all_deactivated(
 ) -> Step:
     """An hr_admin deactivates every active KPI of a person."""
     return Step(
-        step_id=step_id, staff_id=staff_id, cause=Cause.KPIS_DEACTIVATED, occurred_at=at,
-        retires_all=True, reason=reason or "All KPIs deactivated by HR",
+        step_id=step_id,
+        staff_id=staff_id,
+        cause=Cause.KPIS_DEACTIVATED,
+        occurred_at=at,
+        retires_all=True,
+        reason=reason or "All KPIs deactivated by HR",
     )
 
 

@@ -46,27 +46,34 @@ class ReplicaGate:
     A worker that starts on an empty replica asks for a snapshot; a contract applied while the
     snapshot is still arriving would miss defaults. The gate opens once the replica holds modules
     and took no write for `quiet` seconds, and then stays open: a restart on a filled replica
-    opens it at once.
+    opens it at once. While the replica stays empty the request is repeated every `ask_every`
+    seconds: on a cold start the catalog's request queue may not exist yet, and a request sent
+    before it does is parked unrouted.
     """
 
-    def __init__(self, quiet: float = 1.0) -> None:
+    def __init__(self, quiet: float = 1.0, ask_every: float = 5.0) -> None:
         self._quiet = quiet
+        self._ask_every = ask_every
         self._open = False
         self._polling = asyncio.Lock()  # one poller; the other consumers wait on it
 
-    async def wait(self, pool: Pool) -> None:
+    async def wait(self, pool: Pool, outbox: Outbox) -> None:
         """Return once the replica is ready; waits (never fails) while it is empty or filling."""
         if self._open:
             return
         async with self._polling:
-            delay = 0.2
+            delay, waited = 0.2, 0.0
             while not self._open:
                 if await pool.fetchval(queries.REPLICA_SETTLED, self._quiet):
                     self._open = True
                     return
                 if not await pool.fetchval(queries.REPLICA_HAS_MODULES):
                     log.warning("the catalogue replica is empty; waiting for a snapshot")
+                    if waited >= self._ask_every:
+                        await request_catalog(pool, outbox)
+                        waited = 0.0
                 await asyncio.sleep(delay)
+                waited += delay
                 delay = min(delay * 2, 2.0)
 
 
@@ -119,7 +126,7 @@ async def apply_lifecycle_event(
     An event naming a module the replica does not know is retried while the replica catches up,
     then rejected (dead-lettered with the reason).
     """
-    await gate.wait(pool)
+    await gate.wait(pool, outbox)
     for delay in (*catch_up_delays, None):
         try:
             return await _apply_once(pool, outbox, event, delivery)
@@ -137,8 +144,13 @@ async def _apply_once(
     template_id = None if isinstance(event, events.StaffExited) else event.template_id
     async with unit_of_work(pool, outbox, delivery.headers) as uow:
         rows = await uow.conn.fetch(
-            queries.BEGIN_LIFECYCLE_EVENT, event.staff_id, event.event_id, groups, named,
-            template_id, LIFECYCLE_CONSUMER,
+            queries.BEGIN_LIFECYCLE_EVENT,
+            event.staff_id,
+            event.event_id,
+            groups,
+            named,
+            template_id,
+            LIFECYCLE_CONSUMER,
         )
         if not rows[0]["first_delivery"]:
             return False
@@ -287,11 +299,27 @@ async def replicate(pool: Pool, event: events.CatalogEvent) -> bool:
     if isinstance(event, events.ModuleUpserted):
         m = event.module
         applied = await pool.fetchval(
-            queries.UPSERT_MODULE, m.id, m.name, m.slug, m.category.value,
-            m.role_group.value if m.role_group else None, m.is_universal, m.objective,
-            m.measurement_method, m.data_sources, m.automation_status.value, m.score_type.value,
-            m.target_score, m.minimum_score, m.effort_weight, m.evaluation_frequency.value,
-            m.coaching_tips, m.is_default_for_role, m.is_seed, m.display_order, m.is_archived,
+            queries.UPSERT_MODULE,
+            m.id,
+            m.name,
+            m.slug,
+            m.category.value,
+            m.role_group.value if m.role_group else None,
+            m.is_universal,
+            m.objective,
+            m.measurement_method,
+            m.data_sources,
+            m.automation_status.value,
+            m.score_type.value,
+            m.target_score,
+            m.minimum_score,
+            m.effort_weight,
+            m.evaluation_frequency.value,
+            m.coaching_tips,
+            m.is_default_for_role,
+            m.is_seed,
+            m.display_order,
+            m.is_archived,
             m.version,
         )
         return bool(applied)

@@ -158,7 +158,11 @@ async def settle(
     """
     conn = uow.conn
     rows = await conn.fetch(
-        queries.RECORD_STEP, step.staff_id, step.step_id, step.occurred_at, step.cause.value,
+        queries.RECORD_STEP,
+        step.staff_id,
+        step.step_id,
+        step.occurred_at,
+        step.cause.value,
         _encode_step(step).decode(),
     )
     newest = rows[0]["newest"]
@@ -169,8 +173,12 @@ async def settle(
     else:
         steps = await conn.fetch(queries.PERSON_STEPS, step.staff_id)
         desired = domain.replay(_decode_step(row[0]) for row in steps)
-        log.info("replayed %d steps of %s after an out-of-order %s", len(steps), step.staff_id,
-                 step.cause)
+        log.info(
+            "replayed %d steps of %s after an out-of-order %s",
+            len(steps),
+            step.staff_id,
+            step.cause,
+        )
     changes = domain.reconcile(actual, desired)
     if not changes:
         return records

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from kpi_kit.testing.harness import bearer
+from kpi_kit.testing.problems import problem_of
 from kpi_kit.views import SCORING_KEYS
 
 pytestmark = pytest.mark.integration
@@ -43,13 +44,6 @@ def status_url(staff: uuid.UUID, kpi_id: str) -> str:
     return f"/api/v1/hr/staff/{staff}/kpis/{kpi_id}/status"
 
 
-def problem_of(response) -> Any:
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
-
-
 # ---------------------------------------------------------------- reading
 
 
@@ -72,7 +66,9 @@ async def test_a_bad_token_is_401(assignment, person):
     assert response.status_code == 401
 
 
-async def test_a_manager_and_hr_see_anyones_kpis_with_the_scoring_fields(assignment, person, as_role):
+async def test_a_manager_and_hr_see_anyones_kpis_with_the_scoring_fields(
+    assignment, person, as_role
+):
     for role in ("manager", "hr_admin"):
         response = await assignment.get(kpis_url(person), headers=as_role(role))
         assert response.status_code == 200
@@ -138,7 +134,9 @@ async def test_a_manager_assigns_a_kpi_by_hand(assignment, person, as_role, cata
     assert (kpi["kpi_module_id"], kpi["source"], kpi["status"]) == (module, "manual", "active")
     assert (kpi["contract_id"], kpi["target_score"]) == (str(contract), 88)
     assert kpi["module"]["id"] == module
-    listed = {k["id"] for k in (await assignment.get(kpis_url(person), headers=as_role("manager"))).json()}
+    listed = {
+        k["id"] for k in (await assignment.get(kpis_url(person), headers=as_role("manager"))).json()
+    }
     assert kpi["id"] in listed
 
 
@@ -164,7 +162,9 @@ async def test_assigning_an_unknown_module_is_a_422(assignment, person, as_role)
     assert problem_of(response)["errors"][0]["field"] == "kpi_module_id"
 
 
-async def test_a_custom_target_off_the_modules_scale_is_a_422(assignment, person, as_role, catalogue):
+async def test_a_custom_target_off_the_modules_scale_is_a_422(
+    assignment, person, as_role, catalogue
+):
     module = catalogue.optional("support_worker", "percentage")[0]
 
     response = await assignment.post(
@@ -210,7 +210,8 @@ async def test_a_manual_assignment_is_announced_for_the_journal(
 
     kpi_id = response.json()["id"]
     found = [
-        body for body in announced.bodies()
+        body
+        for body in announced.bodies()
         if body["event_type"] == "KpisAssigned"
         and [k["staff_kpi_id"] for k in body["kpis"]] == [kpi_id]
     ]
@@ -222,8 +223,9 @@ async def test_a_manual_assignment_is_announced_for_the_journal(
 
 
 async def kpi_of(assignment, person, as_role, module: str) -> dict[str, Any]:
-    response = await assignment.get(kpis_url(person), params={"status": "all"},
-                                    headers=as_role("manager"))
+    response = await assignment.get(
+        kpis_url(person), params={"status": "all"}, headers=as_role("manager")
+    )
     return next(k for k in response.json() if k["kpi_module_id"] == module)
 
 
@@ -244,12 +246,15 @@ async def test_a_manager_deactivates_and_reactivates_an_optional_kpi(
 
     assert off.status_code == 200, off.text
     assert (off.json()["status"], off.json()["deactivation_reason"]) == (
-        "inactive", "on extended leave"
+        "inactive",
+        "on extended leave",
     )
     assert off.json()["deactivated_at"] is not None
     assert on.status_code == 200
     assert (on.json()["id"], on.json()["status"], on.json()["deactivated_at"]) == (
-        kpi["id"], "active", None
+        kpi["id"],
+        "active",
+        None,
     )
 
 
@@ -288,7 +293,8 @@ async def test_staff_may_not_change_a_status(assignment, person, as_role, catalo
     kpi = await kpi_of(assignment, person, as_role, sorted(catalogue.universal())[0])
 
     response = await assignment.patch(
-        status_url(person, kpi["id"]), json={"status": "inactive"},
+        status_url(person, kpi["id"]),
+        json={"status": "inactive"},
         headers=as_role("staff", person),
     )
 
@@ -297,7 +303,8 @@ async def test_staff_may_not_change_a_status(assignment, person, as_role, catalo
 
 async def test_changing_the_status_of_an_unknown_kpi_is_a_404(assignment, person, as_role):
     response = await assignment.patch(
-        status_url(person, str(uuid.uuid4())), json={"status": "inactive"},
+        status_url(person, str(uuid.uuid4())),
+        json={"status": "inactive"},
         headers=as_role("manager"),
     )
 
@@ -342,11 +349,10 @@ async def test_only_hr_may_deactivate_all_of_a_persons_kpis(assignment, person, 
 # ---------------------------------------------------------------- evaluations due
 
 
-async def test_evaluations_due_lists_active_kpis_due_before_a_time(
-    assignment, person, as_role
-):
+async def test_evaluations_due_lists_active_kpis_due_before_a_time(assignment, person, as_role):
     due = await assignment.get(
-        "/api/v1/hr/evaluations/due", params={"before": FAR_FUTURE, "limit": 5000},
+        "/api/v1/hr/evaluations/due",
+        params={"before": FAR_FUTURE, "limit": 5000},
         headers=as_role("manager"),
     )
     not_yet = await assignment.get(
@@ -364,9 +370,7 @@ async def test_evaluations_due_lists_active_kpis_due_before_a_time(
 
 
 async def test_staff_may_not_list_evaluations_due(assignment, person, as_role):
-    response = await assignment.get(
-        "/api/v1/hr/evaluations/due", headers=as_role("staff", person)
-    )
+    response = await assignment.get("/api/v1/hr/evaluations/due", headers=as_role("staff", person))
 
     assert response.status_code == 403
 

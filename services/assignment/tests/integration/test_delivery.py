@@ -25,8 +25,14 @@ def the_record(kpis: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     """What a person's KPIs say, minus ids: comparable between people with the same history."""
     return {
         k["kpi_module_id"]: (
-            k["status"], k["source"], k["is_required"], k["target_score"], k["contract_id"],
-            k["assigned_at"], k["deactivated_at"], k["deactivation_reason"],
+            k["status"],
+            k["source"],
+            k["is_required"],
+            k["target_score"],
+            k["contract_id"],
+            k["assigned_at"],
+            k["deactivated_at"],
+            k["deactivation_reason"],
         )
         for k in kpis
     }
@@ -34,14 +40,16 @@ def the_record(kpis: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
 
 def assigned_for(announced, event_id: str) -> list[dict[str, Any]]:
     return [
-        body for body in announced.bodies()
+        body
+        for body in announced.bodies()
         if body["event_type"] == "KpisAssigned" and body["cause_event_id"] == event_id
     ]
 
 
 def status_changes_for(announced, event_id: str) -> list[dict[str, Any]]:
     return [
-        body for body in announced.bodies()
+        body
+        for body in announced.bodies()
         if body["event_type"] == "KpiStatusChanged" and body["cause_event_id"] == event_id
     ]
 
@@ -72,7 +80,8 @@ async def test_a_contract_is_announced_once_listing_every_kpi_with_its_scoring_p
         assert parameters["score_type"] == kpi["module"]["score_type"]
         assert parameters["evaluation_frequency"] == kpi["module"]["evaluation_frequency"]
         assert (parameters["target_score"], parameters["minimum_score"]) == (
-            kpi["target_score"], kpi["minimum_score"]
+            kpi["target_score"],
+            kpi["minimum_score"],
         )
         assert parameters["effort_weight"] == kpi["effort_weight"]
     assert found[0]["cause"] == "contract_created"
@@ -179,8 +188,13 @@ async def test_events_in_any_order_converge_to_the_state_of_in_order_delivery(
     contract_system, people, catalogue, templates
 ):
     first_template = await templates.create(
-        [{"kpi_module_id": catalogue.optional("support_worker")[0], "weight": 1,
-          "is_required": True}]
+        [
+            {
+                "kpi_module_id": catalogue.optional("support_worker")[0],
+                "weight": 1,
+                "is_required": True,
+            }
+        ]
     )
     renewal_template = await templates.create(
         [{"kpi_module_id": catalogue.optional("support_worker")[1], "weight": 1}]
@@ -198,7 +212,9 @@ async def test_events_in_any_order_converge_to_the_state_of_in_order_delivery(
             contract_system.a_role_change(person, at=T0 + 200 * DAY),
             contract_system.an_exit(person, at=T0 + 300 * DAY),
             contract_system.a_contract_created(
-                person, role_group="registered_nurse", contract_id=contracts[2],
+                person,
+                role_group="registered_nurse",
+                contract_id=contracts[2],
                 at=T0 + 400 * DAY,
             ),
         ]

@@ -62,13 +62,33 @@ async def test_each_kpi_carries_its_module_and_scoring_parameters(
     module = catalogue.modules["attendance-reliability"]
     assert kpi["staff_id"] == str(staff)
     assert kpi["contract_id"] == event["contract_id"]
-    assert {key: kpi["module"][key] for key in ("id", "name", "slug", "category", "role_group",
-                                                  "evaluation_frequency", "score_type")} == {
-        key: module[key] for key in ("id", "name", "slug", "category", "role_group",
-                                     "evaluation_frequency", "score_type")
+    assert {
+        key: kpi["module"][key]
+        for key in (
+            "id",
+            "name",
+            "slug",
+            "category",
+            "role_group",
+            "evaluation_frequency",
+            "score_type",
+        )
+    } == {
+        key: module[key]
+        for key in (
+            "id",
+            "name",
+            "slug",
+            "category",
+            "role_group",
+            "evaluation_frequency",
+            "score_type",
+        )
     }
     assert (kpi["target_score"], kpi["minimum_score"], kpi["effort_weight"]) == (
-        module["target_score"], module["minimum_score"], module["effort_weight"]
+        module["target_score"],
+        module["minimum_score"],
+        module["effort_weight"],
     )
     assert kpi["current_score"] is None and kpi["growth_status"] is None
 
@@ -101,8 +121,12 @@ async def test_kpi_selection_excludes_optional_kpis_keeps_required_ones_and_adds
     staff = uuid.uuid4()
 
     await hire(
-        contract_system, people, staff, template_id=template,
-        excluded=[optional, required, a_default, universal], added=[extra],
+        contract_system,
+        people,
+        staff,
+        template_id=template,
+        excluded=[optional, required, a_default, universal],
+        added=[extra],
     )
 
     kpis = people.by_module(await people.kpis(staff))
@@ -165,7 +189,9 @@ async def test_a_role_change_with_a_template_assigns_its_kpis(
     await hire(contract_system, people, staff, at=T0)
     extra = catalogue.optional("team_leader")[0]
     target = 4.5 if catalogue.modules_by_id[extra]["score_type"] == "rating" else 66
-    template = await templates.create([{"kpi_module_id": extra, "weight": 1, "custom_target": target}])
+    template = await templates.create(
+        [{"kpi_module_id": extra, "weight": 1, "custom_target": target}]
+    )
     change = contract_system.a_role_change(staff, template_id=template, at=T0 + timedelta(days=1))
 
     await contract_system.send(change)

@@ -21,8 +21,15 @@ async def test_kpi_publish_contract_created_assigns_the_kpis(
 ):
     staff = uuid.uuid4()
     argv = [
-        "--amqp-url", amqp_url, "contract-created", "--staff-id", str(staff),
-        "--template-id", str(uuid.uuid4()), "--role-group", "allied_health",
+        "--amqp-url",
+        amqp_url,
+        "contract-created",
+        "--staff-id",
+        str(staff),
+        "--template-id",
+        str(uuid.uuid4()),
+        "--role-group",
+        "allied_health",
     ]
 
     assert await asyncio.to_thread(cli.main, argv) == 0

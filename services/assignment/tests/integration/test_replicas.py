@@ -35,7 +35,8 @@ async def test_a_template_replace_reaches_the_replica_by_version(templates, cata
 
     rows = await db.fetch(
         "SELECT kpi_module_id, weight, is_required FROM hr.assignment_template_kpis"
-        " WHERE template_id = $1", template,
+        " WHERE template_id = $1",
+        template,
     )
     assert [(str(r["kpi_module_id"]), r["weight"], r["is_required"]) for r in rows] == [
         (second, 3, True)
@@ -49,27 +50,55 @@ async def test_an_older_catalog_event_does_not_overwrite_a_newer_one(
     current = await db.fetchval(
         "SELECT version FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module["id"])
     )
-    stale = {key: module[key] for key in (
-        "id", "slug", "category", "role_group", "is_universal", "objective", "measurement_method",
-        "data_sources", "automation_status", "score_type", "target_score", "minimum_score",
-        "effort_weight", "evaluation_frequency", "coaching_tips", "is_default_for_role", "is_seed",
-        "display_order", "is_archived",
-    )} | {"name": "A stale name", "version": current - 1 if current > 1 else 0}
+    stale = {
+        key: module[key]
+        for key in (
+            "id",
+            "slug",
+            "category",
+            "role_group",
+            "is_universal",
+            "objective",
+            "measurement_method",
+            "data_sources",
+            "automation_status",
+            "score_type",
+            "target_score",
+            "minimum_score",
+            "effort_weight",
+            "evaluation_frequency",
+            "coaching_tips",
+            "is_default_for_role",
+            "is_seed",
+            "display_order",
+            "is_archived",
+        )
+    } | {"name": "A stale name", "version": current - 1 if current > 1 else 0}
     before = people.consumed("ModuleUpserted", "duplicate")
     exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
 
     await exchange.publish(
-        aio_pika.Message(json.dumps({
-            "event_id": str(uuid.uuid4()), "event_type": "ModuleUpserted",
-            "occurred_at": datetime.now(UTC).isoformat(), "module": stale,
-        }).encode(), content_type="application/json"),
+        aio_pika.Message(
+            json.dumps(
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "ModuleUpserted",
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "module": stale,
+                }
+            ).encode(),
+            content_type="application/json",
+        ),
         routing_key=names.MODULE_UPSERTED,
     )
     await people.counted("ModuleUpserted", "duplicate", before + 1)
 
-    assert await db.fetchval(
-        "SELECT name FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module["id"])
-    ) == module["name"]
+    assert (
+        await db.fetchval(
+            "SELECT name FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module["id"])
+        )
+        == module["name"]
+    )
 
 
 async def test_a_module_edited_in_the_catalog_shows_in_staff_kpis(
@@ -167,7 +196,9 @@ async def test_the_journals_scores_are_kept_current_and_an_older_recompute_is_ig
     after = people.by_module(await people.kpis(staff))[kpi["kpi_module_id"]]
     assert after == current
     assert (after["growth_status"], after["score_trend"], after["previous_score"]) == (
-        "exceeding", "up", 3.0
+        "exceeding",
+        "up",
+        3.0,
     )
     assert datetime.fromisoformat(after["next_evaluation_due"]) == datetime(
         2026, 3, 1, tzinfo=UTC
@@ -184,6 +215,8 @@ async def test_lifecycle_events_wait_until_the_replica_has_settled(assignment, d
         " WHERE id = (SELECT id FROM hr.assignment_modules LIMIT 1)"
     )
 
-    await settled.wait(db)
+    await settled.wait(db, assignment.app.state.runtime.outbox)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(just_written.wait(db), timeout=1)
+        await asyncio.wait_for(
+            just_written.wait(db, assignment.app.state.runtime.outbox), timeout=1
+        )

@@ -377,8 +377,9 @@ def test_a_manual_status_change_deactivates_then_reactivates_one_kpi():
 
 def test_a_manual_assignment_of_a_module_held_before_reactivates_it_as_manual():
     left = domain.apply(hired(), domain.staff_exited(an_exit()))
-    step = domain.manual_assignment(uuid.uuid4(), STAFF, T0 + timedelta(days=70), SUPPORT[0].id,
-                                    custom_target=75.0)
+    step = domain.manual_assignment(
+        uuid.uuid4(), STAFF, T0 + timedelta(days=70), SUPPORT[0].id, custom_target=75.0
+    )
 
     holdings = domain.apply(left, step)
 

@@ -20,7 +20,9 @@ STAFF = uuid.uuid4()
 def a_module(frequency: Frequency = Frequency.MONTHLY, target: float = 80.0) -> ModuleFacts:
     return ModuleFacts(
         catalog=domain.CatalogModule(
-            id=uuid.uuid4(), role_group=RoleGroup.SUPPORT_WORKER, is_universal=False,
+            id=uuid.uuid4(),
+            role_group=RoleGroup.SUPPORT_WORKER,
+            is_universal=False,
             is_default_for_role=True,
         ),
         name="Shift Note Timeliness",
@@ -71,8 +73,11 @@ def a_record(holding: domain.Holding) -> StaffKpiRecord:
 
 def a_contract_step() -> domain.Step:
     event = ContractCreated(
-        staff_id=STAFF, contract_id=uuid.uuid4(), template_id=uuid.uuid4(),
-        role_group=RoleGroup.SUPPORT_WORKER, occurred_at=T0,
+        staff_id=STAFF,
+        contract_id=uuid.uuid4(),
+        template_id=uuid.uuid4(),
+        role_group=RoleGroup.SUPPORT_WORKER,
+        occurred_at=T0,
     )
     return domain.contract_created(event, [], [])
 
@@ -107,7 +112,9 @@ def test_a_kpi_born_inactive_records_when_and_why():
     [row], _ = records._records_after(domain.Changes(inserted=(late,)), {}, MODULES)
 
     assert (row.status, row.deactivated_at, row.deactivation_reason) == (
-        KpiStatus.INACTIVE, T0 + timedelta(days=3), "gone"
+        KpiStatus.INACTIVE,
+        T0 + timedelta(days=3),
+        "gone",
     )
 
 
@@ -122,10 +129,13 @@ def test_a_deactivation_keeps_the_row_and_its_scoring_parameters():
 
     assert row.id == record.id
     assert (row.status, row.deactivated_at, row.deactivation_reason) == (
-        KpiStatus.INACTIVE, T0 + timedelta(days=9), "exit"
+        KpiStatus.INACTIVE,
+        T0 + timedelta(days=9),
+        "exit",
     )
     assert (row.target_score, row.next_evaluation_due) == (
-        record.target_score, record.next_evaluation_due
+        record.target_score,
+        record.next_evaluation_due,
     )
 
 
@@ -139,7 +149,9 @@ def test_a_reactivation_is_due_one_period_after_it_and_takes_the_new_terms():
     )
 
     assert (row.status, row.deactivated_at, row.deactivation_reason) == (
-        KpiStatus.ACTIVE, None, None
+        KpiStatus.ACTIVE,
+        None,
+        None,
     )
     assert (row.source, row.target_score, row.assigned_at) == (KpiSource.MANUAL, 70.0, T0)
     assert row.next_evaluation_due == next_due(again, MODULE.evaluation_frequency)
@@ -149,9 +161,7 @@ def test_a_step_is_announced_once_with_every_kpi_it_assigned():
     step = a_contract_step()
     other = a_module(Frequency.WEEKLY)
     modules = MODULES | {other.catalog.id: other}
-    changes = domain.Changes(
-        inserted=(a_holding(), a_holding(kpi_module_id=other.catalog.id))
-    )
+    changes = domain.Changes(inserted=(a_holding(), a_holding(kpi_module_id=other.catalog.id)))
     inserted, _ = records._records_after(changes, {}, modules)
     written = {r.kpi_module_id: r for r in inserted}
 
@@ -161,12 +171,12 @@ def test_a_step_is_announced_once_with_every_kpi_it_assigned():
     [assigned] = out
     assert isinstance(assigned, KpisAssigned)
     assert (assigned.staff_id, assigned.cause, assigned.cause_event_id) == (
-        STAFF, "contract_created", step.step_id
+        STAFF,
+        "contract_created",
+        step.step_id,
     )
     assert {p.staff_kpi_id for p in assigned.kpis} == {r.id for r in inserted}
-    assert {p.evaluation_frequency for p in assigned.kpis} == {
-        Frequency.MONTHLY, Frequency.WEEKLY
-    }
+    assert {p.evaluation_frequency for p in assigned.kpis} == {Frequency.MONTHLY, Frequency.WEEKLY}
 
 
 def test_an_exit_is_announced_once_with_every_deactivation_and_its_reason():
@@ -174,9 +184,7 @@ def test_an_exit_is_announced_once_with_every_deactivation_and_its_reason():
     held = a_holding()
     off = domain.apply({held.kpi_module_id: held}, step)[held.kpi_module_id]
     changes = domain.Changes(deactivated=(off,))
-    _, rewritten = records._records_after(
-        changes, {held.kpi_module_id: a_record(held)}, MODULES
-    )
+    _, rewritten = records._records_after(changes, {held.kpi_module_id: a_record(held)}, MODULES)
 
     out = records.announcements(
         step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES
@@ -187,7 +195,9 @@ def test_an_exit_is_announced_once_with_every_deactivation_and_its_reason():
     assert isinstance(changed, KpiStatusChanged)
     [change] = changed.changes
     assert (change.status, change.reason, change.changed_at) == (
-        KpiStatus.INACTIVE, "Staff exited: resigned", T0 + timedelta(days=30)
+        KpiStatus.INACTIVE,
+        "Staff exited: resigned",
+        T0 + timedelta(days=30),
     )
     assert change.parameters.module_name == MODULE.name
 
@@ -216,9 +226,7 @@ def test_a_record_corrected_after_an_out_of_order_arrival_is_not_announced_again
     held = a_holding(assigned_at=T0 + timedelta(days=2))
     corrected = a_holding(assigned_at=T0)
     changes = domain.Changes(restated=(corrected,))
-    _, rewritten = records._records_after(
-        changes, {held.kpi_module_id: a_record(held)}, MODULES
-    )
+    _, rewritten = records._records_after(changes, {held.kpi_module_id: a_record(held)}, MODULES)
 
     out = records.announcements(
         step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES

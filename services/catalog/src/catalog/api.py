@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, get, patch, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from catalog import handlers
 from catalog.schemas import (
@@ -37,7 +37,7 @@ class KpiModuleController(Controller):
         runtime: Services,
         role_group: FromQuery[RoleGroup | None] = None,
         category: FromQuery[KpiCategory | None] = None,
-        q: Annotated[str | None, Parameter(max_length=200)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
         include_archived: FromQuery[bool] = False,
     ) -> list[KpiModule]:
         """List modules by display order; `role_group` includes the five universal KPIs."""

@@ -13,6 +13,7 @@ import pytest
 from kpi_contracts import codec, events, names
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import ServiceClient
+from kpi_kit.testing.problems import assert_problem
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +52,6 @@ async def modules_for(catalog: Client, as_role: Headers, role_group: str) -> lis
     assert response.status_code == 200
     result: list[dict[str, Any]] = response.json()
     return result
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    if field is not None:
-        assert field in [e["field"] for e in body["errors"]], body
 
 
 # ------------------------------------------------------------------ reading

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from journal import handlers
 from journal.schemas import (
@@ -24,10 +24,10 @@ from kpi_kit.service import Services
 from kpi_kit.views import without_scoring
 
 READERS = (Role.MANAGER, Role.STAFF)
-Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="entries per page")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="entries per page")]
 Cursor = Annotated[
     str | None,
-    Parameter(max_length=200, description="the next_cursor of the previous page, unchanged"),
+    QueryParameter(max_length=200, description="the next_cursor of the previous page, unchanged"),
 ]
 
 

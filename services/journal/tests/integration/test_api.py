@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from journal import handlers
 from kpi_contracts.enums import KpiStatus, ScoreType
 from kpi_kit.testing.harness import ServiceClient
+from kpi_kit.testing.problems import assert_problem
 from kpi_kit.views import SCORING_KEYS
 
 pytestmark = pytest.mark.integration
@@ -43,15 +44,6 @@ def an_entry(entry_type: str = "observation", **fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    if field is not None:
-        assert field in [e["field"] for e in body.get("errors", [])], body
 
 
 class Journal:
@@ -567,7 +559,11 @@ async def test_the_stored_scores_are_what_replaying_the_journal_gives(journal_fo
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
     ),

@@ -1,0 +1,403 @@
+// Contracting wizard, KPI step: person, template and role group, then the KPI set (required locked,
+// optional toggles, role defaults, additions from the gallery with custom targets), review, create.
+// The contract itself belongs to the contract system (here its simulator), which publishes
+// ContractCreated with the kpi_selection; the assignment service attaches the KPIs from that event.
+
+import { api, contractSystem } from './shared/api.js';
+import { h, replace, loading, empty, announce, queryParam } from './shared/dom.js';
+import { showErrors, clearErrors, validateLocally, markInvalid, numberValue } from './shared/forms.js';
+import { requireSession } from './shared/session.js';
+import { renderNav } from './shared/nav.js';
+import { knownPeople } from './shared/people.js';
+import { ROLE_GROUPS, categoryLabel, roleGroupLabel, frequencyLabel, formatScore, scaleOf } from './shared/format.js';
+
+const session = requireSession();
+renderNav(session, 'page_hr_contracting.html');
+
+const STEPS = ['person', 'contract', 'kpis', 'review'];
+const form = document.getElementById('wizard');
+const status = document.getElementById('wizard-status');
+
+const state = {
+  step: 0,
+  people: [],
+  templates: [],
+  allModules: [],
+  templateKpis: [], // [{kpi_module_id, is_required, custom_target, module}]
+  roleModules: [], // modules for the role group (defaults + universal + optional)
+  excluded: new Set(), // module ids switched off
+  added: [], // [{module, custom_target}]
+  loadedFor: null, // "templateId|roleGroup" the KPI lists were loaded for
+};
+
+if (!session.isManager) {
+  replace(document.getElementById('main'), h('div', { class: 'panel', role: 'alert' },
+    h('h1', {}, 'Managers only'), h('p', {}, 'Creating contracts is for managers and HR administrators.')));
+  throw new Error('not a manager');
+}
+
+// ---------------------------------------------------------------- steps
+
+function showStep(index, { focus = true } = {}) {
+  state.step = index;
+  const name = STEPS[index];
+  for (const section of form.querySelectorAll('.wizard-step')) section.classList.toggle('active', section.dataset.step === name);
+  for (const [i, li] of [...document.querySelectorAll('#steps li')].entries()) {
+    li.classList.toggle('done', i < index);
+    if (i === index) li.setAttribute('aria-current', 'step'); else li.removeAttribute('aria-current');
+  }
+  document.getElementById('back').hidden = index === 0;
+  document.getElementById('next').hidden = index === STEPS.length - 1;
+  document.getElementById('create').hidden = index !== STEPS.length - 1;
+  clearErrors(form);
+  if (focus) form.querySelector(`.wizard-step[data-step="${name}"] h2`).focus();
+}
+
+/** Disable the inputs of the steps that are not shown, so that browser validation sees only this step. */
+function validateStep() {
+  const current = form.querySelector('.wizard-step.active');
+  const disabled = [];
+  for (const el of form.querySelectorAll('.wizard-step:not(.active) :is(input, select, textarea)')) {
+    if (!el.disabled) { el.disabled = true; disabled.push(el); }
+  }
+  const ok = validateLocally(form);
+  for (const el of disabled) el.disabled = false;
+  if (!ok) return false;
+  if (current.dataset.step === 'contract' && !form.querySelector('input[name=template_id]:checked')) {
+    const first = form.querySelector('input[name=template_id]');
+    if (first) { markInvalid(first, 'Pick a contract template.'); first.focus(); }
+    return false;
+  }
+  return true;
+}
+
+document.getElementById('next').addEventListener('click', async () => {
+  if (!validateStep()) return;
+  if (STEPS[state.step] === 'contract') await loadKpiChoices();
+  if (STEPS[state.step] === 'kpis' && !validateAdded()) return;
+  if (STEPS[state.step + 1] === 'review') renderReview();
+  showStep(state.step + 1);
+});
+document.getElementById('back').addEventListener('click', () => showStep(state.step - 1));
+
+// ---------------------------------------------------------------- step 1: person
+
+function syncPersonKind() {
+  const isNew = form.elements.person_kind.value === 'new';
+  document.getElementById('existing-field').hidden = isNew;
+  document.getElementById('new-field').hidden = !isNew;
+  form.elements.staff_id.disabled = isNew;
+  form.elements.name.disabled = !isNew;
+}
+for (const radio of form.querySelectorAll('input[name=person_kind]')) radio.addEventListener('change', syncPersonKind);
+
+function personSummary() {
+  if (form.elements.person_kind.value === 'new') return { name: form.elements.name.value.trim(), isNew: true };
+  const person = state.people.find((p) => p.staff_id === form.elements.staff_id.value);
+  return { staffId: form.elements.staff_id.value, name: person ? person.name : form.elements.staff_id.value, isNew: false, person };
+}
+
+// ---------------------------------------------------------------- step 2: contract
+
+function renderTemplates() {
+  const box = document.getElementById('template-options');
+  replace(box, h('legend', {}, 'Contract template'),
+    state.templates.length
+      ? state.templates.map((t) => h('label', { class: 'role-option' },
+        h('input', { type: 'radio', name: 'template_id', value: t.id }),
+        h('div', {}, h('strong', {}, t.name), h('span', {}, `${roleGroupLabel(t.role_group)} · ${t.description || ''}`))))
+      : h('p', { class: 'notice' }, 'The contract system has no templates to offer right now.'));
+  for (const radio of box.querySelectorAll('input')) {
+    radio.addEventListener('change', () => {
+      const template = state.templates.find((t) => t.id === radio.value);
+      if (template) form.elements.role_group.value = template.role_group;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- step 3: KPIs
+
+async function loadKpiChoices() {
+  const templateId = form.querySelector('input[name=template_id]:checked').value;
+  const roleGroup = form.elements.role_group.value;
+  const key = `${templateId}|${roleGroup}`;
+  if (state.loadedFor === key) return;
+  const groups = document.getElementById('kpi-groups');
+  replace(groups, loading('Loading the template’s KPIs and the role’s defaults…'));
+  try {
+    const [templateKpis, roleModules] = await Promise.all([
+      api(`/hr/templates/${templateId}/kpis`),
+      api('/hr/kpi-modules', { query: { role_group: roleGroup } }),
+    ]);
+    state.templateKpis = templateKpis;
+    state.roleModules = roleModules;
+    state.excluded = new Set();
+    state.added = state.added.filter((a) => !includedIds().has(a.module.id));
+    state.loadedFor = key;
+    renderKpiGroups();
+    renderGalleryPick();
+    renderAdded();
+  } catch (error) {
+    replace(groups, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
+  }
+}
+
+/** The KPI lists of step 3: template (required, optional), role defaults, universal. */
+function kpiSections() {
+  const templateIds = new Set(state.templateKpis.map((t) => t.kpi_module_id));
+  const required = state.templateKpis.filter((t) => t.is_required).map((t) => ({ module: t.module, target: t.custom_target, locked: 'required' }));
+  const optional = state.templateKpis.filter((t) => !t.is_required).map((t) => ({ module: t.module, target: t.custom_target }));
+  const universal = state.roleModules.filter((m) => (m.is_universal || !m.role_group) && !templateIds.has(m.id))
+    .map((m) => ({ module: m, locked: 'universal' }));
+  const defaults = state.roleModules.filter((m) => m.is_default_for_role && m.role_group && !templateIds.has(m.id))
+    .map((m) => ({ module: m }));
+  return [
+    { id: 'required', title: 'Required by the template', note: 'Locked: every contract from this template includes them.', items: required },
+    { id: 'optional', title: 'Optional on the template', note: 'Switch off any that do not fit this person.', items: optional },
+    { id: 'defaults', title: `Defaults for ${roleGroupLabel(form.elements.role_group.value).toLowerCase()}s`, note: 'Everyone in this role group starts with these unless you switch them off.', items: defaults },
+    { id: 'universal', title: 'For everyone', note: 'The five universal KPIs apply to all staff.', items: universal },
+  ];
+}
+
+function includedIds() {
+  const ids = new Set();
+  for (const section of kpiSections()) for (const item of section.items) if (!state.excluded.has(item.module.id)) ids.add(item.module.id);
+  return ids;
+}
+
+function renderKpiGroups() {
+  const sections = kpiSections().filter((s) => s.items.length);
+  const groups = document.getElementById('kpi-groups');
+  if (!sections.length) {
+    replace(groups, empty('🧩', 'This template and role group bring no KPIs. Add some from the gallery below.'));
+    return;
+  }
+  replace(groups, sections.map((section) => h('div', { class: 'section', 'data-kpi-group': section.id },
+    h('h3', {}, section.title, ' ', h('span', { class: 'muted small' }, `(${section.items.length})`)),
+    h('p', { class: 'muted small' }, section.note),
+    h('ul', { class: 'kpi-pick-list' }, section.items.map((item) => kpiPick(item))))));
+}
+
+function kpiPick(item) {
+  const m = item.module;
+  const on = !state.excluded.has(m.id);
+  const inputId = `pick-${m.id}`;
+  const control = item.locked
+    ? h('span', { class: 'lock', title: item.locked === 'required' ? 'Required by the template' : 'Applies to everyone' },
+      h('span', { 'aria-hidden': 'true' }, '🔒'), h('span', { class: 'visually-hidden' }, item.locked === 'required' ? 'Required' : 'Applies to everyone'))
+    : h('span', { class: 'switch' }, h('input', {
+      type: 'checkbox', id: inputId, checked: on, 'data-module-id': m.id,
+      onchange: (e) => {
+        if (e.target.checked) state.excluded.delete(m.id); else state.excluded.add(m.id);
+        e.target.closest('.kpi-pick').classList.toggle('off', !e.target.checked);
+        renderGalleryPick();
+      },
+    }));
+  const name = item.locked ? h('span', { class: 'kpi-pick-name' }, m.name) : h('label', { class: 'kpi-pick-name', for: inputId }, m.name);
+  return h('li', { class: `kpi-pick cat-${m.category}${on ? '' : ' off'}` },
+    control, name,
+    h('span', { class: 'chip' }, categoryLabel(m.category)),
+    h('div', { class: 'kpi-pick-detail' },
+      h('span', {}, frequencyLabel(m.evaluation_frequency)),
+      m.target_score !== undefined ? h('span', {}, `Target ${formatScore(item.target ?? m.target_score, m.score_type)}${item.target !== undefined && item.target !== null ? ' (set by the template)' : ''}`) : null,
+      item.locked === 'required' ? h('span', { class: 'chip chip-lock' }, 'Required') : null));
+}
+
+// the gallery: everything not already in the set
+
+function renderGalleryPick() {
+  const included = includedIds();
+  const addedIds = new Set(state.added.map((a) => a.module.id));
+  const q = document.getElementById('gallery-search').value.trim().toLowerCase();
+  const roleGroup = form.elements.role_group.value;
+  const candidates = state.allModules.filter((m) => !m.is_archived && !included.has(m.id) && !addedIds.has(m.id)
+    && (!q || m.name.toLowerCase().includes(q) || (m.objective || '').toLowerCase().includes(q)))
+    // this role group's own optional KPIs first, then the rest of the gallery
+    .sort((a, b) => (b.role_group === roleGroup) - (a.role_group === roleGroup));
+  const select = document.getElementById('gallery-pick');
+  replace(select, candidates.length
+    ? candidates.map((m) => h('option', { value: m.id }, `${m.name} · ${roleGroupLabel(m.role_group)}`))
+    : [h('option', { value: '' }, q ? 'No KPI matches that search' : 'Every KPI is already included')]);
+  select.disabled = !candidates.length;
+  document.getElementById('gallery-add').disabled = !candidates.length;
+}
+
+document.getElementById('gallery-search').addEventListener('input', renderGalleryPick);
+document.getElementById('gallery-add').addEventListener('click', () => {
+  const module = state.allModules.find((m) => m.id === document.getElementById('gallery-pick').value);
+  if (!module) return;
+  state.added.push({ module, custom_target: null });
+  renderAdded();
+  renderGalleryPick();
+  announce(`Added “${module.name}”.`);
+  document.querySelector(`#added-list [data-module-id="${module.id}"]`)?.focus();
+});
+
+function renderAdded() {
+  const list = document.getElementById('added-list');
+  if (!state.added.length) {
+    replace(list, h('li', { class: 'muted small' }, 'Nothing added yet.'));
+    return;
+  }
+  replace(list, state.added.map((entry, i) => {
+    const m = entry.module;
+    const scale = scaleOf(m.score_type);
+    const targetId = `target-${m.id}`;
+    return h('li', { class: `kpi-pick cat-${m.category}` },
+      h('span', { 'aria-hidden': 'true' }, '+'),
+      h('span', { class: 'kpi-pick-name' }, m.name),
+      h('button', {
+        type: 'button', class: 'btn btn-small btn-quiet', 'data-module-id': m.id, 'aria-label': `Remove ${m.name}`,
+        onclick: () => { state.added.splice(i, 1); renderAdded(); renderGalleryPick(); announce(`Removed “${m.name}”.`); },
+      }, 'Remove'),
+      h('div', { class: 'kpi-pick-detail' },
+        h('label', { for: targetId }, 'Custom target'),
+        h('input', {
+          type: 'number', id: targetId, name: `custom_target_${m.id}`, class: 'target-input', step: 'any',
+          min: scale.min, max: scale.max, placeholder: m.target_score ?? '', value: entry.custom_target ?? '',
+          oninput: (e) => { entry.custom_target = numberValue(e.target) ?? null; },
+        }),
+        h('span', {}, `Gallery target ${formatScore(m.target_score, m.score_type)} · ${frequencyLabel(m.evaluation_frequency)}`)));
+  }));
+}
+
+function validateAdded() {
+  clearErrors(form);
+  for (const input of document.querySelectorAll('#added-list input[type=number]')) {
+    if (!input.checkValidity()) {
+      markInvalid(input, `Use a target between ${input.min} and ${input.max}.`);
+      input.focus();
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- step 4: review and create
+
+function selection() {
+  const optionalIds = new Set();
+  for (const section of kpiSections()) for (const item of section.items) if (!item.locked) optionalIds.add(item.module.id);
+  const excluded = [...state.excluded].filter((id) => optionalIds.has(id));
+  // Added KPIs with a custom target are assigned by hand after the contract (the event carries no targets).
+  const viaEvent = state.added.filter((a) => a.custom_target === null || a.custom_target === undefined).map((a) => a.module.id);
+  const viaApi = state.added.filter((a) => a.custom_target !== null && a.custom_target !== undefined);
+  return { excluded, viaEvent, viaApi };
+}
+
+function renderReview() {
+  const who = personSummary();
+  const template = state.templates.find((t) => t.id === form.querySelector('input[name=template_id]:checked')?.value);
+  const included = kpiSections().flatMap((s) => s.items.filter((i) => !state.excluded.has(i.module.id)).map((i) => ({ ...i, section: s.id })));
+  const switchedOff = kpiSections().flatMap((s) => s.items.filter((i) => state.excluded.has(i.module.id)));
+  replace(document.getElementById('review'),
+    h('div', { class: 'review-grid' },
+      h('div', {},
+        h('dl', { class: 'facts' },
+          h('dt', {}, 'Person'), h('dd', {}, who.name, who.isNew ? ' (new)' : ''),
+          h('dt', {}, 'Template'), h('dd', {}, template ? template.name : '—'),
+          h('dt', {}, 'Role group'), h('dd', {}, roleGroupLabel(form.elements.role_group.value)),
+          h('dt', {}, 'KPIs'), h('dd', { 'data-testid': 'kpi-count' }, String(included.length + state.added.length)))),
+      h('div', {},
+        h('h3', {}, 'They will start with'),
+        h('ul', { class: 'tips' },
+          included.map((i) => h('li', {}, i.module.name, i.locked === 'required'
+            ? [h('span', { 'aria-hidden': 'true' }, ' 🔒'), h('span', { class: 'visually-hidden' }, ' (required)')] : '')),
+          state.added.map((a) => h('li', {}, a.module.name, ' (added', a.custom_target !== null && a.custom_target !== undefined ? `, target ${formatScore(a.custom_target, a.module.score_type)}` : '', ')'))),
+        switchedOff.length ? h('p', { class: 'muted small' }, 'Switched off: ', switchedOff.map((i) => i.module.name).join(', ')) : null)));
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const who = personSummary();
+  const templateId = form.querySelector('input[name=template_id]:checked')?.value;
+  const { excluded, viaEvent, viaApi } = selection();
+  const body = {
+    template_id: templateId,
+    role_group: form.elements.role_group.value,
+    kpi_selection: { excluded_module_ids: excluded, added_module_ids: viaEvent },
+  };
+  if (who.isNew) body.name = who.name; else body.staff_id = who.staffId;
+
+  const button = document.getElementById('create');
+  button.disabled = true;
+  replace(status, loading('Creating the contract…'));
+  let created;
+  try {
+    created = await contractSystem('/contracts', { method: 'POST', body });
+  } catch (error) {
+    replace(status);
+    button.disabled = false;
+    // Errors about the person or the template belong to earlier steps: go back to them.
+    const fields = (error.errors || []).map((e) => e.field);
+    if (fields.some((f) => f === 'name' || f === 'staff_id')) showStep(0, { focus: false });
+    else if (fields.some((f) => f === 'template_id' || f === 'role_group')) showStep(1, { focus: false });
+    showErrors(form, error);
+    return;
+  }
+
+  const problems = [];
+  for (const entry of viaApi) {
+    try {
+      await api(`/hr/staff/${created.staff_id}/kpis`, {
+        method: 'POST',
+        body: { kpi_module_id: entry.module.id, contract_id: created.contract_id, custom_target: entry.custom_target },
+      });
+    } catch (error) {
+      if (error.status !== 409) problems.push(`${entry.module.name}: ${error.humanMessage}`);
+    }
+  }
+  replace(status);
+  form.hidden = true;
+  document.getElementById('steps').hidden = true;
+  const done = document.getElementById('done');
+  done.hidden = false;
+  const staffUrl = `page_staff_detail.html?staff_id=${encodeURIComponent(created.staff_id)}&new=1`;
+  replace(document.getElementById('done-body'),
+    h('p', {}, `The contract for ${who.name} is in the contract system. Their KPIs are being attached now and appear on their page in a moment.`),
+    problems.length ? h('p', { class: 'notice' }, 'Some added KPIs could not be assigned: ', problems.join('; ')) : null,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Staff id'), h('dd', { class: 'mono', 'data-testid': 'created-staff-id' }, created.staff_id),
+      h('dt', {}, 'Contract id'), h('dd', { class: 'mono' }, created.contract_id)),
+    h('div', { class: 'btn-row' },
+      h('a', { class: 'btn btn-primary', href: staffUrl, id: 'open-staff' }, `Open ${who.name}’s KPIs`),
+      h('a', { class: 'btn', href: 'page_hr_contracting.html' }, 'Create another contract')));
+  document.getElementById('h-done').focus();
+  announce('Contract created.');
+});
+
+// ---------------------------------------------------------------- start
+
+(async function start() {
+  replace(form.elements.role_group, Object.entries(ROLE_GROUPS).map(([v, t]) => h('option', { value: v }, t)));
+  showStep(0, { focus: false });
+  replace(status, loading('Loading people and contract templates…'));
+  try {
+    const [people, templates, modules] = await Promise.all([
+      knownPeople(),
+      contractSystem('/templates'),
+      api('/hr/kpi-modules'),
+    ]);
+    state.people = people.filter((p) => !p.exited);
+    state.templates = templates;
+    state.allModules = modules;
+    replace(status);
+  } catch (error) {
+    replace(status, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
+    return;
+  }
+  replace(form.elements.staff_id, state.people.map((p) => h('option', { value: p.staff_id }, `${p.name} · ${roleGroupLabel(p.role_group)}`)));
+  const preset = queryParam('staff_id');
+  if (preset) {
+    if (!state.people.some((p) => p.staff_id === preset)) {
+      form.elements.staff_id.append(h('option', { value: preset }, `Staff member ${preset.slice(0, 8)}`));
+    }
+    form.elements.staff_id.value = preset;
+  }
+  if (!state.people.length && !preset) {
+    form.querySelector('input[name=person_kind][value=new]').checked = true;
+  }
+  syncPersonKind();
+  renderTemplates();
+  renderAdded();
+})();

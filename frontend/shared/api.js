@@ -1,0 +1,128 @@
+// The one way pages talk to the gateway: bearer token in, problem+json out as an ApiError.
+
+import { token, signOut } from './session.js';
+
+/** A failed request, with the problem+json details and per-field messages. */
+export class ApiError extends Error {
+  constructor({ status, title, detail, errors = [], requestId = null, type = null }) {
+    super(detail || title || `Request failed (${status})`);
+    this.status = status;
+    this.title = title || '';
+    this.detail = detail || '';
+    this.type = type;
+    this.requestId = requestId;
+    /** [{field, message}] with field names as the API sent them, e.g. "score" or "kpis[0].weight". */
+    this.errors = errors;
+  }
+
+  /** The message for a field (matching "score", "body.score" or "data.score"), or undefined. */
+  fieldMessage(name) {
+    const hit = this.errors.find((e) => fieldKey(e.field) === name);
+    return hit && hit.message;
+  }
+
+  /** A sentence a person can act on. */
+  get humanMessage() {
+    if (this.status === 0) return 'The KPI service cannot be reached right now. Check your connection and try again.';
+    if (this.status === 403) return this.detail || 'You do not have access to this.';
+    if (this.status === 503 && this.detail) return this.detail;
+    if (this.status >= 500) {
+      return 'Something went wrong on our side. Please try again in a moment.' + (this.requestId ? ` (Reference ${this.requestId})` : '');
+    }
+    return this.detail || this.title || `Request failed (${this.status}).`;
+  }
+}
+
+/** Normalise an API field path to a form control name: "body.kpis[0].weight" -> "kpis[0].weight". */
+export function fieldKey(field) {
+  if (!field) return '';
+  return String(field).replace(/^(body|data|request|\$)\.?/, '');
+}
+
+async function parseBody(response) {
+  const type = response.headers.get('content-type') || '';
+  if (response.status === 204) return null;
+  const text = await response.text();
+  if (!text) return null;
+  if (type.includes('json')) {
+    try { return JSON.parse(text); } catch { return { detail: text }; }
+  }
+  return { detail: text.slice(0, 300) };
+}
+
+/** Send a request to any gateway path; JSON in and out; throws ApiError. */
+export async function request(url, { method = 'GET', body, query, signal, auth = true, redirectOn401 = true } = {}) {
+  const target = new URL(url, location.origin);
+  for (const [key, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null && value !== '') target.searchParams.set(key, value);
+  }
+  const headers = { Accept: 'application/json, application/problem+json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const bearer = token();
+  if (auth && bearer) headers.Authorization = `Bearer ${bearer}`;
+
+  let response;
+  try {
+    response = await fetch(target, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new ApiError({ status: 0, title: 'Network error' });
+  }
+  const data = await parseBody(response);
+  if (response.ok) return data;
+
+  const problem = data && typeof data === 'object' ? data : {};
+  const error = new ApiError({
+    status: response.status,
+    title: problem.title,
+    detail: problem.detail,
+    type: problem.type,
+    errors: normaliseErrors(problem),
+    requestId: response.headers.get('x-request-id'),
+  });
+  if (response.status === 401 && auth && redirectOn401) {
+    signOut();
+    const next = location.pathname.split('/').pop() + location.search;
+    location.replace('index.html?expired=1&next=' + encodeURIComponent(next));
+  }
+  throw error;
+}
+
+function normaliseErrors(problem) {
+  const list = Array.isArray(problem.errors) ? problem.errors : [];
+  const out = [];
+  for (const item of list) {
+    if (item && typeof item === 'object') {
+      out.push({ field: item.field || item.key || item.loc || '', message: item.message || item.msg || item.detail || 'Please check this value.' });
+    }
+  }
+  // Litestar's default validation shape: {"extra": [{"key", "message"}]}
+  if (!out.length && Array.isArray(problem.extra)) {
+    for (const item of problem.extra) {
+      if (item && typeof item === 'object') out.push({ field: item.key || '', message: item.message || 'Please check this value.' });
+    }
+  }
+  return out;
+}
+
+/** A call to the KPI API under /api/v1. */
+export function api(path, options) {
+  return request('/api/v1' + path, options);
+}
+
+/** Every page of a cursor-paginated list ({items, next_cursor}), up to `max` items. */
+export async function allPages(path, { query = {}, max = 1000 } = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(path, { query: { ...query, limit: 200, cursor } });
+    items.push(...(page.items || []));
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return items;
+}
+
+/** A call to the contract-system simulator (the stand-in for the external contract system). */
+export function contractSystem(path, options) {
+  return request('/contract-sim' + path, options);
+}

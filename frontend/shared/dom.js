@@ -1,0 +1,78 @@
+// Building DOM without innerHTML, so text from the API can never become markup.
+
+/** Create an element: h('p', {class: 'x', onclick: fn}, 'text', child, [more]). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value);
+    } else if (key === 'dataset') {
+      Object.assign(el.dataset, value);
+    } else if (key === 'value' || key === 'checked' || key === 'disabled' || key === 'selected') {
+      el[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+/** Replace all children of an element. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A loading line for an aria-live region. */
+export function loading(text = 'Loading…') {
+  return h('div', { class: 'loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), text);
+}
+
+/** An empty state with an icon, a sentence and an optional action. */
+export function empty(icon, text, action) {
+  return h('div', { class: 'empty' }, h('span', { class: 'empty-icon', 'aria-hidden': 'true' }, icon), h('p', {}, text), action);
+}
+
+/** Say something to screen readers (and show it briefly as a toast). */
+export function announce(text) {
+  let live = document.getElementById('toast');
+  if (!live) {
+    live = h('div', { id: 'toast', class: 'toast', role: 'status', 'aria-live': 'polite' });
+    document.body.append(live);
+  }
+  live.textContent = text;
+  clearTimeout(announce.timer);
+  announce.timer = setTimeout(() => { live.textContent = ''; }, 4000);
+}
+
+/** A URL query parameter of the current page, or null. */
+export function queryParam(name) {
+  return new URLSearchParams(location.search).get(name);
+}
+
+/** Make a <dialog> close on its [data-close] buttons and hand focus back to its opener
+ * (an element, or a function that finds it again when the page re-rendered meanwhile). */
+export function openDialog(dialog, opener) {
+  if (!dialog.dataset.wired) {
+    dialog.dataset.wired = '1';
+    dialog.addEventListener('click', (event) => {
+      if (event.target.closest('[data-close]')) dialog.close();
+    });
+  }
+  dialog.addEventListener('close', () => {
+    const target = typeof opener === 'function' ? opener() : opener;
+    if (target && target.isConnected) target.focus();
+  }, { once: true });
+  dialog.showModal();
+}

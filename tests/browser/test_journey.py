@@ -1,0 +1,307 @@
+"""A person's KPI journey through the three pages, in a real browser.
+
+The tests run in file order and hand the person they create to the next one (`journey`): a
+manager creates a contract in the wizard, sees the KPIs on the staff page, records scores and
+sees the chart and growth status change; the staff member sees their own page without score
+numbers and adds a reflection; the manager approves it; another staff member is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Browser
+
+expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
+pytestmark = pytest.mark.browser
+
+TEAM_LEADER_TEMPLATE = "03c3fd3a-7e44-52e4-bf59-f5b1220e0784"  # tools/contract_sim/data
+SUPPORT_WORKER_TEMPLATE = "Support Worker \u2013 Casual"
+REQUIRED_KPI = "Person-Centred Support Delivery"  # required by that template, a 1-5 rating
+SWITCHED_OFF = "Participant Funds Handling"  # optional on that template
+ADDED = "House Budget Management"  # from the gallery (senior support workers)
+UNIVERSAL = "Attendance & Reliability"
+SCORE_NUMBER = re.compile(r"\d+(\.\d+)?\s*(%|/\s*5)")
+
+OpenBrowser = Callable[..., Browser]
+
+
+def kpi_card(browser: Browser, name: str) -> Any:
+    return browser.page.locator("li.kpi-card", has=browser.page.get_by_role("heading", name=name))
+
+
+def test_manager_creates_a_contract_in_the_wizard(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    manager.sign_in("manager")
+    page = manager.page
+    page.get_by_role("link", name="New contract").click()
+
+    name = "Grace Liu"
+    page.get_by_label("A new person").check()
+    page.get_by_label("Full name").fill(name)
+    manager.assert_accessible()
+    page.get_by_role("button", name="Next").click()
+
+    page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
+    page.get_by_role("button", name="Next").click()
+
+    required = page.locator("[data-kpi-group=required]")
+    expect(required.get_by_text(REQUIRED_KPI)).to_be_visible()
+    expect(required.locator("input[type=checkbox]")).to_have_count(0)  # locked, no toggle
+    expect(page.locator("[data-kpi-group=universal] li")).to_have_count(5)
+    page.get_by_label(SWITCHED_OFF).uncheck()
+    page.get_by_label("Search the gallery").fill("house budget")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("list", name="Added KPIs").get_by_text(ADDED)).to_be_visible()
+    manager.assert_accessible()
+    manager.screenshot("01-wizard-kpi-step")
+
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Review and create")).to_be_visible()
+    manager.assert_accessible()
+    manager.screenshot("02-wizard-review")
+    page.get_by_role("button", name="Create contract").click()
+
+    expect(page.get_by_role("heading", name="Contract created")).to_be_visible()
+    staff_id = page.get_by_test_id("created-staff-id").inner_text().strip()
+    uuid.UUID(staff_id)
+    journey.update(name=name, staff_id=staff_id)
+    manager.assert_accessible()
+    manager.screenshot("03-contract-created")
+
+
+def test_manager_sees_the_kpis_on_the_staff_page(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    manager.sign_in("manager")
+    page = manager.page
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&new=1")
+
+    expect(page.get_by_role("heading", name=journey["name"])).to_be_visible()
+    expect(kpi_card(manager, REQUIRED_KPI)).to_be_visible(timeout=30_000)
+    expect(kpi_card(manager, ADDED)).to_be_visible(timeout=15_000)
+    expect(kpi_card(manager, UNIVERSAL)).to_be_visible()
+    expect(kpi_card(manager, SWITCHED_OFF)).to_have_count(0)
+    expect(kpi_card(manager, REQUIRED_KPI).get_by_text("Required")).to_be_visible()
+    expect(kpi_card(manager, REQUIRED_KPI).get_by_text("Not yet reviewed")).to_be_visible()
+    manager.assert_accessible()
+    manager.screenshot("04-staff-page-kpis")
+
+    # The People page: a weekly KPI (Shift Note Timeliness) puts them on the list of
+    # evaluations due in the next two weeks.
+    page.get_by_role("link", name="People").click()
+    due = page.locator("#due-list")
+    expect(due.get_by_role("link", name=re.compile(journey["name"]))).to_be_visible()
+    manager.assert_accessible()
+    manager.screenshot("04b-people-and-evaluations-due")
+
+
+def test_score_updates_draw_the_chart_and_change_the_growth_status(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    manager.sign_in("manager")
+    page = manager.page
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
+    card = kpi_card(manager, REQUIRED_KPI)
+
+    def record(entry_type: str, title: str, **fields: str) -> None:
+        page.get_by_role("tab", name="KPIs").click()
+        card.get_by_role("button", name="Add entry").click()
+        form = page.get_by_role("form", name="Add to the journal")
+        form.get_by_label("Entry type", exact=True).select_option(entry_type)
+        form.get_by_label("Title", exact=True).fill(title)
+        form.get_by_label("What happened").fill(f"{title}: notes from the catch-up.")
+        for label, value in fields.items():
+            form.get_by_label(label.replace("_", " "), exact=True).fill(value)
+        form.get_by_role("button", name="Add entry").click()
+
+    # A score off the 1-5 scale: the service's problem+json lands next to the field.
+    card.get_by_role("button", name="Add entry").click()
+    form = page.get_by_role("form", name="Add to the journal")
+    form.get_by_label("Entry type", exact=True).select_option("score_update")
+    form.get_by_label("Title", exact=True).fill("First evaluation")
+    form.get_by_label("What happened").fill("Notes from the catch-up.")
+    score_field = form.get_by_label("New score")
+    score_field.fill("9")
+    score_field.evaluate("el => el.removeAttribute('max')")  # past the browser's own check
+    form.get_by_role("button", name="Add entry").click()
+    expect(score_field).to_have_attribute("aria-invalid", "true")
+    expect(form.locator(".field-error")).to_be_visible()
+    manager.screenshot("05-field-error-from-the-service")
+
+    record("score_update", "First evaluation", New_score="2.5")
+    page.get_by_role("tab", name="KPIs").click()
+    expect(card.locator("[data-growth]")).to_have_attribute(
+        "data-growth", "growing", timeout=15_000
+    )
+    record("score_update", "Second evaluation", New_score="4.8")
+    page.get_by_role("tab", name="KPIs").click()
+    expect(card.locator("[data-growth]")).to_have_attribute(
+        "data-growth", "exceeding", timeout=15_000
+    )
+    expect(card.get_by_text("Trending up")).to_be_visible()
+    expect(card.locator("canvas[role=img]")).to_be_visible()
+    expect(card.locator("canvas[role=img]")).to_have_attribute(
+        "aria-label", re.compile(r"2\.5.*4\.8")
+    )
+
+    # A manager's note kept from the staff member.
+    page.get_by_role("tab", name="KPIs").click()
+    card.get_by_role("button", name="Add entry").click()
+    form.get_by_label("Entry type", exact=True).select_option("observation")
+    form.get_by_label("Title", exact=True).fill("Private note for the manager")
+    form.get_by_label("What happened").fill("Only for managers.")
+    form.get_by_label("Visible to the staff member").uncheck()
+    form.get_by_role("button", name="Add entry").click()
+    expect(page.get_by_text("Not visible to staff")).to_be_visible()
+
+    page.get_by_role("tab", name="KPIs").click()
+    manager.assert_accessible()
+    manager.screenshot("06-score-chart-and-growth-status")
+
+
+def test_staff_member_sees_their_page_without_score_numbers(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    staff = open_browser()
+    staff.sign_in("staff", journey["staff_id"])
+    page = staff.page
+    expect(page.get_by_role("heading", name="My KPIs")).to_be_visible()
+    card = kpi_card(staff, REQUIRED_KPI)
+    expect(card.locator("[data-growth]")).to_have_attribute("data-growth", "exceeding")
+    expect(page.locator("[data-score], canvas")).to_have_count(0)
+    cards_text = page.locator("#kpi-cards").inner_text()
+    assert not SCORE_NUMBER.search(cards_text), cards_text
+    assert "Effort counts" not in cards_text
+    expect(page.get_by_role("link", name="New contract")).to_have_count(0)
+
+    card.get_by_role("button", name="Add a reflection").click()
+    form = page.get_by_role("form", name="Add a reflection")
+    form.get_by_label("Title", exact=True).fill("What helped this month")
+    form.get_by_label("What happened").fill(
+        "Planning outings with Sam's family made the week easier."
+    )
+    form.get_by_role("button", name="Share reflection").click()
+    expect(page.get_by_text("Awaiting approval")).to_be_visible()
+
+    journal_text = page.locator("#journal-list").inner_text()
+    assert "Private note for the manager" not in journal_text
+    assert not SCORE_NUMBER.search(journal_text), journal_text
+    staff.assert_accessible()
+    staff.screenshot("07-staff-own-page-journal")
+    page.get_by_role("tab", name="KPIs").click()
+    staff.screenshot("08-staff-own-page-kpis")
+
+
+def test_manager_approves_the_staff_reflection(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    manager.sign_in("manager")
+    page = manager.page
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&tab=journal")
+    entry = page.locator("article.entry[data-entry-type=self_reflection]", has_text="What helped")
+    expect(entry.get_by_text("Awaiting approval")).to_be_visible()
+    entry.get_by_label("Notes for the decision").fill("Lovely idea, let's keep it going.")
+    manager.screenshot("09-reflection-awaiting-approval")
+    entry.get_by_role("button", name="Approve").click()
+    expect(entry.locator(".chip", has_text="Approved")).to_be_visible()
+    expect(page.locator("article.entry[data-entry-type=approval_granted]")).to_have_count(1)
+    manager.assert_accessible()
+    manager.screenshot("10-reflection-approved")
+
+
+def test_another_staff_member_is_refused(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    other = open_browser()
+    other.sign_in("staff", str(uuid.uuid4()))
+    page = other.page
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
+    expect(page.get_by_role("heading", name="Not your page")).to_be_visible()
+    expect(page.locator("li.kpi-card")).to_have_count(0)
+    expect(page.get_by_text(journey["name"])).to_have_count(0)
+    other.screenshot("11-other-staff-refused")
+
+
+def test_gallery_detail_opens_and_closes_from_the_keyboard(open_browser: OpenBrowser) -> None:
+    admin = open_browser()
+    admin.sign_in("hr_admin")
+    page = admin.page
+    expect(page.get_by_role("heading", name="KPI Gallery")).to_be_visible()
+    filters = page.get_by_role("search", name="Filter the KPI library")
+    filters.get_by_label("Role group").select_option("registered_nurse")
+    expect(page.get_by_role("button", name="Medication Management & Safety")).to_be_visible()
+    page.get_by_label("Search by name").fill("medication")
+    opener = page.get_by_role("button", name="Medication Management & Safety")
+    opener.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Coaching tips")).to_be_visible()
+    admin.assert_accessible()
+    admin.screenshot("12-gallery-detail")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    page.get_by_label("Search by name").fill("")
+    filters.get_by_label("Role group").select_option("")
+    page.evaluate("document.activeElement.blur()")
+    admin.assert_accessible()
+    admin.screenshot("13-gallery")
+
+
+def test_hr_admin_edits_a_template_kpi_set(open_browser: OpenBrowser) -> None:
+    admin = open_browser()
+    admin.sign_in("hr_admin")
+    page = admin.page
+    section = page.get_by_role("region", name="Contract template KPI sets")
+    section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
+    target = section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
+    expect(target).to_be_visible()
+
+    # Off the module's scale: the catalog's problem+json lands on that row's field.
+    target.fill("500")
+    target.evaluate("el => el.removeAttribute('max')")
+    section.get_by_role("button", name="Save template KPIs").click()
+    expect(target).to_have_attribute("aria-invalid", "true")
+    expect(section.locator(".field-error")).to_contain_text("scale")
+    admin.screenshot("16-template-field-error")
+
+    target.fill("85")
+    section.get_by_role("button", name="Save template KPIs").click()
+    expect(target).not_to_have_attribute("aria-invalid", "true")
+    page.reload()
+    section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
+    expect(
+        section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
+    ).to_have_value("85")
+    admin.assert_accessible()
+
+
+def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str, Any]) -> None:
+    phone = open_browser(width=390)
+    phone.sign_in("manager")
+    page = phone.page
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
+    expect(kpi_card(phone, REQUIRED_KPI)).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
+    phone.screenshot("14-phone-staff-page")
+    page.goto("/page_hr_contracting.html")
+    expect(page.get_by_role("heading", name="Who is the contract for?")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot("15-phone-wizard")
+    page.goto("/page_hr_kpis.html")
+    expect(page.get_by_role("heading", name="KPI Gallery")).to_be_visible()
+    expect(page.locator("li.card").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.assert_accessible()

@@ -1,0 +1,106 @@
+"""Signing in: the dev route in KPI_ENV=dev, the identity provider's token in prod."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.browser.conftest import Browser
+from tests.browser.stack import REPO, free_port, wait_for
+
+expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
+pytestmark = pytest.mark.browser
+
+OpenBrowser = Callable[..., Browser]
+
+
+def unsigned_token(claims: dict[str, object]) -> str:
+    """A JWT-shaped token (the page reads claims; only the services verify signatures)."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+@pytest.fixture(scope="module")
+def prod_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same gateway template rendered with KPI_ENV=prod, on a port of its own."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KPI_ENV": "prod",
+        "KPI_GATEWAY_PORT": str(port),
+        "KPI_GATEWAY_RUN_DIR": str(tmp_path_factory.mktemp("prod-gateway")),
+    }
+    script = str(REPO / "deploy" / "gateway" / "gateway.sh")
+    subprocess.run([script, "start"], env=env, check=True, timeout=30)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health/live", 10, "prod gateway")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, timeout=30)
+
+
+def test_dev_sign_in_asks_a_staff_member_for_their_staff_id(open_browser: OpenBrowser) -> None:
+    visitor = open_browser()
+    page = visitor.page
+    page.goto("/index.html")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    visitor.assert_accessible()
+    visitor.screenshot("00-sign-in")
+    page.locator("input[name=role][value=staff]").check()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    staff_id = page.get_by_label("Your staff id")
+    expect(staff_id).to_have_attribute("aria-invalid", "true")
+    expect(staff_id).to_be_focused()
+    staff_id.fill("not-an-id")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(staff_id).to_have_attribute("aria-invalid", "true")
+    assert page.url.endswith("/index.html")
+
+
+def test_prod_sign_in_takes_the_identity_providers_token(
+    chromium: object, prod_gateway: str
+) -> None:
+    visitor = Browser(chromium, prod_gateway)
+    try:
+        page = visitor.page
+        page.goto("/index.html")
+        expect(page.get_by_text("Sign in through your organisation")).to_be_visible()
+        expect(page.locator("#dev-form")).to_be_hidden()
+        token_field = page.get_by_label("Bearer token")
+        expect(token_field).to_be_visible()
+        visitor.assert_accessible()
+        visitor.screenshot("00-sign-in-prod")
+
+        token_field.fill("hello")
+        page.get_by_role("button", name="Use this token").click()
+        expect(page.get_by_text("does not look like a KPI system token")).to_be_visible()
+
+        expired = unsigned_token({"sub": "x", "roles": ["manager"], "exp": 1})
+        token_field.fill(expired)
+        page.get_by_role("button", name="Use this token").click()
+        expect(page.get_by_text("has expired")).to_be_visible()
+
+        staff_id = "5d1b3c5e-2f4a-4b6c-8d9e-0a1b2c3d4e5f"
+        token = unsigned_token(
+            {
+                "sub": "idp|1",
+                "roles": ["staff"],
+                "staff_id": staff_id,
+                "exp": int(time.time()) + 600,
+            }
+        )
+        token_field.fill(f"Bearer {token}")
+        page.get_by_role("button", name="Use this token").click()
+        page.wait_for_url(f"**/page_staff_detail.html?staff_id={staff_id}")
+        assert not visitor.errors, visitor.errors
+    finally:
+        visitor.close()

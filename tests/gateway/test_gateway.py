@@ -1,0 +1,236 @@
+"""The gateway routes each API path to the service that owns it (interfaces §1, §3).
+
+nginx runs from deploy/gateway/gateway.sh exactly as under `make run`, in front of small stub
+upstreams that answer with their own name, so each route is checked without the real services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GATEWAY = REPO / "deploy" / "gateway" / "gateway.sh"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+pytestmark = pytest.mark.skipif(
+    not Path(NGINX).exists(), reason="nginx is not installed (make gateway-install)"
+)
+
+
+def stub(name: str) -> ThreadingHTTPServer:
+    """An upstream that answers every request with its name, the path and the request id."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length:
+                self.rfile.read(length)
+            body = json.dumps(
+                {
+                    "upstream": name,
+                    "path": self.path,
+                    "request_id": self.headers.get("x-request-id"),
+                    "forwarded_for": self.headers.get("x-forwarded-for"),
+                    "padding": "x" * 2000,
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = _answer  # noqa: N815 - http.server names
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The gateway on a free port in front of four stubs; yields its URL and its run folder."""
+    stubs = {name: stub(name) for name in ("catalog", "assignment", "journal", "contract_sim")}
+    run_dir = tmp_path_factory.mktemp("gateway")
+    port = free_port()
+    env = {
+        **os.environ,
+        "KPI_ENV": "dev",
+        "KPI_GATEWAY_PORT": str(port),
+        "KPI_GATEWAY_RUN_DIR": str(run_dir),
+        "CATALOG_UPSTREAM": f"127.0.0.1:{stubs['catalog'].server_port}",
+        "ASSIGNMENT_UPSTREAM": f"127.0.0.1:{stubs['assignment'].server_port}",
+        "JOURNAL_UPSTREAM": f"127.0.0.1:{stubs['journal'].server_port}",
+        "CONTRACT_SIM_UPSTREAM": f"127.0.0.1:{stubs['contract_sim'].server_port}",
+    }
+    subprocess.run([str(GATEWAY), "start"], env=env, check=True, timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}", run_dir
+    finally:
+        subprocess.run([str(GATEWAY), "stop"], env=env, check=False, timeout=30)
+        for server in stubs.values():
+            server.shutdown()
+
+
+STAFF = "3f1c2b9a-0c4e-4d0b-9d5e-1a2b3c4d5e6f"
+KPI = "8e7d6c5b-4a39-4281-9f0e-abcdefabcdef"
+ENTRY = "11111111-2222-4333-8444-555555555555"
+
+ROUTES = [
+    ("GET", "/api/v1/hr/kpi-modules", "catalog"),
+    ("GET", "/api/v1/hr/kpi-modules?role_group=team_leader", "catalog"),
+    ("PATCH", f"/api/v1/hr/kpi-modules/{KPI}", "catalog"),
+    ("PUT", f"/api/v1/hr/templates/{KPI}/kpis", "catalog"),
+    ("POST", "/api/v1/dev/token", "catalog"),
+    ("GET", f"/api/v1/hr/staff/{STAFF}/kpis", "assignment"),
+    ("GET", f"/api/v1/hr/staff/{STAFF}/kpis?status=all", "assignment"),
+    ("POST", f"/api/v1/hr/staff/{STAFF}/kpis", "assignment"),
+    ("PATCH", f"/api/v1/hr/staff/{STAFF}/kpis/{KPI}/status", "assignment"),
+    ("POST", f"/api/v1/hr/staff/{STAFF}/deactivate-kpis", "assignment"),
+    ("GET", "/api/v1/hr/evaluations/due?before=2030-01-01T00:00:00Z", "assignment"),
+    ("GET", f"/api/v1/hr/staff/{STAFF}/journal", "journal"),
+    ("GET", f"/api/v1/hr/staff/{STAFF}/journal?limit=5&cursor=abc", "journal"),
+    ("GET", f"/api/v1/hr/staff/{STAFF}/kpis/{KPI}/journal", "journal"),
+    ("POST", f"/api/v1/hr/staff/{STAFF}/kpis/{KPI}/journal", "journal"),
+    ("POST", f"/api/v1/hr/journal/{ENTRY}/approval", "journal"),
+    ("GET", "/contract-sim/templates", "contract_sim"),
+    ("POST", "/contract-sim/contracts", "contract_sim"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "owner"), ROUTES)
+def test_each_api_path_reaches_the_service_that_owns_it(
+    gateway: tuple[str, Path], method: str, path: str, owner: str
+) -> None:
+    base, _ = gateway
+    answer = httpx.request(method, base + path, json={} if method != "GET" else None)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["upstream"] == owner
+    assert body["path"] == path  # the URI reaches the service unchanged
+
+
+def test_openapi_documents_are_reachable_per_service(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    for service in ("catalog", "assignment", "journal"):
+        body = httpx.get(f"{base}/schema/{service}/openapi.json").json()
+        assert (body["upstream"], body["path"]) == (service, "/schema/openapi.json")
+
+
+def test_request_id_is_forwarded_returned_and_logged_as_json(gateway: tuple[str, Path]) -> None:
+    base, run_dir = gateway
+    answer = httpx.get(f"{base}/api/v1/hr/kpi-modules")
+    request_id = answer.headers["x-request-id"]
+    assert len(request_id) == 32
+    assert answer.json()["request_id"] == request_id
+    lines = (run_dir / "logs" / "access.log").read_text().splitlines()
+    logged = [json.loads(line) for line in lines]
+    assert any(e["request_id"] == request_id and e["status"] == 200 for e in logged)
+
+
+def test_pages_are_served_with_security_headers(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    for page in ("/", "/page_hr_kpis.html", "/page_hr_contracting.html", "/page_staff_detail.html"):
+        answer = httpx.get(base + page)
+        assert answer.status_code == 200, page
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_config_tells_the_pages_the_environment(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    assert httpx.get(f"{base}/config.json").json() == {"env": "dev"}
+
+
+def test_chart_library_comes_from_node_modules_not_git(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    if not (REPO / "frontend" / "node_modules" / "chart.js").exists():
+        pytest.skip("frontend/node_modules missing (make frontend-install)")
+    answer = httpx.get(f"{base}/vendor/chart.js/chart.umd.min.js")
+    assert answer.status_code == 200
+    assert "javascript" in answer.headers["content-type"]
+
+
+def test_manifests_and_node_modules_are_not_served(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    for path in (
+        "/package.json",
+        "/package-lock.json",
+        "/frontend.mk",
+        "/node_modules/chart.js/package.json",
+    ):
+        assert httpx.get(base + path).status_code == 404, path
+
+
+def test_json_answers_are_gzipped(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    with httpx.Client() as client:
+        answer = client.get(f"{base}/api/v1/hr/kpi-modules", headers={"accept-encoding": "gzip"})
+        assert answer.headers.get("content-encoding") == "gzip"
+        raw = client.get(f"{base}/app.css", headers={"accept-encoding": "gzip"})
+        assert raw.headers.get("content-encoding") == "gzip"
+
+
+def test_oversized_body_is_refused(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    answer = httpx.post(f"{base}/api/v1/hr/kpi-modules", content=b"x" * (2 * 1024 * 1024))
+    assert answer.status_code == 413
+
+
+def test_unknown_api_path_is_a_problem_json_404(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    answer = httpx.get(f"{base}/api/v1/nothing/here")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["status"] == 404
+
+
+def test_a_service_that_is_down_is_a_problem_json_503(tmp_path: Path) -> None:
+    port = free_port()
+    dead = free_port()  # nobody listens there
+    env = {
+        **os.environ,
+        "KPI_GATEWAY_PORT": str(port),
+        "KPI_GATEWAY_RUN_DIR": str(tmp_path),
+        "CATALOG_UPSTREAM": f"127.0.0.1:{dead}",
+    }
+    subprocess.run([str(GATEWAY), "start"], env=env, check=True, timeout=30)
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/hr/kpi-modules")
+    finally:
+        subprocess.run([str(GATEWAY), "stop"], env=env, check=False, timeout=30)
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["title"] == "Service unavailable"
+
+
+def test_prod_config_says_prod(tmp_path: Path) -> None:
+    env = {**os.environ, "KPI_ENV": "prod", "KPI_GATEWAY_RUN_DIR": str(tmp_path)}
+    rendered = subprocess.run(
+        [str(GATEWAY), "render", "-"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert '{"env":"prod"}' in rendered
+    directives = [line for line in rendered.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in directives if "${" in line]  # every placeholder was filled
