@@ -76,13 +76,13 @@ def machine(config: Config) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return None
 
-    def command(*args: str) -> str | None:
+    def command(*args: str, ok: tuple[int, ...] = (0,)) -> str | None:
         try:
             out = subprocess.run(args, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return None
         text = (out.stdout or out.stderr).strip()
-        return text.splitlines()[0] if out.returncode == 0 and text else None
+        return text.splitlines()[0] if out.returncode in ok and text else None
 
     cpu = next(
         (
@@ -101,7 +101,7 @@ def machine(config: Config) -> dict[str, Any]:
         "postgresql": None,
         "rabbitmq": command("rabbitmqctl", "-q", "version"),
         "nginx": command("nginx", "-v"),
-        "wrk": command("wrk", "-v") if wrk_available() else None,
+        "wrk": command("wrk", "-v", ok=(0, 1)) if wrk_available() else None,  # -v exits 1
         "packages": {
             p: version(p)
             for p in (

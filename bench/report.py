@@ -59,7 +59,9 @@ def markdown(r: dict[str, Any]) -> str:
             f, b = x["figures"], x["baseline"]
             lines.append(
                 f"| {name} | {_n(f['rate'])} req/s, p50 {_n(f['p50_ms'])} ms, p99 "
-                f"{_n(f['p99_ms'])} ms | {_n(b['rate'])} queries/s, p99 {_n(b['p99_ms'])} ms | "
+                f"{_n(f['p99_ms'])} ms; {_n(f.get('cpu_ms_per_request'), 2)} ms CPU/request | "
+                f"{_n(b['rate'])} queries/s, p99 {_n(b['p99_ms'])} ms; "
+                f"{_n(b.get('cpu_ms_per_request'), 2)} ms CPU/query | "
                 f"{_n(x['ratio'], 2)} | ≥ {x['targets']['ratio_min']}, p99 < 50 ms | "
                 f"{_met(x['met'])} |"
             )
@@ -83,7 +85,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"| journal_append | {_n(f['rate'])} req/s, p99 {_n(f['p99_ms'])} ms; one append: "
             f"{_n(s['p50_ms'], 2)} ms on {_n(s['entries_before'])} entries, "
             f"{_n(lj['p50_ms'], 2)} ms "
-            f"on {_n(lj['entries_before'])} ({_n(f['long_over_short'], 2)}x) | "
+            f"on {_n(lj['entries_before'])} ({_n(f['long_over_short'], 2)}x); "
+            f"{_n(f.get('cpu_ms_per_request'), 2)} ms CPU/append across the services | "
             f"{_n(b['rate'])} insert transactions/s, p99 {_n(b['p99_ms'])} ms | "
             f"{_n(x['ratio'], 2)} | ≥ 0.5, long ≤ 1.2x short | {_met(x['met'])} |"
         )
