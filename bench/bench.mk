@@ -8,7 +8,8 @@
 # missing (as root), and without wrk the harness falls back to an aiohttp load generator.
 #
 # The suite never touches `make run`'s data: it drops and recreates its own database `kpi_bench`
-# and vhost `kpi_bench`, serves on ports 37001-37003 and 37080, and removes both at the end
+# and vhost `kpi_bench`, serves on ports 29001-29003 and 29080 (worker processes +100; below the
+# ephemeral port range, which an outgoing connection may hold), and removes both at the end
 # (BENCH_KEEP=1 keeps them). See docs/BENCHMARKS.md for what is measured and how.
 #
 # Targets:

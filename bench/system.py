@@ -1,8 +1,8 @@
 """The system under test: its own database, vhost, service processes and gateway.
 
 Everything here is isolated from `make run` and the tests: the database `kpi_bench` and the vhost
-`kpi_bench` are dropped and recreated on every run, and the services listen on ports 37001-37003
-(gateway 37080). Only processes started here are ever stopped, by their own pid.
+`kpi_bench` are dropped and recreated on every run, and the services listen on ports 29001-29003
+(gateway 29080). Only processes started here are ever stopped, by their own pid.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ class Config:
     database: str = "kpi_bench"
     vhost: str = "kpi_bench"
     ports: dict[str, int] = field(
-        default_factory=lambda: {"catalog": 37001, "assignment": 37002, "journal": 37003}
+        default_factory=lambda: {"catalog": 29001, "assignment": 29002, "journal": 29003}
     )
-    gateway_port: int = 37080
+    gateway_port: int = 29080
     kpi_bin: str = str(REPO / ".venv" / "bin" / "kpi")
     run_dir: Path = REPO / "bench" / "tmp"
     # "all": one process per service; "split": an api and a worker process per service.
@@ -302,7 +302,7 @@ class Gateway:
             "CATALOG_UPSTREAM": f"127.0.0.1:{c.ports['catalog']}",
             "ASSIGNMENT_UPSTREAM": f"127.0.0.1:{c.ports['assignment']}",
             "JOURNAL_UPSTREAM": f"127.0.0.1:{c.ports['journal']}",
-            "CONTRACT_SIM_UPSTREAM": "127.0.0.1:37009",
+            "CONTRACT_SIM_UPSTREAM": "127.0.0.1:29009",
         }
 
     def start(self) -> None:
