@@ -197,6 +197,35 @@ def test_oversized_body_is_refused(gateway: tuple[str, Path]) -> None:
     base, _ = gateway
     answer = httpx.post(f"{base}/api/v1/hr/kpi-modules", content=b"x" * (2 * 1024 * 1024))
     assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_what_nginx_refuses_itself_is_problem_json(gateway: tuple[str, Path]) -> None:
+    base, _ = gateway
+    too_long = httpx.get(f"{base}/api/v1/hr/staff/{STAFF}/journal?cursor={'c' * 9000}")
+    huge_header = httpx.get(f"{base}/api/v1/hr/kpi-modules", headers={"x-big": "h" * 20000})
+    for answer, status in ((too_long, 414), (huge_header, 400)):
+        assert answer.status_code == status
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("path", "owner"),
+    [
+        (f"/api/v1/hr/staff/.{STAFF}/kpis", "assignment"),
+        (f"/api/v1/hr/staff/{STAFF}/kpis/.x/journal", "journal"),
+        ("/api/v1/hr/kpi-modules/.env", "catalog"),
+    ],
+)
+def test_api_paths_with_dot_segments_reach_their_service(
+    gateway: tuple[str, Path], path: str, owner: str
+) -> None:
+    # The dot-file rule keeps the pages' folder private; API paths are the services' to answer.
+    base, _ = gateway
+    answer = httpx.get(base + path)
+    assert answer.status_code == 200
+    assert answer.json()["upstream"] == owner
 
 
 def test_unknown_api_path_is_a_problem_json_404(gateway: tuple[str, Path]) -> None:

@@ -105,6 +105,29 @@ async def test_an_undecodable_body_is_dead_lettered_and_the_next_is_applied(
     assert any("requested_by" in r for r in reasons)
 
 
+async def test_a_json_labelled_body_that_is_not_json_is_dead_lettered_at_once(
+    service: ServiceClient, probe: Probe, amqp_url: str
+) -> None:
+    # FastStream parses application/json bodies itself unless told not to; a failure there
+    # would happen outside the consumer and loop until the broker's delivery limit.
+    await publish(amqp_url, b"", content_type="application/json")
+    await publish(amqp_url, b"\xfe\xff{", content_type="application/json")
+    await publish(amqp_url, a_request("after-bad-json"), content_type="application/json")
+    await eventually(lambda: _true("after-bad-json" in probe.applied))
+    reasons = await dead_letter_reasons(amqp_url)
+    assert sum(r.startswith("invalid event: JSON") or "truncated" in r for r in reasons) >= 2
+
+
+async def test_an_oversized_body_is_dead_lettered_unread(
+    service: ServiceClient, probe: Probe, amqp_url: str
+) -> None:
+    await publish(amqp_url, a_request("huge-" + "x" * 300_000))
+    await publish(amqp_url, a_request("after-huge"))
+    await eventually(lambda: _true("after-huge" in probe.applied))
+    assert not any(s.startswith("huge-") for s in probe.calls)
+    assert any("over the limit" in r for r in await dead_letter_reasons(amqp_url))
+
+
 async def test_a_poison_message_is_dead_lettered_after_bounded_attempts(
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:

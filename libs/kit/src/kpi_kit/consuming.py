@@ -30,6 +30,8 @@ log = logging.getLogger("kpi.consumer")
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 3
+# No event of the contract comes near this; a bigger body is hostile or broken, never applied.
+MAX_BODY_BYTES = 256 * 1024
 
 
 class Rejected(Exception):
@@ -65,8 +67,10 @@ class Consumer(Generic[T]):
         decode: Callable[[bytes], T],
         handle: Handler[T],
         broker: RabbitBroker,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.service = service
+        self.max_body_bytes = max_body_bytes
         self.queue = queue
         self._decode = decode
         self._handle = handle
@@ -94,6 +98,10 @@ class Consumer(Generic[T]):
             correlation_id_var.reset(token)
 
     async def _process(self, message: RabbitMessage, delivery: Delivery) -> None:
+        if len(message.body) > self.max_body_bytes:
+            reason = f"invalid event: a body of {len(message.body)} bytes is over the limit"
+            await self.dead_letter(message, f"{reason} of {self.max_body_bytes}", "oversized")
+            return
         try:
             event = self._decode(message.body)
         except (

@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -14,6 +15,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from kpi_kit.db import TRANSIENT_DB_ERRORS
@@ -88,6 +90,40 @@ class Unavailable(DomainError):
     title = "Service unavailable"
 
 
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The problem+json body of every error answer (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] = []
+
+
+_PROBLEM_STATUSES = {
+    400: "The request is malformed",
+    401: "No valid bearer token",
+    403: "The token does not carry the right to this action",
+    404: "The thing named does not exist",
+    409: "The request clashes with the current state",
+    413: "The request body is too large (the gateway's limit)",
+    414: "The request address is too long (the gateway's limit)",
+    422: "Well-formed, but breaks a rule",
+    503: "A dependency (database, broker) cannot be reached right now; retry",
+}
+
+PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
+    status: ResponseSpec(
+        data_container=Problem,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+    for status, description in _PROBLEM_STATUSES.items()
+}
+"""The error answers any API route may give, as the OpenAPI document states them."""
+
+
 def problem(
     status: int, title: str, detail: str, errors: list[FieldError] | None = None
 ) -> Response[Any]:
@@ -100,7 +136,7 @@ def problem(
     }
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = {503: {"Retry-After": "5"}, 401: {"WWW-Authenticate": "Bearer"}}.get(status)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -147,6 +183,11 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     if isinstance(exc, TRANSIENT_DB_ERRORS):
         log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
         return problem(503, "Service unavailable", "The database cannot be reached; retry soon")
+    if isinstance(exc, asyncpg.exceptions.DataError):
+        # SQLSTATE class 22: the database refused a value the request carried (a NUL character,
+        # a number out of range); the request is at fault, not the server.
+        log.info("database refused a value on %s %s: %r", request.method, request.url.path, exc)
+        return problem(400, "Invalid request", "A value in the request cannot be stored or matched")
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "An unexpected error occurred")
 

@@ -23,7 +23,7 @@ from kpi_kit.auth import dev_token, principal_dependency
 from kpi_kit.broker import declare_topology, make_broker
 from kpi_kit.consuming import Consumer
 from kpi_kit.db import Pool, create_pool
-from kpi_kit.errors import EXCEPTION_HANDLERS
+from kpi_kit.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
 from kpi_kit.metrics import OUTBOX_PUBLISHED
 from kpi_kit.observability import ObservabilityMiddleware
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay
@@ -122,7 +122,19 @@ def create_app(
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: Litestar) -> None:
+    """State in the OpenAPI document the problem+json answers every API route may give.
+
+    A route's own `responses` win; the schema is built lazily, so this runs before it is.
+    """
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.include_in_schema:
+                handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from assignment import handlers
@@ -20,6 +20,7 @@ from assignment.schemas import (
 )
 from kpi_contracts.enums import Role
 from kpi_kit.auth import Caller, Principal
+from kpi_kit.errors import BadRequest, FieldError
 from kpi_kit.service import Services
 from kpi_kit.views import without_scoring
 
@@ -109,12 +110,27 @@ class EvaluationController(Controller):
         self,
         principal: Caller,
         runtime: Services,
-        before: FromQuery[datetime | None] = None,
+        before: Annotated[
+            str | None, QueryParameter(format="date-time", pattern=RFC3339, max_length=64)
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
     ) -> list[StaffKpi]:
         """Active staff KPIs due for evaluation before a time (default now), soonest first."""
         principal.require(Role.MANAGER)
-        when = before or datetime.now(UTC)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        when = _instant(before) if before else datetime.now(UTC)
         return await handlers.evaluations_due(runtime.pool, when, limit)
+
+
+# An RFC 3339 time (interfaces §3). Declared as a string and parsed here: as a `datetime`
+# parameter, a bare number was taken for a Unix timestamp, which the document does not allow.
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+
+
+def _instant(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.upper())
+    except ValueError as exc:
+        raise BadRequest(
+            "before is not an RFC 3339 time", [FieldError("before", str(exc))]
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

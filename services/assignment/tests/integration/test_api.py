@@ -387,3 +387,15 @@ async def test_the_database_refuses_to_delete_a_staff_kpi(person, database_url):
             await conn.execute("TRUNCATE hr.staff_kpis")
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("before", ["0.33", "1767225600", "yesterday", "2026-13-01T00:00:00Z"])
+async def test_evaluations_due_refuses_a_before_that_is_not_an_rfc3339_time(
+    assignment, as_role, before
+):
+    response = await assignment.get(
+        "/api/v1/hr/evaluations/due", params={"before": before}, headers=as_role("manager")
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,125 @@
+"""The outbox relay on a real broker: what it publishes is persistent, JSON and named by its
+event id; an event nobody routes is parked or kept, never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from kpi_contracts import events, names
+from kpi_kit.broker import KPI_UNROUTED_QUEUE
+from kpi_kit.outbox import unit_of_work
+from kpi_kit.service import Runtime, ServiceDefinition
+from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import ServiceClient, eventually, running
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def relay_service(database_url: str, amqp_url: str) -> AsyncIterator[ServiceClient]:
+    definition = ServiceDefinition(
+        name="relayprobe", migrations=Path(__file__).parent / "no-migrations"
+    )
+    settings = Settings(service="relayprobe", database_url=database_url, amqp_url=amqp_url)
+    async with running(definition, settings, "worker") as client:
+        yield client
+
+
+def runtime_of(client: ServiceClient) -> Runtime:
+    runtime: Runtime = client.app.state.runtime
+    return runtime
+
+
+async def listen(
+    amqp_url: str, routing_key: str
+) -> tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractQueue]:
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(names.KPI_EXCHANGE, routing_key=routing_key)
+    return connection, queue
+
+
+async def next_message(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    for _ in range(200):
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            return message
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing arrived")
+
+
+async def outbox_rows(client: ServiceClient) -> int:
+    runtime = runtime_of(client)
+    count: int = await runtime.pool.fetchval(f"SELECT count(*) FROM {runtime.outbox.table}")
+    return count
+
+
+async def outbox_empty(client: ServiceClient) -> bool:
+    return await outbox_rows(client) == 0
+
+
+async def test_the_relay_publishes_persistent_json_named_by_the_event_id(
+    relay_service: ServiceClient, amqp_url: str
+) -> None:
+    connection, queue = await listen(amqp_url, names.CATALOG_SNAPSHOT_REQUESTED)
+    try:
+        runtime = runtime_of(relay_service)
+        event = events.CatalogSnapshotRequested(requested_by="relay-probe")
+        async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+            await uow.publish([event])
+        message = await next_message(queue)
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.content_type == "application/json"
+        assert message.message_id == str(event.event_id)
+        await eventually(lambda: outbox_empty(relay_service))
+    finally:
+        await connection.close()
+
+
+async def test_an_internal_event_nobody_routes_is_parked_not_lost(
+    relay_service: ServiceClient, amqp_url: str
+) -> None:
+    runtime = runtime_of(relay_service)
+    event = events.CatalogSnapshotRequested(requested_by=f"nobody-{uuid.uuid4().hex[:6]}")
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        parked = await channel.declare_queue(KPI_UNROUTED_QUEUE.name, passive=True)
+        before = parked.declaration_result.message_count or 0
+        async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+            await uow.publish([event])  # no queue is bound to catalog.snapshot_requested here
+
+        async def one_more_parked() -> bool:
+            again = await channel.declare_queue(KPI_UNROUTED_QUEUE.name, passive=True)
+            return (again.declaration_result.message_count or 0) == before + 1
+
+        await eventually(one_more_parked)
+        await eventually(lambda: outbox_empty(relay_service))
+    finally:
+        await connection.close()
+
+
+async def test_a_lifecycle_publish_nobody_routes_stays_in_the_outbox(
+    relay_service: ServiceClient,
+) -> None:
+    # hr.lifecycle has no alternate exchange: the return raises, the relay keeps the row and
+    # retries; a row is only ever deleted once the broker has confirmed it.
+    runtime = runtime_of(relay_service)
+    event = events.StaffExited(staff_id=uuid.uuid4())
+    async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+        await uow.publish([event])
+    await asyncio.sleep(1.5)
+    held = await runtime.pool.fetchval(
+        f"SELECT count(*) FROM {runtime.outbox.table} WHERE event_id = $1", event.event_id
+    )
+    assert held == 1
+    await runtime.pool.execute(
+        f"DELETE FROM {runtime.outbox.table} WHERE event_id = $1", event.event_id
+    )

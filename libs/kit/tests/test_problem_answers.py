@@ -1,0 +1,62 @@
+"""Errors reach clients as problem+json, and the OpenAPI document says which ones they may get."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar import get
+
+from kpi_kit.service import ServiceDefinition
+from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import ServiceClient, running
+
+pytestmark = pytest.mark.integration
+
+
+@get("/api/v1/refused-value", sync_to_thread=False)
+def refused_value() -> None:
+    raise asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence: 0x00")
+
+
+@get("/api/v1/database-away", sync_to_thread=False)
+def database_away() -> None:
+    raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+
+
+@pytest.fixture(scope="module")
+async def service(database_url: str, amqp_url: str) -> AsyncIterator[ServiceClient]:
+    definition = ServiceDefinition(
+        name="probe",
+        migrations=Path(__file__).parent / "no-migrations",
+        route_handlers=[refused_value, database_away],
+    )
+    settings = Settings(service="probe", database_url=database_url, amqp_url=amqp_url)
+    async with running(definition, settings, "api") as client:
+        yield client
+
+
+async def test_a_value_the_database_refuses_is_a_400_not_a_500(service: ServiceClient) -> None:
+    response = await service.get("/api/v1/refused-value")
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 400
+
+
+async def test_a_database_that_is_away_is_a_503_with_retry_after(service: ServiceClient) -> None:
+    response = await service.get("/api/v1/database-away")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"]
+
+
+async def test_the_openapi_document_states_the_problem_answers(service: ServiceClient) -> None:
+    document = (await service.get("/schema/openapi.json")).json()
+    responses = document["paths"]["/api/v1/refused-value"]["get"]["responses"]
+    for status in ("400", "401", "403", "404", "409", "422", "503"):
+        content = responses[status]["content"]
+        assert list(content) == ["application/problem+json"], status
+    problem = document["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}

@@ -1,0 +1,79 @@
+"""KPI_ENV=prod refuses to start on the dev secret or default passwords, through the real entry
+points (the app factory and `kpi serve`), and serves no dev-token route when it does start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kpi_kit.cli import available_services, definition_of
+from kpi_kit.service import create_app
+from kpi_kit.settings import DEV_JWT_SECRET, InsecureSettings, Settings
+
+KPI = str(Path(sys.executable).with_name("kpi"))
+STRONG_SECRET = "s" * 48
+GOOD_URLS = {
+    "KPI_AMQP_URL": "amqp://kpi:Mq-r3al-pw@127.0.0.1:1/",
+    "KPI_DATABASE_URL": "postgresql://kpi:Db-r3al-pw@127.0.0.1:1/kpi",
+}
+
+
+def prod_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env.update({"KPI_ENV": "prod", "KPI_JWT_SECRET": STRONG_SECRET, **GOOD_URLS})
+    env.update(overrides)
+    return env
+
+
+@pytest.mark.parametrize("service", available_services())
+def test_the_app_factory_refuses_the_dev_secret_in_prod(service: str) -> None:
+    settings = Settings.from_env(service, prod_env(KPI_JWT_SECRET=DEV_JWT_SECRET))
+    with pytest.raises(InsecureSettings, match="KPI_JWT_SECRET"):
+        create_app(definition_of(service), settings)
+
+
+@pytest.mark.parametrize("service", available_services())
+def test_kpi_serve_exits_on_the_dev_secret_in_prod(service: str) -> None:
+    done = subprocess.run(
+        [KPI, "serve", service, "--port", "1"],
+        env=prod_env(KPI_JWT_SECRET=DEV_JWT_SECRET),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "refusing to start in prod" in done.stderr + done.stdout
+
+
+def test_kpi_serve_exits_on_a_default_broker_password_in_prod() -> None:
+    done = subprocess.run(
+        [KPI, "serve", "catalog", "--port", "1"],
+        env=prod_env(KPI_AMQP_URL="amqp://guest:guest@127.0.0.1:1/"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "KPI_AMQP_URL" in done.stderr + done.stdout
+
+
+def test_a_short_secret_is_refused_in_prod() -> None:
+    settings = Settings.from_env("catalog", prod_env(KPI_JWT_SECRET="short-but-not-dev"))
+    with pytest.raises(InsecureSettings):
+        create_app(definition_of("catalog"), settings)
+
+
+@pytest.mark.parametrize("service", available_services())
+def test_prod_serves_no_dev_token_route(service: str) -> None:
+    app = create_app(definition_of(service), Settings.from_env(service, prod_env()))
+    paths = {route.path for route in app.routes}
+    assert not any("dev/token" in path for path in paths), paths
+
+
+def test_dev_serves_the_dev_token_route_for_contrast() -> None:
+    app = create_app(definition_of("catalog"), Settings(service="catalog"))
+    assert any("dev/token" in route.path for route in app.routes)
