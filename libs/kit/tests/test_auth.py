@@ -90,3 +90,19 @@ def test_hr_admin_holds_every_role() -> None:
     principal = decode_token(SECRET, token)
     principal.require(Role.MANAGER)
     assert not principal.is_staff_only
+
+
+def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token, expires = issue_token(SECRET, sub="u1", roles=["manager"])
+    assert decode_token(SECRET, token).sub == "u1"
+    later = expires.timestamp() + 1
+    monkeypatch.setattr("kpi_kit.auth.time.time", lambda: later)
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token(SECRET, token)
+
+
+def test_a_token_verified_under_one_key_is_not_accepted_under_another() -> None:
+    token, _ = issue_token(SECRET, sub="u1", roles=["manager"])
+    assert decode_token(SECRET, token).sub == "u1"
+    with pytest.raises(Unauthorized):
+        decode_token("another-secret-another-secret-another", token)

@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from kpi_kit.auth import issue_token
 from kpi_kit.db import ensure_database
@@ -48,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--role", choices=("api", "worker", "all"), default="all")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: <SERVICE>_PORT")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("KPI_WEB_WORKERS", "1")),
+        help="HTTP processes (--role api only; default KPI_WEB_WORKERS or 1)",
+    )
 
     migrate = commands.add_parser("migrate", help="create the database and apply migrations")
     migrate.add_argument("service", choices=(*SERVICES, "all"))
@@ -82,24 +90,43 @@ async def migrate(services: Sequence[str]) -> None:
         print(f"{service}: {len(applied)} migration(s) applied {applied}")
 
 
-def serve(service: str, role: str, host: str, port: int | None) -> None:
-    """Run one service in one role under uvicorn."""
+def serve(service: str, role: str, host: str, port: int | None, workers: int = 1) -> None:
+    """Run one service in one role under uvicorn, in `workers` processes (api role only)."""
     import uvicorn
 
+    if workers > 1 and role != "api":
+        # A worker role's relay publishes the outbox in order; two relays would interleave.
+        raise SystemExit("several worker processes serve only --role api")
     settings = Settings.from_env(service)
     configure_logging(service)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port or settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 10,
+        "log_config": None,
+    }
+    if workers > 1:
+        # uvicorn starts each worker from an import string: the factory reads what to build here.
+        os.environ[_SERVE_SERVICE], os.environ[_SERVE_ROLE] = service, role
+        uvicorn.run(f"{__name__}:app_of_environment", factory=True, workers=workers, **options)
+        return
     app = create_app(definition_of(service), settings, role)  # type: ignore[arg-type]
-    uvicorn.run(
-        app,
-        host=host,
-        port=port or settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-        log_config=None,
-    )
+    uvicorn.run(app, **options)
+
+
+_SERVE_SERVICE, _SERVE_ROLE = "KPI_SERVE_SERVICE", "KPI_SERVE_ROLE"
+
+
+def app_of_environment() -> Any:
+    """The app one of several uvicorn workers serves (`kpi serve ... --workers N`)."""
+    service = os.environ[_SERVE_SERVICE]
+    configure_logging(service)
+    role = os.environ.get(_SERVE_ROLE, "api")
+    return create_app(definition_of(service), Settings.from_env(service), role)  # type: ignore[arg-type]
 
 
 async def run_command(service: str, name: str) -> str:
@@ -178,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        serve(args.service, args.role, args.host, args.port)
+        serve(args.service, args.role, args.host, args.port, args.workers)
     elif args.command == "migrate":
         asyncio.run(migrate(available_services() if args.service == "all" else [args.service]))
     elif args.command == "token":

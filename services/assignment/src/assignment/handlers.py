@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from assignment import domain, queries, records
-from assignment.schemas import StaffKpi, StaffKpiCreate
+from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_contracts.scales import on_scale, scale_text
@@ -249,10 +249,16 @@ async def deactivate_all(
 # ---------------------------------------------------------------- reads
 
 
+# The module's columns in the view queries: `m_<field>` for each field but its id.
+_MODULE_COLUMNS = tuple(
+    (f"m_{name}", name) for name in StaffKpiModule.__struct_fields__ if name != "id"
+)
+
+
 def staff_kpi_from(row: Record) -> StaffKpi:
     """A staff KPI view (with its module) from a row of the view queries."""
     values = dict(row)
-    module = {key[2:]: values.pop(key) for key in list(values) if key.startswith("m_")}
+    module = {name: values.pop(column) for column, name in _MODULE_COLUMNS}
     module["id"] = values["kpi_module_id"]
     values["module"] = module
     return msgspec.convert(values, StaffKpi)
