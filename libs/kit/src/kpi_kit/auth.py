@@ -125,9 +125,7 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return token.strip()
 
 
-def _provide_principal(
-    request: Request[Any, Any, Any], runtime: NamedDependency[Any]
-) -> Principal:
+def _provide_principal(request: Request[Any, Any, Any], runtime: NamedDependency[Any]) -> Principal:
     # Depending on `runtime` (not used here) puts the two dependencies every route has in two
     # batches of one: Litestar resolves a batch of several in an anyio task group, which cost
     # two tasks per request.

@@ -131,7 +131,7 @@ def app_of_environment() -> Any:
 
 async def run_command(service: str, name: str) -> str:
     """Start a service's runtime without serving it and run one of its commands."""
-    from kpi_kit.service import _running
+    from kpi_kit.service import runtime_started
 
     definition = definition_of(service)
     command = definition.commands.get(name)
@@ -142,7 +142,7 @@ async def run_command(service: str, name: str) -> str:
     from kpi_kit.outbox import Outbox
 
     runtime = Runtime(settings, Outbox(service), make_broker(settings))
-    async with _running(definition, runtime, runs_worker=False):
+    async with runtime_started(definition, runtime, runs_worker=False):
         return await command(runtime)
 
 

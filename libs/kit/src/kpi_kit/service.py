@@ -92,7 +92,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with _running(definition, runtime, runs_worker):
+        async with runtime_started(definition, runtime, runs_worker):
             yield
 
     handlers: list[ControllerRouterHandler] = [health.router(runtime)]
@@ -138,9 +138,10 @@ def _document_problems(app: Litestar) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _running(
+async def runtime_started(
     definition: ServiceDefinition, runtime: Runtime, runs_worker: bool
 ) -> AsyncIterator[None]:
+    """Open the pool and broker (and for workers the consumers and outbox relay) until exit."""
     role = runtime.settings.db_role
     runtime._pool = await create_pool(
         runtime.settings, definition.db_role if role is None else role

@@ -14,7 +14,7 @@ from journal.app import DB_ROLE, definition
 from kpi_kit.broker import make_broker
 from kpi_kit.migrations import apply_migrations
 from kpi_kit.outbox import Outbox
-from kpi_kit.service import Runtime, _running
+from kpi_kit.service import Runtime, runtime_started
 from kpi_kit.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -93,7 +93,7 @@ async def test_the_running_service_works_as_its_role(journal: Any):
 
 async def _current_user(settings: Settings) -> str:
     runtime = Runtime(settings, Outbox("journal"), make_broker(settings))
-    async with _running(definition(), runtime, runs_worker=False):
+    async with runtime_started(definition(), runtime, runs_worker=False):
         user: str = await runtime.pool.fetchval("SELECT current_user")
     return user
 
