@@ -4,6 +4,12 @@ Transient faults (database or broker away) are retried in place with backoff for
 last, so a database restart neither loses nor dead-letters anything. Any other failure is retried a
 few times, then the message goes to the queue's DLQ with the reason in `x-dlq-reason`. Messages are
 acknowledged only after the handler's transaction committed.
+
+A consumer given a batch handler applies the messages that arrive while a batch is being applied
+as the next batch, in one transaction: under a burst (10,000 contracts in a wave) a service pays
+its round trips and commit once per batch instead of once per event, and a lone message still
+goes at once. A batch that fails for any reason is applied again one message at a time by the
+per-event handler, so the retry and dead-letter rules above stay per message.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -32,6 +38,10 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 3
 # No event of the contract comes near this; a bigger body is hostile or broken, never applied.
 MAX_BODY_BYTES = 256 * 1024
+# Events per batch, and batches applied at once per consumer: two keep the database busy while
+# the process works out the next batch. Their locks are taken in one statement in a fixed order.
+MAX_BATCH = 100
+BATCHES_IN_FLIGHT = 2
 
 
 class Rejected(Exception):
@@ -55,6 +65,63 @@ class Delivery:
 Handler = Callable[[T, Delivery], Awaitable[bool]]
 """Applies an event; returns False when the inbox found it was already applied."""
 
+BatchHandler = Callable[[Sequence[tuple[T, Delivery]]], Awaitable[Sequence[bool]]]
+"""Applies events in one transaction; returns, per event in order, whether it was applied.
+
+Raising anything makes every event of the batch be applied one by one by the `Handler`."""
+
+
+class _Batcher(Generic[T]):
+    """Gathers the events submitted while batches are being applied into the next batch."""
+
+    def __init__(self, queue: str, apply: BatchHandler[T], max_batch: int) -> None:
+        self._queue = queue
+        self._apply = apply
+        self._max_batch = max_batch
+        self._waiting: list[tuple[T, Delivery, asyncio.Future[bool | None]]] = []
+        self._draining = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, event: T, delivery: Delivery) -> bool | None:
+        """Whether the event's batch applied it (False: a redelivery); None: apply it alone."""
+        done: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, delivery, done))
+        if self._draining < BATCHES_IN_FLIGHT:
+            self._draining += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await done
+
+    async def _drain(self) -> None:
+        # Starts on the next turn of the loop, so deliveries already in hand join the first batch.
+        correlation_id_var.set(None)  # a batch has many; each event's own travels in its headers
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._settle(batch)
+        finally:
+            self._draining -= 1
+
+    async def _settle(self, batch: list[tuple[T, Delivery, asyncio.Future[bool | None]]]) -> None:
+        outcome: Sequence[bool | None]
+        try:
+            outcome = await self._apply([(event, delivery) for event, delivery, _ in batch])
+            if len(outcome) != len(batch):
+                raise RuntimeError(f"{len(outcome)} outcomes for a batch of {len(batch)}")
+        except Exception as exc:
+            log.warning(
+                "%s: a batch of %d failed, applying them one by one: %r",
+                self._queue,
+                len(batch),
+                exc,
+            )
+            outcome = [None] * len(batch)
+        for (_, _, done), applied in zip(batch, outcome, strict=True):
+            if not done.done():  # its delivery may have been cancelled (shutdown)
+                done.set_result(applied)
+
 
 class Consumer(Generic[T]):
     """Binds a handler to a queue with the shared decode / retry / dead-letter rules."""
@@ -68,6 +135,8 @@ class Consumer(Generic[T]):
         handle: Handler[T],
         broker: RabbitBroker,
         max_body_bytes: int = MAX_BODY_BYTES,
+        handle_batch: BatchHandler[T] | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.service = service
         self.max_body_bytes = max_body_bytes
@@ -75,6 +144,7 @@ class Consumer(Generic[T]):
         self._decode = decode
         self._handle = handle
         self._broker = broker
+        self._batcher = _Batcher(queue, handle_batch, max_batch) if handle_batch else None
 
     def register(self, router: RabbitRouter) -> None:
         """Add this consumer's subscriber to a router."""
@@ -115,6 +185,16 @@ class Consumer(Generic[T]):
         kind = type(event).__name__
         if delivery.redelivered:
             EVENTS_CONSUMED.labels(self.service, kind, "redelivered").inc()
+        if self._batcher is not None:
+            applied = await self._batcher.submit(event, delivery)
+            if applied is not None:
+                self._settled(kind, applied)
+                return
+        await self._apply_alone(message, event, delivery, kind)
+
+    async def _apply_alone(
+        self, message: RabbitMessage, event: T, delivery: Delivery, kind: str
+    ) -> None:
         attempt, delay = 0, 0.1
         while True:
             try:
@@ -136,12 +216,15 @@ class Consumer(Generic[T]):
                     return
                 log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
             else:
-                outcome = "applied" if applied else "duplicate"
-                EVENTS_CONSUMED.labels(self.service, kind, outcome).inc()
-                log.info("%s: %s %s", self.queue, outcome, kind)
+                self._settled(kind, applied)
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _settled(self, kind: str, applied: bool) -> None:
+        outcome = "applied" if applied else "duplicate"
+        EVENTS_CONSUMED.labels(self.service, kind, outcome).inc()
+        log.info("%s: %s %s", self.queue, outcome, kind)
 
     async def dead_letter(self, message: RabbitMessage, reason: str, kind: str) -> None:
         """Park a message in this queue's DLQ with the reason (confirmed before the ack)."""

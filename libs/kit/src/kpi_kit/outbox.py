@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,11 +79,19 @@ class UnitOfWork:
     headers: dict[str, str] = field(default_factory=dict)
     _queued: int = 0
 
-    async def publish(self, events: Iterable[Event]) -> None:
+    async def publish(
+        self, events: Iterable[Event], headers: Mapping[str, str] | None = None
+    ) -> None:
         """Queue events in the outbox; they leave only if the transaction commits."""
+        carried = self.headers if headers is None else headers
+        await self.publish_each((event, carried) for event in events)
+
+    async def publish_each(self, pairs: Iterable[tuple[Event, Mapping[str, str]]]) -> None:
+        """Queue events each with its own headers (a batch of deliveries keeps their correlation
+        ids apart), in one round trip."""
         rows = [
-            (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), self.headers)
-            for e in events
+            (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), _json(h))
+            for e, h in pairs
         ]
         if not rows:
             return
@@ -93,11 +101,7 @@ class UnitOfWork:
             f" INSERT INTO {self.outbox.table} (event_id, exchange, routing_key, body, headers)"
             " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])"
             ") SELECT pg_notify($6, '') WHERE $7",
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [r[2] for r in rows],
-            [r[3] for r in rows],
-            [_json(r[4]) for r in rows],
+            *(list(column) for column in zip(*rows, strict=True)),
             self.outbox.channel,
             not self._queued,
         )
@@ -113,8 +117,20 @@ class UnitOfWork:
         )
         return bool(inserted)
 
+    async def first_deliveries(
+        self, consumer: str, event_ids: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Record inbound events in one statement; returns those not processed before."""
+        rows = await self.conn.fetch(
+            f"INSERT INTO {self.outbox.inbox_table} (consumer, event_id) "
+            "SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            consumer,
+            list(event_ids),
+        )
+        return {row["event_id"] for row in rows}
 
-def _json(headers: dict[str, str]) -> str:
+
+def _json(headers: Mapping[str, str]) -> str:
     return codec.encode_json(headers).decode()
 
 

@@ -31,7 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
     jwt_secret: str = DEV_JWT_SECRET
     port: int = 8000
-    prefetch: int = 64
+    prefetch: int = 128
     outbox_batch: int = 500
     db_pool_min: int = 2
     db_pool_max: int = 10
@@ -55,7 +55,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             or env.get("KPI_DATABASE_URL", DEFAULT_DATABASE_URL),
             jwt_secret=env.get("KPI_JWT_SECRET", DEV_JWT_SECRET),
             port=int(env.get(f"{prefix}_PORT", DEFAULT_PORTS.get(service, 8000))),
-            prefetch=int(env.get("KPI_PREFETCH", 64)),
+            prefetch=int(env.get("KPI_PREFETCH", 128)),
             outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
             db_pool_min=int(env.get("KPI_DB_POOL_MIN", 2)),
             db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
