@@ -41,19 +41,39 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
             runtime.pool, runtime.outbox, gate, event, delivery
         )
 
+    async def on_lifecycle_batch(
+        items: Sequence[tuple[events.LifecycleEvent, Delivery]],
+    ) -> list[bool]:
+        return await handlers.apply_lifecycle_batch(runtime.pool, runtime.outbox, gate, items)
+
     async def on_catalog(event: events.CatalogEvent, _: Delivery) -> bool:
         return await handlers.replicate(runtime.pool, event)
 
     async def on_score(event: events.ScoreRecomputed, _: Delivery) -> bool:
         return await handlers.apply_score(runtime.pool, event)
 
-    def consumer(queue: str, decode: Any, handle: Any) -> Consumer[Any]:
+    async def on_scores(items: Sequence[tuple[events.ScoreRecomputed, Delivery]]) -> list[bool]:
+        return await handlers.apply_scores(runtime.pool, items)
+
+    def consumer(queue: str, decode: Any, handle: Any, handle_batch: Any = None) -> Consumer[Any]:
         return Consumer(
-            service="assignment", queue=queue, decode=decode, handle=handle, broker=runtime.broker
+            service="assignment",
+            queue=queue,
+            decode=decode,
+            handle=handle,
+            broker=runtime.broker,
+            handle_batch=handle_batch,
         )
 
+    # Lifecycle events and scores come in bursts and are applied in batches (one by one when a
+    # batch fails); catalogue events are few.
     return [
-        consumer(names.ASSIGNMENT_LIFECYCLE_QUEUE, codec.decode_lifecycle, on_lifecycle),
+        consumer(
+            names.ASSIGNMENT_LIFECYCLE_QUEUE,
+            codec.decode_lifecycle,
+            on_lifecycle,
+            on_lifecycle_batch,
+        ),
         consumer(names.ASSIGNMENT_CATALOG_QUEUE, _decode_catalog, on_catalog),
-        consumer(names.ASSIGNMENT_SCORES_QUEUE, _decode_score, on_score),
+        consumer(names.ASSIGNMENT_SCORES_QUEUE, _decode_score, on_score, on_scores),
     ]

@@ -11,6 +11,7 @@ reactivated with its history intact.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -343,6 +344,20 @@ def replay(steps: Iterable[Step]) -> dict[uuid.UUID, Holding]:
 def arrives_in_order(step: Step, newest_before: datetime | None) -> bool:
     """Whether a step is no older than every step the person already had (the common case)."""
     return newest_before is None or step.occurred_at >= newest_before
+
+
+def settled_together(
+    steps: Sequence[Step], newest_before: Mapping[uuid.UUID, datetime | None]
+) -> list[bool]:
+    """Per step of a batch, whether it may be applied beside the others to what its person holds
+    now: it is its person's only step in the batch, and it arrives in order (`newest_before`:
+    each person's newest step before the batch). Any other step needs what an earlier one of the
+    batch wrote, or a replay, so it is settled on its own."""
+    per_person = Counter(step.staff_id for step in steps)
+    return [
+        per_person[step.staff_id] == 1 and arrives_in_order(step, newest_before[step.staff_id])
+        for step in steps
+    ]
 
 
 # ---------------------------------------------------------------- from actual to desired

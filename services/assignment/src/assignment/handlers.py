@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
@@ -23,7 +24,7 @@ from kpi_contracts.scales import on_scale, scale_text
 from kpi_kit.consuming import Delivery, Rejected
 from kpi_kit.db import Connection, Pool, Record
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from kpi_kit.outbox import Outbox, unit_of_work
+from kpi_kit.outbox import Outbox, UnitOfWork, unit_of_work
 
 log = logging.getLogger("kpi.assignment")
 
@@ -87,30 +88,51 @@ def _catalog_terms(event: events.LifecycleEvent) -> tuple[list[RoleGroup], list[
     return [], []
 
 
-def _step_of(
-    event: events.LifecycleEvent, rows: Sequence[Record]
-) -> tuple[domain.Step, dict[uuid.UUID, records.ModuleFacts]]:
-    """The step an event is, resolved against the replica rows BEGIN_LIFECYCLE_EVENT read."""
+@dataclass(frozen=True)
+class Catalogue:
+    """The replica's modules and template KPIs that lifecycle steps are resolved against."""
+
+    modules: dict[uuid.UUID, records.ModuleFacts]
+    templates: dict[uuid.UUID, list[domain.TemplateChoice]]
+    """Each template's KPIs in order, including any whose module the replica does not know."""
+
+    @property
+    def catalog(self) -> list[domain.CatalogModule]:
+        """The modules as the rules see them."""
+        return [m.catalog for m in self.modules.values()]
+
+
+def catalogue_of(rows: Sequence[Record]) -> Catalogue:
+    """The catalogue in the rows of queries._catalogue (BEGIN_LIFECYCLE_EVENT, CATALOGUE)."""
+    modules = {row["module_id"]: records.module_facts(row) for row in rows if row["known"]}
+    templates: dict[uuid.UUID, list[domain.TemplateChoice]] = {}
+    in_templates = (row for row in rows if row["template_id"] is not None)
+    for row in sorted(in_templates, key=lambda row: row["template_position"]):
+        templates.setdefault(row["template_id"], []).append(
+            domain.TemplateChoice(
+                row["module_id"], row["template_required"], row["template_target"]
+            )
+        )
+    return Catalogue(modules, templates)
+
+
+def _step_of(event: events.LifecycleEvent, catalogue: Catalogue) -> domain.Step:
+    """The step an event is, resolved against the catalogue.
+
+    The catalogue may hold more modules than the event's role groups have (a batch reads them
+    all): the rules pick the groups' own, and the catalog keeps universal modules, and only they,
+    without a role group.
+    """
     if isinstance(event, events.StaffExited):
-        return domain.staff_exited(event), {}
-    known = [row for row in rows if row["known"]]
-    modules = {row["module_id"]: records.module_facts(row) for row in known}
+        return domain.staff_exited(event)
     _, named = _catalog_terms(event)
-    unknown = {row["module_id"] for row in rows if row["module_id"] and not row["known"]}
-    if unknown := unknown | (set(named) - set(modules)):
+    template = catalogue.templates.get(event.template_id, []) if event.template_id else []
+    wanted = {choice.kpi_module_id for choice in template} | set(named)
+    if unknown := wanted - catalogue.modules.keys():
         raise CatalogBehind(f"unknown KPI module(s) {', '.join(sorted(map(str, unknown)))}")
-    in_template = sorted(
-        (row for row in known if row["template_position"] is not None),
-        key=lambda row: row["template_position"],
-    )
-    template = [
-        domain.TemplateChoice(row["module_id"], row["template_required"], row["template_target"])
-        for row in in_template
-    ]
-    catalog = [m.catalog for m in modules.values()]
     if isinstance(event, events.ContractCreated):
-        return domain.contract_created(event, template, catalog), modules
-    return domain.role_changed(event, template, catalog), modules
+        return domain.contract_created(event, template, catalogue.catalog)
+    return domain.role_changed(event, template, catalogue.catalog)
 
 
 async def apply_lifecycle_event(
@@ -154,9 +176,74 @@ async def _apply_once(
         )
         if not rows[0]["first_delivery"]:
             return False
-        step, modules = _step_of(event, rows)
-        await records.settle(uow, step, modules, cause_event_id=event.event_id)
+        catalogue = catalogue_of(rows)
+        step = _step_of(event, catalogue)
+        await records.settle(uow, step, catalogue.modules, event.event_id, delivery.headers)
     return True
+
+
+async def apply_lifecycle_batch(
+    pool: Pool,
+    outbox: Outbox,
+    gate: ReplicaGate,
+    items: Sequence[tuple[events.LifecycleEvent, Delivery]],
+) -> list[bool]:
+    """Apply lifecycle events in one transaction; per event, False for a redelivery.
+
+    Each event ends as `apply_lifecycle_event` leaves it. Those that are their person's only one
+    in the batch and arrive in order are settled together in a few statements; the others (a
+    person's second event, a late arrival to replay) one at a time after them, in batch order.
+    An event naming a module the replica does not know raises CatalogBehind: the consumer then
+    applies the batch one event at a time, where the catch-up delays and dead letters apply.
+    """
+    await gate.wait(pool, outbox)
+    async with unit_of_work(pool, outbox) as uow:
+        first = await uow.conn.fetch(
+            queries.BEGIN_LIFECYCLE_BATCH,
+            [event.staff_id for event, _ in items],
+            [event.event_id for event, _ in items],
+            LIFECYCLE_CONSUMER,
+        )
+        applied = _first_of_each([event.event_id for event, _ in items], {r[0] for r in first})
+        todo = [item for item, fresh in zip(items, applied, strict=True) if fresh]
+        if todo:
+            await _settle_batch(uow, todo)
+    return applied
+
+
+def _first_of_each(event_ids: Sequence[uuid.UUID], first_deliveries: set[uuid.UUID]) -> list[bool]:
+    """Per event, whether to apply it: delivered for the first time, and not already in the
+    batch (the same message may be delivered twice at once)."""
+    seen: set[uuid.UUID] = set()
+    fresh = []
+    for event_id in event_ids:
+        fresh.append(event_id in first_deliveries and event_id not in seen)
+        seen.add(event_id)
+    return fresh
+
+
+async def _settle_batch(
+    uow: UnitOfWork, items: Sequence[tuple[events.LifecycleEvent, Delivery]]
+) -> None:
+    conn = uow.conn
+    templates = [e.template_id for e, _ in items if not isinstance(e, events.StaffExited)]
+    catalogue = catalogue_of(await conn.fetch(queries.CATALOGUE, templates))
+    steps = [_step_of(event, catalogue) for event, _ in items]
+    held = await records.people(conn, {step.staff_id for step in steps})
+    together = domain.settled_together(steps, {p: person.newest for p, person in held.items()})
+    await records.settle_in_order(
+        uow,
+        [
+            records.Arrival(step, event.event_id, delivery.headers)
+            for step, (event, delivery), now in zip(steps, items, together, strict=True)
+            if now
+        ],
+        held,
+        catalogue.modules,
+    )
+    for step, (event, delivery), now in zip(steps, items, together, strict=True):
+        if not now:
+            await records.settle(uow, step, catalogue.modules, event.event_id, delivery.headers)
 
 
 # ---------------------------------------------------------------- managers' actions
@@ -359,3 +446,33 @@ async def apply_score(pool: Pool, event: events.ScoreRecomputed) -> bool:
         event.next_evaluation_due,
     )
     return bool(applied)
+
+
+async def apply_scores(
+    pool: Pool, items: Sequence[tuple[events.ScoreRecomputed, Delivery]]
+) -> list[bool]:
+    """`apply_score` for a batch in one statement; per event, whether it was applied.
+
+    Of several recomputes of one staff KPI only the highest sequence is written; the others read
+    as not applied, like an older recompute that arrives after a newer one.
+    """
+    scores = [event for event, _ in items]
+    rows = await pool.fetch(
+        queries.APPLY_SCORES,
+        [e.staff_kpi_id for e in scores],
+        [e.sequence for e in scores],
+        [e.current_score for e in scores],
+        [e.current_effort_score for e in scores],
+        [e.previous_score for e in scores],
+        [e.score_trend.value if e.score_trend else None for e in scores],
+        [e.trend_percentage for e in scores],
+        [e.growth_status.value if e.growth_status else None for e in scores],
+        [e.last_evaluated_at for e in scores],
+        [e.next_evaluation_due for e in scores],
+    )
+    written = {(row["id"], row["sequence"]) for row in rows}
+    applied = []
+    for e in scores:
+        applied.append((e.staff_kpi_id, e.sequence) in written)
+        written.discard((e.staff_kpi_id, e.sequence))  # an equal one after it changed nothing
+    return applied

@@ -1,5 +1,13 @@
 """Every SQL statement of the assignment service."""
 
+# Every change to one person's KPIs holds this advisory lock (two-key form: its own lock space).
+_PERSON_LOCK_SPACE = 1634954096
+
+
+def _person_key(staff_id: str) -> str:
+    return f"hashtext({staff_id}::uuid::text)"
+
+
 # ---------------------------------------------------------------- the catalogue replica
 
 UPSERT_MODULE = """
@@ -62,29 +70,40 @@ _MODULE_FACTS = """
     evaluation_frequency::text AS evaluation_frequency
 """
 
-# The modules a lifecycle step may touch, each with its place in the template when it has one:
-# those of the role groups involved, the universal ones, the template's and the ones named in the
-# event. A template KPI whose module the replica does not know comes back with `known` false.
-_MODULES_FOR_STEP = f"""
+
+def _catalogue(templates: str, modules: str) -> str:
+    """The CTE `catalog`: the replica's modules that pass `modules`, each with its place in every
+    template that passes `templates` (one row per template holding it). A template KPI whose
+    module the replica does not know comes back with `known` false."""
+    return f"""
     template AS (
-        SELECT kpi_module_id, is_required, custom_target::float8 AS custom_target, position
+        SELECT template_id, kpi_module_id, is_required, custom_target::float8 AS custom_target,
+               position
         FROM hr.assignment_template_kpis
-        WHERE template_id = $5
+        WHERE {templates}
     ),
     modules AS (
         SELECT {_MODULE_FACTS}
         FROM hr.assignment_modules
-        WHERE role_group = ANY($3::hr.kpi_role_group[]) OR role_group IS NULL
-           OR id = ANY($4::uuid[])
-           OR id IN (SELECT kpi_module_id FROM template)
+        WHERE {modules}
     ),
     catalog AS (
         SELECT coalesce(m.id, t.kpi_module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
-               t.position AS template_position, t.is_required AS template_required,
-               t.custom_target AS template_target
+               t.template_id, t.position AS template_position,
+               t.is_required AS template_required, t.custom_target AS template_target
         FROM modules m FULL JOIN template t ON t.kpi_module_id = m.id
     )
 """
+
+
+# The modules a lifecycle step may touch: those of the role groups involved, the universal ones,
+# the template's and the ones named in the event.
+_MODULES_FOR_STEP = _catalogue(
+    templates="template_id = $5",
+    modules="""role_group = ANY($3::hr.kpi_role_group[]) OR role_group IS NULL
+           OR id = ANY($4::uuid[])
+           OR id IN (SELECT kpi_module_id FROM template)""",
+)
 
 # The start of applying a lifecycle event, in one round trip: take the person's lock, write the
 # inbox row (hr.assignment_inbox is the kit's inbox table of this service) and read the modules
@@ -92,7 +111,7 @@ _MODULES_FOR_STEP = f"""
 # is always at least one row. The person's records must be read by a later statement, whose
 # snapshot is taken once the lock is held.
 BEGIN_LIFECYCLE_EVENT = f"""
-WITH locked AS (SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))),
+WITH locked AS (SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key("$1")})),
      inbox AS (
          INSERT INTO hr.assignment_inbox (consumer, event_id)
          SELECT $6, $2 FROM locked
@@ -105,22 +124,71 @@ SELECT d.first_delivery, c.*
 FROM delivery d LEFT JOIN catalog c ON d.first_delivery
 """
 
+# The start of applying a batch of lifecycle events ($1 their people, $2 their ids), in one round
+# trip: take every person's lock in the order of the lock key (two batches applied at once never
+# wait on each other in a cycle), then write the inbox rows. Returns the events delivered for the
+# first time. As with one event, the people's records and steps are read by a later statement.
+BEGIN_LIFECYCLE_BATCH = f"""
+WITH locked AS MATERIALIZED (
+    SELECT count(pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, k.key)) AS people
+    FROM (SELECT DISTINCT {_person_key("s")} AS key FROM unnest($1::uuid[]) AS s ORDER BY key) k
+),
+inbox AS (
+    INSERT INTO hr.assignment_inbox (consumer, event_id)
+    SELECT $3, e FROM locked, unnest($2::uuid[]) AS e
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
+SELECT event_id FROM inbox
+"""
+
+# Every module of the replica, with the KPIs of the templates $1 (a batch of lifecycle events).
+CATALOGUE = f"""
+WITH {_catalogue(templates="template_id = ANY($1::uuid[])", modules="true")}
+SELECT * FROM catalog
+"""
+
 MODULES_BY_ID = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules WHERE id = ANY($1::uuid[])"
 
 # ---------------------------------------------------------------- a person's steps and KPIs
 
-# Serialises every change to one person's KPIs (two-key form: its own lock space).
-LOCK_PERSON = "SELECT pg_advisory_xact_lock(1634954096, hashtext($1::uuid::text))"
+LOCK_PERSON = f"SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key('$1')})"
 
-# The record per module a person holds: the active one, else the latest.
-PERSON_RECORDS = """
-SELECT DISTINCT ON (kpi_module_id)
+_HELD_COLUMNS = """
     id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,
     minimum_score, effort_weight, assigned_at, next_evaluation_due, last_evaluated_at,
     deactivated_at, deactivation_reason
+"""
+# Per module, the active record first, else the latest.
+_HELD_ORDER = "kpi_module_id, status = 'active' DESC, assigned_at DESC, created_at DESC"
+
+# The record per module a person holds: the active one, else the latest.
+PERSON_RECORDS = f"""
+SELECT DISTINCT ON (kpi_module_id) {_HELD_COLUMNS}
 FROM hr.staff_kpis
 WHERE staff_id = $1
-ORDER BY kpi_module_id, status = 'active' DESC, assigned_at DESC, created_at DESC
+ORDER BY {_HELD_ORDER}
+"""
+
+# What PERSON_RECORDS and RECORD_STEP read, for many people at once: each person's records and
+# when their newest step occurred (`newest` on each of their rows; one empty row for a person
+# with no records).
+PEOPLE_RECORDS = f"""
+WITH people AS (SELECT DISTINCT unnest($1::uuid[]) AS staff_id),
+     newest AS (
+         SELECT staff_id, max(occurred_at) AS newest
+         FROM hr.assignment_steps
+         WHERE staff_id = ANY($1::uuid[])
+         GROUP BY staff_id
+     ),
+     held AS (
+         SELECT DISTINCT ON (staff_id, kpi_module_id) staff_id, {_HELD_COLUMNS}
+         FROM hr.staff_kpis
+         WHERE staff_id = ANY($1::uuid[])
+         ORDER BY staff_id, {_HELD_ORDER}
+     )
+SELECT p.staff_id AS person, n.newest, h.*
+FROM people p LEFT JOIN newest n USING (staff_id) LEFT JOIN held h USING (staff_id)
 """
 
 # Records a step and reads, in the same round trip, the person's records and when their newest
@@ -137,29 +205,42 @@ FROM newest n LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
 
 PERSON_STEPS = "SELECT step::text FROM hr.assignment_steps WHERE staff_id = $1 ORDER BY seq"
 
-_RECORD_ARRAYS = """
-    $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bool[], $8::float8[],
-    $9::float8[], $10::float8[], $11::float8[], $12::timestamptz[], $13::timestamptz[],
-    $14::timestamptz[], $15::text[]
-"""
-_RECORD_COLUMNS = """
-    id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,
-    minimum_score, effort_weight, assigned_at, next_evaluation_due, deactivated_at,
-    deactivation_reason
-"""
+# A record's columns as written, each with the type of its array parameter.
+_RECORD_TYPES = {
+    "staff_id": "uuid",
+    "id": "uuid",
+    "kpi_module_id": "uuid",
+    "contract_id": "uuid",
+    "status": "text",
+    "source": "text",
+    "is_required": "bool",
+    "custom_target": "float8",
+    "target_score": "float8",
+    "minimum_score": "float8",
+    "effort_weight": "float8",
+    "assigned_at": "timestamptz",
+    "next_evaluation_due": "timestamptz",
+    "deactivated_at": "timestamptz",
+    "deactivation_reason": "text",
+}
+_RECORD_COLUMNS = ", ".join(_RECORD_TYPES)
 
-_RECORD_ARRAYS_2 = """
-    $16::uuid[], $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::bool[], $22::float8[],
-    $23::float8[], $24::float8[], $25::float8[], $26::timestamptz[], $27::timestamptz[],
-    $28::timestamptz[], $29::text[]
-"""
 
-# Inserts new records ($2-$15, column arrays) and rewrites existing ones ($16-$29) of a person.
+def _record_arrays(first: int) -> str:
+    """unnest() of the records' column arrays, parameters $first onwards."""
+    arrays = ", ".join(f"${first + i}::{kind}[]" for i, kind in enumerate(_RECORD_TYPES.values()))
+    return f"unnest({arrays}) AS r({_RECORD_COLUMNS})"
+
+
+# Records steps of several people ($1-$5, column arrays; none when they are already recorded),
+# inserts new records ($6-$20) and rewrites existing ones ($21-$35), each row with its staff_id.
 WRITE_RECORDS = f"""
-WITH inserted AS (
-    INSERT INTO hr.staff_kpis (staff_id, {_RECORD_COLUMNS})
-    SELECT $1, {_RECORD_COLUMNS}
-    FROM unnest({_RECORD_ARRAYS}) AS r({_RECORD_COLUMNS})
+WITH recorded AS (
+    INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::jsonb[])
+), inserted AS (
+    INSERT INTO hr.staff_kpis ({_RECORD_COLUMNS})
+    SELECT * FROM {_record_arrays(6)}
 ), rewritten AS (
     UPDATE hr.staff_kpis k SET
         contract_id = r.contract_id, status = r.status, source = r.source,
@@ -168,8 +249,8 @@ WITH inserted AS (
         effort_weight = r.effort_weight, assigned_at = r.assigned_at,
         next_evaluation_due = r.next_evaluation_due, deactivated_at = r.deactivated_at,
         deactivation_reason = r.deactivation_reason, updated_at = now()
-    FROM unnest({_RECORD_ARRAYS_2}) AS r({_RECORD_COLUMNS})
-    WHERE k.id = r.id AND k.staff_id = $1
+    FROM {_record_arrays(21)}
+    WHERE k.id = r.id AND k.staff_id = r.staff_id
 )
 SELECT 1
 """
@@ -184,6 +265,34 @@ UPDATE hr.staff_kpis SET
     updated_at = now()
 WHERE id = $1 AND score_sequence < $2
 RETURNING true
+"""
+
+# APPLY_SCORE for a batch of recomputes (column arrays in APPLY_SCORE's order): of several for
+# one staff KPI the highest sequence wins (the first of equal ones, as one by one). The rows are
+# locked in id order first, so two batches applied at once never deadlock. Returns the staff KPI
+# and sequence of each recompute applied.
+APPLY_SCORES = """
+WITH r AS (
+    SELECT DISTINCT ON (id) *
+    FROM unnest($1::uuid[], $2::bigint[], $3::numeric[], $4::numeric[], $5::numeric[],
+                $6::text[], $7::numeric[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+         WITH ORDINALITY
+         AS r(id, sequence, current_score, current_effort_score, previous_score, score_trend,
+              trend_percentage, growth_status, last_evaluated_at, next_evaluation_due, arrival)
+    ORDER BY id, sequence DESC, arrival
+), locked AS MATERIALIZED (
+    SELECT k.id FROM hr.staff_kpis k WHERE k.id IN (SELECT id FROM r) ORDER BY k.id FOR UPDATE
+)
+UPDATE hr.staff_kpis k SET
+    current_score = r.current_score, current_effort_score = r.current_effort_score,
+    previous_score = r.previous_score, score_trend = r.score_trend,
+    trend_percentage = r.trend_percentage, growth_status = r.growth_status,
+    last_evaluated_at = r.last_evaluated_at,
+    next_evaluation_due = coalesce(r.next_evaluation_due, k.next_evaluation_due),
+    score_sequence = r.sequence, updated_at = now()
+FROM r
+WHERE k.id = r.id AND k.id IN (SELECT id FROM locked) AND k.score_sequence < r.sequence
+RETURNING k.id, r.sequence
 """
 
 # ---------------------------------------------------------------- reads for the API

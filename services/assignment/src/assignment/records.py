@@ -147,14 +147,15 @@ async def settle(
     step: domain.Step,
     modules: dict[uuid.UUID, ModuleFacts],
     cause_event_id: uuid.UUID | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[uuid.UUID, StaffKpiRecord]:
     """Record a step of a person (whose lock is held) and write what it changes.
 
     A step no older than the person's newest is applied to what they hold now; an older one
     (delivered out of order) makes the person's whole record be replayed in occurred_at order,
     and the difference is written: inserts, deactivations, reactivations, never a deletion.
-    `modules` holds the facts already known; missing ones are read. Returns the person's records
-    per module afterwards.
+    `modules` holds the facts already known; missing ones are read. The announcements carry
+    `headers` (default: the unit of work's). Returns the person's records per module afterwards.
     """
     conn = uow.conn
     rows = await conn.fetch(
@@ -167,7 +168,7 @@ async def settle(
     )
     newest = rows[0]["newest"]
     records = {row["kpi_module_id"]: _record_of(row) for row in rows if row["id"] is not None}
-    actual = {module_id: record.holding() for module_id, record in records.items()}
+    actual = _holdings(records)
     if domain.arrives_in_order(step, newest):
         desired = domain.apply(actual, step)
     else:
@@ -182,19 +183,127 @@ async def settle(
     changes = domain.reconcile(actual, desired)
     if not changes:
         return records
-    touched = {
+    if missing := _touched(changes) - modules.keys():
+        modules.update(await modules_by_id(conn, missing))
+    written = _written(step, cause_event_id, changes, records, modules)
+    await _write(conn, [], [written])
+    await uow.publish(written.announcements, headers)
+    return records | written.by_module
+
+
+@dataclass(frozen=True)
+class Person:
+    """What a person holds, and when their newest step occurred, as read under their lock."""
+
+    newest: datetime | None
+    records: dict[uuid.UUID, StaffKpiRecord]
+
+
+async def people(conn: Connection, staff_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Person]:
+    """Each person's records and newest step (read after their locks were taken)."""
+    rows = await conn.fetch(queries.PEOPLE_RECORDS, list(staff_ids))
+    found: dict[uuid.UUID, Person] = {}
+    for row in rows:
+        person = found.setdefault(row["person"], Person(row["newest"], {}))
+        if row["id"] is not None:
+            person.records[row["kpi_module_id"]] = _record_of(row)
+    return found
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A step to settle with others in one batch, with what its announcements carry."""
+
+    step: domain.Step
+    cause_event_id: uuid.UUID | None
+    headers: Mapping[str, str]
+
+
+async def settle_in_order(
+    uow: UnitOfWork,
+    arrivals: Sequence[Arrival],
+    held: Mapping[uuid.UUID, Person],
+    modules: Mapping[uuid.UUID, ModuleFacts],
+) -> None:
+    """Record and apply steps that each arrive in order and are each their person's only one
+    (`domain.settled_together`), to what `held` says the people hold (their locks are held):
+    what `settle` does for each, in two statements for them all.
+
+    `modules` must hold every module the steps touch: the caller read the whole replica.
+    """
+    batch: list[Written] = []
+    announced: list[tuple[events.Event, Mapping[str, str]]] = []
+    for arrival in arrivals:
+        step = arrival.step
+        records = held[step.staff_id].records
+        actual = _holdings(records)
+        changes = domain.reconcile(actual, domain.apply(actual, step))
+        if not changes:
+            continue
+        if missing := _touched(changes) - modules.keys():
+            raise LookupError(f"modules missing from the replica: {sorted(map(str, missing))}")
+        written = _written(step, arrival.cause_event_id, changes, records, modules)
+        batch.append(written)
+        announced += [(event, arrival.headers) for event in written.announcements]
+    await _write(uow.conn, [a.step for a in arrivals], batch)
+    await uow.publish_each(announced)
+
+
+def _holdings(records: Mapping[uuid.UUID, StaffKpiRecord]) -> dict[uuid.UUID, domain.Holding]:
+    return {module_id: record.holding() for module_id, record in records.items()}
+
+
+def _touched(changes: domain.Changes) -> set[uuid.UUID]:
+    return {
         h.kpi_module_id
         for h in (*changes.inserted, *changes.deactivated, *changes.reactivated, *changes.restated)
     }
-    if missing := touched - modules.keys():
-        modules.update(await modules_by_id(conn, missing))
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one step writes for its person: rows to insert and rewrite, events to announce."""
+
+    staff_id: uuid.UUID
+    inserted: list[StaffKpiRecord]
+    rewritten: list[StaffKpiRecord]
+    announcements: list[events.Event]
+
+    @property
+    def by_module(self) -> dict[uuid.UUID, StaffKpiRecord]:
+        """The rows written, per module."""
+        return {r.kpi_module_id: r for r in (*self.inserted, *self.rewritten)}
+
+
+def _written(
+    step: domain.Step,
+    cause_event_id: uuid.UUID | None,
+    changes: domain.Changes,
+    records: Mapping[uuid.UUID, StaffKpiRecord],
+    modules: Mapping[uuid.UUID, ModuleFacts],
+) -> Written:
     inserted, rewritten = _records_after(changes, records, modules)
+    by_module = {r.kpi_module_id: r for r in (*inserted, *rewritten)}
+    said = announcements(step, cause_event_id, changes, by_module, modules)
+    return Written(step.staff_id, inserted, rewritten, said)
+
+
+async def _write(
+    conn: Connection, steps: Sequence[domain.Step], written: Sequence[Written]
+) -> None:
+    """Record steps and write rows, of any number of people, in one statement."""
+    inserted = [(w.staff_id, r) for w in written for r in w.inserted]
+    rewritten = [(w.staff_id, r) for w in written for r in w.rewritten]
     await conn.execute(
-        queries.WRITE_RECORDS, step.staff_id, *_columns(inserted), *_columns(rewritten)
+        queries.WRITE_RECORDS,
+        [s.step_id for s in steps],
+        [s.staff_id for s in steps],
+        [s.occurred_at for s in steps],
+        [s.cause.value for s in steps],
+        [_encode_step(s).decode() for s in steps],
+        *_columns(inserted),
+        *_columns(rewritten),
     )
-    written = {r.kpi_module_id: r for r in (*inserted, *rewritten)}
-    await uow.publish(announcements(step, cause_event_id, changes, written, modules))
-    return records | written
 
 
 def _scoring_target(holding: domain.Holding, module: ModuleFacts) -> float:
@@ -281,23 +390,24 @@ def _records_after(
     return inserted, rewritten
 
 
-def _columns(records: Sequence[StaffKpiRecord]) -> list[list[Any]]:
-    """The records as column arrays, in the order of queries._RECORD_COLUMNS."""
+def _columns(rows: Sequence[tuple[uuid.UUID, StaffKpiRecord]]) -> list[list[Any]]:
+    """(staff_id, record) pairs as column arrays, in the order of queries._RECORD_TYPES."""
     return [
-        [r.id for r in records],
-        [r.kpi_module_id for r in records],
-        [r.contract_id for r in records],
-        [r.status.value for r in records],
-        [r.source.value for r in records],
-        [r.is_required for r in records],
-        [r.custom_target for r in records],
-        [r.target_score for r in records],
-        [r.minimum_score for r in records],
-        [r.effort_weight for r in records],
-        [r.assigned_at for r in records],
-        [r.next_evaluation_due for r in records],
-        [r.deactivated_at for r in records],
-        [r.deactivation_reason for r in records],
+        [staff_id for staff_id, _ in rows],
+        [r.id for _, r in rows],
+        [r.kpi_module_id for _, r in rows],
+        [r.contract_id for _, r in rows],
+        [r.status.value for _, r in rows],
+        [r.source.value for _, r in rows],
+        [r.is_required for _, r in rows],
+        [r.custom_target for _, r in rows],
+        [r.target_score for _, r in rows],
+        [r.minimum_score for _, r in rows],
+        [r.effort_weight for _, r in rows],
+        [r.assigned_at for _, r in rows],
+        [r.next_evaluation_due for _, r in rows],
+        [r.deactivated_at for _, r in rows],
+        [r.deactivation_reason for _, r in rows],
     ]
 
 

@@ -407,6 +407,24 @@ def test_a_step_is_in_order_unless_an_earlier_arrival_occurred_later():
     assert not domain.arrives_in_order(step, T0 + timedelta(seconds=1))
 
 
+def test_a_batch_settles_together_only_each_persons_lone_step_that_arrives_in_order():
+    alone, twice, late, first_ever = (uuid.uuid4() for _ in range(4))
+
+    def step_of(staff: uuid.UUID, at: datetime) -> domain.Step:
+        return domain.staff_exited(StaffExited(staff_id=staff, occurred_at=at))
+
+    steps = [
+        step_of(alone, T0 + timedelta(days=2)),
+        step_of(twice, T0 + timedelta(days=2)),
+        step_of(late, T0),
+        step_of(twice, T0 + timedelta(days=3)),
+        step_of(first_ever, T0),
+    ]
+    newest = {alone: T0, twice: T0, late: T0 + timedelta(days=1), first_ever: None}
+
+    assert domain.settled_together(steps, newest) == [True, False, False, False, True]
+
+
 def test_reconcile_never_deletes_what_the_replay_does_not_know():
     holdings = hired()
 
