@@ -35,6 +35,7 @@ def _decode_score(body: bytes) -> events.ScoreRecomputed:
 def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
     """One consumer per queue, each with the kit's decode / dedupe / dead-letter discipline."""
     gate = handlers.ReplicaGate()
+    catalogue = handlers.CatalogueCache()
 
     async def on_lifecycle(event: events.LifecycleEvent, delivery: Delivery) -> bool:
         return await handlers.apply_lifecycle_event(
@@ -44,7 +45,9 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
     async def on_lifecycle_batch(
         items: Sequence[tuple[events.LifecycleEvent, Delivery]],
     ) -> list[bool]:
-        return await handlers.apply_lifecycle_batch(runtime.pool, runtime.outbox, gate, items)
+        return await handlers.apply_lifecycle_batch(
+            runtime.pool, runtime.outbox, gate, catalogue, items
+        )
 
     async def on_catalog(event: events.CatalogEvent, _: Delivery) -> bool:
         return await handlers.replicate(runtime.pool, event)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
@@ -88,32 +88,62 @@ def _catalog_terms(event: events.LifecycleEvent) -> tuple[list[RoleGroup], list[
     return [], []
 
 
-@dataclass(frozen=True)
+@dataclass
 class Catalogue:
     """The replica's modules and template KPIs that lifecycle steps are resolved against."""
 
     modules: dict[uuid.UUID, records.ModuleFacts]
     templates: dict[uuid.UUID, list[domain.TemplateChoice]]
     """Each template's KPIs in order, including any whose module the replica does not know."""
+    catalog: list[domain.CatalogModule] = field(init=False)
+    """The modules as the rules see them."""
 
-    @property
-    def catalog(self) -> list[domain.CatalogModule]:
-        """The modules as the rules see them."""
-        return [m.catalog for m in self.modules.values()]
+    def __post_init__(self) -> None:
+        self.catalog = [m.catalog for m in self.modules.values()]
 
 
 def catalogue_of(rows: Sequence[Record]) -> Catalogue:
-    """The catalogue in the rows of queries._catalogue (BEGIN_LIFECYCLE_EVENT, CATALOGUE)."""
+    """The catalogue in the rows BEGIN_LIFECYCLE_EVENT read."""
     modules = {row["module_id"]: records.module_facts(row) for row in rows if row["known"]}
+    return Catalogue(modules, _templates_of(row for row in rows if row["template_id"]))
+
+
+def _templates_of(rows: Iterable[Record]) -> dict[uuid.UUID, list[domain.TemplateChoice]]:
     templates: dict[uuid.UUID, list[domain.TemplateChoice]] = {}
-    in_templates = (row for row in rows if row["template_id"] is not None)
-    for row in sorted(in_templates, key=lambda row: row["template_position"]):
+    for row in sorted(rows, key=lambda row: row["template_position"]):
         templates.setdefault(row["template_id"], []).append(
             domain.TemplateChoice(
                 row["module_id"], row["template_required"], row["template_target"]
             )
         )
-    return Catalogue(modules, templates)
+    return templates
+
+
+class CatalogueCache:
+    """The whole replica as a worker last read it, for its batches of lifecycle events.
+
+    Kept while the replica's stamp (queries.REPLICA_STAMP, read at the start of each batch) is
+    unchanged; templates are read as batches name them. What is read after the stamp is at least
+    as new as it, so a stamp never vouches for older facts.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: str | None = None
+        self._catalogue = Catalogue({}, {})
+
+    async def read(
+        self, conn: Connection, stamp: str, template_ids: Iterable[uuid.UUID]
+    ) -> Catalogue:
+        """The catalogue at `stamp` or later, holding the templates asked for."""
+        catalogue = self._catalogue
+        if stamp != self._stamp:
+            rows = await conn.fetch(queries.REPLICA_MODULES)
+            catalogue = Catalogue({row["id"]: records.module_facts(row) for row in rows}, {})
+            self._stamp, self._catalogue = stamp, catalogue
+        if missing := set(template_ids) - catalogue.templates.keys():
+            rows = await conn.fetch(queries.TEMPLATE_KPIS, list(missing))
+            catalogue.templates.update({t: [] for t in missing} | _templates_of(rows))
+        return catalogue
 
 
 def _step_of(event: events.LifecycleEvent, catalogue: Catalogue) -> domain.Step:
@@ -186,6 +216,7 @@ async def apply_lifecycle_batch(
     pool: Pool,
     outbox: Outbox,
     gate: ReplicaGate,
+    cache: CatalogueCache,
     items: Sequence[tuple[events.LifecycleEvent, Delivery]],
 ) -> list[bool]:
     """Apply lifecycle events in one transaction; per event, False for a redelivery.
@@ -207,7 +238,9 @@ async def apply_lifecycle_batch(
         applied = _first_of_each([event.event_id for event, _ in items], {r[0] for r in first})
         todo = [item for item, fresh in zip(items, applied, strict=True) if fresh]
         if todo:
-            await _settle_batch(uow, todo)
+            templates = [e.template_id for e, _ in todo if not isinstance(e, events.StaffExited)]
+            catalogue = await cache.read(uow.conn, first[0]["replica"], filter(None, templates))
+            await _settle_batch(uow, catalogue, todo)
     return applied
 
 
@@ -223,13 +256,10 @@ def _first_of_each(event_ids: Sequence[uuid.UUID], first_deliveries: set[uuid.UU
 
 
 async def _settle_batch(
-    uow: UnitOfWork, items: Sequence[tuple[events.LifecycleEvent, Delivery]]
+    uow: UnitOfWork, catalogue: Catalogue, items: Sequence[tuple[events.LifecycleEvent, Delivery]]
 ) -> None:
-    conn = uow.conn
-    templates = [e.template_id for e, _ in items if not isinstance(e, events.StaffExited)]
-    catalogue = catalogue_of(await conn.fetch(queries.CATALOGUE, templates))
     steps = [_step_of(event, catalogue) for event, _ in items]
-    held = await records.people(conn, {step.staff_id for step in steps})
+    held = await records.people(uow.conn, {step.staff_id for step in steps})
     together = domain.settled_together(steps, {p: person.newest for p, person in held.items()})
     await records.settle_in_order(
         uow,
@@ -242,8 +272,9 @@ async def _settle_batch(
         catalogue.modules,
     )
     for step, (event, delivery), now in zip(steps, items, together, strict=True):
-        if not now:
-            await records.settle(uow, step, catalogue.modules, event.event_id, delivery.headers)
+        if not now:  # settle adds to the modules it is given: not to the cached ones
+            modules = dict(catalogue.modules)
+            await records.settle(uow, step, modules, event.event_id, delivery.headers)
 
 
 # ---------------------------------------------------------------- managers' actions

@@ -63,6 +63,13 @@ SELECT EXISTS (SELECT 1 FROM hr.assignment_modules)
        ) > make_interval(secs => $1)
 """
 
+# Changes whenever the replica does: a module or template is only ever added, or replaced by a
+# higher version (a template's KPIs with it), so the counts and version sums never repeat.
+REPLICA_STAMP = """
+SELECT (SELECT count(*) || '.' || coalesce(sum(version), 0) FROM hr.assignment_modules)
+       || '/' || (SELECT count(*) || '.' || coalesce(sum(version), 0) FROM hr.assignment_templates)
+"""
+
 # What the rules and the scoring parameters need of a module.
 _MODULE_FACTS = """
     id, role_group::text AS role_group, is_universal, is_default_for_role, display_order,
@@ -71,39 +78,31 @@ _MODULE_FACTS = """
 """
 
 
-def _catalogue(templates: str, modules: str) -> str:
-    """The CTE `catalog`: the replica's modules that pass `modules`, each with its place in every
-    template that passes `templates` (one row per template holding it). A template KPI whose
-    module the replica does not know comes back with `known` false."""
-    return f"""
-    template AS (
-        SELECT template_id, kpi_module_id, is_required, custom_target::float8 AS custom_target,
-               position
-        FROM hr.assignment_template_kpis
-        WHERE {templates}
-    ),
+# A template's KPIs in the columns the lifecycle steps read (`module_id` may be unknown).
+_TEMPLATE_KPIS = """
+    SELECT template_id, kpi_module_id AS module_id, is_required AS template_required,
+           custom_target::float8 AS template_target, position AS template_position
+    FROM hr.assignment_template_kpis
+"""
+
+# The modules a lifecycle step may touch, each with its place in the template when it has one:
+# those of the role groups involved, the universal ones, the template's and the ones named in the
+# event. A template KPI whose module the replica does not know comes back with `known` false.
+_MODULES_FOR_STEP = f"""
+    template AS ({_TEMPLATE_KPIS} WHERE template_id = $5),
     modules AS (
         SELECT {_MODULE_FACTS}
         FROM hr.assignment_modules
-        WHERE {modules}
+        WHERE role_group = ANY($3::hr.kpi_role_group[]) OR role_group IS NULL
+           OR id = ANY($4::uuid[])
+           OR id IN (SELECT module_id FROM template)
     ),
     catalog AS (
-        SELECT coalesce(m.id, t.kpi_module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
-               t.template_id, t.position AS template_position,
-               t.is_required AS template_required, t.custom_target AS template_target
-        FROM modules m FULL JOIN template t ON t.kpi_module_id = m.id
+        SELECT coalesce(m.id, t.module_id) AS module_id, m.id IS NOT NULL AS known, m.*,
+               t.template_id, t.template_position, t.template_required, t.template_target
+        FROM modules m FULL JOIN template t ON t.module_id = m.id
     )
 """
-
-
-# The modules a lifecycle step may touch: those of the role groups involved, the universal ones,
-# the template's and the ones named in the event.
-_MODULES_FOR_STEP = _catalogue(
-    templates="template_id = $5",
-    modules="""role_group = ANY($3::hr.kpi_role_group[]) OR role_group IS NULL
-           OR id = ANY($4::uuid[])
-           OR id IN (SELECT kpi_module_id FROM template)""",
-)
 
 # The start of applying a lifecycle event, in one round trip: take the person's lock, write the
 # inbox row (hr.assignment_inbox is the kit's inbox table of this service) and read the modules
@@ -127,7 +126,8 @@ FROM delivery d LEFT JOIN catalog c ON d.first_delivery
 # The start of applying a batch of lifecycle events ($1 their people, $2 their ids), in one round
 # trip: take every person's lock in the order of the lock key (two batches applied at once never
 # wait on each other in a cycle), then write the inbox rows. Returns the events delivered for the
-# first time. As with one event, the people's records and steps are read by a later statement.
+# first time, each with the replica's stamp (REPLICA_STAMP). As with one event, the people's
+# records and steps are read by a later statement.
 BEGIN_LIFECYCLE_BATCH = f"""
 WITH locked AS MATERIALIZED (
     SELECT count(pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, k.key)) AS people
@@ -139,14 +139,14 @@ inbox AS (
     ON CONFLICT DO NOTHING
     RETURNING event_id
 )
-SELECT event_id FROM inbox
+SELECT event_id, ({REPLICA_STAMP}) AS replica FROM inbox
 """
 
-# Every module of the replica, with the KPIs of the templates $1 (a batch of lifecycle events).
-CATALOGUE = f"""
-WITH {_catalogue(templates="template_id = ANY($1::uuid[])", modules="true")}
-SELECT * FROM catalog
-"""
+# Every module of the replica.
+REPLICA_MODULES = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules"
+
+# The KPIs of the templates $1.
+TEMPLATE_KPIS = f"{_TEMPLATE_KPIS} WHERE template_id = ANY($1::uuid[])"
 
 MODULES_BY_ID = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules WHERE id = ANY($1::uuid[])"
 

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from assignment import handlers
-from assignment.handlers import CatalogBehind, ReplicaGate
+from assignment.handlers import CatalogBehind, CatalogueCache, ReplicaGate
 from kpi_contracts import events
 from kpi_contracts.enums import GrowthStatus, RoleGroup, ScoreTrend
 from kpi_kit.consuming import Delivery
@@ -201,7 +201,7 @@ async def test_a_batch_leaves_the_records_and_announcements_of_one_by_one(
     batch.append(told_of[people["exited"][0]][0])
     by_hand.append(told_of[people["exited"][1]][0])
 
-    applied = await handlers.apply_lifecycle_batch(pool, outbox, GATE, batch)
+    applied = await handlers.apply_lifecycle_batch(pool, outbox, GATE, CatalogueCache(), batch)
     expected = await one_by_one(pool, outbox, by_hand)
 
     assert applied == expected == [True, False, *[True] * (len(batch) - 3), False]
@@ -222,7 +222,7 @@ async def test_a_batch_naming_an_unknown_module_raises_and_writes_nothing(pool, 
     ]
 
     with pytest.raises(CatalogBehind):
-        await handlers.apply_lifecycle_batch(pool, outbox, GATE, batch)
+        await handlers.apply_lifecycle_batch(pool, outbox, GATE, CatalogueCache(), batch)
 
     assert not await db.fetchval(
         "SELECT count(*) FROM hr.assignment_inbox WHERE event_id = ANY($1::uuid[])",
@@ -232,15 +232,38 @@ async def test_a_batch_naming_an_unknown_module_raises_and_writes_nothing(pool, 
 
 
 def a_contract(
-    staff: uuid.UUID, selection: events.KpiSelection | None = None
+    staff: uuid.UUID,
+    selection: events.KpiSelection | None = None,
+    template_id: uuid.UUID | None = None,
 ) -> events.ContractCreated:
     return events.ContractCreated(
         staff_id=staff,
         contract_id=uuid.uuid4(),
-        template_id=uuid.uuid4(),
+        template_id=template_id or uuid.uuid4(),
         role_group=RoleGroup.SUPPORT_WORKER,
         kpi_selection=selection,
     )
+
+
+async def test_a_batch_reads_a_template_replaced_since_the_last_batch(
+    pool, outbox, db, catalogue, templates
+):
+    first, second = catalogue.optional("support_worker")[:2]
+    template = await templates.create([{"kpi_module_id": first, "weight": 1}])
+    cache = CatalogueCache()
+    before, after = uuid.uuid4(), uuid.uuid4()
+    batch = [delivered(a_contract(before, template_id=template))]
+    assert await handlers.apply_lifecycle_batch(pool, outbox, GATE, cache, batch) == [True]
+
+    await templates.replace(template, [{"kpi_module_id": second, "weight": 1}])
+    batch = [delivered(a_contract(after, template_id=template))]
+    assert await handlers.apply_lifecycle_batch(pool, outbox, GATE, cache, batch) == [True]
+
+    held = {
+        staff: {str(row[0]) for row in await records_of(db, staff)} for staff in (before, after)
+    }
+    assert first in held[before] and second not in held[before]
+    assert second in held[after] and first not in held[after]
 
 
 # ---------------------------------------------------------------- scores
