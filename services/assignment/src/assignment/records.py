@@ -282,6 +282,7 @@ def _written(
     records: Mapping[uuid.UUID, StaffKpiRecord],
     modules: Mapping[uuid.UUID, ModuleFacts],
 ) -> Written:
+    """What a step's changes write and announce."""
     inserted, rewritten = _records_after(changes, records, modules)
     by_module = {r.kpi_module_id: r for r in (*inserted, *rewritten)}
     said = announcements(step, cause_event_id, changes, by_module, modules)
