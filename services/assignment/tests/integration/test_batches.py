@@ -6,6 +6,7 @@ no relay empties, so that what they announce can be read back with its headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from assignment import handlers
+from assignment import handlers, queries
 from assignment.handlers import CatalogBehind, CatalogueCache, ReplicaGate
 from kpi_contracts import events
 from kpi_contracts.enums import GrowthStatus, RoleGroup, ScoreTrend
@@ -212,6 +213,31 @@ async def test_a_batch_leaves_the_records_and_announcements_of_one_by_one(
         assert told(said[str(batched)], told_of[batched]) == told(
             said[str(alone)], told_of[alone]
         ), name
+
+
+async def test_two_batches_at_once_on_the_same_people_never_deadlock(pool, outbox, db):
+    people = [uuid.uuid4() for _ in range(20)]
+    hired = [delivered(a_contract(staff)) for staff in people]
+    exits = [
+        delivered(events.StaffExited(staff_id=staff, occurred_at=datetime.now(UTC) + DAY))
+        for staff in reversed(people)
+    ]
+    cache = CatalogueCache()
+    # Someone holds a few of the people's locks, so that both batches stop midway through theirs.
+    async with db.acquire() as holder, holder.transaction():
+        for staff in people[::4]:
+            await holder.execute(queries.LOCK_PERSON, staff)
+        both = asyncio.gather(
+            handlers.apply_lifecycle_batch(pool, outbox, GATE, cache, hired),
+            handlers.apply_lifecycle_batch(pool, outbox, GATE, cache, exits),
+        )
+        await asyncio.sleep(0.5)
+
+    assert await both == [[True] * len(people)] * 2
+    statuses = await db.fetch(
+        "SELECT DISTINCT status FROM hr.staff_kpis WHERE staff_id = ANY($1::uuid[])", people
+    )
+    assert [row["status"] for row in statuses] == ["inactive"]
 
 
 async def test_a_batch_naming_an_unknown_module_raises_and_writes_nothing(pool, outbox, db):
