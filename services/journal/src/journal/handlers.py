@@ -5,7 +5,7 @@ staff KPI's new scores and the events they cause commit together or not at all."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
+from kpi_kit.consuming import Delivery
 from kpi_kit.db import Pool
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from kpi_kit.metrics import SCORE_RECOMPUTES
@@ -192,22 +193,20 @@ async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Rec
         *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in writes]),
         *_arrays(queries.KPI_COLUMNS, [w.kpi for w in writes]),
     )
-    await _announce(uow, writes, {row["id"] for row in rows})
+    written = {row["id"] for row in rows}
+    await uow.publish([e for w in writes if w.entry["id"] in written for e in _caused(w)])
     return list(rows)
 
 
-async def _announce(uow: UnitOfWork, writes: Sequence[_Write], written: set[uuid.UUID]) -> None:
-    """Queue the events of the entries that were written, and of every recompute."""
-    published: list[events.Event] = []
-    for w in writes:
-        if w.entry["id"] not in written:
-            continue
-        if domain.announces_entry(w.entry["entry_type"]):
-            published.append(_appended_event(w.entry))
-        if w.applied.recomputed:
-            published.append(_recomputed_event(w))
-            SCORE_RECOMPUTES.inc()
-    await uow.publish(published)
+def _caused(w: _Write) -> list[events.Event]:
+    """The events a written entry causes: its announcement, and its KPI's recompute if any."""
+    caused: list[events.Event] = []
+    if domain.announces_entry(w.entry["entry_type"]):
+        caused.append(_appended_event(w.entry))
+    if w.applied.recomputed:
+        caused.append(_recomputed_event(w))
+        SCORE_RECOMPUTES.inc()
+    return caused
 
 
 def _appended_event(entry: dict[str, Any]) -> events.JournalEntryAppended:
@@ -248,7 +247,7 @@ def _recomputed_event(w: _Write) -> events.ScoreRecomputed:
 
 def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
     """The KPI row after one more entry: new scores, the next sequence number."""
-    row = {name: kpi[name] for name, _ in queries.KPI_COLUMNS}
+    row = dict(kpi)  # the KPI columns, as LOCK_KPIS and _first_row give them
     row.update(_score_columns(applied.scores))
     row.update(changes)
     row["sequence"] = kpi["sequence"] + 1
@@ -447,56 +446,165 @@ class _News:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class _Told:
+    """What one assignment event tells: its news, one per staff KPI, and the headers (its own
+    delivery's correlation id) that the events it causes carry."""
+
+    event_id: uuid.UUID
+    news: Sequence[_News]
+    headers: Mapping[str, str]
+
+
+Announcement = tuple[events.Event, Mapping[str, str]]
+
+
+class NewsTwiceOver(Exception):
+    """Some of one KPI's news in a batch had been journaled already and some had not: the
+    entries after the skipped one would stand on a state that never was. Raised to roll the
+    batch back, so the kit applies its events one by one."""
+
+
+def news_of(event: events.AssignmentEvent) -> list[_News]:
+    """An assignment event's news, one per staff KPI: should it name a KPI twice, its last word."""
+    if isinstance(event, events.KpisAssigned):
+        news = [
+            _News(p, KpiStatus.ACTIVE, p.assigned_at, domain.Lifecycle.ASSIGNED, None)
+            for p in event.kpis
+        ]
+    else:
+        news = [
+            _News(
+                c.parameters,
+                c.status,
+                c.changed_at,
+                domain.lifecycle_of(c.status, assigned=False),
+                c.reason,
+            )
+            for c in event.changes
+        ]
+    return list({n.parameters.staff_kpi_id: n for n in news}.values())
+
+
 async def record_assignment(pool: Pool, outbox: Outbox, event: events.KpisAssigned) -> bool:
     """Journal newly assigned KPIs: one status_change entry each, once per event."""
-    news = [
-        _News(p, KpiStatus.ACTIVE, p.assigned_at, domain.Lifecycle.ASSIGNED, None)
-        for p in event.kpis
-    ]
-    return await _record(pool, outbox, event.event_id, news)
+    return await _record(pool, outbox, event)
 
 
 async def record_status_change(pool: Pool, outbox: Outbox, event: events.KpiStatusChanged) -> bool:
     """Journal deactivated and reactivated KPIs: one status_change entry each, once per event."""
-    news = [
-        _News(
-            c.parameters,
-            c.status,
-            c.changed_at,
-            domain.lifecycle_of(c.status, assigned=False),
-            c.reason,
-        )
-        for c in event.changes
-    ]
-    return await _record(pool, outbox, event.event_id, news)
+    return await _record(pool, outbox, event)
 
 
-async def _record(pool: Pool, outbox: Outbox, event_id: uuid.UUID, news: Sequence[_News]) -> bool:
-    # One entry per KPI and event: should an event name a KPI twice, its last word counts.
-    by_kpi = {n.parameters.staff_kpi_id: n for n in news}
+async def _record(pool: Pool, outbox: Outbox, event: events.AssignmentEvent) -> bool:
     async with unit_of_work(pool, outbox) as uow:
-        if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event_id):
+        if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event.event_id):
             return False
-        if not by_kpi:
-            return True
-        # Most news is of KPIs the journal has not heard of: create them with their first entry.
-        fresh = [_status_write(_first_row(n), n, event_id) for n in by_kpi.values()]
-        created = await uow.conn.fetch(
-            queries.CREATE_KPIS_WITH_ENTRIES,
-            *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in fresh]),
-            *_arrays(queries.KPI_COLUMNS, [w.kpi for w in fresh]),
-        )
-        written = {row["id"] for row in created}
-        await _announce(uow, fresh, written)
-        if len(written) == len(fresh):
-            return True
-        # The others exist: lock them, then journal the news on the scores they hold.
-        done = {w.kpi["staff_kpi_id"] for w in fresh if w.entry["id"] in written}
-        known = await uow.conn.fetch(queries.LOCK_KPIS, sorted(k for k in by_kpi if k not in done))
-        await _append(
-            uow, [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
-        )
+        told = _Told(event.event_id, news_of(event), uow.headers)
+        await uow.publish_each(await _journal(uow, [told]))
     return True
+
+
+async def record_batch(
+    pool: Pool, outbox: Outbox, items: Sequence[tuple[events.AssignmentEvent, Delivery]]
+) -> list[bool]:
+    """Journal a batch of assignment events in one transaction, as if one by one in this order.
+
+    Returns, per event, whether it was news: False when the inbox had it already, or for the
+    second copy of an event delivered twice in the batch.
+    """
+    ids = [event.event_id for event, _ in items]
+    async with unit_of_work(pool, outbox) as uow:
+        # Sorted, so that two batches holding the same redelivered events wait in one order.
+        first = await uow.first_deliveries(ASSIGNMENTS_CONSUMER, sorted(set(ids)))
+        applied = _first_occurrences(ids, first)
+        told = [
+            _Told(event.event_id, news_of(event), delivery.headers)
+            for (event, delivery), new in zip(items, applied, strict=True)
+            if new
+        ]
+        await uow.publish_each(await _journal(uow, told))
+    return applied
+
+
+def _first_occurrences(ids: Sequence[uuid.UUID], first: set[uuid.UUID]) -> list[bool]:
+    """Per event id, whether it is to be applied: new to the inbox, and its first copy here."""
+    left = set(first)
+    applied = []
+    for event_id in ids:
+        applied.append(event_id in left)
+        left.discard(event_id)
+    return applied
+
+
+async def _journal(uow: UnitOfWork, told: Sequence[_Told]) -> list[Announcement]:
+    """Journal the news of events: one status_change entry per staff KPI and event.
+
+    The KPIs the journal has not heard of are created with their entries in one statement; the
+    others are locked and read in one (in id order, as every writer does, so that two batches in
+    flight cannot deadlock) and moved on in one more. A KPI with news from several events gets
+    them in the order given, each entry on the state the one before left.
+    """
+    chains = _chains(told)
+    if not chains:
+        return []
+    fresh = {kpi: _chain_writes(_first_row(chain[0][1]), chain) for kpi, chain in chains.items()}
+    created = await uow.conn.fetch(queries.CREATE_KPIS_WITH_ENTRIES, *_write_arrays(fresh))
+    written = {row["id"] for row in created}
+    announced = _announcements(fresh, written)
+    rest = sorted(kpi for kpi, writes in fresh.items() if writes[0][1].entry["id"] not in written)
+    if not rest:
+        return announced
+    known = await uow.conn.fetch(queries.LOCK_KPIS, rest)
+    moved = {row["staff_kpi_id"]: _chain_writes(row, chains[row["staff_kpi_id"]]) for row in known}
+    appended = await uow.conn.fetch(queries.APPEND_ENTRIES, *_write_arrays(moved))
+    written = {row["id"] for row in appended}
+    if any(len({w.entry["id"] in written for _, w in writes}) > 1 for writes in moved.values()):
+        raise NewsTwiceOver("a KPI's news in this batch was partly journaled already")
+    return announced + _announcements(moved, written)
+
+
+_Chain = list[tuple[_Told, _News]]
+_ChainWrites = list[tuple[_Told, _Write]]
+
+
+def _chains(told: Sequence[_Told]) -> dict[uuid.UUID, _Chain]:
+    """Each staff KPI's news, in the order of the events that tell it."""
+    chains: dict[uuid.UUID, _Chain] = {}
+    for t in told:
+        for news in t.news:
+            chains.setdefault(news.parameters.staff_kpi_id, []).append((t, news))
+    return chains
+
+
+def _chain_writes(kpi: Row, chain: _Chain) -> _ChainWrites:
+    """The entries of one KPI's news, each written on the row the one before left."""
+    writes: _ChainWrites = []
+    for t, news in chain:
+        write = _status_write(kpi, news, t.event_id)
+        writes.append((t, write))
+        kpi = write.kpi
+    return writes
+
+
+def _write_arrays(chains: Mapping[uuid.UUID, _ChainWrites]) -> list[Any]:
+    """The arguments of a statement writing every entry and each KPI's row after its last."""
+    entries = [w.entry for writes in chains.values() for _, w in writes]
+    kpis = [writes[-1][1].kpi for writes in chains.values()]
+    return _arrays(queries.ENTRY_COLUMNS, entries) + _arrays(queries.KPI_COLUMNS, kpis)
+
+
+def _announcements(
+    chains: Mapping[uuid.UUID, _ChainWrites], written: set[uuid.UUID]
+) -> list[Announcement]:
+    """The events of the entries written, each with the headers of the event that caused it."""
+    return [
+        (event, t.headers)
+        for writes in chains.values()
+        for t, w in writes
+        if w.entry["id"] in written
+        for event in _caused(w)
+    ]
 
 
 def _first_row(news: _News) -> dict[str, Any]:
@@ -520,14 +628,13 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
     The entry is dated when the change happened, so the person's story reads in order.
     """
     changes: dict[str, Any] = {}
-    parameters = parameters_of(kpi)
     if domain.is_newer(news.reported_at, kpi["status_changed_at"]):
         changes = {
             **_parameter_columns(news.parameters),
             "status": news.status,
             "status_changed_at": news.reported_at,
         }
-        parameters = parameters_of(changes)
+    parameters = parameters_of(changes or kpi)
     applied = domain.with_parameters(scores_of(kpi), parameters)
     moved = _moved(kpi, applied, **changes)
     title, content = domain.status_change_text(
