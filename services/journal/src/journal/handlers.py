@@ -5,7 +5,7 @@ staff KPI's new scores and the events they cause commit together or not at all."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,10 +32,10 @@ from kpi_contracts.enums import (
     ScoreType,
 )
 from kpi_kit.consuming import Delivery
-from kpi_kit.db import Pool
+from kpi_kit.db import Connection, Pool
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from kpi_kit.metrics import SCORE_RECOMPUTES
-from kpi_kit.outbox import Outbox, UnitOfWork, unit_of_work
+from kpi_kit.outbox import Outbox, UnitOfWork, event_headers, outbox_columns, unit_of_work
 
 # The inbox name under which assignment events are recorded as applied.
 ASSIGNMENTS_CONSUMER = "journal.assignments"
@@ -186,27 +186,36 @@ def _entry(
     return entry
 
 
-async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Record]:
-    """Write entries and their KPIs' new state in one statement; queue the events they cause."""
-    rows = await uow.conn.fetch(
-        queries.APPEND_ENTRIES,
-        *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in writes]),
-        *_arrays(queries.KPI_COLUMNS, [w.kpi for w in writes]),
+async def _write_one(
+    conn: Connection, outbox: Outbox, w: _Write, headers: Mapping[str, str]
+) -> bool:
+    """Write one entry, its KPI's new scores and the events they cause in one statement, if the
+    KPI's row is still at the sequence it was read at; False when another writer moved it."""
+    written = await conn.fetchrow(
+        queries.append_one(outbox),
+        *[w.entry[name] for name, _ in queries.ENTRY_COLUMNS],
+        *[w.kpi[name] for name, _ in queries.SCORE_COLUMNS],
+        *outbox_columns((event, headers) for event in _caused(w)),
+        outbox.channel,
     )
-    written = {row["id"] for row in rows}
-    await uow.publish([e for w in writes if w.entry["id"] in written for e in _caused(w)])
-    return list(rows)
+    if written is None:
+        return False
+    _count_recomputes([w])
+    return True
 
 
 def _caused(w: _Write) -> list[events.Event]:
-    """The events a written entry causes: its announcement, and its KPI's recompute if any."""
+    """The events an entry causes: its announcement, and its KPI's recompute if any."""
     caused: list[events.Event] = []
     if domain.announces_entry(w.entry["entry_type"]):
         caused.append(_appended_event(w.entry))
     if w.applied.recomputed:
         caused.append(_recomputed_event(w))
-        SCORE_RECOMPUTES.inc()
     return caused
+
+
+def _count_recomputes(written: Iterable[_Write]) -> None:
+    SCORE_RECOMPUTES.inc(sum(w.applied.recomputed for w in written))
 
 
 def _appended_event(entry: dict[str, Any]) -> events.JournalEntryAppended:
@@ -254,10 +263,11 @@ def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
     return row
 
 
-async def _lock_active_kpi(
-    uow: UnitOfWork, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID
+async def _active_kpi(
+    conn: Connection, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID, *, lock: bool
 ) -> asyncpg.Record:
-    kpi = await uow.conn.fetchrow(queries.LOCK_KPI, staff_kpi_id)
+    """A staff KPI's row that takes entries (locked for the transaction, if asked)."""
+    kpi = await conn.fetchrow(queries.LOCK_KPI if lock else queries.GET_KPI, staff_kpi_id)
     if kpi is None or (staff_id is not None and kpi["staff_id"] != staff_id):
         raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
     if kpi["status"] != KpiStatus.ACTIVE:
@@ -276,6 +286,11 @@ def _applied_or_refuse(
         raise _unprocessable([refused.problem]) from refused
 
 
+# Appends read a KPI's row unlocked and write only if nobody moved it meanwhile: two round trips,
+# no transaction to open. After this many tries the row is locked, so a busy KPI starves nobody.
+UNLOCKED_TRIES = 3
+
+
 async def append_entry(
     pool: Pool,
     outbox: Outbox,
@@ -286,50 +301,80 @@ async def append_entry(
     actor: str,
     staff_only: bool,
 ) -> JournalEntry:
-    """Append an entry to a staff KPI's journal and recompute its scores under the row lock.
+    """Append an entry to a staff KPI's journal and recompute its scores on the row it moves.
 
     Staff may add only self_reflection entries, always pending approval and visible to them.
     """
     if staff_only and not domain.staff_may_append(data.entry_type):
         raise Forbidden("Staff may add self_reflection entries only")
-    pending = True if staff_only else data.is_pending_approval
-    visible = True if staff_only else data.is_visible_to_staff
-    async with unit_of_work(pool, outbox) as uow:
-        kpi = await _lock_active_kpi(uow, staff_id, staff_kpi_id)
-        _refuse(
-            domain.entry_problems(
-                data.entry_type,
-                ScoreType(kpi["score_type"]),
-                score=data.score,
-                score_impact=data.score_impact,
-                effort_score=data.effort_score,
-            )
-        )
-        change = domain.change_of(data.entry_type, data.score, data.score_impact, data.effort_score)
-        at = _now()
-        applied = _applied_or_refuse(kpi, change, pending=pending, at=at)
-        moved = _moved(kpi, applied)
-        entry = _entry(
-            kpi,
-            moved["sequence"],
+    request = _AppendRequest(staff_id, staff_kpi_id, data, actor, staff_only, event_headers())
+    for _ in range(UNLOCKED_TRIES):
+        async with pool.acquire() as conn:
+            appended = await _try_append(conn, outbox, request, lock=False)
+        if appended is not None:
+            return appended
+    async with pool.acquire() as conn, conn.transaction():
+        appended = await _try_append(conn, outbox, request, lock=True)
+    if appended is None:
+        raise RuntimeError("a locked KPI row moved under its lock")
+    return appended
+
+
+@dataclass(frozen=True)
+class _AppendRequest:
+    """An entry to append, and who asks."""
+
+    staff_id: uuid.UUID
+    staff_kpi_id: uuid.UUID
+    data: JournalEntryCreate
+    actor: str
+    staff_only: bool
+    headers: Mapping[str, str]
+
+
+async def _try_append(
+    conn: Connection, outbox: Outbox, request: _AppendRequest, *, lock: bool
+) -> JournalEntry | None:
+    """Read the KPI, check the entry, write it; None when another writer moved the KPI first."""
+    data = request.data
+    pending = True if request.staff_only else data.is_pending_approval
+    visible = True if request.staff_only else data.is_visible_to_staff
+    kpi = await _active_kpi(conn, request.staff_id, request.staff_kpi_id, lock=lock)
+    _refuse(
+        domain.entry_problems(
             data.entry_type,
-            data.title,
-            data.content,
-            applied,
-            at,
+            ScoreType(kpi["score_type"]),
             score=data.score,
             score_impact=data.score_impact,
             effort_score=data.effort_score,
-            effort_recognized=domain.effort_recognized(data.entry_type, data.effort_recognized),
-            effort_notes=data.effort_notes,
-            is_visible_to_staff=visible,
-            is_pending_approval=pending,
-            linked_catchup_id=data.linked_catchup_id,
-            linked_incident_id=data.linked_incident_id,
-            created_by=actor,
         )
-        [row] = await _append(uow, [_Write(moved, entry, applied)])
-    return entry_view(row, kpi)
+    )
+    change = domain.change_of(data.entry_type, data.score, data.score_impact, data.effort_score)
+    at = _now()
+    applied = _applied_or_refuse(kpi, change, pending=pending, at=at)
+    moved = _moved(kpi, applied)
+    entry = _entry(
+        kpi,
+        moved["sequence"],
+        data.entry_type,
+        data.title,
+        data.content,
+        applied,
+        at,
+        score=data.score,
+        score_impact=data.score_impact,
+        effort_score=data.effort_score,
+        effort_recognized=domain.effort_recognized(data.entry_type, data.effort_recognized),
+        effort_notes=data.effort_notes,
+        is_visible_to_staff=visible,
+        is_pending_approval=pending,
+        linked_catchup_id=data.linked_catchup_id,
+        linked_incident_id=data.linked_incident_id,
+        created_by=request.actor,
+    )
+    if not await _write_one(conn, outbox, _Write(moved, entry, applied), request.headers):
+        return None
+    return entry_view(entry, kpi)
 
 
 async def decide(
@@ -346,7 +391,7 @@ async def decide(
         pending = await uow.conn.fetchrow(queries.GET_ENTRY, entry_id)
         if pending is None:
             raise NotFound(f"No journal entry {entry_id}")
-        kpi = await _lock_active_kpi(uow, None, pending["staff_kpi_id"])
+        kpi = await _active_kpi(uow.conn, None, pending["staff_kpi_id"], lock=True)
         if not pending["is_pending_approval"]:
             raise Conflict("This entry was not created pending approval: nothing to decide")
         if await uow.conn.fetchval(queries.DECISION_ON, entry_id) is not None:
@@ -378,10 +423,12 @@ async def decide(
             created_by=actor,
         )
         try:
-            [row] = await _append(uow, [_Write(moved, entry, applied)])
+            written = await _write_one(uow.conn, outbox, _Write(moved, entry, applied), uow.headers)
         except asyncpg.UniqueViolationError as exc:  # the index backs the row lock up
             raise Conflict("This entry has been decided already") from exc
-    return entry_view(row, kpi)
+        if not written:
+            raise RuntimeError("a locked KPI row moved under its lock")
+    return entry_view(entry, kpi)
 
 
 # ---------------------------------------------------------------- reading journals
@@ -598,13 +645,9 @@ def _announcements(
     chains: Mapping[uuid.UUID, _ChainWrites], written: set[uuid.UUID]
 ) -> list[Announcement]:
     """The events of the entries written, each with the headers of the event that caused it."""
-    return [
-        (event, t.headers)
-        for writes in chains.values()
-        for t, w in writes
-        if w.entry["id"] in written
-        for event in _caused(w)
-    ]
+    done = [(t, w) for writes in chains.values() for t, w in writes if w.entry["id"] in written]
+    _count_recomputes(w for _, w in done)
+    return [(event, t.headers) for t, w in done for event in _caused(w)]
 
 
 def _first_row(news: _News) -> dict[str, Any]:
