@@ -1,10 +1,13 @@
-"""The service pool: a connection comes back as it was made, whatever its last user did."""
+"""The service pool: a connection comes back as it was made, whatever its last user did, and
+goes to whoever has waited longest for one."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import asyncpg
+import msgspec
 import pytest
 
 from kpi_kit.db import create_pool
@@ -63,5 +66,62 @@ async def test_the_role_set_at_connect_stays_across_uses(
         for _ in range(3):
             async with pool.acquire() as conn:
                 assert await conn.fetchval("SELECT current_user") == "pg_read_all_data"
+    finally:
+        await pool.close()
+
+
+async def _settle() -> None:
+    """Let every task that can run get as far as it can (here: to waiting for a connection)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("double_releases_before", [0, 3])
+async def test_a_released_connection_goes_to_the_longest_waiting_not_to_a_newcomer(
+    settings_for: Callable[[str], Settings], double_releases_before: int
+) -> None:
+    pool = await create_pool(msgspec.structs.replace(settings_for("catalog"), db_pool_max=1))
+    served: list[str] = []
+
+    async def use(name: str) -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+            served.append(name)
+
+    try:
+        for _ in range(double_releases_before):
+            # asyncpg ignores a second release; it must not leave a spare place in the line
+            conn = await pool.acquire()
+            await pool.release(conn)
+            await pool.release(conn)
+        held = await pool.acquire()
+        waiting = asyncio.create_task(use("waiting"))
+        await _settle()
+        # The connection comes back while newcomers keep arriving, one per turn of the event
+        # loop (as requests do under load). asyncpg's own pool let a newcomer that arrived while
+        # the connection was on its way to the waiting task take it, and the waiting task queued
+        # again behind the other newcomers.
+        arrivals = [asyncio.create_task(pool.release(held))]
+        for n in range(5):
+            arrivals.append(asyncio.create_task(use(f"newcomer {n}")))
+            await asyncio.sleep(0)
+        await asyncio.gather(waiting, *arrivals)
+        assert served == ["waiting"] + [f"newcomer {n}" for n in range(5)]
+    finally:
+        await pool.close()
+
+
+async def test_an_acquire_that_times_out_waiting_for_its_turn_gives_no_place_away(
+    settings_for: Callable[[str], Settings],
+) -> None:
+    pool = await create_pool(msgspec.structs.replace(settings_for("catalog"), db_pool_max=1))
+    try:
+        async with pool.acquire():
+            with pytest.raises(TimeoutError):
+                await pool.acquire(timeout=0.1)
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+            with pytest.raises(TimeoutError):
+                await pool.acquire(timeout=0.1)
     finally:
         await pool.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from kpi_kit import cli
@@ -19,3 +21,25 @@ def test_the_workers_option_reads_its_default_from_the_environment(
     monkeypatch.setenv("KPI_WEB_WORKERS", "3")
     args = cli._parser().parse_args(["serve", "assignment", "--role", "api"])
     assert args.workers == 3
+
+
+def test_serving_freezes_what_start_up_built_and_collects_young_objects_less_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    seen: dict[str, int] = {}
+
+    def run(app: object, **options: object) -> None:
+        seen["frozen"], seen["young_threshold"] = gc.get_freeze_count(), gc.get_threshold()[0]
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(cli, "configure_logging", lambda service: None)
+    thresholds = gc.get_threshold()
+    try:
+        cli.serve("catalog", "api", "127.0.0.1", 0)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    assert seen["frozen"] > 10_000
+    assert seen["young_threshold"] == cli.GC_YOUNG_THRESHOLD > thresholds[0]

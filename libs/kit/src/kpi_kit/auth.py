@@ -118,7 +118,10 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
     """The bearer token of a request, or Unauthorized."""
-    header = request.headers.get("authorization", "")
+    # Read from the raw ASGI headers: `request.headers` builds a multi-dict of all of them first.
+    header = next(
+        (value for name, value in request.scope["headers"] if name == b"authorization"), b""
+    ).decode("latin-1")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send Authorization: Bearer <token>")

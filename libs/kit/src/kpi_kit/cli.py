@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -115,7 +116,29 @@ def serve(service: str, role: str, host: str, port: int | None, workers: int = 1
         uvicorn.run(f"{__name__}:app_of_environment", factory=True, workers=workers, **options)
         return
     app = create_app(definition_of(service), settings, role)  # type: ignore[arg-type]
+    settle_heap()
     uvicorn.run(app, **options)
+
+
+# Objects a service allocates (tracked by the collector) minus those it freed, before the
+# youngest generation is collected; Python's default is 700.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Take what start-up built out of the cyclic collector's sight, and collect less often.
+
+    Under 50 concurrent reads the default threshold collected the youngest generation every ~30
+    requests; each collection moved the objects of the requests in flight to older generations,
+    which so filled up that the whole heap (imports, app, routes: ~85,000 objects) was collected
+    about once a second, stalling the event loop 40-60 ms each time (a p99 of its own), and the
+    collector took 6 % of the CPU. Frozen, start-up objects are never scanned again; requests
+    leave next to no garbage cycles behind (refcounting frees them), so at this threshold a read
+    load ran 10 s without a single collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 _SERVE_SERVICE, _SERVE_ROLE = "KPI_SERVE_SERVICE", "KPI_SERVE_ROLE"
@@ -126,7 +149,9 @@ def app_of_environment() -> Any:
     service = os.environ[_SERVE_SERVICE]
     configure_logging(service)
     role = os.environ.get(_SERVE_ROLE, "api")
-    return create_app(definition_of(service), Settings.from_env(service), role)  # type: ignore[arg-type]
+    app = create_app(definition_of(service), Settings.from_env(service), role)  # type: ignore[arg-type]
+    settle_heap()
+    return app
 
 
 async def run_command(service: str, name: str) -> str:

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -76,12 +75,17 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self._app = app
         self._service = service
+        # The metrics' children by label values: `labels()` takes a lock and builds its key on
+        # every call, a third of this middleware's own time.
+        self._counted: dict[tuple[str, str, str], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
-        cid = _incoming_correlation_id(scope) or uuid.uuid4().hex
+        # A new id is 32 random hex digits, as uuid4().hex was, for a third of its cost.
+        cid = _incoming_correlation_id(scope) or os.urandom(16).hex()
         token = correlation_id_var.set(cid)
         started = time.perf_counter()
         status = 500
@@ -100,9 +104,21 @@ class ObservabilityMiddleware:
         finally:
             route = str(scope.get("path_template") or "unmatched")
             method = str(scope.get("method", ""))
-            HTTP_REQUESTS.labels(self._service, route, method, str(status)).inc()
-            HTTP_LATENCY.labels(self._service, route, method).observe(time.perf_counter() - started)
+            self._count(route, method, str(status))
+            self._time(route, method, time.perf_counter() - started)
             correlation_id_var.reset(token)
+
+    def _count(self, route: str, method: str, status: str) -> None:
+        key = (route, method, status)
+        if (counter := self._counted.get(key)) is None:
+            counter = self._counted[key] = HTTP_REQUESTS.labels(self._service, *key)
+        counter.inc()
+
+    def _time(self, route: str, method: str, seconds: float) -> None:
+        key = (route, method)
+        if (histogram := self._timed.get(key)) is None:
+            histogram = self._timed[key] = HTTP_LATENCY.labels(self._service, *key)
+        histogram.observe(seconds)
 
 
 def _incoming_correlation_id(scope: Scope) -> str | None:

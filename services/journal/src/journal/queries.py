@@ -6,7 +6,24 @@ so that journaling one event costs the same few round trips whether it names one
 
 from __future__ import annotations
 
+import functools
 from typing import Final
+
+from kpi_kit.outbox import Outbox
+
+# The columns of a staff KPI row that its entries move (besides its sequence), with the type
+# each is sent as.
+SCORE_COLUMNS: Final = (
+    ("outcome_score", "float8"),
+    ("effort_score", "float8"),
+    ("current_score", "float8"),
+    ("previous_score", "float8"),
+    ("score_trend", "text"),
+    ("trend_percentage", "float8"),
+    ("growth_status", "text"),
+    ("last_evaluated_at", "timestamptz"),
+    ("next_evaluation_due", "timestamptz"),
+)
 
 # The columns of a staff KPI row the service writes, with the array type each is sent as.
 KPI_COLUMNS: Final = (
@@ -25,15 +42,7 @@ KPI_COLUMNS: Final = (
     ("status", "text"),
     ("assigned_at", "timestamptz"),
     ("status_changed_at", "timestamptz"),
-    ("outcome_score", "float8"),
-    ("effort_score", "float8"),
-    ("current_score", "float8"),
-    ("previous_score", "float8"),
-    ("score_trend", "text"),
-    ("trend_percentage", "float8"),
-    ("growth_status", "text"),
-    ("last_evaluated_at", "timestamptz"),
-    ("next_evaluation_due", "timestamptz"),
+    *SCORE_COLUMNS,
     ("sequence", "bigint"),
 )
 
@@ -140,6 +149,48 @@ WITH appended AS (
 )
 SELECT * FROM appended ORDER BY staff_kpi_id, sequence
 """
+
+
+@functools.cache
+def append_one(outbox: Outbox) -> str:
+    """Append one entry on the KPI row as it was read, in one statement (its own transaction):
+    the row moves to the entry's sequence and scores, the entry is inserted and the events it
+    causes are queued, with the relay's wake-up. Should another writer have moved the row since
+    it was read (its sequence is not the entry's less one), nothing is written and no row is
+    returned.
+
+    The entry's columns are $1.., the row's scores follow, then the outbox arrays and channel.
+    """
+    scores_at = len(ENTRY_COLUMNS) + 1
+    outbox_at = scores_at + len(SCORE_COLUMNS)
+    entry = {name: i for i, (name, _) in enumerate(ENTRY_COLUMNS, start=1)}
+    values = ", ".join(_param(i, kind) for i, (_, kind) in enumerate(ENTRY_COLUMNS, start=1))
+    scores = ",\n        ".join(
+        f"{name} = {_param(i, kind)}" for i, (name, kind) in enumerate(SCORE_COLUMNS, scores_at)
+    )
+    kpi, sequence = entry["staff_kpi_id"], entry["sequence"]
+    return f"""
+WITH moved AS (
+    UPDATE hr.journal_kpis SET
+        {scores},
+        sequence = ${sequence}, updated_at = now()
+    WHERE staff_kpi_id = ${kpi} AND sequence = ${sequence} - 1
+    RETURNING staff_kpi_id
+), appended AS (
+    INSERT INTO hr.kpi_journal_entries ({_ENTRY_NAMES})
+    SELECT {values} FROM moved
+    RETURNING id
+), queued AS (
+    {outbox.queue_sql(outbox_at)} WHERE EXISTS (SELECT FROM moved)
+)
+SELECT id, pg_notify(${outbox_at + 5}, '') FROM appended
+"""
+
+
+def _param(i: int, kind: str) -> str:
+    cast = _NUMERIC.get(kind)
+    return f"${i}::{kind}::{cast}" if cast else f"${i}::{kind}"
+
 
 PERSON_KNOWN: Final = "SELECT EXISTS (SELECT 1 FROM hr.journal_kpis WHERE staff_id = $1)"
 

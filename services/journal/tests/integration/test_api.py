@@ -474,6 +474,46 @@ async def test_concurrent_appends_to_one_kpi_form_an_unbroken_chain(journal_for)
     assert chain[-1]["score_after"] is not None
 
 
+async def test_an_append_that_loses_the_race_is_applied_on_the_row_that_won(
+    journal_for, monkeypatch
+):
+    kpi = await journal_for()
+    await kpi.add("score_update", score=50)
+    write_one, raced = handlers._write_one, False
+
+    async def racing(conn: Any, *args: Any) -> bool:
+        nonlocal raced
+        if not raced:
+            raced = True
+            await kpi.add("score_update", score=80)  # another writer moves the row first
+        return await write_one(conn, *args)
+
+    monkeypatch.setattr(handlers, "_write_one", racing)
+    entry = await kpi.add("score_adjustment", score_impact=5)
+    assert (entry["sequence"], entry["score_before"], entry["score_after"]) == (4, 80.0, 85.0)
+
+
+async def test_an_append_that_keeps_losing_the_race_takes_the_row_lock(journal_for, monkeypatch):
+    kpi = await journal_for()
+    write_one, racing = handlers._write_one, False
+
+    async def always_raced(conn: Any, *args: Any) -> bool:
+        nonlocal racing
+        if not racing and not conn.is_in_transaction():  # every unlocked try loses
+            racing = True
+            try:
+                await kpi.add("observation")
+            finally:
+                racing = False
+        return await write_one(conn, *args)
+
+    monkeypatch.setattr(handlers, "_write_one", always_raced)
+    entry = await kpi.add("score_update", score=70)
+    assert entry["sequence"] == 2 + handlers.UNLOCKED_TRIES
+    chain = sorted(await kpi.entries(), key=lambda e: e["sequence"])
+    assert [e["sequence"] for e in chain] == list(range(1, 3 + handlers.UNLOCKED_TRIES))
+
+
 async def test_five_hundred_entries_page_without_gaps_or_repeats(
     journal: Client, as_role: Headers, assigned: Assign
 ):
