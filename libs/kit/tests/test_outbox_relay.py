@@ -13,7 +13,7 @@ import pytest
 
 from kpi_contracts import events, names
 from kpi_kit.broker import KPI_UNROUTED_QUEUE
-from kpi_kit.outbox import unit_of_work
+from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_of_work
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import ServiceClient, eventually, running
@@ -123,3 +123,29 @@ async def test_a_lifecycle_publish_nobody_routes_stays_in_the_outbox(
     await runtime.pool.execute(
         f"DELETE FROM {runtime.outbox.table} WHERE event_id = $1", event.event_id
     )
+
+
+async def test_a_confirm_that_never_comes_fails_the_batch_and_keeps_its_rows(
+    relay_service: ServiceClient,
+) -> None:
+    runtime = runtime_of(relay_service)
+    never = asyncio.Event()
+
+    async def publish_without_confirm(_: OutboxMessage) -> object:
+        return await never.wait()  # a confirm lost in a reconnect
+
+    relay = OutboxRelay(
+        runtime.pool,
+        runtime.settings.database_url,
+        Outbox("stuckprobe"),
+        publish_without_confirm,
+        confirm_timeout=0.2,
+    )
+    await runtime.pool.execute(tables_sql("stuckprobe"))
+    event = events.CatalogSnapshotRequested(requested_by="stuck")
+    async with unit_of_work(runtime.pool, Outbox("stuckprobe")) as uow:
+        await uow.publish([event])
+    with pytest.raises(TimeoutError):
+        await relay.relay_once()
+    kept = await runtime.pool.fetchval("SELECT count(*) FROM hr.stuckprobe_outbox")
+    assert kept == 1

@@ -190,9 +190,18 @@ class OutboxRelay:
     """Publishes a service's outbox in order, in batches, waking on NOTIFY or every second."""
 
     def __init__(
-        self, pool: Pool, dsn: str, outbox: Outbox, publish: Publish, batch: int = 500
+        self,
+        pool: Pool,
+        dsn: str,
+        outbox: Outbox,
+        publish: Publish,
+        batch: int = 500,
+        confirm_timeout: float = 30.0,
     ) -> None:
         self._pool = pool
+        # A confirm lost in a broker reconnect would hold the batch (and its row locks) for ever;
+        # past this the batch counts as failed and is published again (consumers dedupe).
+        self._confirm_timeout = confirm_timeout
         self._dsn = dsn
         self._outbox = outbox
         self._publish = publish
@@ -222,7 +231,8 @@ class OutboxRelay:
                 )
                 for r in rows
             ]
-            await asyncio.gather(*(self._publish(m) for m in messages))
+            async with asyncio.timeout(self._confirm_timeout):
+                await asyncio.gather(*(self._publish(m) for m in messages))
             await conn.execute(
                 f"DELETE FROM {self._outbox.table} WHERE id = ANY($1::bigint[])",
                 [m.id for m in messages],
