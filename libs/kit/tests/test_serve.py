@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+from typing import Any, cast
 
 import pytest
 
 from kpi_kit import cli
+from kpi_kit.service import Runtime
 
 
 @pytest.mark.parametrize("role", ["worker", "all"])
@@ -43,3 +45,14 @@ def test_serving_freezes_what_start_up_built_and_collects_young_objects_less_oft
         gc.set_threshold(*thresholds)
     assert seen["frozen"] > 10_000
     assert seen["young_threshold"] == cli.GC_YOUNG_THRESHOLD > thresholds[0]
+
+
+def test_a_runtime_holds_one_of_each_kind_of_state_of_its_own() -> None:
+    def a_runtime() -> Runtime:
+        return Runtime(cast(Any, None), cast(Any, None), cast(Any, None))
+
+    one, other = a_runtime(), a_runtime()
+
+    assert one.held(dict) is one.held(dict)
+    assert one.held(dict) is not other.held(dict)
+    assert one.held(list) is not one.held(dict)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from faststream.rabbit import RabbitBroker, RabbitRouter
 from litestar import Litestar, Router
@@ -32,6 +32,7 @@ from kpi_kit.settings import Settings
 log = logging.getLogger("kpi.service")
 
 ServiceRole = Literal["api", "worker", "all"]
+T = TypeVar("T")
 
 
 class Runtime:
@@ -44,6 +45,14 @@ class Runtime:
         self._pool: Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumer_queues: list[str] = []
+        self._held: dict[type, object] = {}
+
+    def held(self, kind: type[T]) -> T:
+        """The runtime's one `kind()`, made on first use: a service's in-process state (such as a
+        cache of what its database holds), kept per runtime as each has its own database."""
+        if kind not in self._held:
+            self._held[kind] = kind()
+        return cast(T, self._held[kind])
 
     @property
     def pool(self) -> Pool:

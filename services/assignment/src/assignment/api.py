@@ -21,8 +21,12 @@ from assignment.schemas import (
 from kpi_contracts.enums import Role
 from kpi_kit.auth import Caller, Principal
 from kpi_kit.errors import BadRequest, FieldError
-from kpi_kit.service import Services
+from kpi_kit.service import Runtime, Services
 from kpi_kit.views import without_scoring
+
+
+def _module_views(runtime: Runtime) -> handlers.ModuleViews:
+    return runtime.held(handlers.ModuleViews)
 
 
 def _shown(principal: Principal, kpis: list[StaffKpi]) -> list[StaffKpi]:
@@ -48,7 +52,9 @@ class StaffKpiController(Controller):
         """A person's active KPIs, each with its module; `?status=all` includes inactive ones."""
         principal.require(Role.MANAGER, Role.STAFF)
         principal.require_person(staff_id)
-        kpis = await handlers.staff_kpis(runtime.pool, staff_id, include_inactive=status == "all")
+        kpis = await handlers.staff_kpis(
+            runtime.pool, _module_views(runtime), staff_id, include_inactive=status == "all"
+        )
         return _shown(principal, kpis)
 
     @post("/kpis", status_code=HTTP_201_CREATED)
@@ -61,7 +67,9 @@ class StaffKpiController(Controller):
     ) -> StaffKpi:
         """Assign a KPI by hand (source manual); one already active for the person is a 409."""
         principal.require(Role.MANAGER)
-        return await handlers.assign_manually(runtime.pool, runtime.outbox, staff_id, data)
+        return await handlers.assign_manually(
+            runtime.pool, runtime.outbox, _module_views(runtime), staff_id, data
+        )
 
     @patch("/kpis/{kpi_id:uuid}/status")
     async def change_status(
@@ -77,6 +85,7 @@ class StaffKpiController(Controller):
         return await handlers.change_status(
             runtime.pool,
             runtime.outbox,
+            _module_views(runtime),
             staff_id,
             kpi_id,
             data.status,
@@ -118,7 +127,7 @@ class EvaluationController(Controller):
         """Active staff KPIs due for evaluation before a time (default now), soonest first."""
         principal.require(Role.MANAGER)
         when = _instant(before) if before else datetime.now(UTC)
-        return await handlers.evaluations_due(runtime.pool, when, limit)
+        return await handlers.evaluations_due(runtime.pool, _module_views(runtime), when, limit)
 
 
 # An RFC 3339 time (interfaces §3). Declared as a string and parsed here: as a `datetime`

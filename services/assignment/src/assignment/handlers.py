@@ -11,14 +11,15 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import msgspec
 
 from assignment import domain, queries, records
-from assignment.schemas import StaffKpi, StaffKpiCreate
+from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_contracts.scales import on_scale, scale_text
@@ -285,15 +286,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _view(conn: Connection, staff_id: uuid.UUID, kpi_id: uuid.UUID) -> StaffKpi:
+async def _view(
+    conn: Connection, module_views: ModuleViews, staff_id: uuid.UUID, kpi_id: uuid.UUID
+) -> StaffKpi:
     row = await conn.fetchrow(queries.STAFF_KPI, staff_id, kpi_id)
     if row is None:
         raise NotFound(f"Staff member {staff_id} has no KPI {kpi_id}")
-    return staff_kpi_from(row)
+    return (await views_of(conn, module_views, [row]))[0]
 
 
 async def assign_manually(
-    pool: Pool, outbox: Outbox, staff_id: uuid.UUID, data: StaffKpiCreate
+    pool: Pool, outbox: Outbox, module_views: ModuleViews, staff_id: uuid.UUID, data: StaffKpiCreate
 ) -> StaffKpi:
     """Assign one more KPI by hand (source manual); a module already active is a Conflict."""
     async with unit_of_work(pool, outbox) as uow:
@@ -317,12 +320,13 @@ async def assign_manually(
             uuid.uuid4(), staff_id, _now(), data.kpi_module_id, data.contract_id, data.custom_target
         )
         after = await records.settle(uow, step, modules)
-        return await _view(conn, staff_id, after[data.kpi_module_id].id)
+        return await _view(conn, module_views, staff_id, after[data.kpi_module_id].id)
 
 
 async def change_status(
     pool: Pool,
     outbox: Outbox,
+    module_views: ModuleViews,
     staff_id: uuid.UUID,
     kpi_id: uuid.UUID,
     status: KpiStatus,
@@ -333,7 +337,7 @@ async def change_status(
     async with unit_of_work(pool, outbox) as uow:
         conn = uow.conn
         await records.lock_person(conn, staff_id)
-        current = await _view(conn, staff_id, kpi_id)
+        current = await _view(conn, module_views, staff_id, kpi_id)
         if current.status == status:
             return current
         if not domain.may_change_status(current.is_required, status, may_deactivate_required):
@@ -345,7 +349,7 @@ async def change_status(
             uuid.uuid4(), staff_id, _now(), current.kpi_module_id, status, reason
         )
         await records.settle(uow, step, {})
-        return await _view(conn, staff_id, kpi_id)
+        return await _view(conn, module_views, staff_id, kpi_id)
 
 
 async def deactivate_all(
@@ -368,49 +372,99 @@ async def deactivate_all(
 # ---------------------------------------------------------------- reads
 
 
+ModuleKey = tuple[uuid.UUID, int]
+"""A module's id and version in the replica."""
+
+
+class ModuleViews:
+    """The module parts of staff KPI views by module id and version, as last read from the replica.
+
+    Every KPI of a module repeats its long texts: a view query reads only the module's id and
+    version, and the texts come from here. An entry never goes stale, as the replica only ever
+    takes a newer version of a module (queries.UPSERT_MODULE). One per runtime (its own pool).
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit  # modules number hundreds to a few thousand: cleared past it
+        self._views: dict[ModuleKey, StaffKpiModule] = {}
+
+    async def of(
+        self, conn: Pool | Connection, keys: Iterable[ModuleKey]
+    ) -> dict[ModuleKey, StaffKpiModule]:
+        """The module views of `keys`, reading the ones not held in one query.
+
+        A module upserted since its key was read is read at its newer version, which its view
+        then shows."""
+        held = {key: self._views.get(key) for key in keys}
+        if missing := {key for key, view in held.items() if view is None}:
+            rows = await conn.fetch(
+                queries.MODULE_VIEWS, list({module_id for module_id, _ in missing})
+            )
+            read = {row["id"]: (row["version"], module_view(row)) for row in rows}
+            if len(self._views) + len(read) > self._limit:
+                self._views.clear()
+            self._views.update({(m, version): view for m, (version, view) in read.items()})
+            held.update({key: read[key[0]][1] for key in missing})
+        return cast(dict[ModuleKey, StaffKpiModule], held)
+
+
+def module_view(row: Record) -> StaffKpiModule:
+    """The module part of staff KPI views from a row of queries.MODULE_VIEWS."""
+    return msgspec.convert(dict(row.items()), StaffKpiModule)
+
+
 @functools.cache
-def _view_layout(columns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The staff KPI fields a view row starts with and the module fields it ends with.
-
-    The view queries select the KPI's columns and then its module's as `m_<field>`."""
-    split = next((i for i, column in enumerate(columns) if column.startswith("m_")), len(columns))
-    if not all(column.startswith("m_") for column in columns[split:]):
-        raise ValueError(f"a view query selects its module's columns last: {columns}")
-    return columns[:split], tuple(column.removeprefix("m_") for column in columns[split:])
+def _view_fields(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The staff KPI fields a view row starts with; it ends with its module's version."""
+    if columns[-1:] != ("module_version",):
+        raise ValueError(f"a view query selects its module's version last: {columns}")
+    return columns[:-1]
 
 
-def staff_kpis_from(rows: Sequence[Record]) -> list[StaffKpi]:
-    """Staff KPI views (each with its module) from rows of the view queries.
+def module_keys(rows: Sequence[Record]) -> set[ModuleKey]:
+    """The modules (id and version) the rows of the view queries show."""
+    return {(row["kpi_module_id"], row["module_version"]) for row in rows}
+
+
+def staff_kpis_from(
+    rows: Sequence[Record], modules: Mapping[ModuleKey, StaffKpiModule]
+) -> list[StaffKpi]:
+    """Staff KPI views from rows of the view queries, each with its module from `modules`.
 
     Dicts zipped from the rows' values and converted in one call: taking each row apart by its
     keys cost about as much CPU as the query's own decoding, and 40 % more than this."""
     if not rows:
         return []
-    fields, module_fields = _view_layout(tuple(rows[0].keys()))
-    split = len(fields)
+    fields = _view_fields(tuple(rows[0].keys()))
     views = []
     for row in rows:
-        view = dict(zip(fields, row, strict=False))
-        module = dict(zip(module_fields, row[split:], strict=True))
-        module["id"] = view["kpi_module_id"]
-        view["module"] = module
+        view: dict[str, Any] = dict(zip(fields, row, strict=False))
+        view["module"] = modules[view["kpi_module_id"], row[-1]]
         views.append(view)
     return msgspec.convert(views, list[StaffKpi])
 
 
-def staff_kpi_from(row: Record) -> StaffKpi:
-    """A staff KPI view (with its module) from a row of the view queries."""
-    return staff_kpis_from([row])[0]
+async def views_of(
+    conn: Pool | Connection, module_views: ModuleViews, rows: Sequence[Record]
+) -> list[StaffKpi]:
+    """Staff KPI views of rows of the view queries, with their modules."""
+    return staff_kpis_from(rows, await module_views.of(conn, module_keys(rows)))
 
 
-async def staff_kpis(pool: Pool, staff_id: uuid.UUID, include_inactive: bool) -> list[StaffKpi]:
+async def staff_kpis(
+    pool: Pool, module_views: ModuleViews, staff_id: uuid.UUID, include_inactive: bool
+) -> list[StaffKpi]:
     """A person's KPIs: active ones, or all of them with their history."""
-    return staff_kpis_from(await pool.fetch(queries.STAFF_KPIS, staff_id, include_inactive))
+    rows = await pool.fetch(queries.STAFF_KPIS, staff_id, include_inactive)
+    return await views_of(pool, module_views, rows)
 
 
-async def evaluations_due(pool: Pool, before: datetime, limit: int) -> list[StaffKpi]:
+async def evaluations_due(
+    pool: Pool, module_views: ModuleViews, before: datetime, limit: int
+) -> list[StaffKpi]:
     """Active staff KPIs whose next evaluation is due before a time, soonest first."""
-    return staff_kpis_from(await pool.fetch(queries.EVALUATIONS_DUE, before, limit))
+    rows = await pool.fetch(queries.EVALUATIONS_DUE, before, limit)
+    return await views_of(pool, module_views, rows)
 
 
 # ---------------------------------------------------------------- the catalogue replica

@@ -297,18 +297,14 @@ RETURNING k.id, r.sequence
 
 # ---------------------------------------------------------------- reads for the API
 
+# The staff KPI columns of a view, then its module's id and version: the module part (long texts,
+# the same for every KPI of the module) comes from handlers.ModuleViews, read by MODULE_VIEWS.
 _VIEW = """
 SELECT k.id, k.staff_id, k.contract_id, k.kpi_module_id, k.status, k.source, k.is_required,
        k.target_score, k.minimum_score, k.effort_weight, k.current_score,
        k.current_effort_score, k.previous_score, k.score_trend, k.trend_percentage,
        k.growth_status, k.last_evaluated_at, k.next_evaluation_due, k.assigned_at,
-       k.deactivated_at, k.deactivation_reason,
-       m.name AS m_name, m.slug AS m_slug, m.category::text AS m_category,
-       m.role_group::text AS m_role_group, m.is_universal AS m_is_universal,
-       m.evaluation_frequency::text AS m_evaluation_frequency, m.score_type AS m_score_type,
-       m.objective AS m_objective, m.measurement_method AS m_measurement_method,
-       m.data_sources AS m_data_sources, m.automation_status AS m_automation_status,
-       m.coaching_tips AS m_coaching_tips, m.display_order AS m_display_order
+       k.deactivated_at, k.deactivation_reason, m.version AS module_version
 FROM hr.staff_kpis k JOIN hr.assignment_modules m ON m.id = k.kpi_module_id
 """
 
@@ -323,4 +319,13 @@ EVALUATIONS_DUE = f"""{_VIEW}
 WHERE k.status = 'active' AND k.next_evaluation_due < $1
 ORDER BY k.next_evaluation_due, k.id
 LIMIT $2
+"""
+
+# The module part of staff KPI views (schemas.StaffKpiModule's fields), with each module's version.
+MODULE_VIEWS = """
+SELECT id, version, name, slug, category::text AS category, role_group::text AS role_group,
+       is_universal, evaluation_frequency::text AS evaluation_frequency, score_type, objective,
+       measurement_method, data_sources, automation_status, coaching_tips, display_order
+FROM hr.assignment_modules
+WHERE id = ANY($1::uuid[])
 """

@@ -11,7 +11,8 @@ import msgspec
 import pytest
 
 from assignment import handlers, queries
-from kpi_kit.testing.harness import bearer
+from assignment.schemas import StaffKpi
+from kpi_kit.testing.harness import bearer, eventually
 from kpi_kit.testing.problems import problem_of
 from kpi_kit.views import SCORING_KEYS
 
@@ -103,22 +104,120 @@ async def test_a_person_without_kpis_has_an_empty_list(assignment, as_role):
     assert (response.status_code, response.json()) == (200, [])
 
 
-async def test_a_view_carries_every_column_of_its_row_under_the_fields_name(assignment, person):
+# The view queries as they were before module views were cached: every module column joined in.
+JOINED_VIEW = """
+SELECT k.id, k.staff_id, k.contract_id, k.kpi_module_id, k.status, k.source, k.is_required,
+       k.target_score, k.minimum_score, k.effort_weight, k.current_score,
+       k.current_effort_score, k.previous_score, k.score_trend, k.trend_percentage,
+       k.growth_status, k.last_evaluated_at, k.next_evaluation_due, k.assigned_at,
+       k.deactivated_at, k.deactivation_reason,
+       m.name AS m_name, m.slug AS m_slug, m.category::text AS m_category,
+       m.role_group::text AS m_role_group, m.is_universal AS m_is_universal,
+       m.evaluation_frequency::text AS m_evaluation_frequency, m.score_type AS m_score_type,
+       m.objective AS m_objective, m.measurement_method AS m_measurement_method,
+       m.data_sources AS m_data_sources, m.automation_status AS m_automation_status,
+       m.coaching_tips AS m_coaching_tips, m.display_order AS m_display_order
+FROM hr.staff_kpis k JOIN hr.assignment_modules m ON m.id = k.kpi_module_id
+WHERE k.staff_id = $1 AND ($2 OR k.status = 'active')
+ORDER BY k.status, m.display_order, m.name, k.assigned_at
+"""
+
+
+async def joined_views(db: asyncpg.Pool, staff: uuid.UUID, include_inactive: bool) -> bytes:
+    """A person's KPIs as JSON, built from one query joining every module column."""
+    views = []
+    for row in await db.fetch(JOINED_VIEW, staff, include_inactive):
+        view = {k: v for k, v in row.items() if not k.startswith("m_")}
+        module = {k.removeprefix("m_"): v for k, v in row.items() if k.startswith("m_")}
+        views.append(view | {"module": module | {"id": row["kpi_module_id"]}})
+    return msgspec.json.encode(msgspec.convert(views, list[StaffKpi]))
+
+
+async def test_a_view_carries_every_column_of_its_row_and_module_under_the_fields_name(
+    assignment, person, db
+):
     pool = assignment.app.state.runtime.pool
     rows = await pool.fetch(queries.STAFF_KPIS, person, True)
-    views = handlers.staff_kpis_from(rows)
+    views = await handlers.views_of(pool, handlers.ModuleViews(), rows)
 
     assert rows and len(views) == len(rows)
+    assert msgspec.json.encode(views) == await joined_views(db, person, True)
     for row, view in zip(rows, views, strict=True):
         shown = msgspec.to_builtins(view)
-        module = shown.pop("module")
-        expected = msgspec.to_builtins({k: v for k, v in row.items() if not k.startswith("m_")})
-        expected_module = msgspec.to_builtins(
-            {k.removeprefix("m_"): v for k, v in row.items() if k.startswith("m_")}
+        shown.pop("module")
+        expected = {k: v for k, v in row.items() if k != "module_version"}
+        assert shown == msgspec.to_builtins(expected)
+
+
+async def test_the_kpis_route_answers_what_one_joined_query_reads(assignment, person, db, as_role):
+    for include_inactive, params in ((False, {}), (True, {"status": "all"})):
+        for _ in range(2):  # the module views read, then held
+            response = await assignment.get(
+                kpis_url(person), params=params, headers=as_role("manager")
+            )
+            assert response.content == await joined_views(db, person, include_inactive)
+
+
+async def test_a_view_shows_its_module_as_upserted_since_it_was_last_read(
+    catalog, assignment, person, db, as_role
+):
+    created = await catalog.post(
+        "/api/v1/hr/kpi-modules",
+        json={
+            "name": f"Handover notes {uuid.uuid4().hex[:6]}",
+            "category": "operational",
+            "role_group": "support_worker",
+            "objective": "Every shift ends with a handover note.",
+            "measurement_method": "Share of shifts with a note.",
+            "coaching_tips": ["Write it before you leave."],
+            "target_score": 90,
+            "minimum_score": 75,
+            "effort_weight": 0.2,
+        },
+        headers=as_role("hr_admin"),
+    )
+    assert created.status_code == 201, created.text
+    module_id = created.json()["id"]
+
+    async def assigned() -> bool:
+        response = await assignment.post(
+            kpis_url(person), json={"kpi_module_id": module_id}, headers=as_role("manager")
         )
-        assert shown == expected
-        assert module == {**expected_module, "id": expected["kpi_module_id"]}
-        assert handlers.staff_kpi_from(row) == view
+        return response.status_code == 201
+
+    await eventually(assigned)  # once the replica has the new module
+    before = await assignment.get(kpis_url(person), headers=as_role("manager"))
+    version = await db.fetchval(
+        "SELECT version FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module_id)
+    )
+    texts = {
+        "objective": "Every shift ends with a signed handover note.",
+        "measurement_method": "Share of shifts with a signed note.",
+        "coaching_tips": ["Sign it.", "Write it before you leave."],
+    }
+    edited = await catalog.patch(
+        f"/api/v1/hr/kpi-modules/{module_id}", json=texts, headers=as_role("hr_admin")
+    )
+    assert edited.status_code == 200, edited.text
+
+    async def replicated() -> bool:
+        return bool(
+            await db.fetchval(
+                "SELECT version > $2 FROM hr.assignment_modules WHERE id = $1",
+                uuid.UUID(module_id),
+                version,
+            )
+        )
+
+    await eventually(replicated)
+    after = await assignment.get(kpis_url(person), headers=as_role("manager"))
+
+    assert after.content == await joined_views(db, person, False)
+    expected = [
+        kpi | {"module": kpi["module"] | texts} if kpi["kpi_module_id"] == module_id else kpi
+        for kpi in before.json()
+    ]
+    assert after.json() == expected != before.json()
 
 
 async def test_an_unknown_status_filter_is_a_400(assignment, person, as_role):
