@@ -407,3 +407,60 @@ def templates(
     catalog: Client, assignment: Client, assignment_settings: Settings, db: asyncpg.Pool
 ) -> Templates:
     return Templates(catalog, assignment_settings, db)
+
+
+class Modules:
+    """Creates and edits KPI modules through the catalog API and waits for the replica."""
+
+    def __init__(self, catalog: Client, settings: Settings, db: asyncpg.Pool) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.db = db
+
+    async def create(self, **fields: Any) -> str:
+        """A new operational module of the rostering group, with `fields` over the defaults."""
+        body = {
+            "name": f"Rostering accuracy {uuid.uuid4().hex[:6]}",
+            "category": "operational",
+            "role_group": "rostering",
+            "objective": "Rosters are right first time.",
+            "measurement_method": "Share of shifts that need no change after publishing.",
+            "target_score": 90,
+            "minimum_score": 75,
+            "effort_weight": 0.2,
+        }
+        response = await self.catalog.post(
+            "/api/v1/hr/kpi-modules", json=body | fields, headers=bearer(self.settings, "hr_admin")
+        )
+        assert response.status_code == 201, response.text
+        module_id: str = response.json()["id"]
+        await self._replicated(module_id)
+        return module_id
+
+    async def edit(self, module_id: str, **fields: Any) -> None:
+        response = await self.catalog.patch(
+            f"/api/v1/hr/kpi-modules/{module_id}",
+            json=fields,
+            headers=bearer(self.settings, "hr_admin"),
+        )
+        assert response.status_code == 200, response.text
+        await self._replicated(module_id)
+
+    async def _replicated(self, module_id: str) -> None:
+        async def replicated() -> bool:
+            return bool(
+                await self.db.fetchval(
+                    "SELECT r.version = c.version FROM hr.kpi_modules c"
+                    " JOIN hr.assignment_modules r USING (id) WHERE id = $1",
+                    uuid.UUID(module_id),
+                )
+            )
+
+        await eventually(replicated, timeout=20)
+
+
+@pytest.fixture(scope="session")
+def modules(
+    catalog: Client, assignment: Client, assignment_settings: Settings, db: asyncpg.Pool
+) -> Modules:
+    return Modules(catalog, assignment_settings, db)

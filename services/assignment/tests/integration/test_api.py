@@ -12,7 +12,7 @@ import pytest
 
 from assignment import handlers, queries
 from assignment.schemas import StaffKpi
-from kpi_kit.testing.harness import bearer, eventually
+from kpi_kit.testing.harness import bearer
 from kpi_kit.testing.problems import problem_of
 from kpi_kit.views import SCORING_KEYS
 
@@ -159,57 +159,23 @@ async def test_the_kpis_route_answers_what_one_joined_query_reads(assignment, pe
 
 
 async def test_a_view_shows_its_module_as_upserted_since_it_was_last_read(
-    catalog, assignment, person, db, as_role
+    assignment, person, db, as_role, modules
 ):
-    created = await catalog.post(
-        "/api/v1/hr/kpi-modules",
-        json={
-            "name": f"Handover notes {uuid.uuid4().hex[:6]}",
-            "category": "operational",
-            "role_group": "support_worker",
-            "objective": "Every shift ends with a handover note.",
-            "measurement_method": "Share of shifts with a note.",
-            "coaching_tips": ["Write it before you leave."],
-            "target_score": 90,
-            "minimum_score": 75,
-            "effort_weight": 0.2,
-        },
-        headers=as_role("hr_admin"),
+    module_id = await modules.create(
+        role_group="support_worker", coaching_tips=["Write it before you leave."]
     )
-    assert created.status_code == 201, created.text
-    module_id = created.json()["id"]
-
-    async def assigned() -> bool:
-        response = await assignment.post(
-            kpis_url(person), json={"kpi_module_id": module_id}, headers=as_role("manager")
-        )
-        return response.status_code == 201
-
-    await eventually(assigned)  # once the replica has the new module
+    assigned = await assignment.post(
+        kpis_url(person), json={"kpi_module_id": module_id}, headers=as_role("manager")
+    )
+    assert assigned.status_code == 201, assigned.text
     before = await assignment.get(kpis_url(person), headers=as_role("manager"))
-    version = await db.fetchval(
-        "SELECT version FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module_id)
-    )
     texts = {
         "objective": "Every shift ends with a signed handover note.",
         "measurement_method": "Share of shifts with a signed note.",
         "coaching_tips": ["Sign it.", "Write it before you leave."],
     }
-    edited = await catalog.patch(
-        f"/api/v1/hr/kpi-modules/{module_id}", json=texts, headers=as_role("hr_admin")
-    )
-    assert edited.status_code == 200, edited.text
 
-    async def replicated() -> bool:
-        return bool(
-            await db.fetchval(
-                "SELECT version > $2 FROM hr.assignment_modules WHERE id = $1",
-                uuid.UUID(module_id),
-                version,
-            )
-        )
-
-    await eventually(replicated)
+    await modules.edit(module_id, **texts)
     after = await assignment.get(kpis_url(person), headers=as_role("manager"))
 
     assert after.content == await joined_views(db, person, False)
