@@ -7,7 +7,7 @@ import uuid
 import msgspec
 import pytest
 
-from kpi_contracts import codec, names
+from kpi_contracts import codec, events, names
 from kpi_contracts.enums import RoleGroup
 from kpi_contracts.events import ContractCreated, Event, KpiSelection, RoleChanged, StaffExited
 
@@ -91,3 +91,14 @@ def test_every_event_type_has_a_routing_key() -> None:
         return found | {s for k in found for s in subclasses(k)}
 
     assert subclasses(Event) <= set(names.ROUTING_KEYS)
+
+
+def test_a_random_uuid_is_the_version_4_uuid_of_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for seed in (b"\x00" * 16, b"\xff" * 16, bytes(range(16)), bytes(range(200, 216))):
+        monkeypatch.setattr(events.os, "urandom", lambda n, seed=seed: seed[:n])
+        made = events.random_uuid()
+        assert made == uuid.UUID(bytes=seed, version=4)
+        assert made.version == 4
+        assert made.variant == uuid.RFC_4122

@@ -5,6 +5,7 @@ outbox keeps each event's own headers and the inbox answers for many events in o
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -130,6 +131,25 @@ async def test_a_burst_is_applied_in_batches_each_event_once(
     sizes = [len(b) for b in probe.batches if b[0].startswith("burst-")]
     assert max(sizes) > 1 and max(sizes) <= 20
     assert not probe.alone
+
+
+async def test_a_batch_logs_one_info_line_and_each_event_at_debug(
+    service: ServiceClient, probe: BatchProbe, amqp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kpi.consumer")
+    scripts = [f"logged-{i}" for i in range(30)]
+    await publish_all(amqp_url, [Request(requested_by=s) for s in scripts])
+
+    async def all_applied() -> bool:
+        return set(scripts) <= set(probe.applied())
+
+    await eventually(all_applied)
+    batches = [b for b in probe.batches if b[0].startswith("logged-")]
+    lines = [r for r in caplog.records if r.name == "kpi.consumer"]
+    info = [r.getMessage() for r in lines if r.levelno == logging.INFO]
+    debug = [r.getMessage() for r in lines if r.levelno == logging.DEBUG]
+    assert info == [f"{QUEUE}: a batch of {len(b)}: {len(b)} applied, 0 duplicate" for b in batches]
+    assert debug == [f"{QUEUE}: applied CatalogSnapshotRequested"] * len(scripts)
 
 
 async def test_a_failing_batch_is_applied_one_by_one_and_its_poison_dead_lettered(

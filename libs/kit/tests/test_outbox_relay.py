@@ -11,8 +11,9 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from kpi_contracts import events, names
+from kpi_contracts import codec, events, names
 from kpi_kit.broker import KPI_UNROUTED_QUEUE
+from kpi_kit.observability import CORRELATION_HEADER
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_of_work
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
@@ -72,12 +73,18 @@ async def test_the_relay_publishes_persistent_json_named_by_the_event_id(
     try:
         runtime = runtime_of(relay_service)
         event = events.CatalogSnapshotRequested(requested_by="relay-probe")
-        async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+        async with unit_of_work(
+            runtime.pool, runtime.outbox, {CORRELATION_HEADER: "relay-corr"}
+        ) as uow:
             await uow.publish([event])
         message = await next_message(queue)
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.content_type == "application/json"
         assert message.message_id == str(event.event_id)
+        assert message.correlation_id == "relay-corr"
+        assert message.headers == {CORRELATION_HEADER: "relay-corr"}
+        assert message.app_id == "kpi-relayprobe"
+        assert codec.decode(message.body, events.CatalogSnapshotRequested) == event
         await eventually(lambda: outbox_empty(relay_service))
     finally:
         await connection.close()

@@ -8,6 +8,7 @@ missing fields are errors.
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -31,9 +32,21 @@ from kpi_contracts.enums import (
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
+# The bits of a UUID's int that say "version 4, RFC 4122 variant" (as uuid.UUID sets them).
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def random_uuid() -> uuid.UUID:
+    """A random (version 4) UUID, as `uuid.uuid4()` makes it from the same 16 bytes, in a third
+    of its time: `uuid4` builds it from bytes and a version (~3 us), and a lifecycle burst makes
+    one per KPI row in both assignment and journal."""
+    return uuid.UUID(int=(int.from_bytes(os.urandom(16)) & _V4_CLEAR) | _V4_SET)
+
+
 def new_event_id() -> uuid.UUID:
     """A fresh event id."""
-    return uuid.uuid4()
+    return random_uuid()
 
 
 def utc_now() -> datetime:

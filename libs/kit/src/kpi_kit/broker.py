@@ -46,6 +46,9 @@ def make_broker(settings: Settings, **kwargs: Any) -> RabbitBroker:
         log_level=logging.DEBUG,  # one line per message is too much at INFO under load
         graceful_timeout=10.0,
         app_id=f"kpi-{settings.service}",
+        # Every subscriber takes the message itself (kpi_kit.consuming) and injects nothing:
+        # FastDepends' model per message was a twentieth of a consumer's CPU.
+        apply_types=False,
         **kwargs,
     )
 
