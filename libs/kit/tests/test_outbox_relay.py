@@ -156,3 +156,26 @@ async def test_a_confirm_that_never_comes_fails_the_batch_and_keeps_its_rows(
         await relay.relay_once()
     kept = await runtime.pool.fetchval("SELECT count(*) FROM hr.stuckprobe_outbox")
     assert kept == 1
+
+
+async def test_a_wake_up_while_a_batch_is_out_starts_the_next_batch() -> None:
+    async def no_listener() -> None:
+        return None
+
+    relay = OutboxRelay(None, "", Outbox("wakeprobe"), publish=None, poll_every=3600)  # type: ignore[arg-type]
+    relay._listen = no_listener  # type: ignore[method-assign]
+    turns = 0
+
+    async def one_batch() -> int:
+        nonlocal turns
+        turns += 1
+        if turns == 1:
+            relay._wake.set()  # the NOTIFY of a commit made while this batch was published
+        else:
+            relay.stop()
+        return 0
+
+    relay.relay_once = one_batch  # type: ignore[method-assign]
+    # Losing that wake-up would leave the relay waiting for its hour-long poll.
+    await asyncio.wait_for(relay.run(), timeout=30)
+    assert turns == 2

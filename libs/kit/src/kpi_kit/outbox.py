@@ -197,8 +197,10 @@ class OutboxRelay:
         publish: Publish,
         batch: int = 500,
         confirm_timeout: float = 30.0,
+        poll_every: float = 1.0,
     ) -> None:
         self._pool = pool
+        self._poll_every = poll_every  # a backstop: NOTIFY wakes the relay at once
         # A confirm lost in a broker reconnect would hold the batch (and its row locks) for ever;
         # past this the batch counts as failed and is published again (consumers dedupe).
         self._confirm_timeout = confirm_timeout
@@ -256,6 +258,9 @@ class OutboxRelay:
         try:
             while not self._stopping:
                 try:
+                    # Cleared before the batch is read, not after: a NOTIFY that arrives while
+                    # a batch is out must wake the next turn, not wait for the poll.
+                    self._wake.clear()
                     sent = await self.relay_once()
                     delay = 0.1
                 except asyncio.CancelledError:
@@ -276,9 +281,8 @@ class OutboxRelay:
             listener.cancel()
 
     async def _wait_for_work(self) -> None:
-        self._wake.clear()
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_every)
 
     async def _listen(self) -> None:
         """Hold a LISTEN connection that wakes the relay; reconnect when it drops."""
