@@ -15,7 +15,7 @@
 # Targets:
 #   bench          the full suite (< 10 min): table on stdout, bench/results.json, docs/BENCHMARKS.md
 #   bench-quick    small sizes, short rounds (about 3 min), results in bench/tmp/quick.json
-#   bench-scaling  how cost grows with people, KPIs per person, journal length (about 6 min):
+#   bench-scaling  how cost grows with people, KPIs per person, journal length (about 3 min):
 #                  bench/scaling.json and the "How cost grows" tables of docs/BENCHMARKS.md
 #   bench-deps     the harness' own packages and tools
 
