@@ -64,3 +64,22 @@ async def test_assignment_started_before_the_catalog_still_assigns(
                 return len(response.json())
 
             assert await eventually(assigned, timeout=60) >= 10
+
+
+async def test_assignment_started_before_the_catalog_fills_its_replica_unasked(
+    empty_system: tuple[str, str],
+) -> None:
+    """No lifecycle event comes to make it ask again: it asks on its own until it is answered."""
+    database_url, amqp_url = empty_system
+
+    def settings(service: str) -> Settings:
+        return Settings(service=service, database_url=database_url, amqp_url=amqp_url)
+
+    async with running(assignment_definition(), settings("assignment")) as assignment:
+        pool = assignment.app.state.runtime.pool
+        async with running(catalog_definition(), settings("catalog")):
+
+            async def replica_filled() -> bool:
+                return bool(await pool.fetchval("SELECT count(*) > 50 FROM hr.assignment_modules"))
+
+            assert await eventually(replica_filled, timeout=60)

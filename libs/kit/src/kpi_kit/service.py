@@ -78,6 +78,8 @@ class ServiceDefinition:
     consumers: Callable[[Runtime], Sequence[Consumer[Any]]] = lambda _: ()
     bindings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     on_worker_start: Callable[[Runtime], Awaitable[None]] | None = None
+    # Coroutines a worker runs beside its consumers until it stops (cancelled then).
+    worker_tasks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     serves_dev_token: bool = False
     commands: dict[str, Callable[[Runtime], Awaitable[str]]] = field(default_factory=dict)
     # The database role the service's connections assume by default (Settings.db_role wins).
@@ -158,6 +160,7 @@ async def runtime_started(
         runtime.settings, definition.db_role if role is None else role
     )
     relay_task: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
     try:
         await runtime.broker.connect()
         await declare_topology(runtime.broker, definition.bindings if runs_worker else {})
@@ -173,8 +176,14 @@ async def runtime_started(
                 runtime.settings.outbox_batch,
             )
             relay_task = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+            background = [
+                asyncio.create_task(_coro(task, runtime)) for task in definition.worker_tasks
+            ]
         yield
     finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if runtime.relay is not None:
             runtime.relay.stop()
         if relay_task is not None:
@@ -184,6 +193,10 @@ async def runtime_started(
         await runtime.broker.stop()
         await runtime.pool.close()
         runtime._pool = None
+
+
+async def _coro(task: Callable[[Runtime], Awaitable[None]], runtime: Runtime) -> None:
+    await task(runtime)
 
 
 def _publisher(runtime: Runtime) -> Callable[[OutboxMessage], Awaitable[object]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from assignment import handlers
@@ -9,10 +11,30 @@ from assignment.api import EvaluationController, StaffKpiController
 from assignment.consumers import BINDINGS, consumers
 from kpi_kit.service import Runtime, ServiceDefinition
 
+log = logging.getLogger("kpi.assignment")
 
-async def on_worker_start(runtime: Runtime) -> None:
-    """A worker that finds the catalogue replica empty asks the catalog for a snapshot."""
-    await handlers.request_catalog_if_empty(runtime.pool, runtime.outbox)
+# How soon a worker whose catalogue replica is empty asks the catalog again for a snapshot, and
+# the longest it waits between two asks (a catalog down for hours should not flood the parking
+# queue of unrouted events with requests).
+ASK_FOR_CATALOGUE_AFTER = 5.0
+ASK_FOR_CATALOGUE_AT_MOST_EVERY = 300.0
+
+
+async def fill_empty_replica(runtime: Runtime, every: float = ASK_FOR_CATALOGUE_AFTER) -> None:
+    """Ask the catalog for a snapshot while the catalogue replica is empty.
+
+    On a cold start the catalog's request queue may not exist yet, and a request sent before it
+    does is parked unrouted; asking again until the replica fills means the first contract finds
+    its catalogue, and managers can assign modules, without waiting for a lifecycle event to ask.
+    """
+    while True:
+        try:
+            if not await handlers.request_catalog_if_empty(runtime.pool, runtime.outbox):
+                return
+        except Exception as exc:  # the database still starting: ask on the next turn
+            log.warning("could not check the catalogue replica: %r", exc)
+        await asyncio.sleep(every)
+        every = min(every * 2, ASK_FOR_CATALOGUE_AT_MOST_EVERY)
 
 
 async def request_snapshot(runtime: Runtime) -> str:
@@ -29,6 +51,6 @@ def definition() -> ServiceDefinition:
         route_handlers=[StaffKpiController, EvaluationController],
         consumers=consumers,
         bindings=BINDINGS,
-        on_worker_start=on_worker_start,
+        worker_tasks=[fill_empty_replica],
         commands={"request-snapshot": request_snapshot},
     )
