@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aio_pika
@@ -18,8 +18,19 @@ from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import ServiceClient, eventually, running
+from kpi_kit.testing.servers import Servers, amqp_url_for_vhost, unique_name
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def amqp_url(servers: Servers) -> Iterator[str]:
+    """A vhost of this module's own: what is routed or parked here depends on which queues
+    exist, and other tests of the run declare services' queues in the run's vhost."""
+    vhost = unique_name()
+    servers.make_vhost(vhost)
+    yield amqp_url_for_vhost(servers.amqp_url, vhost)
+    servers.drop_vhost(vhost)
 
 
 @pytest.fixture(scope="module")
