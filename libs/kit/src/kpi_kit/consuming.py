@@ -71,6 +71,18 @@ BatchHandler = Callable[[Sequence[tuple[T, Delivery]]], Awaitable[Sequence[bool]
 Raising anything makes every event of the batch be applied one by one by the `Handler`."""
 
 
+def first_copies(event_ids: Sequence[uuid.UUID], first_deliveries: set[uuid.UUID]) -> list[bool]:
+    """Per event of a batch, whether to apply it: new to the inbox (`first_deliveries`, as
+    `UnitOfWork.first_deliveries` answers), and its first copy in the batch (a message may be
+    delivered twice at once)."""
+    left = set(first_deliveries)
+    fresh = []
+    for event_id in event_ids:
+        fresh.append(event_id in left)
+        left.discard(event_id)
+    return fresh
+
+
 class _Batcher(Generic[T]):
     """Gathers the events submitted while batches are being applied into the next batch."""
 

@@ -23,7 +23,7 @@ from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_contracts.scales import on_scale, scale_text
-from kpi_kit.consuming import Delivery, Rejected
+from kpi_kit.consuming import Delivery, Rejected, first_copies
 from kpi_kit.db import Connection, Pool, Record
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from kpi_kit.outbox import Outbox, UnitOfWork, unit_of_work
@@ -46,37 +46,30 @@ class CatalogBehind(Exception):
 class ReplicaGate:
     """Holds lifecycle events back until the catalogue replica is filled and has settled.
 
-    A worker that starts on an empty replica asks for a snapshot; a contract applied while the
-    snapshot is still arriving would miss defaults. The gate opens once the replica holds modules
-    and took no write for `quiet` seconds, and then stays open: a restart on a filled replica
-    opens it at once. While the replica stays empty the request is repeated every `ask_every`
-    seconds: on a cold start the catalog's request queue may not exist yet, and a request sent
-    before it does is parked unrouted.
+    A worker that starts on an empty replica asks for a snapshot (`app.fill_empty_replica`, which
+    asks again while it stays empty); a contract applied while the snapshot is still arriving would
+    miss defaults. The gate opens once the replica holds modules and took no write for `quiet`
+    seconds, and then stays open: a restart on a filled replica opens it at once.
     """
 
-    def __init__(self, quiet: float = 1.0, ask_every: float = 5.0) -> None:
+    def __init__(self, quiet: float = 1.0) -> None:
         self._quiet = quiet
-        self._ask_every = ask_every
         self._open = False
         self._polling = asyncio.Lock()  # one poller; the other consumers wait on it
 
-    async def wait(self, pool: Pool, outbox: Outbox) -> None:
+    async def wait(self, pool: Pool) -> None:
         """Return once the replica is ready; waits (never fails) while it is empty or filling."""
         if self._open:
             return
         async with self._polling:
-            delay, waited = 0.2, 0.0
+            delay = 0.2
             while not self._open:
                 if await pool.fetchval(queries.REPLICA_SETTLED, self._quiet):
                     self._open = True
                     return
                 if not await pool.fetchval(queries.REPLICA_HAS_MODULES):
                     log.warning("the catalogue replica is empty; waiting for a snapshot")
-                    if waited >= self._ask_every:
-                        await request_catalog(pool, outbox)
-                        waited = 0.0
                 await asyncio.sleep(delay)
-                waited += delay
                 delay = min(delay * 2, 2.0)
 
 
@@ -180,7 +173,7 @@ async def apply_lifecycle_event(
     An event naming a module the replica does not know is retried while the replica catches up,
     then rejected (dead-lettered with the reason).
     """
-    await gate.wait(pool, outbox)
+    await gate.wait(pool)
     for delay in (*catch_up_delays, None):
         try:
             return await _apply_once(pool, outbox, event, delivery)
@@ -229,7 +222,7 @@ async def apply_lifecycle_batch(
     An event naming a module the replica does not know raises CatalogBehind: the consumer then
     applies the batch one event at a time, where the catch-up delays and dead letters apply.
     """
-    await gate.wait(pool, outbox)
+    await gate.wait(pool)
     async with unit_of_work(pool, outbox) as uow:
         first = await uow.conn.fetch(
             queries.BEGIN_LIFECYCLE_BATCH,
@@ -237,24 +230,13 @@ async def apply_lifecycle_batch(
             [event.event_id for event, _ in items],
             LIFECYCLE_CONSUMER,
         )
-        applied = _first_of_each([event.event_id for event, _ in items], {r[0] for r in first})
+        applied = first_copies([event.event_id for event, _ in items], {r[0] for r in first})
         todo = [item for item, fresh in zip(items, applied, strict=True) if fresh]
         if todo:
             templates = [e.template_id for e, _ in todo if not isinstance(e, events.StaffExited)]
             catalogue = await cache.read(uow.conn, first[0]["replica"], filter(None, templates))
             await _settle_batch(uow, catalogue, todo)
     return applied
-
-
-def _first_of_each(event_ids: Sequence[uuid.UUID], first_deliveries: set[uuid.UUID]) -> list[bool]:
-    """Per event, whether to apply it: delivered for the first time, and not already in the
-    batch (the same message may be delivered twice at once)."""
-    seen: set[uuid.UUID] = set()
-    fresh = []
-    for event_id in event_ids:
-        fresh.append(event_id in first_deliveries and event_id not in seen)
-        seen.add(event_id)
-    return fresh
 
 
 async def _settle_batch(

@@ -31,7 +31,7 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
-from kpi_kit.consuming import Delivery
+from kpi_kit.consuming import Delivery, first_copies
 from kpi_kit.db import Connection, Pool
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from kpi_kit.metrics import SCORE_RECOMPUTES
@@ -564,23 +564,13 @@ async def record_batch(
     async with unit_of_work(pool, outbox) as uow:
         # Sorted, so that two batches holding the same redelivered events wait in one order.
         first = await uow.first_deliveries(ASSIGNMENTS_CONSUMER, sorted(set(ids)))
-        applied = _first_occurrences(ids, first)
+        applied = first_copies(ids, first)
         told = [
             _Told(event.event_id, news_of(event), delivery.headers)
             for (event, delivery), new in zip(items, applied, strict=True)
             if new
         ]
         await uow.publish_each(await _journal(uow, told))
-    return applied
-
-
-def _first_occurrences(ids: Sequence[uuid.UUID], first: set[uuid.UUID]) -> list[bool]:
-    """Per event id, whether it is to be applied: new to the inbox, and its first copy here."""
-    left = set(first)
-    applied = []
-    for event_id in ids:
-        applied.append(event_id in left)
-        left.discard(event_id)
     return applied
 
 
