@@ -3,6 +3,11 @@
 A handler writes its events to the service's outbox table in the same transaction as the change;
 the relay publishes them with publisher confirms and deletes them once confirmed. A crash between
 publish and delete republishes: consumers dedupe on `event_id` through their inbox table.
+
+Once such a transaction has committed, the outbox's doorbell wakes the relay: directly when it
+runs in the same process, else by a NOTIFY sent after the commit. Never by a NOTIFY inside the
+transaction: PostgreSQL serializes the commits of notifying transactions on one global lock,
+which cost a third of the commit rate of a busy journal (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -48,11 +53,64 @@ CREATE TABLE IF NOT EXISTS hr.{service}_inbox (
 """
 
 
+class Doorbell:
+    """Wakes the outbox relay once events have been committed to the outbox.
+
+    With the relay in this process it sets the relay's wake-up; without (an API-only process,
+    whose events a worker relays) it sends a NOTIFY on the pool, at most one at a time: rings
+    that come while one is out are answered by one more. Unattached (a command, a test of a
+    handler) it does nothing: the relay's poll finds the rows within a second.
+    """
+
+    def __init__(self, channel: str) -> None:
+        self._channel = channel
+        self._wake_relay: Callable[[], None] | None = None
+        self._pool: Pool | None = None
+        self._notifying: asyncio.Task[None] | None = None
+        self._rung_again = False
+
+    def attach(self, pool: Pool, wake_relay: Callable[[], None] | None) -> None:
+        """Ring through the relay of this process, or else through NOTIFY on `pool`."""
+        self._pool, self._wake_relay = pool, wake_relay
+
+    async def detach(self) -> None:
+        """Stop ringing; waits for a NOTIFY on its way (the pool is about to close)."""
+        self._pool = self._wake_relay = None
+        if self._notifying is not None:
+            with suppress(Exception):
+                await self._notifying
+
+    def ring(self) -> None:
+        """Call after the commit of a transaction that queued events."""
+        if self._wake_relay is not None:
+            self._wake_relay()
+        elif self._pool is not None:
+            if self._notifying is None or self._notifying.done():
+                self._notifying = asyncio.create_task(self._notify(self._pool))
+            else:
+                self._rung_again = True
+
+    async def _notify(self, pool: Pool) -> None:
+        again = True
+        while again:
+            self._rung_again = False
+            try:
+                await pool.execute("SELECT pg_notify($1, '')", self._channel)
+            except Exception as exc:  # never fatal: the relay's poll finds the rows all the same
+                log.warning("outbox NOTIFY on %s failed: %r", self._channel, exc)
+                return
+            again = self._rung_again
+
+
 @dataclass(frozen=True)
 class Outbox:
-    """Names of one service's outbox table and its wake-up channel."""
+    """Names of one service's outbox table and its wake-up channel, and its doorbell."""
 
     service: str
+    doorbell: Doorbell = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "doorbell", Doorbell(self.channel))
 
     @property
     def table(self) -> str:
@@ -110,7 +168,7 @@ class UnitOfWork:
     conn: Connection
     outbox: Outbox
     headers: dict[str, str] = field(default_factory=dict)
-    _queued: int = 0
+    _queued: bool = False
 
     async def publish(
         self, events: Iterable[Event], headers: Mapping[str, str] | None = None
@@ -125,14 +183,13 @@ class UnitOfWork:
         columns = outbox_columns(pairs)
         if not columns[0]:
             return
-        # One round trip: the rows and, the first time, the wake-up.
-        await self.conn.execute(
-            f"WITH queued AS ({self.outbox.queue_sql(1)}) SELECT pg_notify($6, '') WHERE $7",
-            *columns,
-            self.outbox.channel,
-            not self._queued,
-        )
-        self._queued += len(columns[0])
+        await self.conn.execute(self.outbox.queue_sql(1), *columns)
+        self.queued()
+
+    def queued(self) -> None:
+        """Note events queued by a statement of the service's own (`Outbox.queue_sql`): the
+        relay is woken when the transaction commits."""
+        self._queued = True
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Record an inbound event; False when it was already processed (a redelivery)."""
@@ -166,9 +223,12 @@ async def unit_of_work(
     pool: Pool, outbox: Outbox, headers: dict[str, str] | None = None
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction for one use case; it commits when the block ends without error."""
-    async with pool.acquire() as conn, conn.transaction():
-        carried = headers or event_headers()
-        yield UnitOfWork(conn, outbox, carried)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            uow = UnitOfWork(conn, outbox, headers or event_headers())
+            yield uow
+        if uow._queued:
+            outbox.doorbell.ring()
 
 
 @dataclass(frozen=True)
@@ -187,7 +247,8 @@ Publish = Callable[[OutboxMessage], Awaitable[object]]
 
 
 class OutboxRelay:
-    """Publishes a service's outbox in order, in batches, waking on NOTIFY or every second."""
+    """Publishes a service's outbox in order, in batches, woken by the doorbell (in this process
+    or by NOTIFY from another) or every second."""
 
     def __init__(
         self,
@@ -200,7 +261,7 @@ class OutboxRelay:
         poll_every: float = 1.0,
     ) -> None:
         self._pool = pool
-        self._poll_every = poll_every  # a backstop: NOTIFY wakes the relay at once
+        self._poll_every = poll_every  # a backstop: the doorbell wakes the relay at once
         # A confirm lost in a broker reconnect would hold the batch (and its row locks) for ever;
         # past this the batch counts as failed and is published again (consumers dedupe).
         self._confirm_timeout = confirm_timeout
@@ -258,8 +319,8 @@ class OutboxRelay:
         try:
             while not self._stopping:
                 try:
-                    # Cleared before the batch is read, not after: a NOTIFY that arrives while
-                    # a batch is out must wake the next turn, not wait for the poll.
+                    # Cleared before the batch is read, not after: a ring that comes while a
+                    # batch is out must wake the next turn, not wait for the poll.
                     self._wake.clear()
                     sent = await self.relay_once()
                     delay = 0.1
@@ -300,6 +361,10 @@ class OutboxRelay:
                 raise
             except TRANSIENT_DB_ERRORS:
                 await asyncio.sleep(1.0)
+
+    def wake(self) -> None:
+        """Start the next batch now (events have been committed to the outbox)."""
+        self._wake.set()
 
     def stop(self) -> None:
         """Ask the relay loop to end after its current batch."""

@@ -179,8 +179,11 @@ async def runtime_started(
             background = [
                 asyncio.create_task(_coro(task, runtime)) for task in definition.worker_tasks
             ]
+        relay = runtime.relay
+        runtime.outbox.doorbell.attach(runtime.pool, relay.wake if relay is not None else None)
         yield
     finally:
+        await runtime.outbox.doorbell.detach()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -196,7 +196,6 @@ async def _write_one(
         *[w.entry[name] for name, _ in queries.ENTRY_COLUMNS],
         *[w.kpi[name] for name, _ in queries.SCORE_COLUMNS],
         *outbox_columns((event, headers) for event in _caused(w)),
-        outbox.channel,
     )
     if written is None:
         return False
@@ -312,11 +311,13 @@ async def append_entry(
         async with pool.acquire() as conn:
             appended = await _try_append(conn, outbox, request, lock=False)
         if appended is not None:
-            return appended
-    async with pool.acquire() as conn, conn.transaction():
-        appended = await _try_append(conn, outbox, request, lock=True)
-    if appended is None:
-        raise RuntimeError("a locked KPI row moved under its lock")
+            break
+    else:
+        async with pool.acquire() as conn, conn.transaction():
+            appended = await _try_append(conn, outbox, request, lock=True)
+        if appended is None:
+            raise RuntimeError("a locked KPI row moved under its lock")
+    outbox.doorbell.ring()  # committed: the events it caused may leave
     return appended
 
 
@@ -428,6 +429,7 @@ async def decide(
             raise Conflict("This entry has been decided already") from exc
         if not written:
             raise RuntimeError("a locked KPI row moved under its lock")
+        uow.queued()
     return entry_view(entry, kpi)
 
 

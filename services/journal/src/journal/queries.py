@@ -155,11 +155,11 @@ SELECT * FROM appended ORDER BY staff_kpi_id, sequence
 def append_one(outbox: Outbox) -> str:
     """Append one entry on the KPI row as it was read, in one statement (its own transaction):
     the row moves to the entry's sequence and scores, the entry is inserted and the events it
-    causes are queued, with the relay's wake-up. Should another writer have moved the row since
-    it was read (its sequence is not the entry's less one), nothing is written and no row is
-    returned.
+    causes are queued. Should another writer have moved the row since it was read (its sequence
+    is not the entry's less one), nothing is written and no row is returned. The caller rings
+    the outbox's doorbell once the statement has committed.
 
-    The entry's columns are $1.., the row's scores follow, then the outbox arrays and channel.
+    The entry's columns are $1.., the row's scores follow, then the outbox arrays.
     """
     scores_at = len(ENTRY_COLUMNS) + 1
     outbox_at = scores_at + len(SCORE_COLUMNS)
@@ -183,7 +183,7 @@ WITH moved AS (
 ), queued AS (
     {outbox.queue_sql(outbox_at)} WHERE EXISTS (SELECT FROM moved)
 )
-SELECT id, pg_notify(${outbox_at + 5}, '') FROM appended
+SELECT id FROM appended
 """
 
 

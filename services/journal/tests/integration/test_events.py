@@ -266,6 +266,33 @@ async def test_journal_events_are_persistent_with_the_event_id_as_message_id(
     assert message.content_type == "application/json"
 
 
+async def test_an_append_wakes_the_relay_from_its_commit_not_by_a_notify(
+    journal: Client, as_role: Headers, assigned: Assign, published, db
+):
+    # A NOTIFY inside the append's transaction would serialize every append's commit on
+    # PostgreSQL's notify lock; the relay of this process is woken directly instead.
+    [kpi] = await assigned()
+    channel = journal.app.state.runtime.outbox.channel
+    heard: list[str] = []
+
+    def hear(*args: Any) -> None:
+        heard.append(args[3])
+
+    await db.add_listener(channel, hear)
+    try:
+        await append(journal, as_role, kpi, entry_type="score_update", score=75)
+        await db.execute("SELECT pg_notify($1, 'after the append')", channel)
+        await eventually(lambda: _true(heard))
+        assert heard == ["after the append"]  # notifications come in commit order
+    finally:
+        await db.remove_listener(channel, hear)
+    await eventually(lambda: _true(published.recomputed[kpi.staff_kpi_id]))
+
+
+async def _true(value: Any) -> bool:
+    return bool(value)
+
+
 async def test_a_new_effort_weight_rescores_the_kpi_and_says_so(
     journal: Client, as_role: Headers, assigned: Assign, assignment, ledger, published
 ):
