@@ -33,6 +33,8 @@ class Throughput:
     p99_ms: float
     errors: int = 0
     cpu_ms_per_op: float | None = None  # CPU the system under test spent per operation
+    # CPU PostgreSQL and RabbitMQ spent per operation (bench.memory.server_cpu_seconds)
+    server_cpu_ms_per_op: dict[str, float] | None = None
 
     @property
     def rate(self) -> float:

@@ -21,7 +21,7 @@ def rss_of_tree(pid: int) -> int:
         for child in root.children(recursive=True):
             with contextlib.suppress(psutil.NoSuchProcess):
                 total += child.memory_info().rss
-        return total
+        return int(total)
     except psutil.NoSuchProcess:
         return 0
 
@@ -33,12 +33,40 @@ def cpu_seconds_of_tree(pid: int) -> float:
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return 0.0
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
+    return sum(_cpu(process) for process in processes)
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU seconds the PostgreSQL server and the RabbitMQ node of this machine have used so far.
+
+    PostgreSQL's: the postmaster, its live backends and the backends it has reaped (a connection
+    closed between two readings still counts). RabbitMQ's: its node's VM (`-s rabbit boot`), not
+    the short-lived VMs of `rabbitmqctl`. Whatever else these servers do counts too: read on a
+    quiet machine."""
+    spent = {"postgresql": 0.0, "rabbitmq": 0.0}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            name, cmdline = process.info["name"], process.info["cmdline"] or []
+            if name == "postgres" and process.ppid() == 1:
+                spent["postgresql"] += _with_reaped_children(process)
+                spent["postgresql"] += sum(
+                    _cpu(child) for child in process.children(recursive=True)
+                )
+            elif name == "beam.smp" and "rabbit" in cmdline and "boot" in cmdline:
+                spent["rabbitmq"] += _with_reaped_children(process)
+    return spent
+
+
+def _cpu(process: psutil.Process) -> float:
+    with contextlib.suppress(psutil.Error):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return 0.0
+
+
+def _with_reaped_children(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system + times.children_user + times.children_system)
 
 
 @dataclass

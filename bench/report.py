@@ -24,6 +24,26 @@ def _n(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _servers(cpu: dict[str, float] | None, per: str) -> str:
+    """What PostgreSQL and RabbitMQ spent, as '; PostgreSQL 0.31, RabbitMQ 0.12 ms CPU/append'."""
+    if not cpu:
+        return ""
+    return (
+        f"; PostgreSQL {_n(cpu.get('postgresql'), 2)}, RabbitMQ {_n(cpu.get('rabbitmq'), 2)} "
+        f"ms CPU/{per}"
+    )
+
+
+def _services(cpu: dict[str, float] | None) -> str:
+    """What assignment and the journal spent per contract, when the run measured it."""
+    if not cpu or "assignment" not in cpu:
+        return ""
+    return (
+        f"; assignment {_n(cpu['assignment'], 2)}, journal {_n(cpu.get('journal'), 2)} "
+        f"ms CPU/contract"
+    )
+
+
 def _met(met: dict[str, bool] | None) -> str:
     if not met:
         return "-"
@@ -59,9 +79,11 @@ def markdown(r: dict[str, Any]) -> str:
             f, b = x["figures"], x["baseline"]
             lines.append(
                 f"| {name} | {_n(f['rate'])} req/s, p50 {_n(f['p50_ms'])} ms, p99 "
-                f"{_n(f['p99_ms'])} ms; {_n(f.get('cpu_ms_per_request'), 2)} ms CPU/request | "
+                f"{_n(f['p99_ms'])} ms; {_n(f.get('cpu_ms_per_request'), 2)} ms CPU/request"
+                f"{_servers(f.get('server_cpu_ms_per_request'), 'request')} | "
                 f"{_n(b['rate'])} queries/s, p99 {_n(b['p99_ms'])} ms; "
-                f"{_n(b.get('cpu_ms_per_request'), 2)} ms CPU/query | "
+                f"{_n(b.get('cpu_ms_per_request'), 2)} ms CPU/query (the harness)"
+                f"{_servers(b.get('server_cpu_ms_per_request'), 'query')} | "
                 f"{_n(x['ratio'], 2)} | ≥ {x['targets']['ratio_min']}, p99 < 50 ms | "
                 f"{_met(x['met'])} |"
             )
@@ -72,8 +94,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"| lifecycle ({_n(f['contracts'])} contracts) | {_n(f['events_per_s'])} events/s, "
             f"{_n(f['kpi_rows_per_s'])} KPI rows/s; all KPIs committed in "
             f"{_n(f['committed_s'])} s, "
-            f"all journaled in {_n(f['journaled_s'])} s | consume-and-ack "
-            f"{_n(b['consume_ack_per_s'])} msg/s; COPY {_n(b['copy_rows_per_s'])} rows/s | "
+            f"all journaled in {_n(f['journaled_s'])} s{_services(f.get('cpu_ms_per_contract'))}"
+            f"{_servers(f.get('cpu_ms_per_contract'), 'contract')} | consume-and-ack "
+            f"{_n(b['consume_ack_per_s'])} msg/s"
+            f"{_servers(b.get('server_cpu_ms_per_message'), 'message')}; "
+            f"COPY {_n(b['copy_rows_per_s'])} rows/s | "
             f"{_n(x['ratio'], 2)} (KPI rows vs COPY {_n(x.get('kpi_rows_ratio'), 3)}) | "
             f"≥ 0.3, journaled < 30 s | {_met(x['met'])} |"
         )
@@ -86,8 +111,10 @@ def markdown(r: dict[str, Any]) -> str:
             f"{_n(s['p50_ms'], 2)} ms on {_n(s['entries_before'])} entries, "
             f"{_n(lj['p50_ms'], 2)} ms "
             f"on {_n(lj['entries_before'])} ({_n(f['long_over_short'], 2)}x); "
-            f"{_n(f.get('cpu_ms_per_request'), 2)} ms CPU/append across the services | "
-            f"{_n(b['rate'])} insert transactions/s, p99 {_n(b['p99_ms'])} ms | "
+            f"{_n(f.get('cpu_ms_per_request'), 2)} ms CPU/append across the services"
+            f"{_servers(f.get('server_cpu_ms_per_request'), 'append')} | "
+            f"{_n(b['rate'])} insert transactions/s, p99 {_n(b['p99_ms'])} ms"
+            f"{_servers(b.get('server_cpu_ms_per_request'), 'transaction')} | "
             f"{_n(x['ratio'], 2)} | ≥ 0.5, long ≤ 1.2x short | {_met(x['met'])} |"
         )
     x = r.get("score_visible")

@@ -10,6 +10,7 @@ import random
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import aiohttp
 import asyncpg
 
 from bench.load import HttpLoad, Throughput, closed_loop, median, median_round, percentile, run_http
-from bench.memory import MemorySampler, MiB, cpu_seconds_of_tree
+from bench.memory import MemorySampler, MiB, cpu_seconds_of_tree, server_cpu_seconds
 from bench.population import ROLE_MIX, Population, Target, defaults_of, template_id_of
 from bench.system import Config, Gateway, Services, wait_for
 from kpi_contracts import names
@@ -79,19 +80,36 @@ def _cpu(b: Bench, services: tuple[str, ...]) -> float:
     return sum(cpu_seconds_of_tree(p.pid) for s in services for p in b.services.of(s))
 
 
+def _server_cpu_ms(before: dict[str, float], operations: int) -> dict[str, float] | None:
+    """The CPU the database and broker servers spent since `before`, per operation."""
+    if not operations:
+        return None
+    after = server_cpu_seconds()
+    return {k: round((after[k] - before[k]) * 1000 / operations, 3) for k in after}
+
+
+async def _raw_round(operation: Callable[[], Awaitable[object]], seconds: float) -> Throughput:
+    """One round of a raw baseline at 50 concurrent, with the servers' CPU per operation."""
+    before = server_cpu_seconds()
+    result = await closed_loop(operation, concurrency=50, seconds=seconds)
+    return dataclasses.replace(result, server_cpu_ms_per_op=_server_cpu_ms(before, result.ops))
+
+
 async def _http_round(
     b: Bench, load: HttpLoad, services: tuple[str, ...], drain_after: bool = False
 ) -> Throughput:
     """One wrk round, with the CPU the named services spent on it (and on its aftermath, the
     events it caused, when `drain_after`) per request: a figure far less noisy than req/s."""
-    before = _cpu(b, services)
+    before, servers = _cpu(b, services), server_cpu_seconds()
     result = await asyncio.to_thread(run_http, load)
     if drain_after:
         await drain(b)
     spent = _cpu(b, services) - before
     b.services.check_alive()
     per_op = round(spent * 1000 / result.ops, 3) if result.ops else None
-    return dataclasses.replace(result, cpu_ms_per_op=per_op)
+    return dataclasses.replace(
+        result, cpu_ms_per_op=per_op, server_cpu_ms_per_op=_server_cpu_ms(servers, result.ops)
+    )
 
 
 def _result(
@@ -153,7 +171,7 @@ async def api_read(b: Bench) -> tuple[dict[str, Any], dict[str, Any]]:
     for base in targets.values():
         await asyncio.to_thread(run_http, http(base, b.warmup))
     for _ in range(b.rounds):
-        raw.append(await closed_loop(query, concurrency=50, seconds=b.seconds))
+        raw.append(await _raw_round(query, b.seconds))
         for name, base in targets.items():
             measured[name].append(await _http_round(b, http(base, b.seconds), ("assignment",)))
     await pool.close()
@@ -198,6 +216,7 @@ def _throughput(chosen: Throughput, rounds: list[Throughput]) -> dict[str, Any]:
         "p99_ms": round(chosen.p99_ms, 2),
         "errors": chosen.errors,
         "cpu_ms_per_request": chosen.cpu_ms_per_op,
+        "server_cpu_ms_per_request": chosen.server_cpu_ms_per_op,
         "rounds": [r.as_dict() for r in rounds],
     }
 
@@ -249,6 +268,7 @@ async def _publish_all(amqp_url: str, contracts: list[ContractCreated], window: 
 async def _service_lifecycle(b: Bench, contracts: list[ContractCreated]) -> dict[str, Any]:
     n = len(contracts)
     cpu0 = {s: _cpu(b, (s,)) for s in ("assignment", "journal")}
+    servers = server_cpu_seconds()
     applied0 = await _inbox_count(b, LIFECYCLE_INBOX)
     journaled0 = await _inbox_count(b, JOURNAL_INBOX)
     t0 = time.perf_counter()
@@ -278,6 +298,7 @@ async def _service_lifecycle(b: Bench, contracts: list[ContractCreated]) -> dict
         await asyncio.sleep(poll_interval(done, n, time.perf_counter() - t0))
     await publishing
     cpu = {s: round((_cpu(b, (s,)) - cpu0[s]) * 1000 / n, 3) for s in cpu0}
+    cpu |= _server_cpu_ms(servers, n) or {}
     staff = [c.staff_id for c in contracts]
     rows = await b.pool.fetchval(
         "SELECT count(*) FROM hr.staff_kpis WHERE staff_id = ANY($1::uuid[])", staff
@@ -309,6 +330,11 @@ def poll_interval(done: int, total: int, elapsed: float) -> float:
         return 0.2
     remaining = (total - done) * elapsed / done
     return min(1.0, max(0.02, remaining / 4))
+
+
+def _median_each(readings: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each key over rounds' readings."""
+    return {k: median([r[k] for r in readings if k in r]) for k in readings[0]} if readings else {}
 
 
 def _round(at: float | None, t0: float) -> float | None:
@@ -358,10 +384,11 @@ async def _raw_consume_ack(b: Bench, contracts: list[ContractCreated]) -> dict[s
                     routing_key=queue.name,
                 )
 
-        t0 = time.perf_counter()
+        t0, servers = time.perf_counter(), server_cpu_seconds()
         await asyncio.gather(*(one(x) for x in bodies))
         published = time.perf_counter()
         await asyncio.wait_for(done.wait(), timeout=120)
+        cpu = _server_cpu_ms(servers, len(bodies))
         await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
     return {
@@ -369,6 +396,7 @@ async def _raw_consume_ack(b: Bench, contracts: list[ContractCreated]) -> dict[s
         "published_s": round(published - t0, 3),
         "acked_s": round(last_ack - t0, 3),
         "rate": round(len(bodies) / (last_ack - t0), 1),
+        "server_cpu_ms_per_message": cpu,
     }
 
 
@@ -464,10 +492,14 @@ async def lifecycle(b: Bench) -> dict[str, Any]:
         "events_per_s": round(events_rate, 1),
         "kpi_rows_per_s": round(kpi_rows / committed, 1) if committed else 0.0,
         "journal_entries_per_s": round(kpi_rows / journaled, 1) if journaled else 0.0,
+        "cpu_ms_per_contract": _median_each([r["service"]["cpu_ms_per_contract"] for r in rounds]),
     }
     baseline = {
         "consume_ack_per_s": raw_rate,
         "copy_rows_per_s": copy_rate,
+        "server_cpu_ms_per_message": _median_each(
+            [r["raw_consume_ack"]["server_cpu_ms_per_message"] for r in rounds]
+        ),
     }
     return _result(
         figures,
@@ -528,7 +560,7 @@ async def journal_append(b: Bench) -> dict[str, Any]:
     )
     drained = [await drain(b)]
     for _ in range(b.rounds):
-        raw.append(await closed_loop(insert, concurrency=50, seconds=b.seconds))
+        raw.append(await _raw_round(insert, b.seconds))
         t0 = time.perf_counter()
         measured.append(await _http_round(b, load, ("journal", "assignment"), drain_after=True))
         drained.append(round(time.perf_counter() - t0 - b.seconds, 2))
