@@ -63,8 +63,15 @@ async def test_rings_while_a_notify_is_out_are_answered_by_one_more() -> None:
     assert fake.statements == [("SELECT pg_notify($1, '')", "kpi_outbox_probe")] * 2
 
 
-async def test_an_unattached_doorbell_does_nothing() -> None:
-    Doorbell("kpi_outbox_probe").ring()  # a command or a handler's test: the poll finds the rows
+async def test_a_detached_doorbell_rings_nobody() -> None:
+    rung: list[bool] = []
+    fake, pool = slow_pool()
+    bell = Doorbell("kpi_outbox_probe")
+    bell.attach(pool, lambda: rung.append(True))
+    await bell.detach()  # the service is stopping: its relay and pool are going
+    bell.ring()  # a command or a late commit: the relay's poll finds the rows
+    assert rung == []
+    assert fake.statements == []
 
 
 # ---------------------------------------------------------------- on the real database
@@ -97,12 +104,21 @@ class Relayed:
         return any(m.event_id == event_id for m in self.messages)
 
 
+async def listening(pool: Pool, channel: str) -> bool:
+    """Whether a session has run LISTEN on `channel` (asyncpg quotes the name)."""
+    return bool(
+        await pool.fetchval(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query = $1)", f'LISTEN "{channel}"'
+        )
+    )
+
+
 @pytest.fixture
 async def relayed(probe: tuple[Pool, Outbox], database_url: str) -> AsyncIterator[Relayed]:
     pool, outbox = probe
     relayed = Relayed(pool, database_url, outbox)
     task = asyncio.create_task(relayed.relay.run())
-    await asyncio.sleep(0.2)  # its first, empty batch is done and its LISTEN is up
+    await eventually(lambda: listening(pool, outbox.channel))  # else a NOTIFY would be missed
     yield relayed
     relayed.relay.stop()
     task.cancel()
