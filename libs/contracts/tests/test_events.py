@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import msgspec
@@ -93,12 +94,27 @@ def test_every_event_type_has_a_routing_key() -> None:
     assert subclasses(Event) <= set(names.ROUTING_KEYS)
 
 
-def test_a_random_uuid_is_the_version_4_uuid_of_the_same_bytes(
+def test_a_new_id_is_a_version_7_uuid_of_the_millisecond_and_the_random_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for seed in (b"\x00" * 16, b"\xff" * 16, bytes(range(16)), bytes(range(200, 216))):
+    at_ns = 1_764_900_000_123_456_789  # 2025-12-05, 123.456789 ms past the second
+    monkeypatch.setattr(events.time, "time_ns", lambda: at_ns)
+    for seed in (b"\x00" * 10, b"\xff" * 10, bytes(range(10)), bytes(range(200, 210))):
         monkeypatch.setattr(events.os, "urandom", lambda n, seed=seed: seed[:n])
-        made = events.random_uuid()
-        assert made == uuid.UUID(bytes=seed, version=4)
-        assert made.version == 4
+        made = events.time_ordered_uuid()
+        assert made.version == 7
         assert made.variant == uuid.RFC_4122
+        assert made.int >> 80 == at_ns // 1_000_000
+        random_bits = int.from_bytes(seed)
+        assert (made.int >> 64) & 0xFFF == random_bits >> 68  # rand_a: the first 12 bits
+        assert made.int & ((1 << 62) - 1) == random_bits & ((1 << 62) - 1)  # rand_b: the last 62
+
+
+def test_new_ids_sort_in_the_order_they_were_made_across_milliseconds() -> None:
+    made = []
+    for _ in range(3):
+        made.append(events.time_ordered_uuid())
+        time.sleep(0.002)
+    # PostgreSQL compares uuids byte by byte, as Python compares their bytes.
+    assert [u.bytes for u in made] == sorted(u.bytes for u in made)
+    assert len(set(made)) == 3

@@ -327,7 +327,7 @@ def _records_after(
         module = modules[h.kpi_module_id]
         inserted.append(
             StaffKpiRecord(
-                id=events.random_uuid(),
+                id=events.time_ordered_uuid(),
                 kpi_module_id=h.kpi_module_id,
                 contract_id=h.contract_id,
                 status=h.status,

@@ -159,7 +159,7 @@ def _entry(
     **fields: Any,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "id": events.random_uuid(),
+        "id": events.time_ordered_uuid(),
         "staff_kpi_id": kpi["staff_kpi_id"],
         "staff_id": kpi["staff_id"],
         "sequence": sequence,
