@@ -32,8 +32,36 @@ async def test_applying_twice_changes_nothing(database_url: str, migrations: Pat
     directory = _named(migrations, "twice")
     first = await apply_migrations(database_url, "probe_twice", directory)
     second = await apply_migrations(database_url, "probe_twice", directory)
-    assert first == ["00000000_kit_outbox_inbox.sql", "20260101_first.sql", "20260102_second.sql"]
+    assert first == [
+        "00000000_kit_outbox_inbox.sql",
+        "00000001_kit_outbox_inline_bodies.sql",
+        "20260101_first.sql",
+        "20260102_second.sql",
+    ]
     assert second == []
+
+
+async def test_an_outbox_keeps_event_bodies_of_up_to_a_page_in_its_row(
+    database_url: str, migrations: Path
+) -> None:
+    await apply_migrations(database_url, "probe_inline", _named(migrations, "inline"))
+    conn = await asyncpg.connect(database_url)
+    try:
+        body = bytes(range(256)) * 24  # 6 kB that pglz would compress, TOAST would move out
+        await conn.execute(
+            "INSERT INTO hr.probe_inline_outbox (event_id, exchange, routing_key, body) "
+            "VALUES (gen_random_uuid(), 'x', 'y', $1)",
+            body,
+        )
+        stored = await conn.fetchval("SELECT pg_column_size(body) FROM hr.probe_inline_outbox")
+        toasted = await conn.fetchval(
+            "SELECT count(*) FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid "
+            "WHERE c.relname = 'probe_inline_outbox' AND pg_relation_size(t.oid) > 0"
+        )
+    finally:
+        await conn.close()
+    assert stored >= len(body)  # not compressed
+    assert toasted == 0  # not moved out of line
 
 
 async def test_concurrent_runners_apply_each_file_once(database_url: str, migrations: Path) -> None:
@@ -43,7 +71,7 @@ async def test_concurrent_runners_apply_each_file_once(database_url: str, migrat
     )
     applied = [name for result in results for name in result]
     assert sorted(applied) == sorted(set(applied))
-    assert len(applied) == 3
+    assert len(applied) == 4
     conn = await asyncpg.connect(database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM hr.runner_probe_race") == 1

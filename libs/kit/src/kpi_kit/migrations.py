@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from kpi_kit.outbox import tables_sql
+from kpi_kit.outbox import inline_bodies_sql, tables_sql
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,11 @@ async def apply_migrations(dsn: str, service: str, directory: Path) -> list[str]
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
-            kit = Migration("00000000_kit_outbox_inbox.sql", tables_sql(service))
-            return await _apply_locked(conn, service, [kit, *load_migrations(directory)])
+            kit = [
+                Migration("00000000_kit_outbox_inbox.sql", tables_sql(service)),
+                Migration("00000001_kit_outbox_inline_bodies.sql", inline_bodies_sql(service)),
+            ]
+            return await _apply_locked(conn, service, [*kit, *load_migrations(directory)])
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
