@@ -53,7 +53,6 @@ CREATE TABLE IF NOT EXISTS hr.{service}_inbox (
 """
 
 
-
 def inline_bodies_sql(service: str) -> str:
     """DDL that keeps an outbox's event bodies in the row, uncompressed, up to a page.
 
@@ -64,6 +63,7 @@ def inline_bodies_sql(service: str) -> str:
     worth nothing.
     """
     return f"ALTER TABLE hr.{service}_outbox SET (toast_tuple_target = 8160);\n"
+
 
 class Doorbell:
     """Wakes the outbox relay once events have been committed to the outbox.
