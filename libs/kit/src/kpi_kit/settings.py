@@ -22,6 +22,13 @@ class InsecureSettings(RuntimeError):
     """Raised in prod when a setting still holds a development default."""
 
 
+# Messages a consumer holds unacknowledged: its two batches in the database (up to 100 each,
+# kpi_kit.consuming) and the next one gathering while they commit. At 128 a consumer with both
+# batches in flight waited on deliveries after each ack: in a burst, assignment committed 10,000
+# contracts in 12 s at 128, 10 s at 256, 9 s at 400 to 1,000 on 2 cores (docs/BENCHMARKS.md).
+DEFAULT_PREFETCH = 512
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a service process needs to know about its environment."""
 
@@ -31,7 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
     jwt_secret: str = DEV_JWT_SECRET
     port: int = 8000
-    prefetch: int = 128
+    prefetch: int = DEFAULT_PREFETCH
     outbox_batch: int = 500
     db_pool_min: int = 2
     db_pool_max: int = 10
@@ -55,7 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             or env.get("KPI_DATABASE_URL", DEFAULT_DATABASE_URL),
             jwt_secret=env.get("KPI_JWT_SECRET", DEV_JWT_SECRET),
             port=int(env.get(f"{prefix}_PORT", DEFAULT_PORTS.get(service, 8000))),
-            prefetch=int(env.get("KPI_PREFETCH", 128)),
+            prefetch=int(env.get("KPI_PREFETCH", DEFAULT_PREFETCH)),
             outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
             db_pool_min=int(env.get("KPI_DB_POOL_MIN", 2)),
             db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
