@@ -97,7 +97,7 @@ def test_every_event_type_has_a_routing_key() -> None:
 def test_a_new_id_is_a_version_7_uuid_of_the_millisecond_and_the_random_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    at_ns = 1_764_900_000_123_456_789  # 2025-12-05, 123.456789 ms past the second
+    at_ns = 1_764_900_000_123_456_789  # 2025-12-05 02:00:00.123456789 UTC
     monkeypatch.setattr(events.time, "time_ns", lambda: at_ns)
     for seed in (b"\x00" * 10, b"\xff" * 10, bytes(range(10)), bytes(range(200, 210))):
         monkeypatch.setattr(events.os, "urandom", lambda n, seed=seed: seed[:n])

@@ -56,11 +56,11 @@ CREATE TABLE IF NOT EXISTS hr.{service}_inbox (
 def inline_bodies_sql(service: str) -> str:
     """DDL that keeps an outbox's event bodies in the row, uncompressed, up to a page.
 
-    PostgreSQL compresses and moves out of line any row over 2 kB, and one event per contract
-    (a person's assigned KPIs) is 3-5 kB: each was compressed on insert, stored in the TOAST
-    table, read back by the relay and deleted from both; 5 % of the database's CPU in a
-    lifecycle burst. An outbox row lives for milliseconds, so the space compression saves is
-    worth nothing.
+    By default PostgreSQL compresses the values of a row over 2 kB, and moves them to the TOAST
+    table while it is still over, and one event per contract (a person's assigned KPIs) is 3-5 kB:
+    each was compressed on insert, stored out of line, read back by the relay and deleted from
+    both; 5 % of the database's CPU in a lifecycle burst. An outbox row lives for milliseconds,
+    so the space compression saves is worth nothing.
     """
     return f"ALTER TABLE hr.{service}_outbox SET (toast_tuple_target = 8160);\n"
 
