@@ -14,13 +14,7 @@ from kpi_contracts.events import ContractCreated
 from kpi_contracts.publisher import LifecyclePublisher
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import bearer, eventually, running
-from kpi_kit.testing.servers import (
-    Servers,
-    amqp_url_for_vhost,
-    create_database,
-    drop_database,
-    unique_name,
-)
+from kpi_kit.testing.servers import Servers, own_database_and_vhost
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +22,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def empty_system(servers: Servers) -> AsyncIterator[tuple[str, str]]:
     """A database and vhost of their own, with no catalog queue declared yet."""
-    name = unique_name()
-    database_url = await create_database(servers.postgres_url, name)
-    servers.make_vhost(name)
-    yield database_url, amqp_url_for_vhost(servers.amqp_url, name)
-    servers.drop_vhost(name)
-    await drop_database(servers.postgres_url, name)
+    async with own_database_and_vhost(servers) as urls:
+        yield urls
 
 
 async def test_assignment_started_before_the_catalog_still_assigns(

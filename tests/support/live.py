@@ -75,6 +75,7 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    workers: int = 1
 
     @property
     def name(self) -> str:
@@ -98,7 +99,10 @@ class ServiceProcess:
             out.write(f"\n===== start {self.starts} =====\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                [KPI, "serve", self.service, "--role", self.role, "--port", str(self.port)],
+                [
+                    *(KPI, "serve", self.service, "--role", self.role),
+                    *("--port", str(self.port), "--workers", str(self.workers)),
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

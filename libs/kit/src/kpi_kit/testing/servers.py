@@ -7,6 +7,7 @@ the end, so tests never touch the data of `make run`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -175,3 +176,18 @@ def amqp_url_for_vhost(amqp_url: str, vhost: str) -> str:
     """The same broker URL on another vhost."""
     parts = urlsplit(amqp_url)
     return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+@contextlib.asynccontextmanager
+async def own_database_and_vhost(
+    servers: Servers, prefix: str = "kpi_test"
+) -> AsyncIterator[tuple[str, str]]:
+    """A database and a vhost no other test uses, dropped afterwards: their URLs."""
+    name = unique_name(prefix)
+    database_url = await create_database(servers.postgres_url, name)
+    servers.make_vhost(name)
+    try:
+        yield database_url, amqp_url_for_vhost(servers.amqp_url, name)
+    finally:
+        servers.drop_vhost(name)
+        await drop_database(servers.postgres_url, name)
