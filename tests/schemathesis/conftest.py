@@ -20,13 +20,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
 from live import ServiceProcess, free_port, installed_services, migrate, service_env
 
-from kpi_kit.testing.servers import (
-    Servers,
-    amqp_url_for_vhost,
-    create_database,
-    drop_database,
-    unique_name,
-)
+from kpi_kit.testing.servers import Servers, own_database_and_vhost
 
 
 @dataclass
@@ -94,32 +88,28 @@ def figures() -> Figures:
 async def live_services(servers: Servers) -> AsyncIterator[Live]:
     """Each installed service (role all) on a database and vhost of its own, behind the gateway
     when this checkout has one (else requests go to each service directly)."""
-    name = unique_name("kpi_schemathesis")
-    database_url = await create_database(servers.postgres_url, name)
-    servers.make_vhost(name)
-    env = service_env(database_url, amqp_url_for_vhost(servers.amqp_url, name))
-    log_dir = Path(tempfile.mkdtemp(prefix="kpi-schemathesis-"))
-    # nginx's workers (not root) reach the gateway's temp folder through this one.
-    os.chmod(log_dir, 0o755)
-    processes = {s: ServiceProcess(s, "all", env, log_dir) for s in installed_services()}
-    gateway: tuple[str, dict[str, str]] | None = None
-    try:
-        migrate(processes, env)
-        for process in processes.values():
-            process.start()
-        for process in processes.values():
-            await process.wait_ready()
-        gateway = start_gateway(processes, log_dir / "gateway")
-        FIGURES.via = "gateway" if gateway else "direct"
-        yield Live(processes, gateway[0] if gateway else None)
-    finally:
-        if gateway is not None:
-            stop = ["bash", str(GATEWAY), "stop"]
-            await asyncio.to_thread(subprocess.run, stop, env=gateway[1], capture_output=True)
-        for process in processes.values():
-            process.stop()
-        servers.drop_vhost(name)
-        await drop_database(servers.postgres_url, name)
+    async with own_database_and_vhost(servers, "kpi_schemathesis") as (database_url, amqp_url):
+        env = service_env(database_url, amqp_url)
+        log_dir = Path(tempfile.mkdtemp(prefix="kpi-schemathesis-"))
+        # nginx's workers (not root) reach the gateway's temp folder through this one.
+        os.chmod(log_dir, 0o755)
+        processes = {s: ServiceProcess(s, "all", env, log_dir) for s in installed_services()}
+        gateway: tuple[str, dict[str, str]] | None = None
+        try:
+            migrate(processes, env)
+            for process in processes.values():
+                process.start()
+            for process in processes.values():
+                await process.wait_ready()
+            gateway = start_gateway(processes, log_dir / "gateway")
+            FIGURES.via = "gateway" if gateway else "direct"
+            yield Live(processes, gateway[0] if gateway else None)
+        finally:
+            if gateway is not None:
+                stop = ["bash", str(GATEWAY), "stop"]
+                await asyncio.to_thread(subprocess.run, stop, env=gateway[1], capture_output=True)
+            for process in processes.values():
+                process.stop()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

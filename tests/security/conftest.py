@@ -17,13 +17,7 @@ from kpi_kit.auth import issue_token
 from kpi_kit.cli import available_services, definition_of
 from kpi_kit.settings import DEV_JWT_SECRET, Settings
 from kpi_kit.testing.harness import ServiceClient, running
-from kpi_kit.testing.servers import (
-    Servers,
-    amqp_url_for_vhost,
-    create_database,
-    drop_database,
-    unique_name,
-)
+from kpi_kit.testing.servers import Servers, own_database_and_vhost
 
 
 @dataclass
@@ -40,28 +34,23 @@ class System:
 
 @pytest.fixture(scope="session")
 async def system(servers: Servers) -> AsyncIterator[System]:
-    name = unique_name("kpi_security")
-    database_url = await create_database(servers.postgres_url, name)
-    servers.make_vhost(name)
-    amqp_url = amqp_url_for_vhost(servers.amqp_url, name)
-    try:
-        async with AsyncExitStack() as stack:
-            clients: dict[str, ServiceClient] = {}
-            for service in available_services():  # catalog first: the others replicate it
-                settings = Settings(
-                    service=service,
-                    database_url=database_url,
-                    amqp_url=amqp_url,
-                    prefetch=16,
-                    db_pool_max=5,
-                )
-                clients[service] = await stack.enter_async_context(
-                    running(definition_of(service), settings)
-                )
-            yield System(clients, database_url, amqp_url)
-    finally:
-        servers.drop_vhost(name)
-        await drop_database(servers.postgres_url, name)
+    async with (
+        own_database_and_vhost(servers, "kpi_security") as (database_url, amqp_url),
+        AsyncExitStack() as stack,
+    ):
+        clients: dict[str, ServiceClient] = {}
+        for service in available_services():  # catalog first: the others replicate it
+            settings = Settings(
+                service=service,
+                database_url=database_url,
+                amqp_url=amqp_url,
+                prefetch=16,
+                db_pool_max=5,
+            )
+            clients[service] = await stack.enter_async_context(
+                running(definition_of(service), settings)
+            )
+        yield System(clients, database_url, amqp_url)
 
 
 def token(
