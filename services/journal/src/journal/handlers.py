@@ -108,7 +108,17 @@ def _parameter_columns(p: events.ScoringParameters) -> dict[str, Any]:
 
 
 def _arrays(columns: tuple[tuple[str, str], ...], rows: Sequence[dict[str, Any]]) -> list[Any]:
-    return [[row[name] for row in rows] for name, _ in columns]
+    """One array per column, for `unnest`; empty for a column that is NULL in every row.
+
+    `unnest` of several arrays pads the shorter ones with NULLs, so the empty array stands for
+    the column of NULLs, and asyncpg does not encode (and check) one None per row: a batch of
+    new KPIs has no scores yet, and a status_change entry no score, effort, link or author.
+    """
+    arrays = []
+    for name, _ in columns:
+        values = [row[name] for row in rows]
+        arrays.append([] if all(v is None for v in values) else values)
+    return arrays
 
 
 def _unprocessable(problems: Sequence[domain.Problem]) -> Unprocessable:
