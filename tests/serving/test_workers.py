@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
 from live import ServiceProcess, migrate, service_env
 
+from kpi_kit.testing.harness import eventually
 from kpi_kit.testing.servers import Servers, own_database_and_vhost
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,9 @@ async def two_processes(servers: Servers) -> AsyncIterator[ServiceProcess]:
             migrate(["catalog"], env)
             served.start()
             await served.wait_ready()
-            await _until(lambda: len(_listening_inodes(served.port)) == 2)
+            await eventually(
+                lambda: asyncio.to_thread(lambda: len(_listening_inodes(served.port)) == 2)
+            )
             yield served
         finally:
             served.stop()
@@ -50,7 +53,7 @@ async def test_each_process_listens_on_a_socket_of_its_own_and_takes_connections
 
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(24)]
     try:
-        await _until(lambda: sum(_held(children, port)) == 24)
+        await eventually(lambda: asyncio.to_thread(lambda: sum(_held(children, port)) == 24))
         held = _held(children, port)
     finally:
         for client in clients:
@@ -133,11 +136,3 @@ def _listening_inodes(port: int) -> set[str]:
 
 def _established_inodes(port: int) -> set[str]:
     return _tcp_inodes(port, "01")
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError("the processes did not get there in time")

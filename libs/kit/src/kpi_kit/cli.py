@@ -147,12 +147,11 @@ def serve_in_processes(service: str, role: str, options: dict[str, Any], workers
     """Serve in `workers` processes, each accepting on a listening socket of its own.
 
     uvicorn's `--workers` has its processes accept from one shared socket, and whichever is
-    idle at that instant wins: under 50 keep-alive connections they landed 41 / 9, so one
-    process ran at a full core with the other mostly idle, and the p99 was the busy one's. With
-    a socket per process bound with SO_REUSEPORT the kernel spreads connections by their
-    addresses instead, as a Kubernetes Service spreads them over pods. When one process exits,
-    the others are stopped and its exit code is ours: the supervisor (Kubernetes, compose, the
-    bench) restarts the lot.
+    idle at that instant wins: 50 keep-alive connections once landed 41 / 9. With a socket per
+    process bound with SO_REUSEPORT the kernel spreads connections by their addresses instead,
+    as a Kubernetes Service spreads them over pods (docs/BENCHMARKS.md has the figures). When
+    one process exits, the others are stopped and its exit code is ours: the supervisor
+    (Kubernetes, compose, the bench) restarts the lot.
     """
     spawn = multiprocessing.get_context("spawn")
     children = [
