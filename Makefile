@@ -64,7 +64,7 @@ lint: venv ## ruff
 	$(BIN)/ruff check .
 
 typecheck: venv ## mypy (strict)
-	$(BIN)/mypy libs/contracts/src libs/kit/src services/catalog/src services/assignment/src services/journal/src
+	$(BIN)/mypy libs/contracts/src libs/kit/src services/catalog/src services/assignment/src services/journal/src bench
 
 pytest: venv gateway-install frontend-install ## the unit and integration tests against real PostgreSQL and RabbitMQ
 	$(BIN)/pytest -q libs services tools tests -m "not faults and not browser" $(PYTEST_ARGS)

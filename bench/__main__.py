@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -362,11 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     # and vhost dropped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        import uvloop
-
-        results = uvloop.run(run(args.quick, only, Path(args.out), args.hold))
-    except ImportError:
-        results = asyncio.run(run(args.quick, only, Path(args.out), args.hold))
+        results = _run_loop(run(args.quick, only, Path(args.out), args.hold))
+    except KeyboardInterrupt:
+        # The event loop's close has already run the clean-up; a traceback would only hide that.
+        print("\nbench: stopped; its processes, database and vhost are gone", file=sys.stderr)
+        return 0 if args.hold else 130
     if args.hold:
         return 0
     print()
@@ -378,6 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"wrote {args.out}")
     return 0
+
+
+def _run_loop(main: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import aiohttp
 import asyncpg
 
 from bench.system import Config, wait_for
+from kpi_kit.db import Connection
 
 # How a care provider's workforce splits over the role groups (support work dominates).
 ROLE_MIX: dict[str, float] = {
@@ -117,7 +118,7 @@ def template_id_of(role_group: str) -> uuid.UUID:
 # ---------------------------------------------------------------- catalogue and templates
 
 
-async def replica_modules(conn: asyncpg.Connection) -> list[Module]:
+async def replica_modules(conn: Connection) -> list[Module]:
     """The modules of the assignment replica (filled from the catalog's events)."""
     rows = await conn.fetch(
         """SELECT id, name, role_group::text AS role_group, is_default_for_role, score_type,
@@ -510,14 +511,14 @@ def _trend(previous: float | None, current: float | None) -> str | None:
     return "up" if current > previous else "down" if current < previous else "steady"
 
 
-async def _copy(conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Any) -> None:
+async def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Any) -> None:
     await conn.copy_records_to_table(table, schema_name="hr", columns=list(columns), records=rows)
 
 
 BULK_TABLES = ("staff_kpis", "journal_kpis", "kpi_journal_entries")
 
 
-async def _defer_indexes(conn: asyncpg.Connection) -> list[str]:
+async def _defer_indexes(conn: Connection) -> list[str]:
     """Drop the loaded tables' constraints and indexes; returns the DDL that restores them.
 
     What pg_restore does: rows first, then each index built once from sorted data, then the

@@ -49,15 +49,14 @@ async def _read(sut: Running, people: list[uuid.UUID]) -> dict[str, Any]:
     )
     lines = [f"/api/v1/hr/staff/{p}/kpis" for p in people[:5000]]
     load = HttpLoad(sut.config.base_url("assignment"), "get", lines, sut.manager_token, 50, SECONDS)
-    pool = await _raw_pool(b)
+    async with _raw_pool(b) as pool:
 
-    async def query() -> None:
-        async with pool.acquire() as conn:
-            await conn.fetch(RAW_STAFF_KPIS, b.rng.choice(people))
+        async def query() -> None:
+            async with pool.acquire() as conn:
+                await conn.fetch(RAW_STAFF_KPIS, b.rng.choice(people))
 
-    await closed_loop(query, concurrency=50, seconds=1)
-    raw = await closed_loop(query, concurrency=50, seconds=SECONDS)
-    await pool.close()
+        await closed_loop(query, concurrency=50, seconds=1)
+        raw = await closed_loop(query, concurrency=50, seconds=SECONDS)
     api: Throughput = await _http_round(b, load, ("assignment",))
     rows = await sut.pool.fetchval(
         "SELECT avg(n) FROM (SELECT count(*) n FROM hr.staff_kpis WHERE staff_id = ANY($1::uuid[]) "

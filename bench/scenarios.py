@@ -5,12 +5,13 @@ so that both see the same machine, and returns figures, baseline figures and the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +131,8 @@ def _result(
     }
 
 
-async def _raw_pool(b: Bench) -> asyncpg.Pool:
+@contextlib.asynccontextmanager
+async def _raw_pool(b: Bench) -> AsyncIterator[asyncpg.Pool]:
     """A pool the size of a service's, reading numeric as float as the services do."""
 
     async def init(conn: asyncpg.Connection) -> None:
@@ -139,9 +141,11 @@ async def _raw_pool(b: Bench) -> asyncpg.Pool:
         )
 
     size = b.config.pool_max
-    pool = await asyncpg.create_pool(b.config.database_url, min_size=size, max_size=size, init=init)
-    assert pool is not None
-    return pool
+    # Closed on the way out of a scenario, an interrupted one too: the database is dropped after.
+    async with asyncpg.create_pool(
+        b.config.database_url, min_size=size, max_size=size, init=init
+    ) as pool:
+        yield pool
 
 
 # ---------------------------------------------------------------- api_read
@@ -153,28 +157,27 @@ async def api_read(b: Bench) -> tuple[dict[str, Any], dict[str, Any]]:
     people = b.rng.sample(b.population.people, min(5000, len(b.population.people)))
     lines = [f"/api/v1/hr/staff/{p}/kpis" for p in people]
     await _check_read(b, people[0])
-    pool = await _raw_pool(b)
+    async with _raw_pool(b) as pool:
 
-    async def query() -> None:
-        async with pool.acquire() as conn:
-            await conn.fetch(RAW_STAFF_KPIS, b.rng.choice(people))
+        async def query() -> None:
+            async with pool.acquire() as conn:
+                await conn.fetch(RAW_STAFF_KPIS, b.rng.choice(people))
 
-    def http(base: str, seconds: float) -> HttpLoad:
-        return HttpLoad(base, "get", lines, b.manager_token, 50, seconds)
+        def http(base: str, seconds: float) -> HttpLoad:
+            return HttpLoad(base, "get", lines, b.manager_token, 50, seconds)
 
-    targets = {"direct": b.config.base_url("assignment")}
-    if b.gateway is not None:
-        targets["gateway"] = b.config.gateway_url
-    raw: list[Throughput] = []
-    measured: dict[str, list[Throughput]] = {k: [] for k in targets}
-    await closed_loop(query, concurrency=50, seconds=b.warmup)
-    for base in targets.values():
-        await asyncio.to_thread(run_http, http(base, b.warmup))
-    for _ in range(b.rounds):
-        raw.append(await _raw_round(query, b.seconds))
-        for name, base in targets.items():
-            measured[name].append(await _http_round(b, http(base, b.seconds), ("assignment",)))
-    await pool.close()
+        targets = {"direct": b.config.base_url("assignment")}
+        if b.gateway is not None:
+            targets["gateway"] = b.config.gateway_url
+        raw: list[Throughput] = []
+        measured: dict[str, list[Throughput]] = {k: [] for k in targets}
+        await closed_loop(query, concurrency=50, seconds=b.warmup)
+        for base in targets.values():
+            await asyncio.to_thread(run_http, http(base, b.warmup))
+        for _ in range(b.rounds):
+            raw.append(await _raw_round(query, b.seconds))
+            for name, base in targets.items():
+                measured[name].append(await _http_round(b, http(base, b.seconds), ("assignment",)))
     base_round = median_round(raw)
     results = {}
     for name, rounds in measured.items():
@@ -534,37 +537,38 @@ async def journal_append(b: Bench) -> dict[str, Any]:
             "CREATE TABLE IF NOT EXISTS bench_raw.journal_entries "
             "(LIKE hr.kpi_journal_entries INCLUDING ALL)"
         )
-    pool = await _raw_pool(b)
-    sequence = iter(range(1, 1 << 62))
+    async with _raw_pool(b) as pool:
+        sequence = iter(range(1, 1 << 62))
 
-    async def insert() -> None:
-        t = b.rng.choice(targets)
-        score = round(40 + b.rng.random() * 60, 1)
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                RAW_APPEND,
-                uuid.uuid4(),
-                t.staff_kpi_id,
-                t.staff_id,
-                next(sequence),
-                score,
-                score - 1,
-            )
+        async def insert() -> None:
+            t = b.rng.choice(targets)
+            score = round(40 + b.rng.random() * 60, 1)
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    RAW_APPEND,
+                    uuid.uuid4(),
+                    t.staff_kpi_id,
+                    t.staff_id,
+                    next(sequence),
+                    score,
+                    score - 1,
+                )
 
-    load = HttpLoad(b.config.base_url("journal"), "append", lines, b.manager_token, 50, b.seconds)
-    raw: list[Throughput] = []
-    measured: list[Throughput] = []
-    await closed_loop(insert, concurrency=50, seconds=b.warmup)
-    await asyncio.to_thread(
-        run_http, HttpLoad(load.base_url, "append", lines, b.manager_token, 50, b.warmup)
-    )
-    drained = [await drain(b)]
-    for _ in range(b.rounds):
-        raw.append(await _raw_round(insert, b.seconds))
-        t0 = time.perf_counter()
-        measured.append(await _http_round(b, load, ("journal", "assignment"), drain_after=True))
-        drained.append(round(time.perf_counter() - t0 - b.seconds, 2))
-    await pool.close()
+        load = HttpLoad(
+            b.config.base_url("journal"), "append", lines, b.manager_token, 50, b.seconds
+        )
+        raw: list[Throughput] = []
+        measured: list[Throughput] = []
+        await closed_loop(insert, concurrency=50, seconds=b.warmup)
+        await asyncio.to_thread(
+            run_http, HttpLoad(load.base_url, "append", lines, b.manager_token, 50, b.warmup)
+        )
+        drained = [await drain(b)]
+        for _ in range(b.rounds):
+            raw.append(await _raw_round(insert, b.seconds))
+            t0 = time.perf_counter()
+            measured.append(await _http_round(b, load, ("journal", "assignment"), drain_after=True))
+            drained.append(round(time.perf_counter() - t0 - b.seconds, 2))
     m, base = median_round(measured), median_round(raw)
     ratio = m.rate / base.rate
     short, long_ = await _append_cost(b)
