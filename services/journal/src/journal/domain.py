@@ -221,7 +221,7 @@ def entry_problems(
     given = {"score": score, "score_impact": score_impact, "effort_score": effort_score}
     for field, value in given.items():
         if value is not None and entry_type is not expected[field]:
-            problems.append(Problem(field, f"only a {expected[field]} entry carries {field}"))
+            problems.append(Problem(field, f"only {expected[field]} entries carry {field}"))
     scale = scale_text(score_type)
     if entry_type is JournalEntryType.SCORE_UPDATE:
         if score is None:

@@ -273,6 +273,19 @@ def test_numbers_belong_to_their_entry_type():
     assert [p.field for p in problems] == ["score"]
 
 
+def test_an_effort_score_on_a_score_update_names_the_entry_type_that_carries_it():
+    problems = domain.entry_problems(
+        JournalEntryType.SCORE_UPDATE,
+        ScoreType.RATING,
+        score=4.5,
+        score_impact=None,
+        effort_score=4.0,
+    )
+    assert problems == [
+        Problem("effort_score", "only effort_recognition entries carry effort_score")
+    ]
+
+
 @pytest.mark.parametrize(
     "entry_type",
     [
