@@ -203,26 +203,27 @@ def test_a_new_kpi_is_first_due_one_period_after_assignment():
 # ---------------------------------------------------------------- the scale
 
 
-def test_a_score_off_the_percentage_scale_is_refused():
-    problems = domain.entry_problems(
-        JournalEntryType.SCORE_UPDATE,
-        ScoreType.PERCENTAGE,
-        score=101.0,
-        score_impact=None,
-        effort_score=None,
+def problems_of(
+    entry_type: JournalEntryType,
+    score_type: ScoreType = ScoreType.PERCENTAGE,
+    *,
+    score: float | None = None,
+    score_impact: float | None = None,
+    effort_score: float | None = None,
+) -> list[Problem]:
+    return domain.entry_problems(
+        entry_type, score_type, score=score, score_impact=score_impact, effort_score=effort_score
     )
+
+
+def test_a_score_off_the_percentage_scale_is_refused():
+    problems = problems_of(JournalEntryType.SCORE_UPDATE, score=101.0)
     assert [p.field for p in problems] == ["score"]
 
 
 def test_a_rating_is_between_one_and_five():
     for score, ok in ((0.5, False), (1.0, True), (5.0, True), (5.5, False)):
-        problems = domain.entry_problems(
-            JournalEntryType.SCORE_UPDATE,
-            ScoreType.RATING,
-            score=score,
-            score_impact=None,
-            effort_score=None,
-        )
+        problems = problems_of(JournalEntryType.SCORE_UPDATE, ScoreType.RATING, score=score)
         assert (problems == []) is ok, score
 
 
@@ -241,45 +242,23 @@ def test_an_adjustment_needs_a_score_to_adjust():
 
 
 def test_an_effort_score_off_the_scale_is_refused():
-    problems = domain.entry_problems(
-        JournalEntryType.EFFORT_RECOGNITION,
-        ScoreType.RATING,
-        score=None,
-        score_impact=None,
-        effort_score=6.0,
-    )
+    problems = problems_of(JournalEntryType.EFFORT_RECOGNITION, ScoreType.RATING, effort_score=6.0)
     assert problems == [Problem("effort_score", "must be on the rating scale 1-5")]
 
 
 def test_a_score_update_needs_its_score():
-    problems = domain.entry_problems(
-        JournalEntryType.SCORE_UPDATE,
-        ScoreType.PERCENTAGE,
-        score=None,
-        score_impact=None,
-        effort_score=None,
-    )
+    problems = problems_of(JournalEntryType.SCORE_UPDATE)
     assert [p.field for p in problems] == ["score"]
 
 
 def test_numbers_belong_to_their_entry_type():
-    problems = domain.entry_problems(
-        JournalEntryType.OBSERVATION,
-        ScoreType.PERCENTAGE,
-        score=80.0,
-        score_impact=None,
-        effort_score=None,
-    )
+    problems = problems_of(JournalEntryType.OBSERVATION, score=80.0)
     assert [p.field for p in problems] == ["score"]
 
 
 def test_an_effort_score_on_a_score_update_names_the_entry_type_that_carries_it():
-    problems = domain.entry_problems(
-        JournalEntryType.SCORE_UPDATE,
-        ScoreType.RATING,
-        score=4.5,
-        score_impact=None,
-        effort_score=4.0,
+    problems = problems_of(
+        JournalEntryType.SCORE_UPDATE, ScoreType.RATING, score=4.5, effort_score=4.0
     )
     assert problems == [
         Problem("effort_score", "only effort_recognition entries carry effort_score")
@@ -295,9 +274,7 @@ def test_an_effort_score_on_a_score_update_names_the_entry_type_that_carries_it(
     ],
 )
 def test_the_service_writes_status_changes_and_decisions_itself(entry_type):
-    problems = domain.entry_problems(
-        entry_type, ScoreType.PERCENTAGE, score=None, score_impact=None, effort_score=None
-    )
+    problems = problems_of(entry_type)
     assert [p.field for p in problems] == ["entry_type"]
 
 
