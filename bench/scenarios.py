@@ -455,7 +455,8 @@ def _queues_empty(vhost: str) -> bool:
         if len(parts) != 2 or not parts[1].isdigit():
             continue
         name, messages = parts
-        if name.endswith(".dlq") or name == "hr.kpi.unrouted":
+        # Parked and announced messages wait by design: no consumer drains them.
+        if name.endswith(".dlq") or name in (names.KPI_UNROUTED, names.KPI_ANNOUNCEMENTS_QUEUE):
             continue
         if int(messages):
             return False

@@ -12,12 +12,12 @@ import aio_pika
 import pytest
 
 from kpi_contracts import codec, events, names
-from kpi_kit.broker import KPI_UNROUTED_QUEUE
+from kpi_contracts.enums import JournalEntryType
 from kpi_kit.observability import CORRELATION_HEADER
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_of_work
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import ServiceClient, eventually, running
+from kpi_kit.testing.harness import ServiceClient, eventually, queue_holds, running
 from kpi_kit.testing.servers import Servers, amqp_url_for_vhost, unique_name
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,9 @@ def amqp_url(servers: Servers) -> Iterator[str]:
 @pytest.fixture(scope="module")
 async def relay_service(database_url: str, amqp_url: str) -> AsyncIterator[ServiceClient]:
     definition = ServiceDefinition(
-        name="relayprobe", migrations=Path(__file__).parent / "no-migrations"
+        name="relayprobe",
+        migrations=Path(__file__).parent / "no-migrations",
+        announcements=[names.JOURNAL_ENTRY_APPENDED],
     )
     settings = Settings(service="relayprobe", database_url=database_url, amqp_url=amqp_url)
     async with running(definition, settings, "worker") as client:
@@ -65,6 +67,21 @@ async def next_message(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.Abstra
             return message
         await asyncio.sleep(0.05)
     raise AssertionError("nothing arrived")
+
+
+def an_entry_appended() -> events.JournalEntryAppended:
+    return events.JournalEntryAppended(
+        entry_id=uuid.uuid4(),
+        staff_kpi_id=uuid.uuid4(),
+        staff_id=uuid.uuid4(),
+        entry_type=JournalEntryType.OBSERVATION,
+        title="Noted on shift",
+        score_before=None,
+        score_after=None,
+        is_pending_approval=False,
+        is_visible_to_staff=True,
+        created_by="relay-test",
+    )
 
 
 async def outbox_rows(client: ServiceClient) -> int:
@@ -106,27 +123,27 @@ async def test_an_internal_event_nobody_routes_is_parked_not_lost(
 ) -> None:
     runtime = runtime_of(relay_service)
     event = events.CatalogSnapshotRequested(requested_by=f"nobody-{uuid.uuid4().hex[:6]}")
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        async with unit_of_work(runtime.pool, runtime.outbox) as uow:
-            await uow.publish([event])  # no queue is bound to catalog.snapshot_requested here
+    async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+        await uow.publish([event])  # no queue is bound to catalog.snapshot_requested here
 
-        async def ours_parked() -> bool:
-            # Other services of the run park their own requests here too: look for this one.
-            channel = await connection.channel()
-            try:
-                parked = await channel.declare_queue(KPI_UNROUTED_QUEUE.name, passive=True)
-                while (message := await parked.get(no_ack=False, fail=False)) is not None:
-                    if message.message_id == str(event.event_id):
-                        return True
-                return False
-            finally:
-                await channel.close()  # what was read goes back to the queue
+    # Other services of the run park their own requests here too: look for this one.
+    await eventually(lambda: queue_holds(amqp_url, names.KPI_UNROUTED, str(event.event_id)))
+    await eventually(lambda: outbox_empty(relay_service))
 
-        await eventually(ours_parked)
-        await eventually(lambda: outbox_empty(relay_service))
-    finally:
-        await connection.close()
+
+async def test_an_announcement_nobody_subscribes_to_is_kept_apart_from_the_parked_events(
+    relay_service: ServiceClient, amqp_url: str
+) -> None:
+    # The probe service announces journal.entry_appended, and nothing here consumes it.
+    runtime = runtime_of(relay_service)
+    event = an_entry_appended()
+    async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+        await uow.publish([event])
+
+    announced = str(event.event_id)
+    await eventually(lambda: queue_holds(amqp_url, names.KPI_ANNOUNCEMENTS_QUEUE, announced))
+    await eventually(lambda: outbox_empty(relay_service))
+    assert not await queue_holds(amqp_url, names.KPI_UNROUTED, announced)
 
 
 async def test_a_lifecycle_publish_nobody_routes_stays_in_the_outbox(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
@@ -23,14 +24,23 @@ KPI = RabbitExchange(
     names.KPI_EXCHANGE,
     type=ExchangeType.TOPIC,
     durable=True,
-    arguments={"alternate-exchange": "hr.kpi.unrouted"},
+    arguments={"alternate-exchange": names.KPI_UNROUTED},
 )
-KPI_UNROUTED = RabbitExchange("hr.kpi.unrouted", type=ExchangeType.FANOUT, durable=True)
+KPI_UNROUTED = RabbitExchange(names.KPI_UNROUTED, type=ExchangeType.FANOUT, durable=True)
 KPI_UNROUTED_QUEUE = RabbitQueue(
-    "hr.kpi.unrouted",
+    names.KPI_UNROUTED,
     queue_type=QueueType.QUORUM,
     durable=True,
     arguments={"x-max-length": 100_000, "x-message-ttl": 7 * 24 * 3600 * 1000},
+)
+# Announcements are routed here, so only misrouted events reach the parking lot: one per
+# append would otherwise push out whatever was parked for a reason within a day. A short window
+# of the latest, for a look by hand (the oldest dropped); a subscriber binds a queue of its own.
+KPI_ANNOUNCEMENTS_QUEUE = RabbitQueue(
+    names.KPI_ANNOUNCEMENTS_QUEUE,
+    queue_type=QueueType.CLASSIC,
+    durable=True,
+    arguments={"x-max-length": 1_000, "x-overflow": "drop-head"},
 )
 DEAD_LETTERS = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 
@@ -79,16 +89,24 @@ def dead_letter_queue(queue: str) -> RabbitQueue:
 
 
 async def declare_topology(
-    broker: RabbitBroker, bindings: dict[str, list[tuple[str, str]]]
+    broker: RabbitBroker,
+    bindings: dict[str, list[tuple[str, str]]],
+    announcements: Sequence[str] = (),
 ) -> None:
-    """Declare the exchanges, and each consumer queue with its DLQ and bindings.
+    """Declare the exchanges, each consumer queue with its DLQ and bindings, and the buffer of
+    the announcements a service publishes.
 
-    `bindings` maps a queue name to its (exchange, routing key) pairs.
+    `bindings` maps a queue name to its (exchange, routing key) pairs; `announcements` are
+    routing keys on `hr.kpi`.
     """
     for exchange in (LIFECYCLE, KPI_UNROUTED, KPI, DEAD_LETTERS):
         await broker.declare_exchange(exchange)
     unrouted = await broker.declare_queue(KPI_UNROUTED_QUEUE)
     await unrouted.bind(KPI_UNROUTED.name)
+    if announcements:
+        announced = await broker.declare_queue(KPI_ANNOUNCEMENTS_QUEUE)
+        for key in announcements:
+            await announced.bind(KPI.name, routing_key=key)
     for queue_name, pairs in bindings.items():
         dlq = await broker.declare_queue(dead_letter_queue(queue_name))
         await dlq.bind(DEAD_LETTERS.name, routing_key=dlq.name)

@@ -77,6 +77,8 @@ class ServiceDefinition:
     route_handlers: Sequence[ControllerRouterHandler] = ()
     consumers: Callable[[Runtime], Sequence[Consumer[Any]]] = lambda _: ()
     bindings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # Routing keys of the events it publishes for subscribers the system does not have yet.
+    announcements: Sequence[str] = ()
     on_worker_start: Callable[[Runtime], Awaitable[None]] | None = None
     # Coroutines a worker runs beside its consumers until it stops (cancelled then).
     worker_tasks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
@@ -163,7 +165,10 @@ async def runtime_started(
     background: list[asyncio.Task[None]] = []
     try:
         await runtime.broker.connect()
-        await declare_topology(runtime.broker, definition.bindings if runs_worker else {})
+        if runs_worker:  # the queues and bindings of its consumers and its relay
+            await declare_topology(runtime.broker, definition.bindings, definition.announcements)
+        else:
+            await declare_topology(runtime.broker, bindings={})
         if runs_worker:
             if definition.on_worker_start is not None:
                 await definition.on_worker_start(runtime)

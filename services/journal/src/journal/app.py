@@ -6,6 +6,7 @@ from pathlib import Path
 
 from journal.api import ApprovalController, StaffJournalController
 from journal.consumers import BINDINGS, consumers
+from kpi_contracts import names
 from kpi_kit.service import ServiceDefinition
 
 # The role the service's connections assume: it may read and append journal entries, never
@@ -21,5 +22,7 @@ def definition() -> ServiceDefinition:
         route_handlers=[StaffJournalController, ApprovalController],
         consumers=consumers,
         bindings=BINDINGS,
+        # No service of ours consumes its entries yet (a notifications service would).
+        announcements=[names.JOURNAL_ENTRY_APPENDED],
         db_role=DB_ROLE,
     )

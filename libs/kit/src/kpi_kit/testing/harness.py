@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aio_pika
 import httpx
 from litestar import Litestar
 
@@ -83,3 +84,17 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def queue_holds(amqp_url: str, queue: str, message_id: str) -> bool:
+    """Whether a queue holds the message with this id; every message read goes back to it."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        held = await channel.declare_queue(queue, passive=True)
+        while (message := await held.get(no_ack=False, fail=False)) is not None:
+            if message.message_id == message_id:
+                return True
+        return False
+    finally:
+        await connection.close()  # unacknowledged, what was read is requeued
