@@ -131,19 +131,19 @@ async def test_an_internal_event_nobody_routes_is_parked_not_lost(
     await eventually(lambda: outbox_empty(relay_service))
 
 
-async def test_an_announcement_nobody_subscribes_to_is_kept_apart_from_the_parked_events(
+async def test_an_announcement_nobody_subscribes_to_is_not_parked(
     relay_service: ServiceClient, amqp_url: str
 ) -> None:
     # The probe service announces journal.entry_appended, and nothing here consumes it.
     runtime = runtime_of(relay_service)
-    event = an_entry_appended()
+    announced = an_entry_appended()
+    parked = events.CatalogSnapshotRequested(requested_by="relay-test")  # routed nowhere here
     async with unit_of_work(runtime.pool, runtime.outbox) as uow:
-        await uow.publish([event])
+        await uow.publish([announced, parked])
 
-    announced = str(event.event_id)
-    await eventually(lambda: queue_holds(amqp_url, names.KPI_ANNOUNCEMENTS_QUEUE, announced))
-    await eventually(lambda: outbox_empty(relay_service))
-    assert not await queue_holds(amqp_url, names.KPI_UNROUTED, announced)
+    await eventually(lambda: queue_holds(amqp_url, names.KPI_UNROUTED, str(parked.event_id)))
+    await eventually(lambda: outbox_empty(relay_service))  # both confirmed by the broker
+    assert not await queue_holds(amqp_url, names.KPI_UNROUTED, str(announced.event_id))
 
 
 async def test_a_lifecycle_publish_nobody_routes_stays_in_the_outbox(

@@ -67,6 +67,6 @@ CATALOG_REQUESTS_QUEUE: Final = "catalog.requests"
 
 # Where an `hr.kpi` event nobody has bound a queue for is parked (its alternate exchange and queue).
 KPI_UNROUTED: Final = "hr.kpi.unrouted"
-# The last few announcements (events published for subscribers the system does not have yet),
-# kept apart so that they do not fill the parking lot meant for misrouted events.
+# Where announcements (events published for subscribers the system does not have yet) are
+# routed and dropped, so that they do not fill the parking lot meant for misrouted events.
 KPI_ANNOUNCEMENTS_QUEUE: Final = "hr.kpi.announcements"

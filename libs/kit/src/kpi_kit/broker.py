@@ -33,14 +33,15 @@ KPI_UNROUTED_QUEUE = RabbitQueue(
     durable=True,
     arguments={"x-max-length": 100_000, "x-message-ttl": 7 * 24 * 3600 * 1000},
 )
-# Announcements are routed here, so only misrouted events reach the parking lot: one per
-# append would otherwise push out whatever was parked for a reason within a day. A short window
-# of the latest, for a look by hand (the oldest dropped); a subscriber binds a queue of its own.
+# Announcements (events for subscribers the system does not have yet) are routed here, so that
+# only misrouted events reach the parking lot: one per append would push out whatever was parked
+# for a reason within a day. They expire on arrival: the journal keeps every entry they announce,
+# and a subscriber binds a queue of its own. Cheaper for the broker than parking them.
 KPI_ANNOUNCEMENTS_QUEUE = RabbitQueue(
     names.KPI_ANNOUNCEMENTS_QUEUE,
     queue_type=QueueType.CLASSIC,
     durable=True,
-    arguments={"x-max-length": 1_000, "x-overflow": "drop-head"},
+    arguments={"x-message-ttl": 0},
 )
 DEAD_LETTERS = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 
