@@ -381,12 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_loop(main: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+def _run_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 if __name__ == "__main__":

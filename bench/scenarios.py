@@ -455,8 +455,8 @@ def _queues_empty(vhost: str) -> bool:
         if len(parts) != 2 or not parts[1].isdigit():
             continue
         name, messages = parts
-        # Parked and announced messages wait by design: no consumer drains them.
-        if name.endswith(".dlq") or name in (names.KPI_UNROUTED, names.KPI_ANNOUNCEMENTS_QUEUE):
+        # Dead letters and parked events wait by design: no consumer drains them.
+        if name.endswith(".dlq") or name == names.KPI_UNROUTED:
             continue
         if int(messages):
             return False

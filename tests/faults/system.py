@@ -41,7 +41,7 @@ CONSUMER_QUEUES = (
 ALL_QUEUES = (
     *CONSUMER_QUEUES,
     *(names.dead_letter_queue(q) for q in CONSUMER_QUEUES),
-    "hr.kpi.unrouted",
+    names.KPI_UNROUTED,
 )
 
 
@@ -293,7 +293,7 @@ class FaultSystem:
             outboxes, journaled = progress[0]["outboxes"], progress[0]["journaled"]
             found = await self.queues()
             busy = sum(m for name, (m, _) in found.items() if not name.endswith(".dlq"))
-            busy -= found.get("hr.kpi.unrouted", (0, 0))[0]
+            busy -= found.get(names.KPI_UNROUTED, (0, 0))[0]
             calm = outboxes == 0 and busy == 0 and journaled == last
             quiet, last = (quiet + 1 if calm else 0), journaled
             return quiet >= 3

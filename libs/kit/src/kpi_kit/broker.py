@@ -94,8 +94,8 @@ async def declare_topology(
     bindings: dict[str, list[tuple[str, str]]],
     announcements: Sequence[str] = (),
 ) -> None:
-    """Declare the exchanges, each consumer queue with its DLQ and bindings, and the buffer of
-    the announcements a service publishes.
+    """Declare the exchanges, each consumer queue with its DLQ and bindings, and the bindings
+    that route the announcements a service publishes to where they expire.
 
     `bindings` maps a queue name to its (exchange, routing key) pairs; `announcements` are
     routing keys on `hr.kpi`.

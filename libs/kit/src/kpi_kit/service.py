@@ -165,10 +165,11 @@ async def runtime_started(
     background: list[asyncio.Task[None]] = []
     try:
         await runtime.broker.connect()
-        if runs_worker:  # the queues and bindings of its consumers and its relay
-            await declare_topology(runtime.broker, definition.bindings, definition.announcements)
-        else:
-            await declare_topology(runtime.broker, bindings={})
+        await declare_topology(
+            runtime.broker,
+            definition.bindings if runs_worker else {},
+            definition.announcements if runs_worker else (),
+        )
         if runs_worker:
             if definition.on_worker_start is not None:
                 await definition.on_worker_start(runtime)
