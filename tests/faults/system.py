@@ -136,8 +136,8 @@ class FaultSystem:
         expected_rows = sum(len(k) for k in templates.values())
 
         async def replica_complete() -> bool:
-            modules_there = await self.scalar("SELECT count(*) FROM hr.assignment_modules")
-            kpis_there = await self.scalar("SELECT count(*) FROM hr.assignment_template_kpis")
+            modules_there = int(await self.scalar("SELECT count(*) FROM hr.assignment_modules"))
+            kpis_there = int(await self.scalar("SELECT count(*) FROM hr.assignment_template_kpis"))
             return modules_there == len(modules) and kpis_there == expected_rows
 
         if wait_for_replica:

@@ -179,12 +179,13 @@ def expected_for(person: Person, catalogue: Catalogue) -> Expected:
     ]
 
     def template(template_id: uuid.UUID | None) -> list[Any]:
+        if template_id is None:
+            return []
         return [
             domain.TemplateChoice(
                 uuid.UUID(k["kpi_module_id"]), k["is_required"], k["custom_target"]
             )
             for k in catalogue.templates.get(template_id, [])
-            if template_id is not None
         ]
 
     holdings: dict[uuid.UUID, Any] = {}
@@ -288,8 +289,8 @@ def compare(
             elif not _same(row, want):
                 verdict.wrong += 1
                 verdict.note(f"{staff_id}: {module_id} differs: {_diff(row, want)}")
-        for module_id, extra in held.items():
-            verdict.duplicated += len(extra)
+        for module_id, unexpected in held.items():
+            verdict.duplicated += len(unexpected)
             verdict.note(f"{staff_id}: unexpected {module_id}")
         for module_id, changes in expected.story.items():
             want_told = Counter(changes)

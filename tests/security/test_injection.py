@@ -44,6 +44,7 @@ async def snapshot(database_url: str) -> dict[str, tuple[int, str]]:
                 f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
                 f"AS digest FROM hr.{table} t"
             )
+            assert row is not None  # an aggregate always answers one row
             found[table] = (row["n"], row["digest"])
         return found
     finally:

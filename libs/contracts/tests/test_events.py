@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -88,7 +89,7 @@ def test_lifecycle_routing_keys_are_the_contracts() -> None:
 
 def test_every_event_type_has_a_routing_key() -> None:
     def subclasses(kind: type) -> set[type]:
-        found = set(kind.__subclasses__())
+        found: set[type] = set(kind.__subclasses__())
         return found | {s for k in found for s in subclasses(k)}
 
     assert subclasses(Event) <= set(names.ROUTING_KEYS)
@@ -98,9 +99,9 @@ def test_a_new_id_is_a_version_7_uuid_of_the_millisecond_and_the_random_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     at_ns = 1_764_900_000_123_456_789  # 2025-12-05 02:00:00.123456789 UTC
-    monkeypatch.setattr(events.time, "time_ns", lambda: at_ns)
+    monkeypatch.setattr(time, "time_ns", lambda: at_ns)
     for seed in (b"\x00" * 10, b"\xff" * 10, bytes(range(10)), bytes(range(200, 210))):
-        monkeypatch.setattr(events.os, "urandom", lambda n, seed=seed: seed[:n])
+        monkeypatch.setattr(os, "urandom", lambda n, seed=seed: seed[:n])
         made = events.time_ordered_uuid()
         assert made.version == 7
         assert made.variant == uuid.RFC_4122

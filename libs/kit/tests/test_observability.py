@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPRequestEvent,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from prometheus_client import REGISTRY
 
 from kpi_kit.observability import (
@@ -41,14 +51,17 @@ def test_without_a_correlation_id_the_key_is_absent() -> None:
 async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
     scope["path_template"] = "/things/{thing_id}"  # as Litestar's router sets it
     status = 404 if scope["path"].endswith("missing") else 200
-    await send({"type": "http.response.start", "status": status, "headers": []})
-    await send({"type": "http.response.body", "body": b"{}"})
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": []}
+    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"{}", "more_body": False}
+    await send(start)
+    await send(body)
 
 
-async def _call(app: ASGIApp, path: str, headers: list[tuple[bytes, bytes]]) -> list[Message]:
-    sent: list[Message] = []
+async def _call(app: ASGIApp, path: str, headers: list[tuple[bytes, bytes]]) -> list[Any]:
+    """The messages the app sent, as dicts (a response start's `headers` among them)."""
+    sent: list[Any] = []
 
-    async def receive() -> Message:
+    async def receive() -> HTTPRequestEvent:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:

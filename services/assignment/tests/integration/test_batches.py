@@ -233,7 +233,7 @@ async def test_two_batches_at_once_on_the_same_people_never_deadlock(pool, outbo
         )
         await asyncio.sleep(0.5)
 
-    assert await both == [[True] * len(people)] * 2
+    assert list(await both) == [[True] * len(people)] * 2
     statuses = await db.fetch(
         "SELECT DISTINCT status FROM hr.staff_kpis WHERE staff_id = ANY($1::uuid[])", people
     )

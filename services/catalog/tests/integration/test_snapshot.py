@@ -82,7 +82,7 @@ async def test_a_snapshot_request_republishes_the_catalogue_once(
 
 async def outbox_empty(catalog: ServiceClient) -> bool:
     pool = catalog.app.state.runtime.pool
-    return await pool.fetchval("SELECT count(*) FROM hr.catalog_outbox") == 0
+    return int(await pool.fetchval("SELECT count(*) FROM hr.catalog_outbox")) == 0
 
 
 def _admin(catalog: ServiceClient) -> dict[str, str]:

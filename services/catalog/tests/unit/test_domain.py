@@ -7,11 +7,11 @@ import uuid
 from catalog.domain import (
     TemplateKpiChoice,
     module_problems,
-    on_scale,
     slugify,
     template_problems,
 )
 from kpi_contracts.enums import ScoreType
+from kpi_contracts.scales import on_scale
 
 
 def test_percentage_scores_run_from_0_to_100_and_ratings_from_1_to_5() -> None:

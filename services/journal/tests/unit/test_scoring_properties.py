@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from journal import domain
 from journal.domain import RecordedEntry, ScoreChange, Scores, ScoringParameters, ScoringRefused
+from kpi_contracts import scales
 from kpi_contracts.enums import Frequency, JournalEntryType, ScoreType
 
 START = datetime(2026, 1, 13, 9, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ def parameters(draw: st.DrawFn) -> ScoringParameters:
 
 
 def on_scale(score_type: ScoreType) -> st.SearchStrategy[float]:
-    low, high = domain.SCALES[score_type]
+    low, high = scales.SCALES[score_type]
     return st.floats(low, high).map(lambda x: round(x, 2))
 
 
@@ -41,7 +42,7 @@ def test_the_composite_stays_on_the_scale(data: st.DataObject) -> None:
     outcome = data.draw(on_scale(kpi.score_type))
     effort = data.draw(st.none() | on_scale(kpi.score_type))
     score = domain.composite(outcome, effort, kpi.effort_weight)
-    assert score is not None and domain.on_scale(kpi.score_type, score)
+    assert score is not None and scales.on_scale(kpi.score_type, score)
 
 
 @given(st.data())
@@ -75,7 +76,7 @@ NOTES = [t for t in JournalEntryType if t not in domain.SCORING_TYPES | domain.S
 @st.composite
 def steps(draw: st.DrawFn, score_type: ScoreType) -> Step:
     value = on_scale(score_type)
-    low, high = domain.SCALES[score_type]
+    low, high = scales.SCALES[score_type]
     kind = draw(st.sampled_from(["update", "adjust", "effort", "note", "decide"]))
     pending = draw(st.booleans())
     if kind == "update":
@@ -162,7 +163,7 @@ def journals(draw: st.DrawFn) -> Journal:
 def test_the_composite_stays_on_the_scale_whatever_the_journal(journal: Journal) -> None:
     for entry in journal.entries:
         for score in (entry.score_before, entry.score_after):
-            assert score is None or domain.on_scale(journal.kpi.score_type, score)
+            assert score is None or scales.on_scale(journal.kpi.score_type, score)
 
 
 @given(journals())
