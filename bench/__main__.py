@@ -114,7 +114,6 @@ def machine(config: Config) -> dict[str, Any]:
                 "uvicorn",
                 "uvloop",
                 "httptools",
-                "granian",
             )
         },
         "commit": command("git", "-C", str(REPO), "rev-parse", "--short", "HEAD"),
