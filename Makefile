@@ -60,8 +60,9 @@ token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_
 
 test: lint typecheck deploy-validate pytest test-browser ## ruff, mypy, deploy manifests, every test suite, the browser tests
 
-lint: venv ## ruff
+lint: venv ## ruff: the rules, and the format (`ruff format .` mends it)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: venv ## mypy (strict; tests may leave a fixture's or a helper's signature untyped)
 	$(BIN)/mypy libs services tools tests bench
