@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psutil
 
 from bench import population, scenarios
@@ -66,6 +67,27 @@ def _sizes(quick: bool) -> dict[str, Any]:
     }
     sizes = small if quick else full
     return {k: type(v)(env.get(f"BENCH_{k.upper()}", v)) for k, v in sizes.items()}
+
+
+# The server's settings that move the figures: CI's PostgreSQL here runs with autovacuum off, so
+# the dead rows of the outboxes and of score updates stay for the whole run (vacuuming between
+# runs of the append load did not change its rate; see BENCHMARKS).
+POSTGRESQL_SETTINGS = (
+    "autovacuum",
+    "fsync",
+    "synchronous_commit",
+    "shared_buffers",
+    "max_connections",
+)
+
+
+async def postgresql_settings(pool: asyncpg.Pool) -> dict[str, str]:
+    """The settings of POSTGRESQL_SETTINGS as the server reports them."""
+    rows = await pool.fetch(
+        "SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = any($1::text[])",
+        list(POSTGRESQL_SETTINGS),
+    )
+    return {row["name"]: row["value"] for row in sorted(rows, key=lambda r: r["name"])}
 
 
 def machine(config: Config) -> dict[str, Any]:
@@ -148,6 +170,7 @@ async def run(quick: bool, only: tuple[str, ...], out: Path, hold: bool = False)
         services, gateway, pool, sampler = sut.services, sut.gateway, sut.pool, sut.sampler
         manager = sut.manager_token
         results["machine"]["postgresql"] = await pool.fetchval("SHOW server_version")
+        results["machine"]["postgresql_settings"] = await postgresql_settings(pool)
         mark = lap("start", t0)
         people = await population.load_people(
             pool,

@@ -61,6 +61,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB; Linux {m['kernel']}; "
         f"Python {m['python']}; PostgreSQL {m['postgresql']}; RabbitMQ {m['rabbitmq']}; "
         f"{m['nginx']}; load generator {r['run']['http_client']} ({m.get('wrk') or '-'}).",
+        "PostgreSQL settings: "
+        + (", ".join(f"{k} {v}" for k, v in m.get("postgresql_settings", {}).items()) or "-")
+        + ".",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".",
         f"Other work on the machine (CPU busy before the run / after it): "
         f"{r['noise_before']['cpu_busy_pct']}% / {r['noise_after']['cpu_busy_pct']}%, "
