@@ -84,10 +84,11 @@ POSTGRESQL_SETTINGS = (
 async def postgresql_settings(pool: asyncpg.Pool) -> dict[str, str]:
     """The settings of POSTGRESQL_SETTINGS as the server reports them."""
     rows = await pool.fetch(
-        "SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = any($1::text[])",
+        "SELECT name, current_setting(name) AS value FROM pg_settings"
+        " WHERE name = any($1::text[]) ORDER BY name",
         list(POSTGRESQL_SETTINGS),
     )
-    return {row["name"]: row["value"] for row in sorted(rows, key=lambda r: r["name"])}
+    return {row["name"]: row["value"] for row in rows}
 
 
 def machine(config: Config) -> dict[str, Any]:

@@ -147,12 +147,13 @@ async def test_a_batch_logs_a_line_per_batch_and_per_event_at_debug_only(
     batches = [b for b in probe.batches if b[0].startswith("logged-")]
     lines = [r for r in caplog.records if r.name == "kpi.consumer"]
     assert all(r.levelno == logging.DEBUG for r in lines)  # metrics count them in production
-    summaries = [r.getMessage() for r in lines if "a batch of" in r.getMessage()]
-    events = [r.getMessage() for r in lines if "a batch of" not in r.getMessage()]
+    messages = [r.getMessage() for r in lines]
+    summaries = [m for m in messages if "a batch of" in m]
+    per_event = [m for m in messages if "a batch of" not in m]
     assert summaries == [
         f"{QUEUE}: a batch of {len(b)}: {len(b)} applied, 0 duplicate" for b in batches
     ]
-    assert events == [f"{QUEUE}: applied CatalogSnapshotRequested"] * len(scripts)
+    assert per_event == [f"{QUEUE}: applied CatalogSnapshotRequested"] * len(scripts)
 
 
 async def test_a_failing_batch_is_applied_one_by_one_and_its_poison_dead_lettered(
