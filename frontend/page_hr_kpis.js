@@ -274,31 +274,30 @@ let allModules = [];
 
 async function loadTemplates() {
   const select = templateForm.elements.template_id;
-  try {
-    templates = await contractSystem('/templates');
-  } catch {
-    templates = [];
-  }
+  // Both before the select fills: a template picked early must find the modules there.
+  const [fetchedTemplates, fetchedModules] = await Promise.allSettled([contractSystem('/templates'), api('/hr/kpi-modules')]);
+  templates = fetchedTemplates.status === 'fulfilled' ? fetchedTemplates.value : [];
+  allModules = fetchedModules.status === 'fulfilled' ? fetchedModules.value : [];
   if (!templates.length) {
     replace(templateKpis, empty('📄', 'No contract templates are available from the contract system right now.'));
     select.disabled = true;
     return;
   }
   replace(select, templates.map((t) => h('option', { value: t.id }, `${t.name} · ${roleGroupLabel(t.role_group)}`)));
-  try {
-    allModules = await api('/hr/kpi-modules');
-  } catch {
-    allModules = [];
-  }
   await loadTemplateKpis();
 }
 
+// Answers can come back out of order when someone switches templates quickly;
+// only the one for the template still selected may draw the table.
+let templateLoadSeq = 0;
 async function loadTemplateKpis() {
+  const seq = ++templateLoadSeq;
   const templateId = templateForm.elements.template_id.value;
   clearErrors(templateForm);
   replace(templateKpis, loading('Loading the template’s KPIs…'));
   try {
     const rows = await api(`/hr/templates/${templateId}/kpis`);
+    if (seq !== templateLoadSeq) return;
     templateRows = rows.map((r) => ({
       kpi_module_id: r.kpi_module_id, weight: r.weight, is_required: r.is_required,
       custom_target: r.custom_target, module: r.module || allModules.find((m) => m.id === r.kpi_module_id) || {},
@@ -306,6 +305,7 @@ async function loadTemplateKpis() {
     renderTemplateRows();
     document.getElementById('template-dirty').textContent = '';
   } catch (error) {
+    if (seq !== templateLoadSeq) return;
     replace(templateKpis, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   }
 }

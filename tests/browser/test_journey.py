@@ -287,6 +287,37 @@ def test_hr_admin_edits_a_template_kpi_set(open_browser: OpenBrowser) -> None:
     admin.assert_accessible()
 
 
+def test_a_late_answer_for_another_template_does_not_replace_the_chosen_one(
+    open_browser: OpenBrowser,
+) -> None:
+    admin = open_browser()
+    page = admin.page
+    # Hold every template's KPIs but the team leader's, so the page's first answer
+    # (for the template it shows first) comes back after the person has chosen another.
+    held: list[Any] = []
+
+    def hold_all_but_the_team_leader(route: Any) -> None:
+        if TEAM_LEADER_TEMPLATE in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(re.compile(r"/hr/templates/[^/]+/kpis$"), hold_all_but_the_team_leader)
+    admin.sign_in("hr_admin")
+    section = page.get_by_role("region", name="Contract template KPI sets")
+    section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
+    target = section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
+    expect(target).to_be_visible()
+    assert held, "the first template's KPIs were never asked for"
+
+    for route in held:
+        with page.expect_response(route.request.url):
+            route.continue_()
+    page.wait_for_timeout(300)  # the page's own handling of that answer, which must be a no-op
+    expect(target).to_be_visible()
+    expect(section.get_by_label("Contract template")).to_have_value(TEAM_LEADER_TEMPLATE)
+
+
 def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str, Any]) -> None:
     phone = open_browser(width=390)
     phone.sign_in("manager")
