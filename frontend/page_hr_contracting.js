@@ -71,12 +71,19 @@ function validateStep() {
   return true;
 }
 
-document.getElementById('next').addEventListener('click', async () => {
+document.getElementById('next').addEventListener('click', async (event) => {
   if (!validateStep()) return;
-  if (STEPS[state.step] === 'contract') await loadKpiChoices();
-  if (STEPS[state.step] === 'kpis' && !validateAdded()) return;
-  if (STEPS[state.step + 1] === 'review') renderReview();
-  showStep(state.step + 1);
+  const next = event.currentTarget;
+  // Held while the KPIs load: a second click would otherwise advance twice and skip their step.
+  next.disabled = true;
+  try {
+    if (STEPS[state.step] === 'contract') await loadKpiChoices();
+    if (STEPS[state.step] === 'kpis' && !validateAdded()) return;
+    if (STEPS[state.step + 1] === 'review') renderReview();
+    showStep(state.step + 1);
+  } finally {
+    next.disabled = false;
+  }
 });
 document.getElementById('back').addEventListener('click', () => showStep(state.step - 1));
 

@@ -77,6 +77,27 @@ def test_manager_creates_a_contract_in_the_wizard(
     manager.screenshot("03-contract-created")
 
 
+def test_a_second_click_on_next_while_the_kpis_load_does_not_skip_their_step(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    manager.sign_in("manager")
+    page = manager.page
+    page.goto("/page_hr_contracting.html")
+    page.get_by_label("A new person").check()
+    page.get_by_label("Full name").fill("Sam Impatient")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
+
+    # Two clicks in one task: the second lands while the first still awaits the KPIs.
+    page.evaluate(
+        "() => { const next = document.getElementById('next'); next.click(); next.click(); }"
+    )
+    expect(page.locator("[data-kpi-group=required]").get_by_text(REQUIRED_KPI)).to_be_visible()
+    expect(page.get_by_role("heading", name="KPIs this person starts with")).to_be_visible()
+    expect(page.get_by_role("heading", name="Review and create")).to_be_hidden()
+
+
 def test_manager_sees_the_kpis_on_the_staff_page(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
