@@ -504,7 +504,14 @@ function wireTabs() {
 
 // ---------------------------------------------------------------- journal
 
+// Loads can overlap (an action's reload, a click on "Load older entries"): the latest full
+// load wins, and older pages are only added on top of the entries that are drawn.
+let journalSeq = 0;
+let journalBusy = false;
 async function loadJournal({ more = false } = {}) {
+  if (more && journalBusy) return;
+  const seq = ++journalSeq;
+  journalBusy = true;
   const list = document.getElementById('journal-list');
   if (!more) replace(list, loading('Loading the journal…'));
   list.setAttribute('aria-busy', 'true');
@@ -512,6 +519,7 @@ async function loadJournal({ more = false } = {}) {
     const page = await api(`/hr/staff/${encodeURIComponent(state.staffId)}/journal`, {
       query: { limit: 200, cursor: more ? state.nextCursor : undefined },
     });
+    if (seq !== journalSeq) return;
     state.entries = more ? state.entries.concat(page.items || []) : page.items || [];
     state.nextCursor = page.next_cursor || null;
     renderJournal();
@@ -521,9 +529,13 @@ async function loadJournal({ more = false } = {}) {
       drawChart(kpi);
     }
   } catch (error) {
+    if (seq !== journalSeq) return;
     replace(list, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   } finally {
-    list.setAttribute('aria-busy', 'false');
+    if (seq === journalSeq) {
+      journalBusy = false;
+      list.setAttribute('aria-busy', 'false');
+    }
   }
 }
 

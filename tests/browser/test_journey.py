@@ -241,6 +241,41 @@ def test_manager_approves_the_staff_reflection(
     manager.screenshot("10-reflection-approved")
 
 
+def test_a_late_journal_answer_does_not_hide_an_entry_added_since(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    # The page's first journal read is answered with what the journal held then, but late:
+    # after the manager has added an entry and the page has read the journal again.
+    held: list[tuple[Any, Any]] = []
+
+    def hold_the_first_read(route: Any) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/hr/staff/[^/]+/journal\?"), hold_the_first_read)
+    manager.sign_in("manager")
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
+    card = kpi_card(manager, REQUIRED_KPI)
+    card.get_by_role("button", name="Add entry").click()
+    form = page.get_by_role("form", name="Add to the journal")
+    form.get_by_label("Entry type", exact=True).select_option("observation")
+    form.get_by_label("Title", exact=True).fill("Handover done well")
+    form.get_by_label("What happened").fill("Clear notes for the night shift.")
+    form.get_by_role("button", name="Add entry").click()
+    journal = page.locator("#journal-list")
+    expect(journal.get_by_text("Handover done well")).to_be_visible()
+    assert held, "the page never read the journal"
+
+    route, stale = held[0]
+    route.fulfill(response=stale)
+    page.wait_for_timeout(300)  # the page's own handling of that answer, which must be a no-op
+    expect(journal.get_by_text("Handover done well")).to_be_visible()
+
+
 def test_another_staff_member_is_refused(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
