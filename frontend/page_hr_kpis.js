@@ -1,6 +1,6 @@
 // KPI Gallery: browse, search and read the KPI library; hr_admin edits modules and template KPI sets.
 
-import { api, contractSystem } from './shared/api.js';
+import { api, contractSystem, latestOnly } from './shared/api.js';
 import { h, replace, loading, empty, announce, openDialog } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, numberValue, linesValue } from './shared/forms.js';
 import { requireSession } from './shared/session.js';
@@ -41,9 +41,9 @@ if (session.isAdmin) {
 
 // ---------- the library ----------
 
-let loadSeq = 0;
+const startModulesLoad = latestOnly();
 async function loadModules() {
-  const seq = ++loadSeq;
+  const isLatest = startModulesLoad();
   const f = filters.elements;
   results.setAttribute('aria-busy', 'true');
   replace(results, loading('Loading the KPI library…'));
@@ -52,15 +52,15 @@ async function loadModules() {
     const query = { role_group: f.role_group.value, category: f.category.value, q: f.q.value.trim() };
     if (f.show_archived.checked) query.include_archived = 'true';
     const list = await api('/hr/kpi-modules', { query });
-    if (seq !== loadSeq) return;
+    if (!isLatest()) return;
     modules = Array.isArray(list) ? list : list.items || [];
     render();
   } catch (error) {
-    if (seq !== loadSeq) return;
+    if (!isLatest()) return;
     if (error.errors?.length) showErrors(filters, error);
     replace(results, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   } finally {
-    if (seq === loadSeq) results.setAttribute('aria-busy', 'false');
+    if (isLatest()) results.setAttribute('aria-busy', 'false');
   }
 }
 
@@ -287,17 +287,16 @@ async function loadTemplates() {
   await loadTemplateKpis();
 }
 
-// Answers can come back out of order when someone switches templates quickly;
-// only the one for the template still selected may draw the table.
-let templateLoadSeq = 0;
+// Only the answer for the template still selected may draw the table.
+const startTemplateLoad = latestOnly();
 async function loadTemplateKpis() {
-  const seq = ++templateLoadSeq;
+  const isLatest = startTemplateLoad();
   const templateId = templateForm.elements.template_id.value;
   clearErrors(templateForm);
   replace(templateKpis, loading('Loading the template’s KPIs…'));
   try {
     const rows = await api(`/hr/templates/${templateId}/kpis`);
-    if (seq !== templateLoadSeq) return;
+    if (!isLatest()) return;
     templateRows = rows.map((r) => ({
       kpi_module_id: r.kpi_module_id, weight: r.weight, is_required: r.is_required,
       custom_target: r.custom_target, module: r.module || allModules.find((m) => m.id === r.kpi_module_id) || {},
@@ -305,7 +304,7 @@ async function loadTemplateKpis() {
     renderTemplateRows();
     document.getElementById('template-dirty').textContent = '';
   } catch (error) {
-    if (seq !== templateLoadSeq) return;
+    if (!isLatest()) return;
     replace(templateKpis, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   }
 }

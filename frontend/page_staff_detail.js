@@ -2,7 +2,7 @@
 // their Living Journal (timeline, filters, new entries, approvals). A staff-only token sees their
 // own page without score numbers, effort weights or hidden entries: the API leaves those keys out.
 
-import { api, allPages, contractSystem } from './shared/api.js';
+import { api, allPages, contractSystem, latestOnly } from './shared/api.js';
 import { h, replace, loading, empty, announce, queryParam, openDialog } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, numberValue } from './shared/forms.js';
 import { requireSession } from './shared/session.js';
@@ -506,11 +506,11 @@ function wireTabs() {
 
 // Loads can overlap (an action's reload, a click on "Load older entries"): the latest full
 // load wins, and older pages are only added on top of the entries that are drawn.
-let journalSeq = 0;
+const startJournalLoad = latestOnly();
 let journalBusy = false;
 async function loadJournal({ more = false } = {}) {
   if (more && journalBusy) return;
-  const seq = ++journalSeq;
+  const isLatest = startJournalLoad();
   journalBusy = true;
   const list = document.getElementById('journal-list');
   if (!more) replace(list, loading('Loading the journal…'));
@@ -519,7 +519,7 @@ async function loadJournal({ more = false } = {}) {
     const page = await api(`/hr/staff/${encodeURIComponent(state.staffId)}/journal`, {
       query: { limit: 200, cursor: more ? state.nextCursor : undefined },
     });
-    if (seq !== journalSeq) return;
+    if (!isLatest()) return;
     state.entries = more ? state.entries.concat(page.items || []) : page.items || [];
     state.nextCursor = page.next_cursor || null;
     renderJournal();
@@ -529,10 +529,10 @@ async function loadJournal({ more = false } = {}) {
       drawChart(kpi);
     }
   } catch (error) {
-    if (seq !== journalSeq) return;
+    if (!isLatest()) return;
     replace(list, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   } finally {
-    if (seq === journalSeq) {
+    if (isLatest()) {
       journalBusy = false;
       list.setAttribute('aria-busy', 'false');
     }

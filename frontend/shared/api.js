@@ -126,3 +126,16 @@ export async function allPages(path, { query = {}, max = 1000 } = {}) {
 export function contractSystem(path, options) {
   return request('/contract-sim' + path, options);
 }
+
+/**
+ * Answers can come back out of order (a person switches a filter or a template quickly).
+ * `latestOnly()` gives a function that marks the start of a load and returns `isLatest()`:
+ * a load draws only while no later one has started.
+ */
+export function latestOnly() {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return () => mine === latest;
+  };
+}
