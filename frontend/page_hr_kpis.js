@@ -32,6 +32,8 @@ options(filters.elements.role_group, ROLE_GROUPS);
 options(filters.elements.category, CATEGORIES);
 options(editForm.elements.category, CATEGORIES, false);
 options(editForm.elements.role_group, ROLE_GROUPS, false);
+// No role group means a universal KPI, given to everyone; last, so a new module names its role.
+editForm.elements.role_group.append(h('option', { value: '' }, 'Everyone (universal KPI)'));
 options(editForm.elements.evaluation_frequency, FREQUENCIES, false);
 
 if (session.isAdmin) {
@@ -174,10 +176,11 @@ function openEditor(m, opener) {
   document.getElementById('edit-title').textContent = m ? `Edit “${m.name}”` : 'New KPI module';
   const f = editForm.elements;
   if (m) {
-    for (const key of ['name', 'slug', 'category', 'role_group', 'objective', 'measurement_method', 'score_type',
+    for (const key of ['name', 'slug', 'category', 'objective', 'measurement_method', 'score_type',
       'target_score', 'minimum_score', 'evaluation_frequency', 'automation_status', 'display_order']) {
       if (m[key] !== undefined && m[key] !== null) f[key].value = m[key];
     }
+    f.role_group.value = m.role_group || '';
     f.effort_weight.value = m.effort_weight !== undefined ? Math.round(m.effort_weight * 100) : '';
     f.data_sources.value = (m.data_sources || []).join('\n');
     f.coaching_tips.value = (m.coaching_tips || []).join('\n');
@@ -214,7 +217,7 @@ editForm.addEventListener('submit', async (event) => {
   const body = {
     name: f.name.value.trim(),
     category: f.category.value,
-    role_group: f.role_group.value,
+    role_group: f.role_group.value || null,
     objective: f.objective.value.trim(),
     measurement_method: f.measurement_method.value.trim(),
     data_sources: linesValue(f.data_sources),

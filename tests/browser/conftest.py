@@ -70,8 +70,8 @@ class Browser:
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
 
-    def sign_in(self, role: str, staff_id: str | None = None) -> None:
-        """Sign in through the dev form, as a person would."""
+    def sign_in(self, role: str, staff_id: str | None = None) -> Any:
+        """Sign in through the dev form, as a person would; the page they land on."""
         page = self.page
         page.goto("/index.html")
         page.locator(f"input[name=role][value={role}]").check()
@@ -79,6 +79,7 @@ class Browser:
             page.get_by_label("Your staff id").fill(staff_id)
         page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_url(re.compile(r"page_"))
+        return page
 
     def screenshot(self, name: str) -> Path:
         """Save a full-page screenshot under tests/artifacts/."""

@@ -39,8 +39,7 @@ def test_manager_creates_a_contract_in_the_wizard(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     manager = open_browser()
-    manager.sign_in("manager")
-    page = manager.page
+    page = manager.sign_in("manager")
     page.get_by_role("link", name="New contract").click()
 
     name = "Grace Liu"
@@ -81,8 +80,7 @@ def test_a_second_click_on_next_while_the_kpis_load_does_not_skip_their_step(
     open_browser: OpenBrowser,
 ) -> None:
     manager = open_browser()
-    manager.sign_in("manager")
-    page = manager.page
+    page = manager.sign_in("manager")
     page.goto("/page_hr_contracting.html")
     page.get_by_label("A new person").check()
     page.get_by_label("Full name").fill("Sam Impatient")
@@ -102,8 +100,7 @@ def test_manager_sees_the_kpis_on_the_staff_page(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     manager = open_browser()
-    manager.sign_in("manager")
-    page = manager.page
+    page = manager.sign_in("manager")
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&new=1")
 
     expect(page.get_by_role("heading", name=journey["name"])).to_be_visible()
@@ -129,8 +126,7 @@ def test_score_updates_draw_the_chart_and_change_the_growth_status(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     manager = open_browser()
-    manager.sign_in("manager")
-    page = manager.page
+    page = manager.sign_in("manager")
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
     card = kpi_card(manager, REQUIRED_KPI)
 
@@ -194,8 +190,7 @@ def test_staff_member_sees_their_page_without_score_numbers(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     staff = open_browser()
-    staff.sign_in("staff", journey["staff_id"])
-    page = staff.page
+    page = staff.sign_in("staff", journey["staff_id"])
     expect(page.get_by_role("heading", name="My KPIs")).to_be_visible()
     card = kpi_card(staff, REQUIRED_KPI)
     expect(card.locator("[data-growth]")).to_have_attribute("data-growth", "exceeding")
@@ -227,8 +222,7 @@ def test_manager_approves_the_staff_reflection(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     manager = open_browser()
-    manager.sign_in("manager")
-    page = manager.page
+    page = manager.sign_in("manager")
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&tab=journal")
     entry = page.locator("article.entry[data-entry-type=self_reflection]", has_text="What helped")
     expect(entry.get_by_text("Awaiting approval")).to_be_visible()
@@ -280,8 +274,7 @@ def test_another_staff_member_is_refused(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     other = open_browser()
-    other.sign_in("staff", str(uuid.uuid4()))
-    page = other.page
+    page = other.sign_in("staff", str(uuid.uuid4()))
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
     expect(page.get_by_role("heading", name="Not your page")).to_be_visible()
     expect(page.locator("li.kpi-card")).to_have_count(0)
@@ -291,8 +284,7 @@ def test_another_staff_member_is_refused(
 
 def test_gallery_detail_opens_and_closes_from_the_keyboard(open_browser: OpenBrowser) -> None:
     admin = open_browser()
-    admin.sign_in("hr_admin")
-    page = admin.page
+    page = admin.sign_in("hr_admin")
     expect(page.get_by_role("heading", name="KPI Gallery")).to_be_visible()
     filters = page.get_by_role("search", name="Filter the KPI library")
     filters.get_by_label("Role group").select_option("registered_nurse")
@@ -315,10 +307,29 @@ def test_gallery_detail_opens_and_closes_from_the_keyboard(open_browser: OpenBro
     admin.screenshot("13-gallery")
 
 
+def test_hr_admin_edits_a_universal_kpi_and_it_stays_for_everyone(
+    open_browser: OpenBrowser,
+) -> None:
+    admin = open_browser()
+    page = admin.sign_in("hr_admin")
+    page.get_by_label("Search by name").fill("attendance")
+    page.get_by_role("button", name=UNIVERSAL).click()
+    page.get_by_role("dialog", name=UNIVERSAL).get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("dialog", name=re.compile("^Edit"))
+    expect(editor.get_by_label("Role group", exact=True)).to_have_value("")
+    tips = editor.get_by_label("Coaching tips")
+    tips.fill(tips.input_value() + "\nAsk what would make the roster easier to keep.")
+    editor.get_by_role("button", name="Save module").click()
+    expect(editor).to_be_hidden()
+
+    card = page.locator("li.card", has=page.get_by_role("button", name=UNIVERSAL))
+    expect(card.get_by_text("For everyone")).to_be_visible()
+    expect(card.get_by_text("Support worker")).to_have_count(0)
+
+
 def test_hr_admin_edits_a_template_kpi_set(open_browser: OpenBrowser) -> None:
     admin = open_browser()
-    admin.sign_in("hr_admin")
-    page = admin.page
+    page = admin.sign_in("hr_admin")
     section = page.get_by_role("region", name="Contract template KPI sets")
     section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
     target = section.get_by_label(re.compile("Custom target for Team Supervision Coverage"))
@@ -376,8 +387,7 @@ def test_a_late_answer_for_another_template_does_not_replace_the_chosen_one(
 
 def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str, Any]) -> None:
     phone = open_browser(width=390)
-    phone.sign_in("manager")
-    page = phone.page
+    page = phone.sign_in("manager")
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
     expect(kpi_card(phone, REQUIRED_KPI)).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
