@@ -230,6 +230,10 @@ function renderGalleryPick() {
 }
 
 document.getElementById('gallery-search').addEventListener('input', renderGalleryPick);
+// The search filters as one types: Enter there has nothing to submit.
+document.getElementById('gallery-search').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter') event.preventDefault();
+});
 document.getElementById('gallery-add').addEventListener('click', () => {
   const module = state.allModules.find((m) => m.id === document.getElementById('gallery-pick').value);
   if (!module) return;
@@ -316,6 +320,11 @@ function renderReview() {
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
+  // Enter in a field submits the form from any step; before the review it means Next.
+  if (STEPS[state.step] !== 'review') {
+    document.getElementById('next').click();
+    return;
+  }
   const who = personSummary();
   const templateId = form.querySelector('input[name=template_id]:checked')?.value;
   const { excluded, viaEvent, viaApi } = selection();

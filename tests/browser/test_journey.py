@@ -96,6 +96,36 @@ def test_a_second_click_on_next_while_the_kpis_load_does_not_skip_their_step(
     expect(page.get_by_role("heading", name="Review and create")).to_be_hidden()
 
 
+def test_enter_in_the_wizard_moves_on_a_step_and_never_creates_the_contract_early(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    contracts: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            contracts.append(request.url)
+            if request.method == "POST" and request.url.endswith("/contracts")
+            else None
+        ),
+    )
+    page.goto("/page_hr_contracting.html")
+    page.get_by_label("A new person").check()
+    page.get_by_label("Full name").fill("Kim Enter")
+    page.get_by_label("Full name").press("Enter")
+    expect(page.get_by_role("heading", name="Which contract?")).to_be_visible()
+
+    page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("[data-kpi-group=required]").get_by_text(REQUIRED_KPI)).to_be_visible()
+    page.get_by_label("Search the gallery").fill("house budget")
+    page.get_by_label("Search the gallery").press("Enter")
+    expect(page.get_by_role("heading", name="KPIs this person starts with")).to_be_visible()
+    expect(page.get_by_role("heading", name="Contract created")).to_be_hidden()
+    assert not contracts, contracts
+
+
 def test_manager_sees_the_kpis_on_the_staff_page(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
