@@ -273,6 +273,8 @@ const templateKpis = document.getElementById('template-kpis');
 const addSelect = document.getElementById('add_module');
 let templates = [];
 let templateRows = []; // [{kpi_module_id, weight, is_required, custom_target, module}]
+let shownTemplateId = null; // whose rows are drawn: a save goes there, and only once they are
+let unsaved = false;
 let allModules = [];
 
 async function loadTemplates() {
@@ -296,6 +298,9 @@ async function loadTemplateKpis() {
   const isLatest = startTemplateLoad();
   const templateId = templateForm.elements.template_id.value;
   clearErrors(templateForm);
+  shownTemplateId = null;
+  templateRows = [];
+  holdTemplateEditing();
   replace(templateKpis, loading('Loading the template’s KPIs…'));
   try {
     const rows = await api(`/hr/templates/${templateId}/kpis`);
@@ -304,12 +309,20 @@ async function loadTemplateKpis() {
       kpi_module_id: r.kpi_module_id, weight: r.weight, is_required: r.is_required,
       custom_target: r.custom_target, module: r.module || allModules.find((m) => m.id === r.kpi_module_id) || {},
     }));
+    shownTemplateId = templateId;
+    setUnsaved(false);
     renderTemplateRows();
-    document.getElementById('template-dirty').textContent = '';
   } catch (error) {
     if (!isLatest()) return;
     replace(templateKpis, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   }
+}
+
+/** Nothing to add to or save while no template's rows are shown (loading, or failed to load). */
+function holdTemplateEditing() {
+  addSelect.disabled = true;
+  document.getElementById('add-module-btn').disabled = true;
+  document.getElementById('template-save-row').hidden = true;
 }
 
 function renderTemplateRows() {
@@ -350,9 +363,11 @@ function renderTemplateRows() {
     })))));
 }
 
-function dirty() {
-  document.getElementById('template-dirty').textContent = 'Unsaved changes';
+function setUnsaved(value) {
+  unsaved = value;
+  document.getElementById('template-dirty').textContent = value ? 'Unsaved changes' : '';
 }
+const dirty = () => setUnsaved(true);
 
 document.getElementById('add-module-btn').addEventListener('click', () => {
   const module = allModules.find((m) => m.id === addSelect.value);
@@ -363,12 +378,19 @@ document.getElementById('add-module-btn').addEventListener('click', () => {
   announce(`Added “${module.name}”. Save to keep it.`);
 });
 
-templateForm.elements.template_id.addEventListener('change', loadTemplateKpis);
+templateForm.elements.template_id.addEventListener('change', (event) => {
+  if (unsaved && shownTemplateId && !window.confirm('This template has unsaved changes. Leave them?')) {
+    event.target.value = shownTemplateId;
+    return;
+  }
+  loadTemplateKpis();
+});
 
 templateForm.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!validateLocally(templateForm)) return;
-  const templateId = templateForm.elements.template_id.value;
+  const templateId = shownTemplateId;
+  if (!templateId) return;
   const body = {
     kpis: templateRows.map((r) => ({
       kpi_module_id: r.kpi_module_id, weight: r.weight ?? 1, is_required: !!r.is_required,

@@ -415,6 +415,41 @@ def test_a_late_answer_for_another_template_does_not_replace_the_chosen_one(
     expect(section.get_by_label("Contract template")).to_have_value(TEAM_LEADER_TEMPLATE)
 
 
+def test_a_template_whose_kpis_did_not_load_cannot_be_saved_over(
+    open_browser: OpenBrowser,
+) -> None:
+    admin = open_browser()
+    page = admin.sign_in("hr_admin")
+    section = page.get_by_role("region", name="Contract template KPI sets")
+    picker = section.get_by_label("Contract template")
+    save = section.get_by_role("button", name="Save template KPIs")
+    expect(save).to_be_visible()  # the first template's rows are shown
+    first_template = picker.input_value()
+
+    # Unsaved changes: switching asks first, and declining keeps the template and the change.
+    weight = section.get_by_role("spinbutton", name=re.compile("^Weight of")).first
+    weight.fill("2")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    picker.select_option(TEAM_LEADER_TEMPLATE)
+    expect(picker).to_have_value(first_template)
+    expect(weight).to_have_value("2")
+
+    # The team leader's KPIs fail to load: nothing is drawn that Save could write onto it.
+    page.route(
+        re.compile(rf"/hr/templates/{TEAM_LEADER_TEMPLATE}/kpis$"),
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/problem+json",
+            body='{"title": "Service Unavailable", "status": 503, "detail": "Try again shortly."}',
+        ),
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    picker.select_option(TEAM_LEADER_TEMPLATE)
+    expect(section.get_by_role("alert").filter(has_text="again")).to_be_visible()
+    expect(save).to_be_hidden()
+    expect(section.get_by_role("button", name="Add", exact=True)).to_be_disabled()
+
+
 def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str, Any]) -> None:
     phone = open_browser(width=390)
     page = phone.sign_in("manager")
