@@ -74,13 +74,15 @@ function validateStep() {
 document.getElementById('next').addEventListener('click', async (event) => {
   if (!validateStep()) return;
   const next = event.currentTarget;
+  const from = state.step;
   // Held while the KPIs load: a second click would otherwise advance twice and skip their step.
   next.disabled = true;
   try {
-    if (STEPS[state.step] === 'contract') await loadKpiChoices();
-    if (STEPS[state.step] === 'kpis' && !validateAdded()) return;
-    if (STEPS[state.step + 1] === 'review') renderReview();
-    showStep(state.step + 1);
+    if (STEPS[from] === 'contract' && !(await loadKpiChoices())) return;
+    if (state.step !== from) return; // the person went Back while the KPIs loaded
+    if (STEPS[from] === 'kpis' && !validateAdded()) return;
+    if (STEPS[from + 1] === 'review') renderReview();
+    showStep(from + 1);
   } finally {
     next.disabled = false;
   }
@@ -124,11 +126,16 @@ function renderTemplates() {
 
 // ---------------------------------------------------------------- step 3: KPIs
 
-async function loadKpiChoices() {
+function chosenContract() {
   const templateId = form.querySelector('input[name=template_id]:checked').value;
   const roleGroup = form.elements.role_group.value;
-  const key = `${templateId}|${roleGroup}`;
-  if (state.loadedFor === key) return;
+  return { templateId, roleGroup, key: `${templateId}|${roleGroup}` };
+}
+
+/** The KPI step's lists for the template and role group chosen now; false when they failed to load. */
+async function loadKpiChoices() {
+  const { templateId, roleGroup, key } = chosenContract();
+  if (state.loadedFor === key) return true;
   const groups = document.getElementById('kpi-groups');
   replace(groups, loading('Loading the template’s KPIs and the role’s defaults…'));
   try {
@@ -136,6 +143,8 @@ async function loadKpiChoices() {
       api(`/hr/templates/${templateId}/kpis`),
       api('/hr/kpi-modules', { query: { role_group: roleGroup } }),
     ]);
+    // Chosen again while these loaded: load what is chosen now.
+    if (chosenContract().key !== key) return loadKpiChoices();
     state.templateKpis = templateKpis;
     state.roleModules = roleModules;
     state.excluded = new Set();
@@ -144,8 +153,11 @@ async function loadKpiChoices() {
     renderKpiGroups();
     renderGalleryPick();
     renderAdded();
+    return true;
   } catch (error) {
     replace(groups, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
+    showErrors(form, error);
+    return false;
   }
 }
 

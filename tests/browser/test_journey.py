@@ -35,6 +35,37 @@ def kpi_card(browser: Browser, name: str) -> Any:
     return browser.page.locator("li.kpi-card", has=browser.page.get_by_role("heading", name=name))
 
 
+TEMPLATE_KPIS = re.compile(r"/hr/templates/[^/]+/kpis$")
+
+
+def hold_template_kpis_but_the_team_leaders(page: Any) -> list[Any]:
+    """Hold back the requests for every template's KPIs but the team leader's; the caller
+    continues them when it wants their answers to arrive late."""
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        if TEAM_LEADER_TEMPLATE in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(TEMPLATE_KPIS, hold)
+    return held
+
+
+def fail_template_kpis(page: Any, template_id: str | None = None) -> None:
+    """Answer the KPIs of one template (or of every one) with a 503 problem."""
+    pattern = re.compile(rf"/hr/templates/{template_id}/kpis$") if template_id else TEMPLATE_KPIS
+    page.route(
+        pattern,
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/problem+json",
+            body='{"title": "Service Unavailable", "status": 503, "detail": "Try again shortly."}',
+        ),
+    )
+
+
 def test_manager_creates_a_contract_in_the_wizard(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
@@ -76,15 +107,21 @@ def test_manager_creates_a_contract_in_the_wizard(
     manager.screenshot("03-contract-created")
 
 
+def wizard_at_the_contract_step(browser: Browser, name: str) -> Any:
+    """A manager's wizard for a new person, at the step that picks the contract template."""
+    page = browser.sign_in("manager")
+    page.goto("/page_hr_contracting.html")
+    page.get_by_label("A new person").check()
+    page.get_by_label("Full name").fill(name)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Which contract?")).to_be_visible()
+    return page
+
+
 def test_a_second_click_on_next_while_the_kpis_load_does_not_skip_their_step(
     open_browser: OpenBrowser,
 ) -> None:
-    manager = open_browser()
-    page = manager.sign_in("manager")
-    page.goto("/page_hr_contracting.html")
-    page.get_by_label("A new person").check()
-    page.get_by_label("Full name").fill("Sam Impatient")
-    page.get_by_role("button", name="Next").click()
+    page = wizard_at_the_contract_step(open_browser(), "Sam Impatient")
     page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
 
     # Two clicks in one task: the second lands while the first still awaits the KPIs.
@@ -124,6 +161,36 @@ def test_enter_in_the_wizard_moves_on_a_step_and_never_creates_the_contract_earl
     expect(page.get_by_role("heading", name="KPIs this person starts with")).to_be_visible()
     expect(page.get_by_role("heading", name="Contract created")).to_be_hidden()
     assert not contracts, contracts
+
+
+def test_a_template_chosen_again_while_the_kpis_load_is_the_one_the_kpi_step_shows(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    held = hold_template_kpis_but_the_team_leaders(manager.page)
+    page = wizard_at_the_contract_step(manager, "Ana Secondthoughts")
+    page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
+    page.get_by_role("button", name="Next").click()
+    page.locator(f"input[name=template_id][value='{TEAM_LEADER_TEMPLATE}']").check()
+    for route in held:
+        route.continue_()
+    expect(page.get_by_role("heading", name="KPIs this person starts with")).to_be_visible()
+    required = page.locator("[data-kpi-group=required]")
+    expect(page.get_by_text("Team Supervision Coverage")).to_be_visible()
+    expect(required.get_by_text(REQUIRED_KPI)).to_have_count(0)
+
+
+def test_kpis_that_fail_to_load_keep_the_wizard_at_the_contract_step(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    fail_template_kpis(manager.page)
+    page = wizard_at_the_contract_step(manager, "Lee Patient")
+    page.get_by_label(re.compile(SUPPORT_WORKER_TEMPLATE)).check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("[data-form-error]")).to_contain_text("again")
+    expect(page.get_by_role("heading", name="Which contract?")).to_be_visible()
+    expect(page.get_by_role("heading", name="KPIs this person starts with")).to_be_hidden()
 
 
 def test_manager_sees_the_kpis_on_the_staff_page(
@@ -389,17 +456,9 @@ def test_a_late_answer_for_another_template_does_not_replace_the_chosen_one(
 ) -> None:
     admin = open_browser()
     page = admin.page
-    # Hold every template's KPIs but the team leader's, so the page's first answer
-    # (for the template it shows first) comes back after the person has chosen another.
-    held: list[Any] = []
-
-    def hold_all_but_the_team_leader(route: Any) -> None:
-        if TEAM_LEADER_TEMPLATE in route.request.url:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route(re.compile(r"/hr/templates/[^/]+/kpis$"), hold_all_but_the_team_leader)
+    # The page's first answer (for the template it shows first) comes back after the
+    # person has chosen another.
+    held = hold_template_kpis_but_the_team_leaders(page)
     admin.sign_in("hr_admin")
     section = page.get_by_role("region", name="Contract template KPI sets")
     section.get_by_label("Contract template").select_option(TEAM_LEADER_TEMPLATE)
@@ -435,14 +494,7 @@ def test_a_template_whose_kpis_did_not_load_cannot_be_saved_over(
     expect(weight).to_have_value("2")
 
     # The team leader's KPIs fail to load: nothing is drawn that Save could write onto it.
-    page.route(
-        re.compile(rf"/hr/templates/{TEAM_LEADER_TEMPLATE}/kpis$"),
-        lambda route: route.fulfill(
-            status=503,
-            content_type="application/problem+json",
-            body='{"title": "Service Unavailable", "status": 503, "detail": "Try again shortly."}',
-        ),
-    )
+    fail_template_kpis(page, TEAM_LEADER_TEMPLATE)
     page.once("dialog", lambda dialog: dialog.accept())
     picker.select_option(TEAM_LEADER_TEMPLATE)
     expect(section.get_by_role("alert").filter(has_text="again")).to_be_visible()
