@@ -113,8 +113,14 @@ async function showPerson() {
   const ok = await loadKpis();
   if (!ok) return;
   await loadJournal();
-  if (queryParam('new') && !state.kpis.length) waitForNewKpis();
   if (queryParam('tab') === 'journal') selectTab('journal', false);
+  if (queryParam('new')) awaitTheNewContractsKpis();
+}
+
+/** Just after a contract: a new person's KPIs are still being attached, and a renewal may add some. */
+async function awaitTheNewContractsKpis() {
+  if (!state.kpis.length) await waitForNewKpis();
+  else if (await refreshKpisUntilChanged(state.kpis, { timeout: 15000 })) await loadJournal();
 }
 
 function renderPersonHead() {

@@ -367,6 +367,31 @@ def test_a_late_journal_answer_does_not_hide_an_entry_added_since(
     expect(journal.get_by_text("Handover done well")).to_be_visible()
 
 
+def test_kpis_a_renewal_adds_appear_on_the_page_opened_from_the_wizard(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    # The first read answers without the KPI the new contract is still attaching.
+    late: list[str] = []
+
+    def answer_the_first_read_without_one_kpi(route: Any) -> None:
+        if late:
+            route.continue_()
+            return
+        kpis = route.fetch().json()
+        attaching = next(k for k in reversed(kpis) if k["status"] == "active")
+        kpis.remove(attaching)
+        late.append(attaching["module"]["name"])
+        route.fulfill(json=kpis)
+
+    page.route(re.compile(r"/hr/staff/[^/]+/kpis\?"), answer_the_first_read_without_one_kpi)
+    manager.sign_in("manager")
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&new=1")
+    expect(kpi_card(manager, REQUIRED_KPI)).to_be_visible()
+    expect(kpi_card(manager, late[0])).to_be_visible()
+
+
 def test_another_staff_member_is_refused(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
