@@ -536,7 +536,9 @@ async function loadJournal({ more = false } = {}) {
     }
   } catch (error) {
     if (!isLatest()) return;
-    replace(list, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
+    // An older page that failed leaves the entries already shown where they are.
+    if (more) announce(error.humanMessage);
+    else replace(list, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
   } finally {
     if (isLatest()) {
       journalBusy = false;
@@ -698,9 +700,14 @@ function approvalBox(entry) {
         if (await refreshKpisUntilChanged(before)) loadJournal();
       }
     } catch (error) {
+      if (error.status === 409) {
+        // Decided elsewhere meanwhile: this box is about to go, so say it in the status toast.
+        announce(error.humanMessage);
+        loadJournal();
+        return;
+      }
       showErrors(form, error);
       for (const b of form.querySelectorAll('button')) b.disabled = false;
-      if (error.status === 409) loadJournal();
     }
   });
   return form;
@@ -796,21 +803,23 @@ async function submitEntry(event) {
   const before = state.kpis;
   try {
     await api(`/hr/staff/${encodeURIComponent(state.staffId)}/kpis/${kpiId}/journal`, { method: 'POST', body });
-    const keepKpi = f.kpi_id.value;
-    const keepType = f.entry_type.value;
-    entryForm.reset();
-    f.kpi_id.value = keepKpi;
-    f.entry_type.value = keepType;
-    syncEntryFields();
-    announce(session.isStaffOnly ? 'Thank you. Your reflection is shared with your manager.' : 'Added to the journal.');
-    await loadJournal();
-    if (!session.isStaffOnly && SCORING_TYPES.has(type) && !body.is_pending_approval) {
-      if (await refreshKpisUntilChanged(before)) loadJournal();
-    }
   } catch (error) {
     showErrors(entryForm, error);
+    return;
   } finally {
     button.disabled = false;
+  }
+  const keepKpi = f.kpi_id.value;
+  const keepType = f.entry_type.value;
+  entryForm.reset();
+  f.kpi_id.value = keepKpi;
+  f.entry_type.value = keepType;
+  syncEntryFields();
+  announce(session.isStaffOnly ? 'Thank you. Your reflection is shared with your manager.' : 'Added to the journal.');
+  await loadJournal();
+  // The score is recomputed from the entry's event a moment later; the form is free meanwhile.
+  if (!session.isStaffOnly && SCORING_TYPES.has(type) && !body.is_pending_approval) {
+    if (await refreshKpisUntilChanged(before)) loadJournal();
   }
 }
 

@@ -332,6 +332,35 @@ def test_manager_approves_the_staff_reflection(
     manager.screenshot("10-reflection-approved")
 
 
+def test_a_reflection_decided_elsewhere_first_says_so(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    staff = open_browser()
+    staff_page = staff.sign_in("staff", journey["staff_id"])
+    kpi_card(staff, REQUIRED_KPI).get_by_role("button", name="Add a reflection").click()
+    form = staff_page.get_by_role("form", name="Add a reflection")
+    form.get_by_label("Title", exact=True).fill("Asking for a buddy shift")
+    form.get_by_label("What happened").fill("A shift alongside Jo would help with the new client.")
+    form.get_by_role("button", name="Share reflection").click()
+    expect(staff_page.get_by_text("Awaiting approval")).to_be_visible()
+
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    # Another manager decides first: this one's decision is answered 409.
+    page.route(
+        re.compile(r"/hr/journal/[^/]+/approval$"),
+        lambda route: route.fulfill(
+            status=409,
+            content_type="application/problem+json",
+            body='{"title": "Conflict", "status": 409, "detail": "Someone has already decided."}',
+        ),
+    )
+    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&tab=journal")
+    entry = page.locator("article.entry", has_text="Asking for a buddy shift")
+    entry.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status")).to_contain_text("already decided")
+
+
 def test_a_late_journal_answer_does_not_hide_an_entry_added_since(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
