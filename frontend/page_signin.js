@@ -90,6 +90,12 @@ tokenForm.addEventListener('submit', (event) => {
     tokenForm.elements.token.focus();
     return;
   }
+  const managing = claims.roles.includes('manager') || claims.roles.includes('hr_admin');
+  if (!managing && !claims.staff_id) {
+    markInvalid(tokenForm.elements.token, 'This staff token names no staff member (staff_id), so it cannot open anyone’s page. Please ask for a new one.');
+    tokenForm.elements.token.focus();
+    return;
+  }
   saveToken(raw);
   goOn(currentSession());
 });

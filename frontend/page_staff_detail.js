@@ -828,7 +828,8 @@ async function submitEntry(event) {
 (async function start() {
   if (!state.staffId) {
     if (session.isStaffOnly) {
-      location.replace('page_staff_detail.html?staff_id=' + encodeURIComponent(session.staffId || ''));
+      if (session.staffId) location.replace('page_staff_detail.html?staff_id=' + encodeURIComponent(session.staffId));
+      else refuse({ status: 400, humanMessage: 'Your sign-in names no staff member, so we cannot tell which page is yours. Please sign in again with a token that carries your staff id.' });
       return;
     }
     showPeople();

@@ -89,6 +89,11 @@ def test_prod_sign_in_takes_the_identity_providers_token(
         page.get_by_role("button", name="Use this token").click()
         expect(page.get_by_text("has expired")).to_be_visible()
 
+        nobody = unsigned_token({"sub": "idp|2", "roles": ["staff"], "exp": int(time.time()) + 600})
+        token_field.fill(nobody)
+        page.get_by_role("button", name="Use this token").click()
+        expect(page.get_by_text("names no staff member")).to_be_visible()
+
         staff_id = "5d1b3c5e-2f4a-4b6c-8d9e-0a1b2c3d4e5f"
         token = unsigned_token(
             {
@@ -104,3 +109,18 @@ def test_prod_sign_in_takes_the_identity_providers_token(
         assert not visitor.errors, visitor.errors
     finally:
         visitor.close()
+
+
+def test_a_staff_token_without_a_staff_id_is_told_so_instead_of_going_round(
+    open_browser: OpenBrowser,
+) -> None:
+    # An identity provider hands over a staff token that names nobody.
+    nobody = unsigned_token({"sub": "idp|3", "roles": ["staff"], "exp": int(time.time()) + 600})
+    visitor = open_browser()
+    page = visitor.page
+    page.goto(f"/index.html#token={nobody}")
+    expect(page.get_by_text("You are signed in as Staff")).to_be_visible()
+    page.goto("/page_staff_detail.html")
+    expect(page.get_by_role("heading", name="Cannot open this page")).to_be_visible()
+    expect(page.get_by_text("names no staff member")).to_be_visible()
+    assert page.url.endswith("/page_staff_detail.html")
