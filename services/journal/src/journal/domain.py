@@ -308,12 +308,19 @@ def append(
 
 def with_parameters(scores: Scores, parameters: ScoringParameters) -> Applied:
     """The same outcome and effort scored by (possibly new) parameters: a changed effort weight
-    moves the composite, changed thresholds move the growth status. Not an evaluation."""
+    moves the composite, changed thresholds move the growth status. Not an evaluation: the
+    previous score stays, and the trend is measured from it to the moved composite."""
     current = composite(scores.outcome_score, scores.effort_score, parameters.effort_weight)
     status = growth_status(current, parameters.minimum_score, parameters.target_score)
     if current == scores.current_score and status == scores.growth_status:
         return Applied(current, current, scores, recomputed=False)  # most news: nothing moves
-    new = replace(scores, current_score=current, growth_status=status)
+    new = replace(
+        scores,
+        current_score=current,
+        growth_status=status,
+        score_trend=score_trend(scores.previous_score, current),
+        trend_percentage=trend_percentage(scores.previous_score, current),
+    )
     return Applied(scores.current_score, current, new, recomputed=True)
 
 

@@ -308,6 +308,25 @@ def test_a_new_effort_weight_moves_the_composite_without_an_evaluation():
     assert applied.scores.last_evaluated_at == start.last_evaluated_at
 
 
+def test_a_new_effort_weight_measures_the_trend_from_the_previous_score_to_the_moved_one():
+    kpi = a_percentage_kpi(effort_weight=0.2)
+    start = scored(kpi, ScoreChange(score=80.0), ScoreChange(effort_score=100.0))
+    assert (start.previous_score, start.current_score, start.trend_percentage) == (80.0, 84.0, 5.0)
+    moved = domain.with_parameters(start, replace(kpi, effort_weight=0.3)).scores
+    assert (moved.previous_score, moved.current_score) == (80.0, 86.0)
+    assert (moved.score_trend, moved.trend_percentage) == (ScoreTrend.UP, 7.5)
+
+    # A fall that a heavier effort weight turns into a rise reads as one.
+    falling = scored(
+        kpi, ScoreChange(score=80.0), ScoreChange(effort_score=100.0), ScoreChange(score=78.0)
+    )
+    assert (falling.previous_score, falling.current_score) == (84.0, 82.4)
+    assert falling.score_trend is ScoreTrend.DOWN
+    risen = domain.with_parameters(falling, replace(kpi, effort_weight=0.3)).scores
+    assert risen.current_score == 84.6
+    assert risen.score_trend is ScoreTrend.UP
+
+
 def test_a_new_target_moves_only_the_growth_status():
     kpi = a_percentage_kpi(target_score=90.0)
     start = scored(kpi, ScoreChange(score=88.0))
