@@ -183,6 +183,15 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     if isinstance(exc, TRANSIENT_DB_ERRORS):
         log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
         return problem(503, "Service unavailable", "The database cannot be reached; retry soon")
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        # A use case's own check lost a race (two creates at once); warn so it gets a named field.
+        log.warning(
+            "unique rule %s on %s %s", exc.constraint_name, request.method, request.url.path
+        )
+        return problem(409, "Conflict", "The request clashes with a record that exists")
+    if isinstance(exc, asyncpg.exceptions.CheckViolationError):
+        log.warning("check rule %s on %s %s", exc.constraint_name, request.method, request.url.path)
+        return problem(422, "Unprocessable content", "A value breaks a rule of the stored records")
     if isinstance(exc, asyncpg.exceptions.DataError):
         # SQLSTATE class 22: the database refused a value the request carried (a NUL character,
         # a number out of range); the request is at fault, not the server.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +24,18 @@ class Problem:
 
 
 def slugify(name: str) -> str:
-    """A URL-safe slug from a display name ("WHS & Safety" -> "whs-safety")."""
-    return _SLUG_NOISE.sub("-", name.lower()).strip("-")
+    """A URL-safe slug from a display name ("WHS & Safety" -> "whs-safety", "Café" -> "cafe")."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return _SLUG_NOISE.sub("-", folded.lower()).strip("-")
+
+
+def naming_problems(name: str, slug: str) -> list[Problem]:
+    """What is wrong with a module's name and slug (the slug made from the name when not given)."""
+    if not name.strip():
+        return [Problem("name", "must not be blank")]
+    if not slug:
+        return [Problem("slug", "is needed: the name has no letters or digits to make one from")]
+    return []
 
 
 def module_problems(

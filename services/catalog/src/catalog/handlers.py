@@ -62,37 +62,46 @@ async def get_module(pool: Pool, module_id: uuid.UUID) -> KpiModule:
     return module_from(row)
 
 
+def _module_columns(data: KpiModuleCreate, slug: str) -> tuple[Any, ...]:
+    """INSERT_MODULE's parameters, in its order."""
+    return (
+        data.name,
+        slug,
+        data.category,
+        data.role_group,
+        data.role_group is None,
+        data.objective,
+        data.measurement_method,
+        data.data_sources,
+        data.automation_status,
+        data.score_type,
+        data.target_score,
+        data.minimum_score,
+        data.effort_weight,
+        data.evaluation_frequency,
+        data.coaching_tips,
+        data.is_default_for_role,
+        data.display_order,
+    )
+
+
 async def create_module(pool: Pool, outbox: Outbox, data: KpiModuleCreate) -> KpiModule:
     """Add a module to the library and announce it."""
+    slug = data.slug or domain.slugify(data.name)
     _raise_problems(
-        domain.module_problems(
+        domain.naming_problems(data.name, slug)
+        + domain.module_problems(
             data.score_type, data.target_score, data.minimum_score, data.effort_weight
         )
     )
-    slug = data.slug or domain.slugify(data.name)
     async with unit_of_work(pool, outbox) as uow:
-        if await uow.conn.fetchval(queries.SLUG_TAKEN, slug):
-            raise Conflict(f"A module with slug {slug!r} exists", [FieldError("slug", "taken")])
-        row = await uow.conn.fetchrow(
-            queries.INSERT_MODULE,
-            data.name,
-            slug,
-            data.category,
-            data.role_group,
-            data.role_group is None,
-            data.objective,
-            data.measurement_method,
-            data.data_sources,
-            data.automation_status,
-            data.score_type,
-            data.target_score,
-            data.minimum_score,
-            data.effort_weight,
-            data.evaluation_frequency,
-            data.coaching_tips,
-            data.is_default_for_role,
-            data.display_order,
-        )
+        # The unique slug decides, so two creates racing for one slug get a 409, not a 500.
+        try:
+            row = await uow.conn.fetchrow(queries.INSERT_MODULE, *_module_columns(data, slug))
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"A module with slug {slug!r} exists", [FieldError("slug", "taken")]
+            ) from None
         assert row is not None  # INSERT ... RETURNING always returns the row
         module = module_from(row)
         await uow.publish([events.ModuleUpserted(module=snapshot_of(module))])
@@ -111,7 +120,8 @@ async def update_module(
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         merged = current | changes
         _raise_problems(
-            domain.module_problems(
+            domain.naming_problems(merged["name"], merged["slug"])
+            + domain.module_problems(
                 ScoreType(merged["score_type"]),
                 merged["target_score"],
                 merged["minimum_score"],

@@ -24,8 +24,6 @@ ALL_MODULES = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules ORDER BY display_ord
 
 MODULE_SCORE_TYPES = "SELECT id, score_type FROM hr.kpi_modules WHERE id = ANY($1::uuid[])"
 
-SLUG_TAKEN = "SELECT EXISTS (SELECT 1 FROM hr.kpi_modules WHERE slug = $1)"
-
 INSERT_MODULE = f"""
 INSERT INTO hr.kpi_modules (
     name, slug, category, role_group, is_universal, objective, measurement_method, data_sources,

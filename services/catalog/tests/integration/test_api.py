@@ -166,6 +166,8 @@ async def test_only_hr_admin_changes_the_library(
         ({"category": "morale"}, 400, "category"),
         ({"target_score": "ninety"}, 400, "target_score"),
         ({"slug": "Not A Slug"}, 400, "slug"),
+        ({"name": "   "}, 422, "name"),
+        ({"name": "Обслуживание клиентов"}, 422, "slug"),
     ],
 )
 async def test_a_bad_module_is_refused_naming_the_field(
@@ -178,6 +180,30 @@ async def test_a_bad_module_is_refused_naming_the_field(
 async def test_a_taken_slug_is_a_conflict(catalog: Client, as_role: Headers) -> None:
     body = a_module(slug="code-of-conduct-culture")
     assert_problem(await catalog.post(MODULES, json=body, headers=as_role("hr_admin")), 409, "slug")
+
+
+async def test_two_creates_racing_for_one_slug_get_one_module_and_a_conflict(
+    catalog: Client, as_role: Headers
+) -> None:
+    body = a_module(slug=f"racing-{uuid.uuid4().hex[:8]}")
+    first, second = await asyncio.gather(
+        *(catalog.post(MODULES, json=body, headers=as_role("hr_admin")) for _ in range(2))
+    )
+    assert sorted([first.status_code, second.status_code]) == [201, 409]
+    loser = second if second.status_code == 409 else first
+    assert_problem(loser, 409, "slug")
+
+
+async def test_a_name_from_another_script_is_kept_with_the_slug_given(
+    catalog: Client, as_role: Headers
+) -> None:
+    body = a_module(name="Обслуживание клиентов", slug=f"client-service-{uuid.uuid4().hex[:6]}")
+    created = await catalog.post(MODULES, json=body, headers=as_role("hr_admin"))
+    assert created.status_code == 201 and created.json()["name"] == "Обслуживание клиентов"
+    renamed = await catalog.patch(
+        f"{MODULES}/{created.json()['id']}", json={"name": " "}, headers=as_role("hr_admin")
+    )
+    assert_problem(renamed, 422, "name")
 
 
 async def test_archiving_hides_a_module_but_never_deletes_it(

@@ -7,6 +7,7 @@ import uuid
 from catalog.domain import (
     TemplateKpiChoice,
     module_problems,
+    naming_problems,
     slugify,
     template_problems,
 )
@@ -45,6 +46,17 @@ def test_targets_stay_on_the_modules_scale() -> None:
 def test_slugs_are_url_safe() -> None:
     assert slugify("WHS & Safety Compliance") == "whs-safety-compliance"
     assert slugify("  Code of Conduct & Culture!") == "code-of-conduct-culture"
+    assert slugify("Café Culture & Rôle Clarity") == "cafe-culture-role-clarity"
+
+
+def test_a_module_needs_a_name_and_a_slug_to_be_found_by() -> None:
+    assert naming_problems("Family Partnership", "family-partnership") == []
+    [blank] = naming_problems("   ", "")
+    assert blank.field == "name"
+    # A name with nothing to make a slug from (symbols, another script) asks for the slug.
+    for name in ("!!!", "Обслуживание клиентов"):
+        [missing] = naming_problems(name, slugify(name))
+        assert missing.field == "slug"
 
 
 def test_a_template_set_names_known_modules_once_with_positive_weights() -> None:
