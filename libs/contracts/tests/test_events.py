@@ -61,6 +61,15 @@ def test_a_missing_field_is_an_error() -> None:
         codec.decode_lifecycle(msgspec.json.encode(body))
 
 
+@pytest.mark.parametrize("field", ["event_id", "occurred_at"])
+def test_an_inbound_event_brings_its_own_id_and_time(field: str) -> None:
+    # Made up on arrival, a redelivery would be a new event at a new time, applied twice.
+    body = a_contract_created_body()
+    del body[field]
+    with pytest.raises(msgspec.ValidationError, match=f"missing required field `{field}`"):
+        codec.decode_lifecycle(msgspec.json.encode(body))
+
+
 def test_unknown_fields_are_ignored_so_publishers_can_add_fields() -> None:
     event = codec.decode_lifecycle(msgspec.json.encode(a_contract_created_body(new_field=1)))
     assert isinstance(event, ContractCreated)

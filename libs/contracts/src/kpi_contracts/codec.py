@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypeVar
 
 import msgspec
@@ -36,8 +37,23 @@ def decode(body: bytes | str, kind: type[T] | Any) -> T:
     return result
 
 
+class _Stamp(msgspec.Struct):
+    """What every inbound event must carry itself (our own events default them when built)."""
+
+    event_id: uuid.UUID
+    occurred_at: events.Instant
+
+
+_stamp_decoder = msgspec.json.Decoder(_Stamp)
+
+
 def decode_lifecycle(body: bytes | str) -> events.LifecycleEvent:
-    """Decode an inbound lifecycle event; the `event_type` tag picks the type."""
+    """Decode an inbound lifecycle event; the `event_type` tag picks the type.
+
+    Its `event_id` (the dedupe key) and `occurred_at` (its place in the person's story) must be
+    the publisher's: made up here, a redelivery would count as a new event at a new time.
+    """
+    _stamp_decoder.decode(body)
     result: events.LifecycleEvent = decoder(events.LifecycleEvent).decode(body)
     return result
 
