@@ -109,6 +109,10 @@ HOSTILE: dict[str, bytes] = {
     "occurred_at not a time": as_json(a_contract_created(occurred_at="yesterday")),
     "kpi_selection wrong shape": as_json(a_contract_created(kpi_selection=["all"])),
     "missing staff_id": as_json({k: v for k, v in a_contract_created().items() if k != "staff_id"}),
+    "missing event_id": as_json({k: v for k, v in a_contract_created().items() if k != "event_id"}),
+    "missing occurred_at": as_json(
+        {k: v for k, v in a_contract_created().items() if k != "occurred_at"}
+    ),
     "invalid utf-8": b'{"event_type": "StaffExited", "event_id": "\xff\xfe", "staff_id": "\xc3\x28"}',
     "nesting bomb": b"[" * 100_000 + b"]" * 100_000,
     "1 MB of garbage": b"\xfe" * MEGABYTE,
