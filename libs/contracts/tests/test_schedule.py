@@ -58,3 +58,11 @@ def test_next_due_is_always_later_and_keeps_the_time_of_day(when, frequency):
     due = next_due(when, frequency)
     assert due > when
     assert due.timetz() == when.timetz()
+
+
+def test_the_offset_an_instant_is_written_in_does_not_move_its_due_day():
+    # 2026-01-31 03:00 UTC, written as the evening of the 30th in New York.
+    as_written = datetime.fromisoformat("2026-01-30T22:00:00-05:00")
+    in_utc = datetime(2026, 1, 31, 3, 0, tzinfo=UTC)
+    assert next_due(as_written, Frequency.MONTHLY) == next_due(in_utc, Frequency.MONTHLY)
+    assert next_due(as_written, Frequency.MONTHLY) == datetime(2026, 2, 28, 3, 0, tzinfo=UTC)

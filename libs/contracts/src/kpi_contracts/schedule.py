@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from kpi_contracts.enums import Frequency
 
@@ -26,6 +26,8 @@ def next_due(when: datetime, frequency: Frequency | str) -> datetime:
     """`when` plus one evaluation period: weekly 7 d, fortnightly 14 d, monthly 1 calendar month,
     quarterly 3 months, annually 1 year."""
     frequency = Frequency(frequency)
+    # Calendar months are counted in UTC, so the offset a publisher wrote cannot move the day.
+    when = when.astimezone(UTC) if when.tzinfo else when
     if frequency in _DAYS:
         return when + timedelta(days=_DAYS[frequency])
     return add_months(when, _MONTHS[frequency])
