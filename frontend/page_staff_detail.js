@@ -2,7 +2,7 @@
 // their Living Journal (timeline, filters, new entries, approvals). A staff-only token sees their
 // own page without score numbers, effort weights or hidden entries: the API leaves those keys out.
 
-import { api, allPages, contractSystem, latestOnly } from './shared/api.js';
+import { api, allLinkedPages, contractSystem, latestOnly } from './shared/api.js';
 import { h, replace, loading, empty, announce, queryParam, openDialog } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, numberValue } from './shared/forms.js';
 import { requireSession } from './shared/session.js';
@@ -57,8 +57,7 @@ async function showPeople() {
 
   try {
     const before = new Date(Date.now() + 14 * 86400000).toISOString();
-    const due = await api('/hr/evaluations/due', { query: { before } });
-    const items = Array.isArray(due) ? due : due.items || [];
+    const items = await allLinkedPages('/hr/evaluations/due', { query: { before, limit: 1000 } });
     const byPerson = new Map();
     for (const item of items) {
       if (!byPerson.has(item.staff_id)) byPerson.set(item.staff_id, []);

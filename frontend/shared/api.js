@@ -51,7 +51,7 @@ async function parseBody(response) {
 }
 
 /** Send a request to any gateway path; JSON in and out; throws ApiError. */
-export async function request(url, { method = 'GET', body, query, signal, auth = true, redirectOn401 = true } = {}) {
+export async function request(url, { method = 'GET', body, query, signal, auth = true, redirectOn401 = true, withNext = false } = {}) {
   const target = new URL(url, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== '') target.searchParams.set(key, value);
@@ -69,7 +69,7 @@ export async function request(url, { method = 'GET', body, query, signal, auth =
     throw new ApiError({ status: 0, title: 'Network error' });
   }
   const data = await parseBody(response);
-  if (response.ok) return data;
+  if (response.ok) return withNext ? { data, next: nextLink(response, target) } : data;
 
   const problem = data && typeof data === 'object' ? data : {};
   const error = new ApiError({
@@ -110,15 +110,21 @@ export function api(path, options) {
   return request('/api/v1' + path, options);
 }
 
-/** Every page of a cursor-paginated list ({items, next_cursor}), up to `max` items. */
-export async function allPages(path, { query = {}, max = 1000 } = {}) {
+/** The URL of the next page a response names in its `Link` header (RFC 8288), or null. */
+function nextLink(response, requested) {
+  const match = /<([^>]*)>\s*;\s*rel="?next"?/.exec(response.headers.get('link') || '');
+  return match ? new URL(match[1], requested).href : null;
+}
+
+/** Every item of a plain list whose pages are linked by `Link: <…>; rel="next"`, up to `max`. */
+export async function allLinkedPages(path, { query = {}, max = 20000 } = {}) {
   const items = [];
-  let cursor = null;
-  do {
-    const page = await api(path, { query: { ...query, limit: 200, cursor } });
-    items.push(...(page.items || []));
-    cursor = page.next_cursor;
-  } while (cursor && items.length < max);
+  let page = await request('/api/v1' + path, { query, withNext: true });
+  items.push(...page.data);
+  while (page.next && items.length < max) {
+    page = await request(page.next, { withNext: true });
+    items.push(...page.data);
+  }
   return items;
 }
 

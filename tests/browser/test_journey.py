@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -217,6 +218,30 @@ def test_manager_sees_the_kpis_on_the_staff_page(
     expect(due.get_by_role("link", name=re.compile(journey["name"]))).to_be_visible()
     manager.assert_accessible()
     manager.screenshot("04b-people-and-evaluations-due")
+
+
+def test_the_people_page_lists_every_evaluation_due_across_pages(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    # Everything due before 2100, one KPI a page: the list has to follow the Link headers.
+    pages: list[list[dict[str, Any]]] = []
+
+    def one_at_a_time(route: Any) -> None:
+        address = urlsplit(route.request.url)
+        query = {**parse_qs(address.query), "limit": ["1"], "before": ["2100-01-01T00:00:00Z"]}
+        response = route.fetch(url=address._replace(query=urlencode(query, doseq=True)).geturl())
+        pages.append(response.json())
+        route.fulfill(response=response)
+
+    page.route(re.compile(r"/hr/evaluations/due\?"), one_at_a_time)
+    manager.sign_in("manager")  # a manager lands on the People page
+    person = page.locator("#due-list").get_by_role("link", name=re.compile(journey["name"]))
+    expect(person).to_be_visible()
+    theirs = {k["id"] for items in pages for k in items if k["staff_id"] == journey["staff_id"]}
+    assert len(theirs) > 1, theirs
+    expect(person).to_contain_text(f"{len(theirs)} KPIs")
 
 
 def test_score_updates_draw_the_chart_and_change_the_growth_status(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Response, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -114,7 +116,16 @@ class EvaluationController(Controller):
     path = "/api/v1/hr/evaluations"
     tags = ["evaluations"]
 
-    @get("/due")
+    @get(
+        "/due",
+        response_headers=[
+            ResponseHeader(
+                name="Link",
+                description='`<?before=…&limit=…&cursor=…>; rel="next"` when more are due',
+                documentation_only=True,
+            )
+        ],
+    )
     async def evaluations_due(
         self,
         principal: Caller,
@@ -123,11 +134,22 @@ class EvaluationController(Controller):
             str | None, QueryParameter(format="date-time", pattern=RFC3339, max_length=64)
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
-    ) -> list[StaffKpi]:
-        """Active staff KPIs due for evaluation before a time (default now), soonest first."""
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> Response[list[StaffKpi]]:
+        """Active staff KPIs due for evaluation before a time (default now), soonest first.
+
+        The answer stays a plain list; when more are due than `limit`, a `Link` header names
+        the next page (RFC 8288), so no KPI drops silently off a long list.
+        """
         principal.require(Role.MANAGER)
         when = _instant(before) if before else datetime.now(UTC)
-        return await handlers.evaluations_due(runtime.pool, _module_views(runtime), when, limit)
+        page, next_cursor = await handlers.evaluations_due(
+            runtime.pool, _module_views(runtime), when, limit, cursor
+        )
+        if next_cursor is None:
+            return Response(page)
+        query = urlencode({"before": when.isoformat(), "limit": limit, "cursor": next_cursor})
+        return Response(page, headers={"Link": f'<?{query}>; rel="next"'})
 
 
 # An RFC 3339 time (interfaces §3). Declared as a string and parsed here: as a `datetime`

@@ -23,6 +23,7 @@ from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_contracts.scales import on_scale, scale_text
+from kpi_kit import cursors
 from kpi_kit.consuming import Delivery, Rejected, first_copies
 from kpi_kit.db import Connection, Pool, Record
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
@@ -442,11 +443,17 @@ async def staff_kpis(
 
 
 async def evaluations_due(
-    pool: Pool, module_views: ModuleViews, before: datetime, limit: int
-) -> list[StaffKpi]:
-    """Active staff KPIs whose next evaluation is due before a time, soonest first."""
-    rows = await pool.fetch(queries.EVALUATIONS_DUE, before, limit)
-    return await views_of(pool, module_views, rows)
+    pool: Pool, module_views: ModuleViews, before: datetime, limit: int, cursor: str | None
+) -> tuple[list[StaffKpi], str | None]:
+    """A page of the active staff KPIs due before a time, soonest first, and the cursor of the
+    next page (None on the last); one more row fetched tells whether another follows."""
+    due_from, after_id = cursors.read_cursor(cursor, cursors.LOWEST)
+    rows = await pool.fetch(queries.EVALUATIONS_DUE, before, limit + 1, due_from, after_id)
+    page = await views_of(pool, module_views, rows[:limit])
+    if len(rows) <= limit:
+        return page, None
+    last = rows[limit - 1]
+    return page, cursors.cursor_after(last["next_evaluation_due"], last["id"])
 
 
 # ---------------------------------------------------------------- the catalogue replica

@@ -315,8 +315,11 @@ ORDER BY k.status, m.display_order, m.name, k.assigned_at
 
 STAFF_KPI = f"{_VIEW} WHERE k.staff_id = $1 AND k.id = $2"
 
+# A page of the KPIs due before $1, continuing after the key ($3, $4). The plain `>=` lets the
+# partial due index find the start; the row comparison steps past the rows already shown.
 EVALUATIONS_DUE = f"""{_VIEW}
 WHERE k.status = 'active' AND k.next_evaluation_due < $1
+  AND k.next_evaluation_due >= $3 AND (k.next_evaluation_due, k.id) > ($3, $4)
 ORDER BY k.next_evaluation_due, k.id
 LIMIT $2
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -452,6 +453,39 @@ async def test_evaluations_due_lists_active_kpis_due_before_a_time(assignment, p
     dates = [datetime.fromisoformat(k["next_evaluation_due"]) for k in due.json()]
     assert dates == sorted(dates)
     assert not [k for k in not_yet.json() if k["staff_id"] == str(person)]
+
+
+async def test_evaluations_due_past_the_limit_are_named_by_a_next_link(assignment, person, as_role):
+    url = "/api/v1/hr/evaluations/due"
+    everything = await assignment.get(
+        url, params={"before": FAR_FUTURE, "limit": 5000}, headers=as_role("manager")
+    )
+    assert "link" not in everything.headers
+    expected = [k["id"] for k in everything.json()]
+    assert len(expected) > 3
+
+    seen: list[str] = []
+    response = await assignment.get(
+        url, params={"before": FAR_FUTURE, "limit": 3}, headers=as_role("manager")
+    )
+    while True:
+        assert response.status_code == 200, response.text
+        seen += [k["id"] for k in response.json()]
+        link = response.headers.get("link")
+        if link is None:
+            break
+        query = re.fullmatch(r'<\?(.+)>; rel="next"', link)
+        assert query, link
+        response = await assignment.get(f"{url}?{query[1]}", headers=as_role("manager"))
+    assert seen == expected
+
+
+async def test_evaluations_due_refuses_a_cursor_it_did_not_give(assignment, as_role):
+    response = await assignment.get(
+        "/api/v1/hr/evaluations/due", params={"cursor": "made-up"}, headers=as_role("manager")
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_staff_may_not_list_evaluations_due(assignment, person, as_role):

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from journal import cursors, domain, queries
+from journal import domain, queries
 from journal.schemas import (
     ApprovalStatus,
     Decision,
@@ -31,6 +31,7 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
+from kpi_kit import cursors
 from kpi_kit.consuming import Delivery, first_copies
 from kpi_kit.db import Connection, Pool
 from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
@@ -450,7 +451,7 @@ async def person_journal(
     pool: Pool, staff_id: uuid.UUID, *, cursor: str | None, limit: int, include_hidden: bool
 ) -> JournalPage:
     """A person's journal across all their KPIs, newest first."""
-    created_at, entry_id = cursors.read_cursor(cursor)
+    created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
     async with pool.acquire() as conn:
         if not await conn.fetchval(queries.PERSON_KNOWN, staff_id):
             raise NotFound(f"The journal has no KPIs for staff member {staff_id}")
@@ -470,7 +471,7 @@ async def kpi_journal(
     include_hidden: bool,
 ) -> JournalPage:
     """One staff KPI's journal, newest first."""
-    created_at, entry_id = cursors.read_cursor(cursor)
+    created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
     async with pool.acquire() as conn:
         owner = await conn.fetchval(queries.KPI_OWNER, staff_kpi_id)
         if owner != staff_id:
