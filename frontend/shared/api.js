@@ -119,7 +119,7 @@ function nextLink(response, requested) {
 /** Every item of a plain list whose pages are linked by `Link: <…>; rel="next"`, up to `max`. */
 export async function allLinkedPages(path, { query = {}, max = 20000 } = {}) {
   const items = [];
-  let page = await request('/api/v1' + path, { query, withNext: true });
+  let page = await api(path, { query, withNext: true });
   items.push(...page.data);
   while (page.next && items.length < max) {
     page = await request(page.next, { withNext: true });

@@ -47,5 +47,5 @@ def read_cursor(cursor: str | None, start: Key) -> Key:
 def _invalid() -> BadRequest:
     return BadRequest(
         "The cursor is not one this API gave out",
-        [FieldError("cursor", "pass back a next_cursor, unchanged")],
+        [FieldError("cursor", "pass back the cursor a page gave (next_cursor or Link), unchanged")],
     )
