@@ -152,16 +152,34 @@ async function fetchKpis() {
   return Array.isArray(list) ? list : list.items || [];
 }
 
+// A poll's answer can arrive after a later read's (a status change reloads while a score poll waits):
+// only the latest read draws.
+const startKpisLoad = latestOnly();
+
+/** The person's KPIs, or null when a later read started meanwhile (its answer is the one to show). */
+async function fetchLatestKpis() {
+  const isLatest = startKpisLoad();
+  const list = await fetchKpis();
+  return isLatest() ? list : null;
+}
+
+function showKpis(list) {
+  state.kpis = list;
+  renderKpis();
+  fillKpiSelects();
+}
+
 async function loadKpis() {
   const cards = document.getElementById('kpi-cards');
   if (!state.kpis.length) replace(cards, loading('Loading KPIs…'));
   cards.setAttribute('aria-busy', 'true');
+  const isLatest = startKpisLoad();
   try {
-    state.kpis = await fetchKpis();
-    renderKpis();
-    fillKpiSelects();
+    const list = await fetchKpis();
+    if (isLatest()) showKpis(list);
     return true;
   } catch (error) {
+    if (!isLatest()) return true;
     if (error.status === 403 || error.status === 404) refuse(error);
     else replace(cards, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
     return false;
@@ -178,11 +196,9 @@ async function refreshKpisUntilChanged(before, { timeout = 12000 } = {}) {
   while (Date.now() - start < timeout) {
     await new Promise((r) => setTimeout(r, 700));
     try {
-      const list = await fetchKpis();
-      if (fingerprint(list) !== was) {
-        state.kpis = list;
-        renderKpis();
-        fillKpiSelects();
+      const list = await fetchLatestKpis();
+      if (list && fingerprint(list) !== was) {
+        showKpis(list);
         return true;
       }
     } catch { /* keep trying until the timeout */ }
@@ -197,13 +213,12 @@ async function waitForNewKpis() {
   while (Date.now() - start < 30000) {
     await new Promise((r) => setTimeout(r, 1000));
     try {
-      const list = await fetchKpis();
-      if (list.length) {
+      const list = await fetchLatestKpis();
+      if (list?.length) {
         // give the rest of the set a moment to arrive, then show it
         await new Promise((r) => setTimeout(r, 1000));
-        state.kpis = await fetchKpis();
-        renderKpis();
-        fillKpiSelects();
+        const whole = await fetchLatestKpis();
+        if (whole) showKpis(whole);
         announce(`${state.kpis.length} KPIs assigned from the new contract.`);
         await loadJournal();
         return;

@@ -36,6 +36,39 @@ def kpi_card(browser: Browser, name: str) -> Any:
     return browser.page.locator("li.kpi-card", has=browser.page.get_by_role("heading", name=name))
 
 
+def staff_page(browser: Browser, staff_id: str) -> Any:
+    """Sign a manager in and open a person's page."""
+    page = browser.sign_in("manager")
+    page.goto(f"/page_staff_detail.html?staff_id={staff_id}")
+    return page
+
+
+def fill_entry(page: Any, card: Any, entry_type: str, title: str, what: str) -> Any:
+    """Open the entry form from a KPI's card and fill it in; the caller adds fields and submits."""
+    page.get_by_role("tab", name="KPIs").click()
+    card.get_by_role("button", name="Add entry").click()
+    form = page.get_by_role("form", name="Add to the journal")
+    form.get_by_label("Entry type", exact=True).select_option(entry_type)
+    form.get_by_label("Title", exact=True).fill(title)
+    form.get_by_label("What happened").fill(what)
+    return form
+
+
+def hold_the_first_read(page: Any, url: re.Pattern[str]) -> list[tuple[Any, Any]]:
+    """Answer the page's first GET of `url` with what the service held then, but only when the
+    caller fulfils it: a late answer. Later requests go through."""
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route(url, hold)
+    return held
+
+
 TEMPLATE_KPIS = re.compile(r"/hr/templates/[^/]+/kpis$")
 
 
@@ -248,27 +281,16 @@ def test_score_updates_draw_the_chart_and_change_the_growth_status(
     open_browser: OpenBrowser, journey: dict[str, Any]
 ) -> None:
     manager = open_browser()
-    page = manager.sign_in("manager")
-    page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
+    page = staff_page(manager, journey["staff_id"])
     card = kpi_card(manager, REQUIRED_KPI)
 
-    def record(entry_type: str, title: str, **fields: str) -> None:
-        page.get_by_role("tab", name="KPIs").click()
-        card.get_by_role("button", name="Add entry").click()
-        form = page.get_by_role("form", name="Add to the journal")
-        form.get_by_label("Entry type", exact=True).select_option(entry_type)
-        form.get_by_label("Title", exact=True).fill(title)
-        form.get_by_label("What happened").fill(f"{title}: notes from the catch-up.")
-        for label, value in fields.items():
-            form.get_by_label(label.replace("_", " "), exact=True).fill(value)
+    def record(title: str, score: str) -> None:
+        form = fill_entry(page, card, "score_update", title, f"{title}: notes from the catch-up.")
+        form.get_by_label("New score", exact=True).fill(score)
         form.get_by_role("button", name="Add entry").click()
 
     # A score off the 1-5 scale: the service's problem+json lands next to the field.
-    card.get_by_role("button", name="Add entry").click()
-    form = page.get_by_role("form", name="Add to the journal")
-    form.get_by_label("Entry type", exact=True).select_option("score_update")
-    form.get_by_label("Title", exact=True).fill("First evaluation")
-    form.get_by_label("What happened").fill("Notes from the catch-up.")
+    form = fill_entry(page, card, "score_update", "First evaluation", "Notes from the catch-up.")
     score_field = form.get_by_label("New score")
     score_field.fill("9")
     score_field.evaluate("el => el.removeAttribute('max')")  # past the browser's own check
@@ -277,12 +299,12 @@ def test_score_updates_draw_the_chart_and_change_the_growth_status(
     expect(form.locator(".field-error")).to_be_visible()
     manager.screenshot("05-field-error-from-the-service")
 
-    record("score_update", "First evaluation", New_score="2.5")
+    record("First evaluation", "2.5")
     page.get_by_role("tab", name="KPIs").click()
     expect(card.locator("[data-growth]")).to_have_attribute(
         "data-growth", "growing", timeout=15_000
     )
-    record("score_update", "Second evaluation", New_score="4.8")
+    record("Second evaluation", "4.8")
     page.get_by_role("tab", name="KPIs").click()
     expect(card.locator("[data-growth]")).to_have_attribute(
         "data-growth", "exceeding", timeout=15_000
@@ -294,11 +316,9 @@ def test_score_updates_draw_the_chart_and_change_the_growth_status(
     )
 
     # A manager's note kept from the staff member.
-    page.get_by_role("tab", name="KPIs").click()
-    card.get_by_role("button", name="Add entry").click()
-    form.get_by_label("Entry type", exact=True).select_option("observation")
-    form.get_by_label("Title", exact=True).fill("Private note for the manager")
-    form.get_by_label("What happened").fill("Only for managers.")
+    form = fill_entry(
+        page, card, "observation", "Private note for the manager", "Only for managers."
+    )
     form.get_by_label("Visible to the staff member").uncheck()
     form.get_by_role("button", name="Add entry").click()
     expect(page.get_by_text("Not visible to staff")).to_be_visible()
@@ -393,23 +413,13 @@ def test_a_late_journal_answer_does_not_hide_an_entry_added_since(
     page = manager.page
     # The page's first journal read is answered with what the journal held then, but late:
     # after the manager has added an entry and the page has read the journal again.
-    held: list[tuple[Any, Any]] = []
-
-    def hold_the_first_read(route: Any) -> None:
-        if route.request.method == "GET" and not held:
-            held.append((route, route.fetch()))
-        else:
-            route.continue_()
-
-    page.route(re.compile(r"/hr/staff/[^/]+/journal\?"), hold_the_first_read)
+    held = hold_the_first_read(page, re.compile(r"/hr/staff/[^/]+/journal\?"))
     manager.sign_in("manager")
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}")
     card = kpi_card(manager, REQUIRED_KPI)
-    card.get_by_role("button", name="Add entry").click()
-    form = page.get_by_role("form", name="Add to the journal")
-    form.get_by_label("Entry type", exact=True).select_option("observation")
-    form.get_by_label("Title", exact=True).fill("Handover done well")
-    form.get_by_label("What happened").fill("Clear notes for the night shift.")
+    form = fill_entry(
+        page, card, "observation", "Handover done well", "Clear notes for the night shift."
+    )
     form.get_by_role("button", name="Add entry").click()
     journal = page.locator("#journal-list")
     expect(journal.get_by_text("Handover done well")).to_be_visible()
@@ -598,3 +608,44 @@ def test_pages_work_at_phone_width(open_browser: OpenBrowser, journey: dict[str,
     expect(page.locator("li.card").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     phone.assert_accessible()
+
+
+def test_a_late_kpi_poll_does_not_bring_back_a_kpi_deactivated_since(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    page = staff_page(manager, journey["staff_id"])
+    card = kpi_card(manager, REQUIRED_KPI)
+    added = kpi_card(manager, ADDED)  # not required: a manager may deactivate it
+    expect(added).to_be_visible()
+
+    # After a score the page polls the KPIs for the new score; its first poll is answered with
+    # what the service held then (every KPI active), but late: after the manager has
+    # deactivated another KPI and the page has read the KPIs again.
+    held = hold_the_first_read(page, re.compile(r"/hr/staff/[^/]+/kpis\?"))
+    form = fill_entry(page, card, "score_update", "Late poll check", "Notes from the catch-up.")
+    form.get_by_label("New score").fill("4")
+    form.get_by_role("button", name="Add entry").click()
+    for _ in range(100):  # the poll's first read comes 0.7 s after the entry is saved
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page never polled the KPIs"
+
+    page.get_by_role("tab", name="KPIs").click()  # an added entry shows the journal
+    added.get_by_role("button", name="Deactivate").click()
+    dialog = page.locator("#status-form")
+    dialog.get_by_label("Reason").fill("Moved to another house")
+    dialog.get_by_role("button", name="Deactivate").click()
+    expect(added).to_have_count(0)  # inactive KPIs are hidden until asked for
+
+    route, stale = held[0]
+    route.fulfill(response=stale)
+    page.wait_for_timeout(300)  # the page's own handling of that answer, which must draw nothing
+    expect(added).to_have_count(0)
+
+    # Leave the person as the other tests found them.
+    page.get_by_label("Show inactive KPIs and their history").check()
+    added.get_by_role("button", name="Reactivate").click()
+    dialog.get_by_role("button", name="Reactivate").click()
+    expect(added.get_by_role("button", name="Deactivate")).to_be_visible()
