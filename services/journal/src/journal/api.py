@@ -32,9 +32,12 @@ Cursor = Annotated[
 
 
 def for_staff(entry: JournalEntry) -> JournalEntry:
-    """What a staff-only caller sees of an entry: no number of the scoring at all."""
+    """What a staff-only caller sees of an entry: no number of the scoring at all, and no
+    sequence (its gaps would show how many entries are kept from them)."""
     hidden = without_scoring(entry)
-    return msgspec.structs.replace(hidden, score=msgspec.UNSET, effort_score=msgspec.UNSET)
+    return msgspec.structs.replace(
+        hidden, score=msgspec.UNSET, effort_score=msgspec.UNSET, sequence=msgspec.UNSET
+    )
 
 
 def shown_to(principal: Principal, page: JournalPage) -> JournalPage:

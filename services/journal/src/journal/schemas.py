@@ -74,7 +74,8 @@ class JournalEntry(msgspec.Struct, kw_only=True):
     staff_id: uuid.UUID
     kpi_module_id: uuid.UUID
     module_name: str
-    sequence: int
+    # absent for staff-only callers: gaps in it would count the entries kept from them
+    sequence: int | UnsetType
     entry_type: JournalEntryType
     title: str
     content: str

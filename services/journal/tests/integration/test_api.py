@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 Client = ServiceClient
 Headers = Callable[..., dict[str, str]]
 Assign = Callable[..., Awaitable[list[Any]]]
-STAFF_HIDDEN = SCORING_KEYS | {"score", "effort_score"}
+# sequence too: its gaps would count the entries kept from staff
+STAFF_HIDDEN = SCORING_KEYS | {"score", "effort_score", "sequence"}
 
 
 def journal_of(staff_id: Any, kpi_id: Any = None) -> str:
@@ -295,6 +296,7 @@ async def test_staff_see_their_visible_entries_without_any_scoring_number(journa
     assert hidden["id"] in {e["id"] for e in manager_view}
     assert hidden["id"] not in {e["id"] for e in staff_view}
     assert len(staff_view) == len(manager_view) - 1
+    assert all("sequence" in entry for entry in manager_view)
     for entry in staff_view:
         assert not STAFF_HIDDEN & entry.keys(), entry
         assert entry["is_visible_to_staff"] is True
