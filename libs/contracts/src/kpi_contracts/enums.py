@@ -71,6 +71,17 @@ class KpiStatus(StrEnum):
     INACTIVE = "inactive"
 
 
+class Cause(StrEnum):
+    """Why a person's KPIs changed: the `cause` of assignment's events."""
+
+    CONTRACT_CREATED = "contract_created"
+    ROLE_CHANGED = "role_changed"
+    STAFF_EXITED = "staff_exited"
+    MANUAL_ASSIGNMENT = "manual_assignment"
+    STATUS_CHANGE = "status_change"
+    KPIS_DEACTIVATED = "kpis_deactivated"
+
+
 class KpiSource(StrEnum):
     """How a staff KPI came to be assigned."""
 

@@ -202,9 +202,10 @@ class KpisAssigned(Event, frozen=True, kw_only=True, tag="KpisAssigned"):
     """KPIs were attached to one person by one cause (one event per cause, not per KPI)."""
 
     staff_id: uuid.UUID
-    cause: str
+    cause: str  # a Cause; a str so that a newer assignment's cause still decodes
     kpis: list[ScoringParameters]
     cause_event_id: uuid.UUID | None = None
+    actor: str | None = None  # who asked (a token's subject) when a person did
 
 
 class KpiStatusChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,9 +222,10 @@ class KpiStatusChanged(Event, frozen=True, kw_only=True, tag="KpiStatusChanged")
     """Staff KPIs of one person changed status for one cause."""
 
     staff_id: uuid.UUID
-    cause: str
+    cause: str  # a Cause, as in KpisAssigned
     changes: list[KpiStatusChange]
     cause_event_id: uuid.UUID | None = None
+    actor: str | None = None  # who asked (a token's subject) when a person did
 
 
 # ---------------------------------------------------------------- internal: journal

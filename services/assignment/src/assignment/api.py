@@ -70,7 +70,12 @@ class StaffKpiController(Controller):
         """Assign a KPI by hand (source manual); one already active for the person is a 409."""
         principal.require(Role.MANAGER)
         return await handlers.assign_manually(
-            runtime.pool, runtime.outbox, _module_views(runtime), staff_id, data
+            runtime.pool,
+            runtime.outbox,
+            _module_views(runtime),
+            staff_id,
+            data,
+            actor=principal.sub,
         )
 
     @patch("/kpis/{kpi_id:uuid}/status")
@@ -93,6 +98,7 @@ class StaffKpiController(Controller):
             data.status,
             data.reason,
             may_deactivate_required=Role.HR_ADMIN in principal.roles,
+            actor=principal.sub,
         )
 
     @post("/deactivate-kpis", status_code=HTTP_200_OK)
@@ -106,7 +112,9 @@ class StaffKpiController(Controller):
         """Deactivate every active KPI of a person (hr_admin); nothing is deleted."""
         principal.require(Role.HR_ADMIN)
         reason = data.reason if data else None
-        count = await handlers.deactivate_all(runtime.pool, runtime.outbox, staff_id, reason)
+        count = await handlers.deactivate_all(
+            runtime.pool, runtime.outbox, staff_id, reason, actor=principal.sub
+        )
         return KpisDeactivated(deactivated=count)
 
 

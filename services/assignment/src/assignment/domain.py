@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
-from kpi_contracts.enums import KpiSource, KpiStatus, RoleGroup
+from kpi_contracts.enums import Cause, KpiSource, KpiStatus, RoleGroup
 from kpi_contracts.events import ContractCreated, KpiSelection, RoleChanged, StaffExited
 
 # ---------------------------------------------------------------- what the rules read
@@ -104,17 +103,6 @@ def kpis_for_contract(
     return tuple(wanted.values())
 
 
-class Cause(StrEnum):
-    """Why a person's KPIs changed."""
-
-    CONTRACT_CREATED = "contract_created"
-    ROLE_CHANGED = "role_changed"
-    STAFF_EXITED = "staff_exited"
-    MANUAL_ASSIGNMENT = "manual_assignment"
-    STATUS_CHANGE = "status_change"
-    KPIS_DEACTIVATED = "kpis_deactivated"
-
-
 @dataclass(frozen=True)
 class Step:
     """One thing that happened to a person's KPIs, resolved against the catalogue on arrival.
@@ -132,7 +120,10 @@ class Step:
     retires: frozenset[uuid.UUID] = frozenset()
     retires_all: bool = False
     reactivates: frozenset[uuid.UUID] = frozenset()
+    # Why: what the KPIs it retires keep as their deactivation reason, and what the journal is
+    # told with every change it makes.
     reason: str | None = None
+    actor: str | None = None  # who asked (a token's subject), when a person did
 
 
 def contract_created(
@@ -203,6 +194,7 @@ def manual_assignment(
     kpi_module_id: uuid.UUID,
     contract_id: uuid.UUID | None = None,
     custom_target: float | None = None,
+    actor: str | None = None,
 ) -> Step:
     """A manager assigns one more KPI by hand (source manual)."""
     return Step(
@@ -212,6 +204,7 @@ def manual_assignment(
         occurred_at=at,
         contract_id=contract_id,
         assigns=(Wanted(kpi_module_id, KpiSource.MANUAL, False, custom_target),),
+        actor=actor,
     )
 
 
@@ -222,6 +215,7 @@ def status_change(
     kpi_module_id: uuid.UUID,
     status: KpiStatus,
     reason: str | None = None,
+    actor: str | None = None,
 ) -> Step:
     """A manager deactivates or reactivates one KPI of a person."""
     if status == KpiStatus.ACTIVE:
@@ -231,6 +225,8 @@ def status_change(
             cause=Cause.STATUS_CHANGE,
             occurred_at=at,
             reactivates=frozenset({kpi_module_id}),
+            reason=reason,
+            actor=actor,
         )
     return Step(
         step_id=step_id,
@@ -239,11 +235,16 @@ def status_change(
         occurred_at=at,
         retires=frozenset({kpi_module_id}),
         reason=reason or "Deactivated by a manager",
+        actor=actor,
     )
 
 
 def all_deactivated(
-    step_id: uuid.UUID, staff_id: uuid.UUID, at: datetime, reason: str | None = None
+    step_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    at: datetime,
+    reason: str | None = None,
+    actor: str | None = None,
 ) -> Step:
     """An hr_admin deactivates every active KPI of a person."""
     return Step(
@@ -253,6 +254,7 @@ def all_deactivated(
         occurred_at=at,
         retires_all=True,
         reason=reason or "All KPIs deactivated by HR",
+        actor=actor,
     )
 
 

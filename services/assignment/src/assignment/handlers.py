@@ -279,7 +279,13 @@ async def _view(
 
 
 async def assign_manually(
-    pool: Pool, outbox: Outbox, module_views: ModuleViews, staff_id: uuid.UUID, data: StaffKpiCreate
+    pool: Pool,
+    outbox: Outbox,
+    module_views: ModuleViews,
+    staff_id: uuid.UUID,
+    data: StaffKpiCreate,
+    *,
+    actor: str,
 ) -> StaffKpi:
     """Assign one more KPI by hand (source manual); a module already active is a Conflict."""
     async with unit_of_work(pool, outbox) as uow:
@@ -300,7 +306,13 @@ async def assign_manually(
         if held is not None and held.is_active:
             raise Conflict(f"{module.name} is already an active KPI of this staff member")
         step = domain.manual_assignment(
-            uuid.uuid4(), staff_id, _now(), data.kpi_module_id, data.contract_id, data.custom_target
+            uuid.uuid4(),
+            staff_id,
+            _now(),
+            data.kpi_module_id,
+            data.contract_id,
+            data.custom_target,
+            actor=actor,
         )
         after = await records.settle(uow, step, modules)
         return await _view(conn, module_views, staff_id, after[data.kpi_module_id].id)
@@ -314,7 +326,9 @@ async def change_status(
     kpi_id: uuid.UUID,
     status: KpiStatus,
     reason: str | None,
+    *,
     may_deactivate_required: bool,
+    actor: str,
 ) -> StaffKpi:
     """Deactivate or reactivate one KPI of a person; setting the status it has changes nothing."""
     async with unit_of_work(pool, outbox) as uow:
@@ -329,14 +343,14 @@ async def change_status(
         if held.id != kpi_id:
             raise Conflict("A newer assignment of this module exists for this staff member")
         step = domain.status_change(
-            uuid.uuid4(), staff_id, _now(), current.kpi_module_id, status, reason
+            uuid.uuid4(), staff_id, _now(), current.kpi_module_id, status, reason, actor=actor
         )
         await records.settle(uow, step, {})
         return await _view(conn, module_views, staff_id, kpi_id)
 
 
 async def deactivate_all(
-    pool: Pool, outbox: Outbox, staff_id: uuid.UUID, reason: str | None
+    pool: Pool, outbox: Outbox, staff_id: uuid.UUID, reason: str | None, *, actor: str
 ) -> int:
     """Deactivate every active KPI of a person; returns how many."""
     async with unit_of_work(pool, outbox) as uow:
@@ -346,7 +360,7 @@ async def deactivate_all(
         active = sum(r.is_active for r in before.values())
         if not active:
             return 0
-        step = domain.all_deactivated(uuid.uuid4(), staff_id, _now(), reason)
+        step = domain.all_deactivated(uuid.uuid4(), staff_id, _now(), reason, actor=actor)
         after = await records.settle(uow, step, {})
         still_active: int = sum(r.is_active for r in after.values())
         return active - still_active

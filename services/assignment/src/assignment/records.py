@@ -456,26 +456,32 @@ def announcements(
     def parameters(h: domain.Holding) -> events.ScoringParameters:
         return scoring_parameters(staff_id, written[h.kpi_module_id], modules[h.kpi_module_id])
 
-    assigned = [parameters(h) for h in changes.inserted]
-    status_changes = [
-        events.KpiStatusChange(
+    def status_change(h: domain.Holding, reason: str | None) -> events.KpiStatusChange:
+        return events.KpiStatusChange(
             staff_kpi_id=written[h.kpi_module_id].id,
             status=h.status,
-            reason=h.reason,
+            reason=reason,
             changed_at=h.changed_at,
             parameters=parameters(h),
         )
-        for h in (
-            *(h for h in changes.inserted if not h.is_active),
-            *changes.deactivated,
-            *changes.reactivated,
-        )
+
+    assigned = [parameters(h) for h in changes.inserted]
+    # A deactivated KPI keeps its reason; a reactivated one has none left, so the journal is told
+    # why the step reactivated it (a manager's reason, a role change).
+    status_changes = [
+        *(status_change(h, h.reason) for h in changes.inserted if not h.is_active),
+        *(status_change(h, h.reason) for h in changes.deactivated),
+        *(status_change(h, step.reason) for h in changes.reactivated),
     ]
     out: list[events.Event] = []
     if assigned:
         out.append(
             events.KpisAssigned(
-                staff_id=staff_id, cause=step.cause, kpis=assigned, cause_event_id=cause_event_id
+                staff_id=staff_id,
+                cause=step.cause,
+                kpis=assigned,
+                cause_event_id=cause_event_id,
+                actor=step.actor,
             )
         )
     if status_changes:
@@ -485,6 +491,7 @@ def announcements(
                 cause=step.cause,
                 changes=status_changes,
                 cause_event_id=cause_event_id,
+                actor=step.actor,
             )
         )
     return out

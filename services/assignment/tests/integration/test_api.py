@@ -303,6 +303,36 @@ async def test_a_manual_assignment_is_announced_for_the_journal(
     ]
     assert len(found) == 1
     assert (found[0]["cause"], found[0]["kpis"][0]["source"]) == ("manual_assignment", "manual")
+    assert found[0]["actor"] == "test-manager"  # the journal's created_by
+
+
+async def test_a_status_change_tells_the_journal_who_asked_and_why(
+    assignment, person, as_role, catalogue, announced, people
+):
+    module = sorted(catalogue.defaults("support_worker") - catalogue.universal())[0]
+    kpi = await kpi_of(assignment, person, as_role, module)
+
+    for status, reason in (("inactive", "On extended leave"), ("active", "Back from leave")):
+        response = await assignment.patch(
+            status_url(person, kpi["id"]),
+            json={"status": status, "reason": reason},
+            headers=as_role("manager"),
+        )
+        assert response.status_code == 200, response.text
+    await people.settled()
+    await announced.caught_up()
+
+    told = [
+        (change["status"], change["reason"], body["cause"], body["actor"])
+        for body in announced.bodies()
+        if body["event_type"] == "KpiStatusChanged"
+        for change in body["changes"]
+        if change["staff_kpi_id"] == kpi["id"]
+    ]
+    assert told == [
+        ("inactive", "On extended leave", "status_change", "test-manager"),
+        ("active", "Back from leave", "status_change", "test-manager"),
+    ]
 
 
 # ---------------------------------------------------------------- status changes

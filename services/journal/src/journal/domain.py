@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from kpi_contracts.enums import (
+    Cause,
     Frequency,
     GrowthStatus,
     JournalEntryType,
@@ -416,14 +417,27 @@ def is_newer(reported_at: datetime, known_at: datetime) -> bool:
 
 
 def status_change_text(
-    step: Lifecycle, module_name: str, *, source: KpiSource, reason: str | None
+    step: Lifecycle,
+    module_name: str,
+    *,
+    source: KpiSource,
+    reason: str | None,
+    cause: str | None = None,
 ) -> tuple[str, str]:
     """Title and content of the status_change entry that tells a person's story."""
     if step is Lifecycle.ASSIGNED:
-        how = "from the contract template" if source is KpiSource.TEMPLATE else "manually"
+        how = _how_assigned(source, cause)
         return f"KPI assigned: {module_name}", f"{module_name} was assigned {how}."
     verb = "reactivated" if step is Lifecycle.REACTIVATED else "deactivated"
     content = f"{module_name} was {verb}; its history stays on the record."
     if reason:
         content += f" Reason: {reason}"
     return f"KPI {verb}: {module_name}", content
+
+
+def _how_assigned(source: KpiSource, cause: str | None) -> str:
+    if cause == Cause.ROLE_CHANGED:
+        return "with the new role"
+    if cause == Cause.CONTRACT_CREATED and source is KpiSource.MANUAL:
+        return "as an addition to the contract"
+    return "from the contract template" if source is KpiSource.TEMPLATE else "manually"

@@ -504,6 +504,8 @@ class _News:
     reported_at: datetime
     step: domain.Lifecycle
     reason: str | None
+    cause: str
+    actor: str | None  # who asked, when a person did: the entry's created_by
 
 
 @dataclass(frozen=True)
@@ -529,7 +531,15 @@ def news_of(event: events.AssignmentEvent) -> list[_News]:
     """An assignment event's news, one per staff KPI: should it name a KPI twice, its last word."""
     if isinstance(event, events.KpisAssigned):
         news = [
-            _News(p, KpiStatus.ACTIVE, p.assigned_at, domain.Lifecycle.ASSIGNED, None)
+            _News(
+                p,
+                KpiStatus.ACTIVE,
+                p.assigned_at,
+                domain.Lifecycle.ASSIGNED,
+                None,
+                event.cause,
+                event.actor,
+            )
             for p in event.kpis
         ]
     else:
@@ -540,6 +550,8 @@ def news_of(event: events.AssignmentEvent) -> list[_News]:
                 c.changed_at,
                 domain.lifecycle_of(c.status, assigned=False),
                 c.reason,
+                event.cause,
+                event.actor,
             )
             for c in event.changes
         ]
@@ -688,6 +700,7 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
         news.parameters.module_name,
         source=KpiSource(news.parameters.source),
         reason=news.reason,
+        cause=news.cause,
     )
     entry = _entry(
         kpi,
@@ -698,6 +711,7 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
         applied,
         news.reported_at,
         source_event_id=event_id,
+        created_by=news.actor,
     )
     return _Write(moved, entry, applied)
 

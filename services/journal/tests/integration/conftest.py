@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from journal.app import definition
 from kpi_contracts import codec, events, names
-from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, ScoreType
+from kpi_contracts.enums import Cause, Frequency, KpiSource, KpiStatus, ScoreType
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import ServiceClient, bearer, eventually, running
 
@@ -90,9 +90,13 @@ class Assignment:
         return event
 
     async def change_status(
-        self, kpi: events.ScoringParameters, status: KpiStatus, reason: str | None = None
+        self,
+        kpi: events.ScoringParameters,
+        status: KpiStatus,
+        reason: str | None = None,
+        actor: str | None = None,
     ) -> events.KpiStatusChanged:
-        """Publish one KpiStatusChanged for one KPI."""
+        """Publish one KpiStatusChanged for one KPI, as a manager's change of its status."""
         change = events.KpiStatusChange(
             staff_kpi_id=kpi.staff_kpi_id,
             status=status,
@@ -100,7 +104,9 @@ class Assignment:
             changed_at=datetime.now(UTC),
             parameters=kpi,
         )
-        event = events.KpiStatusChanged(staff_id=kpi.staff_id, cause="manual", changes=[change])
+        event = events.KpiStatusChanged(
+            staff_id=kpi.staff_id, cause=Cause.STATUS_CHANGE, changes=[change], actor=actor
+        )
         await self.publish(event)
         return event
 

@@ -98,14 +98,17 @@ async def test_deactivation_and_reactivation_are_told_in_the_journal(
     journal: Client, as_role: Headers, assigned: Assign, assignment, ledger
 ):
     [kpi] = await assigned()
-    await assignment.change_status(kpi, KpiStatus.INACTIVE, "Moved to team leader")
-    await assignment.change_status(kpi, KpiStatus.ACTIVE, "Back on the floor")
+    await assignment.change_status(kpi, KpiStatus.INACTIVE, "Moved to team leader", "manager-7")
+    await assignment.change_status(kpi, KpiStatus.ACTIVE, "Back on the floor", "manager-8")
     await ledger.wait_for(kpi.staff_kpi_id, 3)
-    titles = [e["title"] for e in await entries_of(journal, as_role, kpi)]
-    assert titles == [
-        f"KPI reactivated: {kpi.module_name}",
-        f"KPI deactivated: {kpi.module_name}",
-        f"KPI assigned: {kpi.module_name}",
+    told = [
+        (e["title"], e["content"].partition(" Reason: ")[2] or None, e["created_by"])
+        for e in await entries_of(journal, as_role, kpi)
+    ]
+    assert told == [
+        (f"KPI reactivated: {kpi.module_name}", "Back on the floor", "manager-8"),
+        (f"KPI deactivated: {kpi.module_name}", "Moved to team leader", "manager-7"),
+        (f"KPI assigned: {kpi.module_name}", None, None),  # the contract system's: no person
     ]
     await append(journal, as_role, kpi)
 

@@ -360,6 +360,26 @@ def test_a_status_change_tells_the_story_in_plain_words():
     assert "history stays" in content and content.endswith("Reason: role change")
 
 
+@pytest.mark.parametrize(
+    ("source", "cause", "how"),
+    [
+        (KpiSource.TEMPLATE, "contract_created", "from the contract template"),
+        (KpiSource.MANUAL, "contract_created", "as an addition to the contract"),
+        (KpiSource.TEMPLATE, "role_changed", "with the new role"),
+        (KpiSource.MANUAL, "manual_assignment", "manually"),
+        (KpiSource.TEMPLATE, "a cause of a newer assignment service", "from the contract template"),
+    ],
+)
+def test_an_assignment_says_how_the_kpi_came_to_the_person(source, cause, how):
+    title, content = domain.status_change_text(
+        domain.Lifecycle.ASSIGNED, "Shift Handover", source=source, reason=None, cause=cause
+    )
+    assert (title, content) == (
+        "KPI assigned: Shift Handover",
+        f"Shift Handover was assigned {how}.",
+    )
+
+
 def test_an_active_status_after_assignment_is_a_reactivation():
     assert domain.lifecycle_of(KpiStatus.ACTIVE, assigned=False) is domain.Lifecycle.REACTIVATED
     assert domain.lifecycle_of(KpiStatus.INACTIVE, assigned=False) is domain.Lifecycle.DEACTIVATED
