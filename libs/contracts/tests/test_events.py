@@ -128,3 +128,36 @@ def test_new_ids_sort_in_the_order_they_were_made_across_milliseconds() -> None:
     # PostgreSQL compares uuids byte by byte, as Python compares their bytes.
     assert [u.bytes for u in made] == sorted(u.bytes for u in made)
     assert len(set(made)) == 3
+
+
+@pytest.mark.parametrize(
+    ("weight", "decodes"), [(0.15, True), (0.3, True), (0.1, False), (0.9, False)]
+)
+def test_an_effort_weight_outside_15_to_30_percent_does_not_decode(
+    weight: float, decodes: bool
+) -> None:
+    parameters = {
+        "staff_kpi_id": str(uuid.uuid4()),
+        "staff_id": str(uuid.uuid4()),
+        "kpi_module_id": str(uuid.uuid4()),
+        "module_name": "Attendance & Reliability",
+        "score_type": "percentage",
+        "target_score": 90,
+        "minimum_score": 70,
+        "effort_weight": weight,
+        "evaluation_frequency": "monthly",
+        "assigned_at": "2026-01-13T09:00:00Z",
+    }
+    body = msgspec.json.encode(
+        {
+            "event_type": "KpisAssigned",
+            "staff_id": parameters["staff_id"],
+            "cause": "manual_assignment",
+            "kpis": [parameters],
+        }
+    )
+    if decodes:
+        assert codec.decode(body, events.KpisAssigned).kpis[0].effort_weight == weight
+    else:
+        with pytest.raises(msgspec.ValidationError, match="effort_weight"):
+            codec.decode(body, events.KpisAssigned)

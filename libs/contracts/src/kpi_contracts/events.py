@@ -28,9 +28,12 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
+from kpi_contracts.scales import EFFORT_WEIGHT_RANGE
 
 # A timezone-aware instant: naive datetimes are ambiguous in a system that spans time zones.
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+# Effort counts 15-30%: an event with a weight outside that is dead-lettered, not scored with it.
+EffortWeight = Annotated[float, msgspec.Meta(ge=EFFORT_WEIGHT_RANGE[0], le=EFFORT_WEIGHT_RANGE[1])]
 
 
 # A version 7 UUID (RFC 9562) is, from its most significant bit: 48 bits of Unix time in
@@ -138,7 +141,7 @@ class ModuleSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     score_type: ScoreType
     target_score: float
     minimum_score: float
-    effort_weight: float
+    effort_weight: EffortWeight
     evaluation_frequency: Frequency
     coaching_tips: list[str]
     is_default_for_role: bool
@@ -190,7 +193,7 @@ class ScoringParameters(msgspec.Struct, frozen=True, kw_only=True):
     score_type: ScoreType
     target_score: float
     minimum_score: float
-    effort_weight: float
+    effort_weight: EffortWeight
     evaluation_frequency: Frequency
     assigned_at: Instant
     contract_id: uuid.UUID | None = None

@@ -1,4 +1,5 @@
-"""The scale of each score type (interfaces §6): percentage 0-100, rating 1-5."""
+"""The scale of each score type (interfaces §6): percentage 0-100, rating 1-5; and the range of
+an effort weight (kpi-system.txt: effort counts 15-30%)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ SCALES: Final[Mapping[ScoreType, tuple[float, float]]] = {
     ScoreType.PERCENTAGE: (0.0, 100.0),
     ScoreType.RATING: (1.0, 5.0),
 }
+
+EFFORT_WEIGHT_RANGE: Final = (0.15, 0.30)
 
 
 def on_scale(score_type: ScoreType, value: float) -> bool:

@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kpi_contracts.enums import ScoreType
-from kpi_contracts.scales import on_scale, scale_text
+from kpi_contracts.scales import EFFORT_WEIGHT_RANGE, on_scale, scale_text
 
-EFFORT_WEIGHT_RANGE = (0.15, 0.30)
 _SLUG_NOISE = re.compile(r"[^a-z0-9]+")
 
 
