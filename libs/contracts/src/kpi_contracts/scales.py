@@ -22,6 +22,19 @@ def on_scale(score_type: ScoreType, value: float) -> bool:
     return low <= value <= high
 
 
+def custom_target_problem(score_type: ScoreType, minimum_score: float, target: float) -> str | None:
+    """What is wrong with a template's or a manual assignment's own target (None if nothing).
+
+    It must lie on the module's scale, and not under the module's minimum: growing is below the
+    minimum and exceeding above the target, so under it no score would be meeting.
+    """
+    if not on_scale(score_type, target):
+        return f"must be on the {score_type} scale {scale_text(score_type)}"
+    if target < minimum_score:
+        return f"must be at least the module's minimum score, {minimum_score:g}"
+    return None
+
+
 def scale_text(score_type: ScoreType) -> str:
     """The scale of a score type, for messages ("0-100")."""
     low, high = SCALES[score_type]

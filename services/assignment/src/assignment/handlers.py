@@ -22,7 +22,7 @@ from assignment import domain, queries, records
 from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
-from kpi_contracts.scales import on_scale, scale_text
+from kpi_contracts.scales import custom_target_problem
 from kpi_kit import cursors
 from kpi_kit.consuming import Delivery, Rejected, first_copies
 from kpi_kit.db import Connection, Pool, Record
@@ -298,10 +298,12 @@ async def assign_manually(
                 f"No KPI module {data.kpi_module_id}",
                 [FieldError("kpi_module_id", "no KPI module has this id")],
             )
-        if data.custom_target is not None and not on_scale(module.score_type, data.custom_target):
-            scale = f"the {module.score_type} scale {scale_text(module.score_type)}"
-            problem = FieldError("custom_target", f"must be on {scale}")
-            raise Unprocessable(f"custom_target is off {scale}", [problem])
+        if data.custom_target is not None and (
+            wrong := custom_target_problem(
+                module.score_type, module.minimum_score, data.custom_target
+            )
+        ):
+            raise Unprocessable(f"custom_target {wrong}", [FieldError("custom_target", wrong)])
         held = (await records.person_records(conn, staff_id)).get(data.kpi_module_id)
         if held is not None and held.is_active:
             raise Conflict(f"{module.name} is already an active KPI of this staff member")

@@ -248,18 +248,24 @@ async def test_assigning_an_unknown_module_is_a_422(assignment, person, as_role)
     assert problem_of(response)["errors"][0]["field"] == "kpi_module_id"
 
 
-async def test_a_custom_target_off_the_modules_scale_is_a_422(
-    assignment, person, as_role, catalogue
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [(250, "must be on the percentage scale 0-100"), (1, "must be at least the module's minimum")],
+)
+async def test_a_custom_target_off_the_scale_or_under_the_minimum_is_a_422(
+    assignment, person, as_role, catalogue, target, message
 ):
     module = catalogue.optional("support_worker", "percentage")[0]
 
     response = await assignment.post(
         kpis_url(person),
-        json={"kpi_module_id": module, "custom_target": 250},
+        json={"kpi_module_id": module, "custom_target": target},
         headers=as_role("manager"),
     )
 
     assert response.status_code == 422
+    [error] = problem_of(response)["errors"]
+    assert error["field"] == "custom_target" and error["message"].startswith(message)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kpi_contracts.enums import ScoreType
-from kpi_contracts.scales import EFFORT_WEIGHT_RANGE, on_scale, scale_text
+from kpi_contracts.scales import EFFORT_WEIGHT_RANGE, custom_target_problem, on_scale, scale_text
 
 _SLUG_NOISE = re.compile(r"[^a-z0-9]+")
 
@@ -65,10 +65,18 @@ class TemplateKpiChoice:
     custom_target: float | None
 
 
+@dataclass(frozen=True)
+class ModuleScale:
+    """What a template's choice of a module is checked against."""
+
+    score_type: ScoreType
+    minimum_score: float
+
+
 def template_problems(
-    choices: Sequence[TemplateKpiChoice], score_types: Mapping[uuid.UUID, ScoreType]
+    choices: Sequence[TemplateKpiChoice], modules: Mapping[uuid.UUID, ModuleScale]
 ) -> list[Problem]:
-    """What is wrong with a template's KPI set, given the score type of each known module."""
+    """What is wrong with a template's KPI set, given the scale of each known module."""
     problems = []
     seen: set[uuid.UUID] = set()
     for index, choice in enumerate(choices):
@@ -76,16 +84,15 @@ def template_problems(
         if choice.kpi_module_id in seen:
             problems.append(Problem(f"{at}.kpi_module_id", "lists a module twice"))
         seen.add(choice.kpi_module_id)
-        score_type = score_types.get(choice.kpi_module_id)
-        if score_type is None:
+        module = modules.get(choice.kpi_module_id)
+        if module is None:
             problems.append(Problem(f"{at}.kpi_module_id", "no KPI module has this id"))
-        elif choice.custom_target is not None and not on_scale(score_type, choice.custom_target):
-            problems.append(
-                Problem(
-                    f"{at}.custom_target",
-                    f"must be on the {score_type} scale {scale_text(score_type)}",
-                )
+        elif choice.custom_target is not None and (
+            wrong := custom_target_problem(
+                module.score_type, module.minimum_score, choice.custom_target
             )
+        ):
+            problems.append(Problem(f"{at}.custom_target", wrong))
         if not choice.weight > 0:
             problems.append(Problem(f"{at}.weight", "must be positive"))
     return problems

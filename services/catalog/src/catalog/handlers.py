@@ -184,9 +184,12 @@ async def replace_template_kpis(
     ]
     async with unit_of_work(pool, outbox) as uow:
         conn = uow.conn
-        known = await conn.fetch(queries.MODULE_SCORE_TYPES, [c.kpi_module_id for c in choices])
-        score_types = {row["id"]: ScoreType(row["score_type"]) for row in known}
-        _raise_problems(domain.template_problems(choices, score_types))
+        known = await conn.fetch(queries.MODULE_SCALES, [c.kpi_module_id for c in choices])
+        scales = {
+            row["id"]: domain.ModuleScale(ScoreType(row["score_type"]), row["minimum_score"])
+            for row in known
+        }
+        _raise_problems(domain.template_problems(choices, scales))
         await conn.execute(queries.LOCK_TEMPLATE, template_id)
         await conn.execute(queries.DELETE_TEMPLATE_KPIS, template_id)
         await conn.executemany(

@@ -22,7 +22,9 @@ GET_MODULE = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules WHERE id = $1"
 
 ALL_MODULES = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules ORDER BY display_order, name"
 
-MODULE_SCORE_TYPES = "SELECT id, score_type FROM hr.kpi_modules WHERE id = ANY($1::uuid[])"
+MODULE_SCALES = (
+    "SELECT id, score_type, minimum_score FROM hr.kpi_modules WHERE id = ANY($1::uuid[])"
+)
 
 INSERT_MODULE = f"""
 INSERT INTO hr.kpi_modules (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from catalog.domain import (
+    ModuleScale,
     TemplateKpiChoice,
     module_problems,
     naming_problems,
@@ -61,7 +62,10 @@ def test_a_module_needs_a_name_and_a_slug_to_be_found_by() -> None:
 
 def test_a_template_set_names_known_modules_once_with_positive_weights() -> None:
     known, rating = uuid.uuid4(), uuid.uuid4()
-    types = {known: ScoreType.PERCENTAGE, rating: ScoreType.RATING}
+    types = {
+        known: ModuleScale(ScoreType.PERCENTAGE, minimum_score=70),
+        rating: ModuleScale(ScoreType.RATING, minimum_score=3),
+    }
     good = [TemplateKpiChoice(known, 1.0, True, 95), TemplateKpiChoice(rating, 2.0, False, None)]
     assert template_problems(good, types) == []
 
@@ -79,3 +83,15 @@ def test_a_template_set_names_known_modules_once_with_positive_weights() -> None
         "kpis[2].kpi_module_id",
         "kpis[3].custom_target",
     ]
+
+
+def test_a_template_target_under_the_modules_minimum_is_refused() -> None:
+    module = uuid.uuid4()
+    scales = {module: ModuleScale(ScoreType.PERCENTAGE, minimum_score=70)}
+    # Under 70 no score could be meeting: below 70 is growing, above the target exceeding.
+    [problem] = template_problems([TemplateKpiChoice(module, 1, False, 65)], scales)
+    assert (problem.field, problem.message) == (
+        "kpis[0].custom_target",
+        "must be at least the module's minimum score, 70",
+    )
+    assert template_problems([TemplateKpiChoice(module, 1, False, 70)], scales) == []
