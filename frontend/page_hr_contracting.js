@@ -6,12 +6,12 @@
 import { api, contractSystem } from './shared/api.js';
 import { h, replace, loading, empty, announce, queryParam } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, markInvalid, numberValue } from './shared/forms.js';
-import { requireSession } from './shared/session.js';
+import { requireSession, stopThePage } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
 import { knownPeople } from './shared/people.js';
 import { ROLE_GROUPS, categoryLabel, roleGroupLabel, frequencyLabel, formatScore, scaleOf } from './shared/format.js';
 
-const session = requireSession();
+const session = await requireSession();
 renderNav(session, 'page_hr_contracting.html');
 
 const STEPS = ['person', 'contract', 'kpis', 'review'];
@@ -33,7 +33,7 @@ const state = {
 if (!session.isManager) {
   replace(document.getElementById('main'), h('div', { class: 'panel', role: 'alert' },
     h('h1', {}, 'Managers only'), h('p', {}, 'Creating contracts is for managers and HR administrators.')));
-  throw new Error('not a manager');
+  await stopThePage();
 }
 
 // ---------------------------------------------------------------- steps

@@ -10,7 +10,7 @@ import {
   formatScore, formatPercentOf1,
 } from './shared/format.js';
 
-const session = requireSession();
+const session = await requireSession();
 renderNav(session, 'page_hr_kpis.html');
 
 const filters = document.getElementById('filters');

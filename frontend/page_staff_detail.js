@@ -14,7 +14,7 @@ import {
   dueLabel, initials, scaleOf, shortId,
 } from './shared/format.js';
 
-const session = requireSession();
+const session = await requireSession();
 renderNav(session, 'page_staff_detail.html');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

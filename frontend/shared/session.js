@@ -56,15 +56,21 @@ export function currentSession() {
   };
 }
 
-/** The session, or a trip to the sign-in page that comes back here afterwards. */
-export function requireSession() {
+/**
+ * A promise that never settles. Awaited at a page module's top level, it stops the page's script
+ * there without an error: the page is on its way elsewhere, or has said why it cannot go on.
+ */
+export function stopThePage() {
+  return new Promise(() => {});
+}
+
+/** The session; signed out, a trip to the sign-in page that comes back here, and a stop. */
+export async function requireSession() {
   const session = currentSession();
-  if (!session) {
-    const next = location.pathname.split('/').pop() + location.search;
-    location.replace('index.html?next=' + encodeURIComponent(next));
-    throw new Error('signed out');
-  }
-  return session;
+  if (session) return session;
+  const next = location.pathname.split('/').pop() + location.search;
+  location.replace('index.html?next=' + encodeURIComponent(next));
+  return stopThePage();
 }
 
 /** Where a person lands after signing in. */

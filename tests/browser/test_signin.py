@@ -124,3 +124,26 @@ def test_a_staff_token_without_a_staff_id_is_told_so_instead_of_going_round(
     expect(page.get_by_role("heading", name="Cannot open this page")).to_be_visible()
     expect(page.get_by_text("names no staff member")).to_be_visible()
     assert page.url.endswith("/page_staff_detail.html")
+
+
+@pytest.mark.parametrize(
+    "page_path",
+    ["page_staff_detail.html?staff_id=0b8f", "page_hr_contracting.html", "page_hr_kpis.html"],
+)
+def test_a_page_opened_signed_out_sends_to_sign_in_without_an_error(
+    open_browser: OpenBrowser, page_path: str
+) -> None:
+    visitor = open_browser()  # its teardown fails the test on any uncaught page error
+    page = visitor.page
+    page.goto(f"/{page_path}")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert "next=" in page.url  # and it comes back after signing in
+
+
+def test_a_staff_member_opening_the_contract_wizard_is_told_it_is_for_managers(
+    open_browser: OpenBrowser,
+) -> None:
+    staff = open_browser()  # its teardown fails the test on any uncaught page error
+    page = staff.sign_in("staff", staff_id="0b8f6c2e-5d0a-4d0e-9c53-3f1a2b4c5d6e")
+    page.goto("/page_hr_contracting.html")
+    expect(page.get_by_role("heading", name="Managers only")).to_be_visible()
