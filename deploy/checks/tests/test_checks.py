@@ -69,6 +69,14 @@ def test_every_service_role_has_a_deployment(dev):
     } <= names
 
 
+def test_the_database_cluster_creates_the_journal_role_for_its_owner(dev):
+    # The owner login cannot create roles; without these the journal's SET ROLE fails.
+    initdb = find(dev, "Cluster", "kpi-db")["spec"]["bootstrap"]["initdb"]
+    sql = initdb.get("postInitApplicationSQL", [])
+    assert "CREATE ROLE kpi_journal_app NOLOGIN" in sql
+    assert f"GRANT kpi_journal_app TO {initdb['owner']}" in sql
+
+
 # --- schemas -------------------------------------------------------------------------------------
 
 
