@@ -232,6 +232,21 @@ def test_deployment_without_pdb_fails(dev):
     )
 
 
+def test_pod_monitor_without_service_and_role_labels_fails(prod):
+    docs = broken(prod)
+    endpoint = find(docs, "PodMonitor", "kpi-services")["spec"]["podMetricsEndpoints"][0]
+    endpoint.pop("relabelings")
+    errors = validate_k8s.rule_errors(docs)
+    assert any("journal-worker are scraped with service=None role=None" in e for e in errors)
+
+
+def test_pod_monitor_relabelings_are_evaluated_on_the_pod_labels(prod):
+    docs = broken(prod)
+    endpoint = find(docs, "PodMonitor", "kpi-services")["spec"]["podMetricsEndpoints"][0]
+    endpoint["relabelings"][1]["sourceLabels"] = ["__meta_kubernetes_pod_label_component"]
+    assert any("role=''" in e for e in validate_k8s.rule_errors(docs))
+
+
 def test_missing_secret_fails(dev):
     docs = broken(dev)
     for env in main_container(docs, "catalog-api")["env"]:
