@@ -140,6 +140,15 @@ def test_service_role_needs_readiness_on_health_ready(dev):
     )
 
 
+def test_worker_liveness_must_watch_its_consumers(dev):
+    docs = broken(dev)
+    main_container(docs, "assignment-worker")["livenessProbe"]["httpGet"]["path"] = "/health/live"
+    assert any(
+        "assignment-worker" in e and "/health/consumers" in e
+        for e in validate_k8s.rule_errors(docs)
+    )
+
+
 def test_deployment_without_liveness_fails(dev):
     docs = broken(dev)
     del main_container(docs, "gateway")["livenessProbe"]
