@@ -10,7 +10,8 @@ ROLES ?= all
 PACKAGES := -e libs/contracts -e libs/kit -e services/catalog -e services/assignment -e services/journal
 STAMP := $(VENV)/.installed
 export KPI_ENV ?= dev
-# Credentials of servers that make run started with docker compose, when it had to.
+# Credentials of servers that make run started with docker compose, when it had to. Every recipe
+# that reaches PostgreSQL or RabbitMQ starts with it (frontend.mk's simulator too).
 WITH_DEPS := set -a; [ -f $(RUN_DIR)/deps.env ] && . $(RUN_DIR)/deps.env; set +a;
 
 .PHONY: help venv run stop status migrate token test lint typecheck pytest unit asyncapi openapi docs constraints clean
@@ -53,7 +54,7 @@ status: ## show which services make run started are alive
 	@tools/dev/services.sh status
 
 migrate: venv ## create the database(s) and apply every service's migrations
-	@$(BIN)/kpi migrate all
+	@$(WITH_DEPS) $(BIN)/kpi migrate all
 
 token: venv ## print a dev token: make token ROLE=manager|hr_admin|staff [STAFF_ID=uuid]
 	@$(BIN)/kpi token --role $(or $(ROLE),manager) $(if $(STAFF_ID),--staff-id $(STAFF_ID))

@@ -6,6 +6,7 @@
 #   BIN      the virtualenv's bin folder (.venv/bin)
 #   RUN_DIR  the run folder, gitignored (.run)
 #   venv     the target that creates the virtualenv with the kit, contracts and services
+#   WITH_DEPS  sources $(RUN_DIR)/deps.env (the broker URL of make run's Docker fallback); empty alone
 # Ports come from the environment as in interfaces.md §1: KPI_GATEWAY_PORT (8080), CATALOG_PORT,
 # ASSIGNMENT_PORT, JOURNAL_PORT, CONTRACT_SIM_PORT (8009); KPI_ENV (dev) picks the sign-in page.
 #
@@ -36,7 +37,7 @@ export KPI_GATEWAY_RUN_DIR ?= $(abspath $(RUN_DIR))/gateway
         sim-stop template-kpis browser-install test-contract-sim test-browser
 
 run-extras:: frontend-install gateway-install ## (frontend) gateway on :8080 and simulator on :8009
-	@tools/contract_sim/sim.sh start
+	@$(WITH_DEPS) tools/contract_sim/sim.sh start
 	@deploy/gateway/gateway.sh start
 	@$(SIM_PYTHON) -m contract_sim.load_template_kpis --wait 60
 	@echo "  pages       http://127.0.0.1:$${KPI_GATEWAY_PORT:-8080}/"
@@ -67,7 +68,7 @@ gateway-status:
 	@deploy/gateway/gateway.sh status
 
 sim-start: venv ## start the contract-system simulator on CONTRACT_SIM_PORT
-	@tools/contract_sim/sim.sh start
+	@$(WITH_DEPS) tools/contract_sim/sim.sh start
 
 sim-stop: ## stop the contract-system simulator
 	@tools/contract_sim/sim.sh stop

@@ -6,11 +6,14 @@ deploy/checks/crd-schemas. A kind with no schema anywhere fails.
 
 Rules (what a schema cannot see): every container runs non-root with a read-only root file
 system, no privilege escalation, all capabilities dropped, requests and limits; every service
-role has readiness on /health/ready and liveness on /health/live; Services, the Ingress, HPAs,
+role has readiness on /health/ready and liveness on /health/live (a worker's on
+/health/consumers); Services, the Ingress, HPAs,
 ScaledObjects and PodDisruptionBudgets point at things that exist; every Secret and ConfigMap a
 pod reads exists or is made by an operator or an ExternalSecret; the Ingress sends each route of
-interfaces.md to the service that owns it (evaluated as ingress-nginx orders regex paths); the
-prod render holds no Secret values.
+interfaces.md to the service that owns it (evaluated as ingress-nginx orders regex paths); a
+PodMonitor that scrapes the services gives each target the `service` and `role` labels the alerts
+select `up` by (its relabelings evaluated on the pods' labels); the prod render holds no Secret
+values.
 
     python validate_k8s.py --kubernetes-version 1.30 --kubernetes-version 1.33 dev.yaml prod.yaml
 """
@@ -196,6 +199,7 @@ def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
         _pdb_rule,
         _reference_rule,
         _environment_rule,
+        _pod_monitor_rule,
     ):
         errors.extend(rule(docs))
     return errors
@@ -272,10 +276,9 @@ def _service_role_rule(docs: list[dict[str, Any]]) -> list[str]:
             ports = {p.get("name"): p["containerPort"] for p in main.get("ports", [])}
             if ports.get("http") != port:
                 errors.append(f"Deployment/{name}: container port http should be {port}")
-            for probe, path in (
-                ("readinessProbe", "/health/ready"),
-                ("livenessProbe", "/health/live"),
-            ):
+            # A worker is behind no Service: only its liveness can act on lost consumers.
+            liveness = "/health/consumers" if role == "worker" else "/health/live"
+            for probe, path in (("readinessProbe", "/health/ready"), ("livenessProbe", liveness)):
                 http_get = (main.get(probe) or {}).get("httpGet") or {}
                 if http_get.get("path") != path or http_get.get("port") not in ("http", port):
                     errors.append(f"Deployment/{name}: {probe} should be GET {path} on port http")
@@ -317,6 +320,67 @@ def _service_rule(docs: list[dict[str, Any]]) -> list[str]:
                     errors.append(
                         f"{ident(service)}: targetPort {target} not declared by {ident(workload)}"
                     )
+    return errors
+
+
+def _pod_monitor_selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels and the In/NotIn/Exists/DoesNotExist expressions)."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        found = {
+            "In": key in labels and labels[key] in (values or []),
+            "NotIn": labels.get(key) not in (values or []),
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not found:
+            return False
+    return bool(selector)
+
+
+def target_labels(relabelings: list[dict[str, Any]], pod_labels: dict[str, str]) -> dict[str, str]:
+    """The labels `replace` relabelings give a PodMonitor target, from the pod's labels."""
+    labels = {
+        "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", k): v
+        for k, v in pod_labels.items()
+    }
+    for step in relabelings:
+        if step.get("action", "replace").lower() != "replace" or "targetLabel" not in step:
+            continue
+        source = step.get("separator", ";").join(
+            labels.get(name, "") for name in step.get("sourceLabels", [])
+        )
+        match = re.fullmatch(step.get("regex", "(.*)"), source)
+        if match:
+            replacement = re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", step.get("replacement", "$1"))
+            labels[step["targetLabel"]] = match.expand(replacement)
+    return labels
+
+
+def _pod_labels(workload: dict[str, Any] | None) -> dict[str, str]:
+    template = pod_template(workload) if workload else None
+    return (template or {}).get("metadata", {}).get("labels") or {}
+
+
+def _pod_monitor_rule(docs: list[dict[str, Any]]) -> list[str]:
+    """The alerts KpiApiDown/KpiWorkerDown select `up{service, role}`: every scraped service pod
+    must get those two labels, right, from its PodMonitor."""
+    errors = []
+    for monitor in by_kind(docs, "PodMonitor"):
+        for service in SERVICES:
+            for role in ROLES:
+                pod_labels = _pod_labels(named(docs, "Deployment", f"{service}-{role}"))
+                if not _pod_monitor_selects(monitor["spec"].get("selector") or {}, pod_labels):
+                    continue
+                for endpoint in monitor["spec"].get("podMetricsEndpoints", []):
+                    got = target_labels(endpoint.get("relabelings") or [], pod_labels)
+                    if (got.get("service"), got.get("role")) != (service, role):
+                        errors.append(
+                            f"{ident(monitor)}: pods of {service}-{role} are scraped with "
+                            f"service={got.get('service')!r} role={got.get('role')!r}"
+                        )
     return errors
 
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,8 +66,6 @@ def stub(name: str) -> ThreadingHTTPServer:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -236,23 +239,57 @@ def test_unknown_api_path_is_a_problem_json_404(gateway: tuple[str, Path]) -> No
     assert answer.json()["status"] == 404
 
 
-def test_a_service_that_is_down_is_a_problem_json_503(tmp_path: Path) -> None:
+@contextmanager
+def a_gateway(run_dir: Path, **upstreams: str) -> Iterator[str]:
+    """The gateway alone on a free port, with the upstreams given; yields its URL."""
     port = free_port()
-    dead = free_port()  # nobody listens there
-    env = {
-        **os.environ,
-        "KPI_GATEWAY_PORT": str(port),
-        "KPI_GATEWAY_RUN_DIR": str(tmp_path),
-        "CATALOG_UPSTREAM": f"127.0.0.1:{dead}",
-    }
-    subprocess.run([str(GATEWAY), "start"], env=env, check=True, timeout=30)
+    env = {**os.environ, "KPI_GATEWAY_PORT": str(port), "KPI_GATEWAY_RUN_DIR": str(run_dir)}
+    subprocess.run([str(GATEWAY), "start"], env=env | upstreams, check=True, timeout=30)
     try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/hr/kpi-modules")
+        yield f"http://127.0.0.1:{port}"
     finally:
         subprocess.run([str(GATEWAY), "stop"], env=env, check=False, timeout=30)
+
+
+def test_a_service_that_is_down_is_a_problem_json_503(tmp_path: Path) -> None:
+    dead = free_port()  # nobody listens there
+    with a_gateway(tmp_path, CATALOG_UPSTREAM=f"127.0.0.1:{dead}") as base:
+        answer = httpx.get(f"{base}/api/v1/hr/kpi-modules")
     assert answer.status_code == 503
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["title"] == "Service unavailable"
+
+
+def test_the_gateway_waits_longer_than_a_services_statement_timeout(tmp_path: Path) -> None:
+    env = {**os.environ, "KPI_GATEWAY_RUN_DIR": str(tmp_path)}
+    rendered = subprocess.run(
+        [str(GATEWAY), "render", "-"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    [seconds] = re.findall(r"^\s*proxy_read_timeout (\d+)s;", rendered, re.MULTILINE)
+    assert int(seconds) > 30  # asyncpg's command_timeout in kpi_kit.db.create_pool
+
+
+def test_a_timed_out_post_is_a_504_that_says_it_may_have_been_applied(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        journal = f"127.0.0.1:{silent.getsockname()[1]}"
+        with a_gateway(tmp_path, JOURNAL_UPSTREAM=journal) as base:
+            _shorten_the_read_timeout(tmp_path)
+            answer = httpx.post(
+                f"{base}/api/v1/hr/staff/{STAFF}/kpis/{KPI}/journal", json={}, timeout=30
+            )
+    assert answer.status_code == 504
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "may have been applied" in answer.json()["detail"]
+
+
+def _shorten_the_read_timeout(run_dir: Path) -> None:
+    """Make the running gateway give up after 1 s instead of waiting the real timeout out."""
+    conf = run_dir / "nginx.conf"
+    conf.write_text(re.sub(r"proxy_read_timeout \d+s;", "proxy_read_timeout 1s;", conf.read_text()))
+    os.kill(int((run_dir / "nginx.pid").read_text()), signal.SIGHUP)
+    time.sleep(1)  # the new workers take over
 
 
 def test_prod_config_says_prod(tmp_path: Path) -> None:

@@ -69,6 +69,14 @@ def test_every_service_role_has_a_deployment(dev):
     } <= names
 
 
+def test_the_database_cluster_creates_the_journal_role_for_its_owner(dev):
+    # The owner login cannot create roles; without these the journal's SET ROLE fails.
+    initdb = find(dev, "Cluster", "kpi-db")["spec"]["bootstrap"]["initdb"]
+    sql = initdb.get("postInitApplicationSQL", [])
+    assert "CREATE ROLE kpi_journal_app NOLOGIN" in sql
+    assert f"GRANT kpi_journal_app TO {initdb['owner']}" in sql
+
+
 # --- schemas -------------------------------------------------------------------------------------
 
 
@@ -129,6 +137,15 @@ def test_service_role_needs_readiness_on_health_ready(dev):
     main_container(docs, "journal-worker")["readinessProbe"]["httpGet"]["path"] = "/health/live"
     assert any(
         "journal-worker" in e and "/health/ready" in e for e in validate_k8s.rule_errors(docs)
+    )
+
+
+def test_worker_liveness_must_watch_its_consumers(dev):
+    docs = broken(dev)
+    main_container(docs, "assignment-worker")["livenessProbe"]["httpGet"]["path"] = "/health/live"
+    assert any(
+        "assignment-worker" in e and "/health/consumers" in e
+        for e in validate_k8s.rule_errors(docs)
     )
 
 
@@ -222,6 +239,21 @@ def test_deployment_without_pdb_fails(dev):
     assert any(
         "catalog-worker" in e and "PodDisruptionBudget" in e for e in validate_k8s.rule_errors(docs)
     )
+
+
+def test_pod_monitor_without_service_and_role_labels_fails(prod):
+    docs = broken(prod)
+    endpoint = find(docs, "PodMonitor", "kpi-services")["spec"]["podMetricsEndpoints"][0]
+    endpoint.pop("relabelings")
+    errors = validate_k8s.rule_errors(docs)
+    assert any("journal-worker are scraped with service=None role=None" in e for e in errors)
+
+
+def test_pod_monitor_relabelings_are_evaluated_on_the_pod_labels(prod):
+    docs = broken(prod)
+    endpoint = find(docs, "PodMonitor", "kpi-services")["spec"]["podMetricsEndpoints"][0]
+    endpoint["relabelings"][1]["sourceLabels"] = ["__meta_kubernetes_pod_label_component"]
+    assert any("role=''" in e for e in validate_k8s.rule_errors(docs))
 
 
 def test_missing_secret_fails(dev):

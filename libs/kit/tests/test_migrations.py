@@ -85,3 +85,24 @@ async def test_an_edited_applied_file_is_refused(database_url: str, migrations: 
     (directory / "20260102_second.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationChanged):
         await apply_migrations(database_url, "probe_edited", directory)
+
+
+async def test_a_repeatable_file_runs_on_every_run_unrecorded(
+    database_url: str, migrations: Path
+) -> None:
+    # Sorted by name it comes first; it must still run after the versioned files it builds on.
+    (migrations / "00_grants.repeatable.sql").write_text(
+        "INSERT INTO hr.runner_probe_{name} SELECT coalesce(max(id), 0) + 1 "
+        "FROM hr.runner_probe_{name};"
+    )
+    directory = _named(migrations, "repeat")
+    first = await apply_migrations(database_url, "probe_repeat", directory)
+    second = await apply_migrations(database_url, "probe_repeat", directory)
+    assert "00_grants.repeatable.sql" not in first
+    assert second == []
+    conn = await asyncpg.connect(database_url)
+    try:
+        # 1 from 20260102_second.sql, then one more per run
+        assert await conn.fetchval("SELECT count(*) FROM hr.runner_probe_repeat") == 3
+    finally:
+        await conn.close()

@@ -31,14 +31,22 @@ def test_prod_refuses_the_dev_secret() -> None:
         settings.check_safe_for_env()
 
 
-def test_prod_refuses_default_passwords() -> None:
+@pytest.mark.parametrize(
+    ("amqp_url", "database_url", "refused"),
+    [
+        ("amqp://guest:guest@mq:5672/", "postgresql://kpi:s3cret-Pw@db/kpi", "KPI_AMQP_URL"),
+        # docker-compose.yml's default, public in the repository
+        ("amqp://kpi:Mq-s3cret@mq:5672/", "postgresql://kpi:kpi-dev-password@db/kpi", "database"),
+    ],
+)
+def test_prod_refuses_default_passwords(amqp_url: str, database_url: str, refused: str) -> None:
     env = {
         "KPI_ENV": "prod",
         "KPI_JWT_SECRET": STRONG,
-        "KPI_AMQP_URL": "amqp://guest:guest@mq:5672/",
-        "KPI_DATABASE_URL": "postgresql://kpi:s3cret-Pw@db/kpi",
+        "KPI_AMQP_URL": amqp_url,
+        "KPI_DATABASE_URL": database_url,
     }
-    with pytest.raises(InsecureSettings, match="KPI_AMQP_URL"):
+    with pytest.raises(InsecureSettings, match=refused):
         Settings.from_env("catalog", env).check_safe_for_env()
 
 

@@ -24,12 +24,13 @@ def router(runtime: Runtime) -> Router:
 
     @get("/health/ready", include_in_schema=False)
     async def ready() -> Response[dict[str, Any]]:
-        checks = await readiness(runtime)
-        ok = all(value == "ok" for value in checks.values())
-        status = HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE
-        return Response(
-            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=status
-        )
+        return _answer(await readiness(runtime))
+
+    @get("/health/consumers", include_in_schema=False)
+    async def consumers() -> Response[dict[str, Any]]:
+        # A worker pod's liveness: a restart is what brings consumers back (aio-pika#231). The
+        # database stays out, so that a database blip does not restart every worker at once.
+        return _answer(await consuming(runtime))
 
     @get("/metrics", include_in_schema=False)
     async def metrics() -> Response[bytes]:
@@ -42,7 +43,13 @@ def router(runtime: Runtime) -> Router:
                 pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Router(path="/", route_handlers=[live, ready, metrics])
+    return Router(path="/", route_handlers=[live, ready, consumers, metrics])
+
+
+def _answer(checks: dict[str, str]) -> Response[dict[str, Any]]:
+    ok = all(value == "ok" for value in checks.values())
+    status = HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE
+    return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=status)
 
 
 async def readiness(runtime: Runtime) -> dict[str, str]:
@@ -53,6 +60,12 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    return checks | await consuming(runtime)
+
+
+async def consuming(runtime: Runtime) -> dict[str, str]:
+    """Check the broker and (for workers) that every queue has a consumer; not the database."""
+    checks: dict[str, str] = {}
     try:
         checks["broker"] = "ok" if await runtime.broker.ping(timeout=2.0) else "unavailable"
     except Exception as exc:

@@ -1,4 +1,9 @@
-"""The migration runner: plain SQL files applied in name order, once, under an advisory lock."""
+"""The migration runner: plain SQL files applied in name order, once, under an advisory lock.
+
+A file named `*.repeatable.sql` is applied again on every run, after the others, and is not
+recorded: it holds statements that must converge on what the server has now (grants to a role a
+DBA may create after the first migration), so it must be idempotent.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ log = logging.getLogger(__name__)
 
 # One lock for every service: two services migrating one database at once queue up behind it.
 MIGRATION_LOCK_KEY = 0x6B70695F6D6967  # "kpi_mig"
+REPEATABLE_SUFFIX = ".repeatable.sql"
 
 _BOOTSTRAP = """
 CREATE SCHEMA IF NOT EXISTS hr;
@@ -45,11 +51,12 @@ class MigrationChanged(RuntimeError):
     """An already-applied migration file was edited: write a new file instead."""
 
 
-def load_migrations(directory: Path) -> list[Migration]:
-    """The `.sql` files of a directory, in name order."""
+def load_migrations(directory: Path, *, repeatable: bool = False) -> list[Migration]:
+    """The `.sql` files of a directory in name order: the versioned ones, or the repeatable."""
     return [
         Migration(path.name, path.read_text(encoding="utf-8"))
         for path in sorted(directory.glob("*.sql"))
+        if path.name.endswith(REPEATABLE_SUFFIX) == repeatable
     ]
 
 
@@ -63,7 +70,9 @@ async def apply_migrations(dsn: str, service: str, directory: Path) -> list[str]
                 Migration("00000000_kit_outbox_inbox.sql", tables_sql(service)),
                 Migration("00000001_kit_outbox_inline_bodies.sql", inline_bodies_sql(service)),
             ]
-            return await _apply_locked(conn, service, [*kit, *load_migrations(directory)])
+            done = await _apply_locked(conn, service, [*kit, *load_migrations(directory)])
+            await _apply_repeatable(conn, service, load_migrations(directory, repeatable=True))
+            return done
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
@@ -98,3 +107,12 @@ async def _apply_locked(
         log.info("applied migration %s/%s", service, migration.filename)
         done.append(migration.filename)
     return done
+
+
+async def _apply_repeatable(
+    conn: asyncpg.Connection, service: str, migrations: list[Migration]
+) -> None:
+    for migration in migrations:
+        async with conn.transaction():
+            await conn.execute(migration.sql)
+        log.debug("re-applied %s/%s", service, migration.filename)

@@ -13,7 +13,11 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/kpi"
 DEFAULT_PORTS = {"catalog": 8001, "assignment": 8002, "journal": 8003}
 # Credentials that ship in examples and images: refused in prod.
-DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "changeme", "kpi"})
+# "kpi-dev-password": docker-compose.yml's default for PostgreSQL and RabbitMQ (and the Docker
+# fallback of `make run`), public in this repository.
+DEFAULT_PASSWORDS = frozenset(
+    {"guest", "postgres", "password", "changeme", "kpi", "kpi-dev-password"}
+)
 
 Role = Literal["api", "worker", "all"]
 

@@ -110,3 +110,15 @@ async def test_migrating_again_changes_nothing(journal_settings: Settings, journ
         journal_settings.database_url, "journal", definition().migrations
     )
     assert applied == []
+
+
+async def test_migrating_again_gives_the_role_grants_it_lacks(
+    journal_settings: Settings, journal: Any, db: asyncpg.Connection
+):
+    # As when the role was created (by the cluster or a DBA) after the first migration.
+    await db.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA hr FROM {DB_ROLE}")
+    await apply_migrations(journal_settings.database_url, "journal", definition().migrations)
+    may_append = await db.fetchval(
+        "SELECT has_table_privilege($1, 'hr.kpi_journal_entries', 'INSERT')", DB_ROLE
+    )
+    assert may_append
