@@ -25,7 +25,8 @@ export class ApiError extends Error {
   get humanMessage() {
     if (this.status === 0) return 'The KPI service cannot be reached right now. Check your connection and try again.';
     if (this.status === 403) return this.detail || 'You do not have access to this.';
-    if (this.status === 503 && this.detail) return this.detail;
+    // The gateway's own 503 and 504 say what to do (a 504's request may have been applied).
+    if ((this.status === 503 || this.status === 504) && this.detail) return this.detail;
     if (this.status >= 500) {
       return 'Something went wrong on our side. Please try again in a moment.' + (this.requestId ? ` (Reference ${this.requestId})` : '');
     }

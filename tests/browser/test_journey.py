@@ -649,3 +649,24 @@ def test_a_late_kpi_poll_does_not_bring_back_a_kpi_deactivated_since(
     added.get_by_role("button", name="Reactivate").click()
     dialog.get_by_role("button", name="Reactivate").click()
     expect(added.get_by_role("button", name="Deactivate")).to_be_visible()
+
+
+def test_a_gateway_timeout_on_an_entry_says_it_may_have_been_saved(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    page = staff_page(manager, journey["staff_id"])
+    detail = "The request may have been applied: check before sending it again."
+    page.route(
+        re.compile(r"/hr/staff/[^/]+/kpis/[^/]+/journal$"),
+        lambda route: route.fulfill(
+            status=504,
+            content_type="application/problem+json",
+            body=f'{{"title": "Gateway timeout", "status": 504, "detail": "{detail}"}}',
+        ),
+    )
+    card = kpi_card(manager, REQUIRED_KPI)
+    form = fill_entry(page, card, "observation", "Timed out", "The gateway gave up waiting.")
+    form.get_by_role("button", name="Add entry").click()
+    # Not "please try again": a second try could add the entry twice to an append-only journal.
+    expect(form.get_by_text(detail)).to_be_visible()
