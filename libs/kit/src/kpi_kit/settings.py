@@ -44,7 +44,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
     prefetch: int = DEFAULT_PREFETCH
     outbox_batch: int = 500
-    db_pool_min: int = 2
     db_pool_max: int = 10
     # The role the service's pool connections assume with SET ROLE. None: the service's own
     # default (ServiceDefinition.db_role); "": none, for a login role that may not SET ROLE.
@@ -68,7 +67,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             port=int(env.get(f"{prefix}_PORT", DEFAULT_PORTS.get(service, 8000))),
             prefetch=int(env.get("KPI_PREFETCH", DEFAULT_PREFETCH)),
             outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
-            db_pool_min=int(env.get("KPI_DB_POOL_MIN", 2)),
             db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
             db_role=env.get(f"{prefix}_DB_ROLE"),
         )
