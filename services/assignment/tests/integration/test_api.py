@@ -76,7 +76,8 @@ async def test_a_manager_and_hr_see_anyones_kpis_with_the_scoring_fields(
 ):
     for role in ("manager", "hr_admin"):
         response = await assignment.get(kpis_url(person), headers=as_role(role))
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text
+        assert response.json()
         for kpi in response.json():
             assert {"target_score", "minimum_score", "effort_weight", "current_score"} <= kpi.keys()
 
