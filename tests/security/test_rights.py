@@ -426,11 +426,13 @@ async def test_staff_see_no_scoring_key_in_the_catalogue(system: System) -> None
     catalog = system.clients["catalog"]
     staff = bearer("staff", uuid.uuid4())
     listed = await catalog.get("/api/v1/hr/kpi-modules", headers=staff)
-    assert listed.status_code == 200
-    assert not scoring_keys_in(listed.json())
+    assert listed.status_code == 200, listed.text
+    assert listed.json() and not scoring_keys_in(listed.json())
     one = await catalog.get(f"/api/v1/hr/kpi-modules/{listed.json()[0]['id']}", headers=staff)
+    assert one.status_code == 200, one.text
     assert not scoring_keys_in(one.json())
     manager = await catalog.get("/api/v1/hr/kpi-modules", headers=bearer("manager"))
+    assert manager.status_code == 200, manager.text
     assert scoring_keys_in(manager.json()), "managers do see the scoring mechanics"
 
 

@@ -72,37 +72,61 @@ async def service(probe: Probe, database_url: str, amqp_url: str) -> AsyncIterat
         yield client
 
 
-async def publish(amqp_url: str, body: bytes, content_type: str | None = None) -> None:
+async def publish(amqp_url: str, body: bytes, content_type: str | None = None) -> str:
+    """Publish one message under a fresh message id, and return that id."""
+    message_id = str(uuid.uuid4())
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(names.KPI_EXCHANGE)
         message = aio_pika.Message(
-            body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type=content_type
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type=content_type,
+            message_id=message_id,
         )
         await exchange.publish(message, routing_key="probe.request")
     finally:
         await connection.close()
+    return message_id
+
+
+def a_script(kind: str) -> str:
+    """A script name no other test uses: the probe and the DLQ are shared by the module."""
+    return f"{kind}-{uuid.uuid4().hex[:8]}"
 
 
 def a_request(script: str) -> bytes:
     return codec.encode(events.CatalogSnapshotRequested(requested_by=script))
 
 
-async def dead_letter_reasons(amqp_url: str) -> list[str]:
-    return [d.reason for d in await dlq.show(amqp_url, names.dead_letter_queue(QUEUE), 100)]
+async def dead_letters(amqp_url: str) -> dict[str | None, str]:
+    """The reason of every parked message, by message id."""
+    parked = await dlq.show(amqp_url, names.dead_letter_queue(QUEUE), 1_000)
+    return {letter.message_id: letter.reason for letter in parked}
+
+
+async def dead_letter_reason(amqp_url: str, message_id: str) -> str:
+    """The reason the consumer parked this message with, once it has."""
+
+    async def reason() -> str | None:
+        return (await dead_letters(amqp_url)).get(message_id)
+
+    found: str = await eventually(reason)
+    return found
 
 
 async def test_an_undecodable_body_is_dead_lettered_and_the_next_is_applied(
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:
-    await publish(amqp_url, b"\xff\xfe not json")
-    await publish(amqp_url, b'{"event_type": "CatalogSnapshotRequested"}')
-    await publish(amqp_url, a_request("after-garbage"))
-    await eventually(lambda: _true("after-garbage" in probe.applied))
-    reasons = await dead_letter_reasons(amqp_url)
-    assert sum(r.startswith("invalid event") for r in reasons) == 2
-    assert any("requested_by" in r for r in reasons)
+    after = a_script("after-garbage")
+    not_json = await publish(amqp_url, b"\xff\xfe not json")
+    incomplete = await publish(amqp_url, b'{"event_type": "CatalogSnapshotRequested"}')
+    await publish(amqp_url, a_request(after))
+    await eventually(lambda: _true(after in probe.applied))
+    assert (await dead_letter_reason(amqp_url, not_json)).startswith("invalid event")
+    reason = await dead_letter_reason(amqp_url, incomplete)
+    assert reason.startswith("invalid event") and "requested_by" in reason
 
 
 async def test_a_json_labelled_body_that_is_not_json_is_dead_lettered_at_once(
@@ -110,56 +134,59 @@ async def test_a_json_labelled_body_that_is_not_json_is_dead_lettered_at_once(
 ) -> None:
     # FastStream parses application/json bodies itself unless told not to; a failure there
     # would happen outside the consumer and loop until the broker's delivery limit.
-    await publish(amqp_url, b"", content_type="application/json")
-    await publish(amqp_url, b"\xfe\xff{", content_type="application/json")
-    await publish(amqp_url, a_request("after-bad-json"), content_type="application/json")
-    await eventually(lambda: _true("after-bad-json" in probe.applied))
-    reasons = await dead_letter_reasons(amqp_url)
-    assert sum(r.startswith("invalid event: JSON") or "truncated" in r for r in reasons) >= 2
+    json = "application/json"
+    after = a_script("after-bad-json")
+    empty = await publish(amqp_url, b"", content_type=json)
+    not_utf8 = await publish(amqp_url, b"\xfe\xff{", content_type=json)
+    await publish(amqp_url, a_request(after), content_type=json)
+    await eventually(lambda: _true(after in probe.applied))
+    assert await dead_letter_reason(amqp_url, empty) == "invalid event: Input data was truncated"
+    assert (await dead_letter_reason(amqp_url, not_utf8)).startswith(
+        "invalid event: JSON is malformed"
+    )
 
 
 async def test_an_oversized_body_is_dead_lettered_unread(
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:
-    await publish(amqp_url, a_request("huge-" + "x" * 300_000))
-    await publish(amqp_url, a_request("after-huge"))
-    await eventually(lambda: _true("after-huge" in probe.applied))
-    assert not any(s.startswith("huge-") for s in probe.calls)
-    assert any("over the limit" in r for r in await dead_letter_reasons(amqp_url))
+    huge, after = a_script("huge"), a_script("after-huge")
+    oversized = await publish(amqp_url, a_request(huge + "x" * 300_000))
+    await publish(amqp_url, a_request(after))
+    await eventually(lambda: _true(after in probe.applied))
+    assert "over the limit" in await dead_letter_reason(amqp_url, oversized)
+    assert not any(s.startswith(huge) for s in probe.calls)
 
 
 async def test_a_poison_message_is_dead_lettered_after_bounded_attempts(
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:
-    await publish(amqp_url, a_request("poison-1"))
-    await publish(amqp_url, a_request("after-poison"))
-    await eventually(lambda: _true("after-poison" in probe.applied))
-
-    async def poison_parked() -> bool:
-        return any(r.startswith("failed 3 times") for r in await dead_letter_reasons(amqp_url))
-
-    await eventually(poison_parked)
-    assert probe.calls["poison-1"] == 3
+    poison, after = a_script("poison"), a_script("after-poison")
+    message_id = await publish(amqp_url, a_request(poison))
+    await publish(amqp_url, a_request(after))
+    await eventually(lambda: _true(after in probe.applied))
+    assert (await dead_letter_reason(amqp_url, message_id)).startswith("failed 3 times")
+    assert probe.calls[poison] == 3
 
 
 async def test_a_rejected_event_is_dead_lettered_at_once(
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:
-    await publish(amqp_url, a_request("rejected-1"))
-    await publish(amqp_url, a_request("after-rejected"))
-    await eventually(lambda: _true("after-rejected" in probe.applied))
-    assert probe.calls["rejected-1"] == 1
-    assert "rejected: unknown module" in await dead_letter_reasons(amqp_url)
+    rejected, after = a_script("rejected"), a_script("after-rejected")
+    message_id = await publish(amqp_url, a_request(rejected))
+    await publish(amqp_url, a_request(after))
+    await eventually(lambda: _true(after in probe.applied))
+    assert await dead_letter_reason(amqp_url, message_id) == "rejected: unknown module"
+    assert probe.calls[rejected] == 1
 
 
 async def test_a_transient_fault_is_retried_until_it_passes(
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:
-    script = f"flaky-{uuid.uuid4().hex[:6]}"
-    await publish(amqp_url, a_request(script))
+    script = a_script("flaky")
+    message_id = await publish(amqp_url, a_request(script))
     await eventually(lambda: _true(script in probe.applied))
     assert probe.calls[script] == 3
-    assert not any(script in r for r in await dead_letter_reasons(amqp_url))
+    assert message_id not in await dead_letters(amqp_url)
 
 
 async def test_an_unroutable_publish_raises(service: ServiceClient) -> None:
@@ -172,11 +199,11 @@ async def test_a_body_labelled_json_that_is_not_json_is_dead_lettered_with_the_r
     service: ServiceClient, probe: Probe, amqp_url: str
 ) -> None:
     json = "application/json"
-    await publish(amqp_url, b'{"event_type": "CatalogSnapshotRequested",', content_type=json)
-    await publish(amqp_url, a_request("after-bad-json"), content_type=json)
-    await eventually(lambda: _true("after-bad-json" in probe.applied))
-    reasons = await dead_letter_reasons(amqp_url)
-    assert any(r.startswith("invalid event: JSON is malformed") for r in reasons)
+    after = a_script("after-cut-json")
+    cut = await publish(amqp_url, b'{"event_type": "CatalogSnapshotRequested",', content_type=json)
+    await publish(amqp_url, a_request(after), content_type=json)
+    await eventually(lambda: _true(after in probe.applied))
+    assert await dead_letter_reason(amqp_url, cut) == "invalid event: Input data was truncated"
 
 
 async def _true(value: bool) -> bool:

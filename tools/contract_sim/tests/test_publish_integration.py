@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aio_pika
 import httpx
+import msgspec
 import pytest
 
 from contract_sim.app import create_app
@@ -65,6 +66,13 @@ async def test_contract_and_exit_are_published_persistent_with_message_id(
     for message in received:
         assert message.content_type == "application/json"
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    wire = msgspec.json.decode(first.body)
+    assert (wire["event_type"], wire["staff_id"], wire["template_id"]) == (
+        "ContractCreated",
+        staff_id,
+        SUPPORT_WORKER_TEMPLATE,
+    )
+    assert {"event_id", "occurred_at", "contract_id", "role_group"} <= wire.keys()
     event = codec.decode_lifecycle(first.body)
     assert isinstance(event, ContractCreated)
     assert first.message_id == str(event.event_id) == created.json()["event_id"]

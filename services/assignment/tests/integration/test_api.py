@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 import msgspec
@@ -75,7 +76,8 @@ async def test_a_manager_and_hr_see_anyones_kpis_with_the_scoring_fields(
 ):
     for role in ("manager", "hr_admin"):
         response = await assignment.get(kpis_url(person), headers=as_role(role))
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text
+        assert response.json()
         for kpi in response.json():
             assert {"target_score", "minimum_score", "effort_weight", "current_score"} <= kpi.keys()
 
@@ -489,6 +491,54 @@ async def test_evaluations_due_lists_active_kpis_due_before_a_time(assignment, p
     dates = [datetime.fromisoformat(k["next_evaluation_due"]) for k in due.json()]
     assert dates == sorted(dates)
     assert not [k for k in not_yet.json() if k["staff_id"] == str(person)]
+
+
+async def due_of(assignment, as_role, person: uuid.UUID, before: str) -> set[str]:
+    """The ids of a person's KPIs listed as due before a time, read through every page."""
+    params: dict[str, Any] = {"before": before, "limit": 5000}
+    found: set[str] = set()
+    while True:
+        response = await assignment.get(
+            "/api/v1/hr/evaluations/due", params=params, headers=as_role("manager")
+        )
+        assert response.status_code == 200, response.text
+        found |= {k["id"] for k in response.json() if k["staff_id"] == str(person)}
+        if (link := response.headers.get("link")) is None:
+            return found
+        next_page = re.fullmatch(r'<\?(.+)>; rel="next"', link)
+        assert next_page, link
+        params = dict(parse_qsl(next_page[1]))
+
+
+async def test_evaluations_due_leave_out_a_deactivated_kpi(assignment, person, as_role):
+    kpis = (await assignment.get(kpis_url(person), headers=as_role("manager"))).json()
+    assert len(kpis) >= 2
+    dropped, *kept = kpis
+    response = await assignment.patch(
+        status_url(person, dropped["id"]),
+        json={"status": "inactive", "reason": "not part of the role"},
+        headers=as_role("hr_admin"),
+    )
+    assert response.status_code == 200, response.text
+
+    assert await due_of(assignment, as_role, person, FAR_FUTURE) == {k["id"] for k in kept}
+
+
+async def test_evaluations_due_before_a_time_leave_out_a_kpi_due_at_that_time(
+    assignment, person, as_role
+):
+    kpis = (await assignment.get(kpis_url(person), headers=as_role("manager"))).json()
+    assert kpis
+    kpi = kpis[0]
+    due_at = datetime.fromisoformat(kpi["next_evaluation_due"])
+
+    at_that_time = await due_of(assignment, as_role, person, due_at.isoformat())
+    a_moment_later = await due_of(
+        assignment, as_role, person, (due_at + timedelta(microseconds=1)).isoformat()
+    )
+
+    assert kpi["id"] not in at_that_time
+    assert kpi["id"] in a_moment_later
 
 
 async def test_evaluations_due_past_the_limit_are_named_by_a_next_link(assignment, person, as_role):

@@ -24,6 +24,7 @@ from kpi_contracts.enums import GrowthStatus, RoleGroup, ScoreTrend
 from kpi_kit.consuming import Delivery
 from kpi_kit.db import Pool
 from kpi_kit.outbox import Outbox, tables_sql
+from kpi_kit.testing.harness import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -215,6 +216,15 @@ async def test_a_batch_leaves_the_records_and_announcements_of_one_by_one(
         ), name
 
 
+async def waiting_for_a_lock(holder: asyncpg.Connection, backends: int) -> bool:
+    """Whether that many other backends of the database now wait for an advisory lock."""
+    waiting = await holder.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND pid <> pg_backend_pid()"
+    )
+    return bool(waiting == backends)
+
+
 async def test_two_batches_at_once_on_the_same_people_never_deadlock(pool, outbox, db):
     people = [uuid.uuid4() for _ in range(20)]
     hired = [delivered(a_contract(staff)) for staff in people]
@@ -231,7 +241,7 @@ async def test_two_batches_at_once_on_the_same_people_never_deadlock(pool, outbo
             handlers.apply_lifecycle_batch(pool, outbox, GATE, cache, hired),
             handlers.apply_lifecycle_batch(pool, outbox, GATE, cache, exits),
         )
-        await asyncio.sleep(0.5)
+        await eventually(lambda: waiting_for_a_lock(holder, 2))
 
     assert list(await both) == [[True] * len(people)] * 2
     statuses = await db.fetch(

@@ -99,7 +99,9 @@ async def test_the_first_evaluation_is_due_one_period_after_assignment(
     staff = uuid.uuid4()
     await hire(contract_system, people, staff, at=T0)
 
-    for kpi in await people.kpis(staff):
+    kpis = await people.kpis(staff)
+    assert kpis
+    for kpi in kpis:
         frequency = kpi["module"]["evaluation_frequency"]
         assert datetime.fromisoformat(kpi["assigned_at"]) == T0
         assert datetime.fromisoformat(kpi["next_evaluation_due"]) == next_due(T0, frequency)

@@ -11,20 +11,41 @@ from typing import Any
 import aio_pika
 import pytest
 
+from assignment.app import definition as assignment_definition
 from assignment.handlers import ReplicaGate
+from catalog.app import definition as catalog_definition
 from kpi_contracts import names
-from kpi_kit.testing.harness import bearer, eventually
+from kpi_kit.settings import Settings
+from kpi_kit.testing.harness import bearer, eventually, running
+from kpi_kit.testing.servers import Servers, own_database_and_vhost
 
 pytestmark = pytest.mark.integration
 
 
-async def test_starting_empty_the_service_copies_the_whole_catalogue(assignment, db, catalogue):
-    replica = {
-        str(row["id"]): row["version"]
-        for row in await db.fetch("SELECT id, version FROM hr.assignment_modules")
-    }
+async def test_starting_empty_the_service_copies_the_whole_catalogue(servers: Servers) -> None:
+    # A database and vhost of this test's own: the session's assignment service started long ago.
+    async with own_database_and_vhost(servers) as (database_url, amqp_url):
 
-    assert replica.keys() >= {str(m["id"]) for m in catalogue.modules.values()}
+        def settings(service: str) -> Settings:
+            return Settings(service=service, database_url=database_url, amqp_url=amqp_url)
+
+        async with (
+            running(catalog_definition(), settings("catalog")),
+            running(assignment_definition(), settings("assignment")) as assignment,
+        ):
+            pool = assignment.app.state.runtime.pool
+
+            async def versions(table: str) -> dict[uuid.UUID, int]:
+                return {
+                    r["id"]: r["version"]
+                    for r in await pool.fetch(f"SELECT id, version FROM {table}")
+                }
+
+            async def copied() -> bool:
+                catalogue = await versions("hr.kpi_modules")
+                return bool(catalogue) and await versions("hr.assignment_modules") == catalogue
+
+            await eventually(copied, timeout=60)
 
 
 async def test_a_template_replace_reaches_the_replica_by_version(templates, catalogue, db):

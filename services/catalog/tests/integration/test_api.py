@@ -88,6 +88,8 @@ async def test_category_and_text_filters_narrow_the_list(catalog: Client, as_rol
 
 async def test_staff_never_see_scoring_mechanics(catalog: Client, as_role: Headers) -> None:
     response = await catalog.get(MODULES, headers=as_role("staff"))
+    assert response.status_code == 200, response.text
+    assert response.json()
     for module in response.json():
         assert not {"target_score", "minimum_score", "effort_weight"} & set(module)
     manager_view = (await catalog.get(MODULES, headers=as_role("manager"))).json()[0]

@@ -11,6 +11,7 @@ from typing import Any
 import aio_pika
 import httpx
 from litestar import Litestar
+from prometheus_client import REGISTRY
 
 from kpi_kit.auth import issue_token
 from kpi_kit.migrations import apply_migrations
@@ -84,6 +85,15 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
         await asyncio.sleep(interval)
+
+
+def consumed(service: str, event_type: str, outcome: str) -> float:
+    """How many events of a type this process's consumers of a service settled with an outcome."""
+    value = REGISTRY.get_sample_value(
+        "kpi_events_consumed_total",
+        {"service": service, "event_type": event_type, "outcome": outcome},
+    )
+    return value or 0.0
 
 
 async def queue_holds(amqp_url: str, queue: str, message_id: str) -> bool:
