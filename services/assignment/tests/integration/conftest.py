@@ -16,13 +16,12 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
 
 from assignment.app import definition as assignment_definition
 from catalog.app import definition as catalog_definition
 from kpi_contracts import names
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import ServiceClient, bearer, eventually, running
+from kpi_kit.testing.harness import ServiceClient, bearer, consumed, eventually, running
 
 Client = ServiceClient
 
@@ -296,11 +295,7 @@ class People:
     @staticmethod
     def consumed(event_type: str, outcome: str) -> float:
         """How many events of a type the assignment consumers handled with an outcome."""
-        value = REGISTRY.get_sample_value(
-            "kpi_events_consumed_total",
-            {"service": "assignment", "event_type": event_type, "outcome": outcome},
-        )
-        return value or 0.0
+        return consumed("assignment", event_type, outcome)
 
     async def counted(self, event_type: str, outcome: str, at_least: float) -> None:
         """Wait until the consumers have handled that many events of a type with an outcome."""

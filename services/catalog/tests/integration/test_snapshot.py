@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
-from prometheus_client import REGISTRY
 
 from kpi_contracts import codec, events, names
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import ServiceClient, eventually
+from kpi_kit.testing.harness import ServiceClient, consumed, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +28,7 @@ async def catalog_events(
 
 
 def duplicates_seen() -> float:
-    value = REGISTRY.get_sample_value(
-        "kpi_events_consumed_total",
-        {"service": "catalog", "event_type": "CatalogSnapshotRequested", "outcome": "duplicate"},
-    )
-    return value or 0.0
+    return consumed("catalog", "CatalogSnapshotRequested", "duplicate")
 
 
 async def drain(queue: aio_pika.abc.AbstractQueue) -> int:

@@ -11,13 +11,12 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
 
 from journal.app import definition
 from kpi_contracts import codec, events, names
 from kpi_contracts.enums import Cause, Frequency, KpiSource, KpiStatus, ScoreType
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import ServiceClient, bearer, eventually, running
+from kpi_kit.testing.harness import ServiceClient, bearer, consumed, eventually, running
 
 Client = ServiceClient
 
@@ -218,11 +217,7 @@ class Ledger:
     @staticmethod
     def consumed(event_type: str, outcome: str) -> float:
         """How many events of a type the journal's consumer counted with an outcome, so far."""
-        value = REGISTRY.get_sample_value(
-            "kpi_events_consumed_total",
-            {"service": "journal", "event_type": event_type, "outcome": outcome},
-        )
-        return value or 0.0
+        return consumed("journal", event_type, outcome)
 
 
 @pytest.fixture(scope="session")
