@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kpi_contracts.enums import ScoreType
@@ -96,3 +96,23 @@ def template_problems(
         if not choice.weight > 0:
             problems.append(Problem(f"{at}.weight", "must be positive"))
     return problems
+
+
+def template_targets_problems(
+    scale: ModuleScale, custom_targets: Iterable[float], *, score_type_changed: bool
+) -> list[Problem]:
+    """What a module's new scale or minimum would break: the custom targets templates set for it."""
+    broken = sorted(
+        t for t in custom_targets if custom_target_problem(scale.score_type, scale.minimum_score, t)
+    )
+    if not broken:
+        return []
+    field = "score_type" if score_type_changed else "minimum_score"
+    targets = ", ".join(f"{t:g}" for t in broken)
+    return [
+        Problem(
+            field,
+            f"templates set this module's target to {targets}, which it would leave "
+            "off the scale or under the minimum: change those templates first",
+        )
+    ]

@@ -119,13 +119,18 @@ async def update_module(
         current = dict(row)
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         merged = current | changes
+        scale = domain.ModuleScale(ScoreType(merged["score_type"]), merged["minimum_score"])
+        targets = [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
         _raise_problems(
             domain.naming_problems(merged["name"], merged["slug"])
             + domain.module_problems(
-                ScoreType(merged["score_type"]),
+                scale.score_type,
                 merged["target_score"],
-                merged["minimum_score"],
+                scale.minimum_score,
                 merged["effort_weight"],
+            )
+            + domain.template_targets_problems(
+                scale, targets, score_type_changed=merged["score_type"] != current["score_type"]
             )
         )
         updated = await uow.conn.fetchrow(

@@ -22,9 +22,17 @@ GET_MODULE = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules WHERE id = $1"
 
 ALL_MODULES = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules ORDER BY display_order, name"
 
-MODULE_SCALES = (
-    "SELECT id, score_type, minimum_score FROM hr.kpi_modules WHERE id = ANY($1::uuid[])"
-)
+# FOR SHARE: a module's scale and minimum cannot change while a template's targets are checked
+# against them (update_module checks the templates' targets in turn, under FOR UPDATE).
+MODULE_SCALES = """
+SELECT id, score_type, minimum_score FROM hr.kpi_modules WHERE id = ANY($1::uuid[])
+ORDER BY id FOR SHARE
+"""
+
+TEMPLATE_TARGETS = """
+SELECT DISTINCT custom_target FROM hr.template_kpis
+WHERE kpi_module_id = $1 AND custom_target IS NOT NULL
+"""
 
 INSERT_MODULE = f"""
 INSERT INTO hr.kpi_modules (

@@ -238,6 +238,28 @@ async def test_an_edit_keeps_the_rules(catalog: Client, as_role: Headers) -> Non
     assert_problem(response, 404)
 
 
+async def test_an_edit_may_not_leave_a_templates_target_under_the_minimum(
+    catalog: Client, as_role: Headers
+) -> None:
+    admin = as_role("hr_admin")
+    module = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    kpis = [{"kpi_module_id": module["id"], "weight": 1, "is_required": False, "custom_target": 75}]
+    placed = await catalog.put(templates(uuid.uuid4()), json={"kpis": kpis}, headers=admin)
+    assert placed.status_code == 200, placed.text
+
+    url = f"{MODULES}/{module['id']}"
+    raised = await catalog.patch(url, json={"minimum_score": 80, "target_score": 95}, headers=admin)
+    rated = await catalog.patch(
+        url,
+        json={"score_type": "rating", "minimum_score": 3, "target_score": 4},
+        headers=admin,
+    )
+    assert_problem(raised, 422, "minimum_score")
+    assert_problem(rated, 422, "score_type")
+    fine = await catalog.patch(url, json={"minimum_score": 75}, headers=admin)
+    assert fine.status_code == 200 and fine.json()["minimum_score"] == 75
+
+
 # ------------------------------------------------------------------ templates
 
 

@@ -11,6 +11,7 @@ from catalog.domain import (
     naming_problems,
     slugify,
     template_problems,
+    template_targets_problems,
 )
 from kpi_contracts.enums import ScoreType
 from kpi_contracts.scales import on_scale
@@ -95,3 +96,13 @@ def test_a_template_target_under_the_modules_minimum_is_refused() -> None:
         "must be at least the module's minimum score, 70",
     )
     assert template_problems([TemplateKpiChoice(module, 1, False, 70)], scales) == []
+
+
+def test_a_new_minimum_or_scale_may_not_strand_a_templates_target() -> None:
+    percentage = ModuleScale(ScoreType.PERCENTAGE, minimum_score=80)
+    [under] = template_targets_problems(percentage, [75, 85], score_type_changed=False)
+    assert under.field == "minimum_score" and "75" in under.message and "85" not in under.message
+    rating = ModuleScale(ScoreType.RATING, minimum_score=3)
+    [off] = template_targets_problems(rating, [75], score_type_changed=True)
+    assert off.field == "score_type"
+    assert template_targets_problems(percentage, [80, 90], score_type_changed=False) == []
