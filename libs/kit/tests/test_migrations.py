@@ -106,3 +106,16 @@ async def test_a_repeatable_file_runs_on_every_run_unrecorded(
         assert await conn.fetchval("SELECT count(*) FROM hr.runner_probe_repeat") == 3
     finally:
         await conn.close()
+
+
+async def test_a_migrations_warning_reaches_the_log(
+    database_url: str, migrations: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (migrations / "grants.repeatable.sql").write_text(
+        "DO $$ BEGIN RAISE WARNING 'role probe_app does not exist'; END $$;"
+        "DO $$ BEGIN RAISE NOTICE 'relation exists, skipping'; END $$;"
+    )
+    with caplog.at_level("INFO", logger="kpi_kit.migrations"):
+        await apply_migrations(database_url, "probe_warn", _named(migrations, "warn"))
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == ["migration: role probe_app does not exist"]

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from kpi_kit.db import create_pool
+from kpi_kit.db import ConnectionSetupFailed, create_pool, is_transient
 from kpi_kit.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -125,3 +125,40 @@ async def test_an_acquire_that_times_out_waiting_for_its_turn_gives_no_place_awa
                 await pool.acquire(timeout=0.1)
     finally:
         await pool.close()
+
+
+async def test_a_connection_that_cannot_assume_its_role_is_a_fault_to_wait_out(
+    settings_for: Callable[[str], Settings],
+) -> None:
+    # A role not yet created or granted is the deployment's fault: work waits (a consumer keeps
+    # its message) instead of being given up on as a bad message.
+    pool = await create_pool(settings_for("catalog"), role="kpi_no_such_role")
+    try:
+        with pytest.raises(ConnectionSetupFailed) as refused:
+            await pool.fetchval("SELECT 1")
+        assert is_transient(refused.value)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "transient"),
+    [
+        (asyncpg.exceptions.InterfaceError("connection is closed"), True),
+        (asyncpg.exceptions.InterfaceError("pool is closing"), True),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (TimeoutError(), True),
+        (asyncpg.exceptions.InvalidPasswordError("password authentication failed"), True),
+        (asyncpg.exceptions.InvalidCatalogNameError('database "kpi" does not exist'), True),
+        (asyncpg.exceptions.TooManyConnectionsError("too many clients"), True),
+        (asyncpg.exceptions.ReadOnlySQLTransactionError("read-only transaction"), True),
+        (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), True),
+        # bugs and bad data: retried a few times, then dead-lettered or answered 4xx
+        (asyncpg.exceptions.InterfaceError("the server expects 2 arguments, 1 was passed"), False),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key"), False),
+        (asyncpg.exceptions.UndefinedColumnError("column does not exist"), False),
+        (ValueError("bad"), False),
+    ],
+)
+def test_what_is_waited_out_and_what_is_not(fault: BaseException, transient: bool) -> None:
+    assert is_transient(fault) is transient

@@ -28,7 +28,7 @@ from faststream.rabbit import RabbitBroker, RabbitMessage, RabbitRouter
 
 from kpi_contracts import names
 from kpi_kit.broker import DEAD_LETTERS, consumer_queue
-from kpi_kit.db import TRANSIENT_DB_ERRORS
+from kpi_kit.db import is_transient
 from kpi_kit.metrics import EVENTS_CONSUMED
 from kpi_kit.observability import CORRELATION_HEADER, correlation_id_var
 
@@ -226,19 +226,21 @@ class Consumer(Generic[T]):
             except Rejected as exc:
                 await self.dead_letter(message, f"rejected: {exc}", kind)
                 return
-            except TRANSIENT_DB_ERRORS as exc:
-                EVENTS_CONSUMED.labels(self.service, kind, "retried").inc()
-                log.warning("%s: transient fault, retrying in %.1fs: %r", self.queue, delay, exc)
             except Exception as exc:
-                attempt += 1
                 EVENTS_CONSUMED.labels(self.service, kind, "retried").inc()
-                if attempt >= MAX_ATTEMPTS:
-                    log.exception(
-                        "%s: giving up on %s after %d attempts", self.queue, kind, attempt
+                if is_transient(exc):
+                    log.warning(
+                        "%s: transient fault, retrying in %.1fs: %r", self.queue, delay, exc
                     )
-                    await self.dead_letter(message, f"failed {attempt} times: {exc!r}", kind)
-                    return
-                log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
+                else:
+                    attempt += 1
+                    if attempt >= MAX_ATTEMPTS:
+                        log.exception(
+                            "%s: giving up on %s after %d attempts", self.queue, kind, attempt
+                        )
+                        await self.dead_letter(message, f"failed {attempt} times: {exc!r}", kind)
+                        return
+                    log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
             else:
                 self._settled(kind, applied)
                 return

@@ -17,19 +17,34 @@ Connection: TypeAlias = (
 )
 Record: TypeAlias = asyncpg.Record
 
-# Errors after which the same work may succeed once the database is back.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
+
+class ConnectionSetupFailed(Exception):
+    """A new connection could not be set up (the role it assumes, for one): the deployment's
+    fault, which work waits out rather than being given up on."""
+
+
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    OSError,  # TimeoutError and every refused, reset or unreachable socket
     asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.PostgresConnectionError,
-    TimeoutError,
+    ConnectionSetupFailed,
 )
+# SQLSTATE classes and codes of a server that cannot take the work now: connection (08), login
+# (28: a rotated password), database (3D), resources (53: too many connections), shutting down
+# (57P), a read-only server after a failover (25006).
+_TRANSIENT_SQLSTATES = ("08", "28", "3D", "53", "57P", "25006")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the same work may succeed once the database is back (so wait, don't give up)."""
+    if isinstance(exc, asyncpg.exceptions.InterfaceError):
+        # "connection is closed", "pool is closing": the connection went away. Any other interface
+        # error (the wrong number of arguments) is a bug that waiting will not mend.
+        return "clos" in str(exc)
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, _TRANSIENT_TYPES) or sqlstate.startswith(_TRANSIENT_SQLSTATES)
 
 
 class FairPool(asyncpg.Pool):
@@ -84,9 +99,12 @@ async def create_pool(settings: Settings, role: str | None = None) -> Pool:
     """
 
     async def init(conn: Connection) -> None:
-        await init_connection(conn)
-        if role:
-            await conn.execute(f"SET ROLE {quote_ident(role)}")
+        try:
+            await init_connection(conn)
+            if role:
+                await conn.execute(f"SET ROLE {quote_ident(role)}")
+        except asyncpg.PostgresError as exc:
+            raise ConnectionSetupFailed(f"a new connection could not be set up: {exc}") from exc
 
     pool: Pool = await FairPool(
         settings.database_url,

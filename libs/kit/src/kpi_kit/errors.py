@@ -18,7 +18,7 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from kpi_kit.db import TRANSIENT_DB_ERRORS
+from kpi_kit.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, TRANSIENT_DB_ERRORS):
+    if is_transient(exc):
         log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
         return problem(503, "Service unavailable", "The database cannot be reached; retry soon")
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):

@@ -63,6 +63,7 @@ def load_migrations(directory: Path, *, repeatable: bool = False) -> list[Migrat
 async def apply_migrations(dsn: str, service: str, directory: Path) -> list[str]:
     """Apply the service's pending migrations; returns the names applied (idempotent)."""
     conn = await asyncpg.connect(dsn)
+    conn.add_log_listener(_pass_on_warnings)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
@@ -107,6 +108,14 @@ async def _apply_locked(
         log.info("applied migration %s/%s", service, migration.filename)
         done.append(migration.filename)
     return done
+
+
+def _pass_on_warnings(_: object, message: asyncpg.PostgresLogMessage) -> None:
+    # asyncpg drops what the server says unless it is listened for; a migration's WARNING (a role
+    # missing for the journal's grants) must reach whoever runs `kpi migrate`. NOTICEs ("already
+    # exists, skipping") are noise.
+    if message.sqlstate.startswith("01"):  # class 01: warning (RAISE WARNING is 01000)
+        log.warning("migration: %s", message.message)
 
 
 async def _apply_repeatable(

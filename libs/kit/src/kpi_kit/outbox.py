@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ import asyncpg
 from kpi_contracts import codec, names
 from kpi_contracts.events import Event
 from kpi_kit import tracing
-from kpi_kit.db import TRANSIENT_DB_ERRORS, Connection, Pool
+from kpi_kit.db import Connection, Pool
 from kpi_kit.observability import current_correlation_headers
 
 log = logging.getLogger("kpi.outbox")
@@ -255,7 +255,7 @@ class OutboxMessage:
     headers: dict[str, Any]
 
 
-Publish = Callable[[OutboxMessage], Awaitable[object]]
+Publish = Callable[[OutboxMessage], Coroutine[Any, Any, object]]
 
 
 class OutboxRelay:
@@ -306,8 +306,11 @@ class OutboxRelay:
                 )
                 for r in rows
             ]
-            async with asyncio.timeout(self._confirm_timeout):
-                await asyncio.gather(*(self._publish(m) for m in messages))
+            # A task group: when one publish fails, the rest are cancelled before the rollback
+            # frees the rows, so the retry does not publish them while they are still going out.
+            async with asyncio.timeout(self._confirm_timeout), asyncio.TaskGroup() as publishing:
+                for m in messages:
+                    publishing.create_task(self._publish(m))
             await conn.execute(
                 f"DELETE FROM {self._outbox.table} WHERE id = ANY($1::bigint[])",
                 [m.id for m in messages],
@@ -371,7 +374,8 @@ class OutboxRelay:
                     await conn.close()
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT_DB_ERRORS:
+            except Exception as exc:  # the poll covers for it meanwhile; say why, and listen again
+                log.warning("outbox wake-up listener of %s: %r", self._outbox.service, exc)
                 await asyncio.sleep(1.0)
 
     def wake(self) -> None:

@@ -28,7 +28,7 @@ from kpi_kit.db import Pool, create_pool
 from kpi_kit.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
 from kpi_kit.metrics import OUTBOX_PUBLISHED
 from kpi_kit.observability import CORRELATION_HEADER, ObservabilityMiddleware
-from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay
+from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, Publish
 from kpi_kit.settings import Settings
 
 log = logging.getLogger("kpi.service")
@@ -208,7 +208,7 @@ async def _coro(task: Callable[[Runtime], Awaitable[None]], runtime: Runtime) ->
     await task(runtime)
 
 
-def _publisher(runtime: Runtime) -> Callable[[OutboxMessage], Awaitable[object]]:
+def _publisher(runtime: Runtime) -> Publish:
     """Publish an outbox row on the broker's channel (confirms on, returns raise) through the
     aio-pika exchange itself: FastStream's publish stack per event (its command, middlewares,
     exchange hashing) cost as much CPU as the publish. The rows carry their trace context."""
