@@ -36,6 +36,7 @@ async def parked(amqp_url: str, queue_name: str) -> str:
             message_id="m-1",
             headers={
                 "x-dlq-reason": "invalid event: missing field",
+                "x-dlq-queue": queue_name,
                 "x-original-exchange": names.KPI_EXCHANGE,
                 "x-original-routing-key": "probe.key",
             },
@@ -69,6 +70,23 @@ async def test_replay_sends_it_back_without_the_dead_letter_headers(
         assert message.body == b'{"broken": true}'
         assert "x-dlq-reason" not in (message.headers or {})
         assert "x-replayed-at" in (message.headers or {})
+    finally:
+        await connection.close()
+
+
+async def test_replay_goes_to_the_queue_it_came_from_only(
+    amqp_url: str, parked: str, queue_name: str
+) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        # another consumer of the same events, which had its copy the first time
+        other = await channel.declare_queue(f"{queue_name}.other", exclusive=True)
+        await other.bind(names.KPI_EXCHANGE, "probe.key")
+        assert await dlq.replay(amqp_url, parked) == 1
+        source = await channel.declare_queue(queue_name, passive=True)
+        assert await source.get(no_ack=True, fail=False) is not None
+        assert await other.get(no_ack=True, fail=False) is None
     finally:
         await connection.close()
 

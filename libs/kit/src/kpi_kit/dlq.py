@@ -31,6 +31,7 @@ class DeadLetter:
     original_routing_key: str
     dead_lettered_at: str
     body_preview: str
+    source_queue: str = ""  # the consumer queue it was taken from, when known
 
 
 def dead_letter_queues(consumer_queues: Iterable[str]) -> list[str]:
@@ -68,6 +69,7 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
         ),
         dead_lettered_at=str(headers.get("x-dlq-at", "")),
         body_preview=message.body[:300].decode("utf-8", errors="replace"),
+        source_queue=str(headers.get("x-dlq-queue") or death.get("queue", "")),
     )
 
 
@@ -97,7 +99,11 @@ async def show(amqp_url: str, queue: str, limit: int = 20) -> list[DeadLetter]:
 
 
 async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
-    """Republish dead letters to where they came from (confirmed), then remove them."""
+    """Republish dead letters to the queue they came from (confirmed), then remove them.
+
+    Straight to that queue (the default exchange routes by queue name), not through the original
+    exchange, which would hand a copy to every other queue bound to the same key as well.
+    """
     connection = await aio_pika.connect(amqp_url)
     replayed = 0
     try:
@@ -106,7 +112,11 @@ async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
             letter = describe(message)
             headers = {k: v for k, v in (message.headers or {}).items() if k not in DLQ_HEADERS}
             headers["x-replayed-at"] = datetime.now(UTC).isoformat()
-            exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
+            if letter.source_queue:
+                exchange, routing_key = channel.default_exchange, letter.source_queue
+            else:  # parked by hand or by an older version: its way in is all that is known
+                exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
+                routing_key = letter.original_routing_key
             await exchange.publish(
                 aio_pika.Message(
                     message.body,
@@ -116,7 +126,7 @@ async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
                     correlation_id=message.correlation_id,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
-                routing_key=letter.original_routing_key,
+                routing_key=routing_key,
                 mandatory=True,
             )
             await message.ack()
