@@ -247,7 +247,16 @@ WITH recorded AS (
         is_required = r.is_required, custom_target = r.custom_target,
         target_score = r.target_score, minimum_score = r.minimum_score,
         effort_weight = r.effort_weight, assigned_at = r.assigned_at,
-        next_evaluation_due = r.next_evaluation_due, deactivated_at = r.deactivated_at,
+        -- Once scored, the due day is the journal's (last evaluation + frequency), unless this
+        -- reactivates the KPI: decided on the row as it is now, since a score may have landed
+        -- after the records were read (scores come without the person's lock).
+        next_evaluation_due = CASE
+            WHEN k.last_evaluated_at IS NOT NULL
+                 AND NOT (k.status = 'inactive' AND r.status = 'active')
+            THEN k.next_evaluation_due
+            ELSE r.next_evaluation_due
+        END,
+        deactivated_at = r.deactivated_at,
         deactivation_reason = r.deactivation_reason, updated_at = now()
     FROM {_record_arrays(21)}
     WHERE k.id = r.id AND k.staff_id = r.staff_id
