@@ -307,6 +307,12 @@ def append(
     return apply_change(scores, parameters, NO_CHANGE if pending else change, at)
 
 
+def reactivated(scores: Scores, at: datetime, frequency: Frequency) -> Scores:
+    """A KPI evaluated again from its reactivation: next due a period after it (as assignment
+    counts it), not on a day in the months it was inactive."""
+    return replace(scores, next_evaluation_due=next_due(at, frequency))
+
+
 def with_parameters(scores: Scores, parameters: ScoringParameters) -> Applied:
     """The same outcome and effort scored by (possibly new) parameters: a changed effort weight
     moves the composite, changed thresholds move the growth status. Not an evaluation: the

@@ -693,7 +693,10 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
             "status_changed_at": news.reported_at,
         }
     parameters = parameters_of(changes or kpi)
-    applied = domain.with_parameters(scores_of(kpi), parameters)
+    scores = scores_of(kpi)
+    if changes and news.step is domain.Lifecycle.REACTIVATED:
+        scores = domain.reactivated(scores, news.reported_at, parameters.evaluation_frequency)
+    applied = domain.with_parameters(scores, parameters)
     moved = _moved(kpi, applied, **changes)
     title, content = domain.status_change_text(
         news.step,

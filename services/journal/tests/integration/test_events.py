@@ -315,3 +315,40 @@ async def test_a_new_effort_weight_rescores_the_kpi_and_says_so(
         return bool(found) and found[-1].current_score == 86.0
 
     await eventually(rescored)
+
+
+async def test_a_kpi_reactivated_with_new_parameters_is_due_a_period_after_its_reactivation(
+    journal: Client, as_role: Headers, assigned: Assign, assignment, ledger, published
+):
+    [kpi] = await assigned(effort_weight=0.2)
+    await append(journal, as_role, kpi, entry_type="score_update", score=80)
+    await append(journal, as_role, kpi, entry_type="effort_recognition", effort_score=100)
+    heavier = events.ScoringParameters(
+        **{**{f: getattr(kpi, f) for f in kpi.__struct_fields__}, "effort_weight": 0.3}
+    )
+    now = datetime.now(UTC)
+    back = now + timedelta(days=40)  # months after the last evaluation's due day
+    for parameters, status, at in (
+        (kpi, KpiStatus.INACTIVE, now),
+        (heavier, KpiStatus.ACTIVE, back),
+    ):
+        change = events.KpiStatusChange(
+            staff_kpi_id=kpi.staff_kpi_id,
+            status=status,
+            reason=None,
+            changed_at=at,
+            parameters=parameters,
+        )
+        await assignment.publish(
+            events.KpiStatusChanged(staff_id=kpi.staff_id, cause="status_change", changes=[change])
+        )
+    await ledger.wait_for(kpi.staff_kpi_id, 5)
+
+    async def rescored() -> Any:
+        found = published.recomputed[kpi.staff_kpi_id]
+        return found[-1] if found and found[-1].current_score == 86.0 else None
+
+    # as assignment counts it on reactivation, so the two services agree
+    assert (await eventually(rescored)).next_evaluation_due == next_due(
+        back, kpi.evaluation_frequency
+    )
