@@ -296,15 +296,21 @@ async def _true(value: Any) -> bool:
     return bool(value)
 
 
-async def test_a_new_effort_weight_rescores_the_kpi_and_says_so(
-    journal: Client, as_role: Headers, assigned: Assign, assignment, ledger, published
-):
+async def scored_then_weighted_more(
+    journal: Client, as_role: Headers, assigned: Assign
+) -> tuple[events.ScoringParameters, events.ScoringParameters]:
+    """A KPI at effort weight 20 % scored 80 with effort 100 (84), and its parameters at 30 %."""
     [kpi] = await assigned(effort_weight=0.2)
     await append(journal, as_role, kpi, entry_type="score_update", score=80)
     await append(journal, as_role, kpi, entry_type="effort_recognition", effort_score=100)
-    heavier = events.ScoringParameters(
-        **{**{f: getattr(kpi, f) for f in kpi.__struct_fields__}, "effort_weight": 0.3}
-    )
+    fields = {f: getattr(kpi, f) for f in kpi.__struct_fields__}
+    return kpi, events.ScoringParameters(**{**fields, "effort_weight": 0.3})
+
+
+async def test_a_new_effort_weight_rescores_the_kpi_and_says_so(
+    journal: Client, as_role: Headers, assigned: Assign, assignment, ledger, published
+):
+    kpi, heavier = await scored_then_weighted_more(journal, as_role, assigned)
     await assignment.change_status(heavier, KpiStatus.ACTIVE, "Module revised")
     await ledger.wait_for(kpi.staff_kpi_id, 4)
     [latest, *_] = await entries_of(journal, as_role, kpi)
@@ -320,12 +326,7 @@ async def test_a_new_effort_weight_rescores_the_kpi_and_says_so(
 async def test_a_kpi_reactivated_with_new_parameters_is_due_a_period_after_its_reactivation(
     journal: Client, as_role: Headers, assigned: Assign, assignment, ledger, published
 ):
-    [kpi] = await assigned(effort_weight=0.2)
-    await append(journal, as_role, kpi, entry_type="score_update", score=80)
-    await append(journal, as_role, kpi, entry_type="effort_recognition", effort_score=100)
-    heavier = events.ScoringParameters(
-        **{**{f: getattr(kpi, f) for f in kpi.__struct_fields__}, "effort_weight": 0.3}
-    )
+    kpi, heavier = await scored_then_weighted_more(journal, as_role, assigned)
     now = datetime.now(UTC)
     back = now + timedelta(days=40)  # months after the last evaluation's due day
     for parameters, status, at in (
