@@ -332,20 +332,38 @@ def apply(holdings: Holdings, step: Step) -> dict[uuid.UUID, Holding]:
     return result
 
 
-def replay(steps: Iterable[Step]) -> dict[uuid.UUID, Holding]:
-    """A person's holdings after all their steps, applied in the order they occurred.
+# Of steps that occurred at the same instant, which comes first: a contract, then what happens
+# within it, and an exit last. Then the step id, so that the order never depends on arrival.
+_SAME_INSTANT_ORDER = {
+    Cause.CONTRACT_CREATED: 0,
+    Cause.ROLE_CHANGED: 1,
+    Cause.MANUAL_ASSIGNMENT: 2,
+    Cause.STATUS_CHANGE: 3,
+    Cause.KPIS_DEACTIVATED: 4,
+    Cause.STAFF_EXITED: 5,
+}
 
-    `steps` come in arrival order; the sort is stable, so arrival breaks ties in `occurred_at`.
-    """
+
+def occurrence_order(step: Step) -> tuple[datetime, int, str]:
+    """Where a step falls in a person's story: when it occurred, ties broken the same every time."""
+    return step.occurred_at, _SAME_INSTANT_ORDER[step.cause], str(step.step_id)
+
+
+def replay(steps: Iterable[Step]) -> dict[uuid.UUID, Holding]:
+    """A person's holdings after all their steps, applied in the order they occurred."""
     holdings: dict[uuid.UUID, Holding] = {}
-    for step in sorted(steps, key=lambda s: s.occurred_at):
+    for step in sorted(steps, key=occurrence_order):
         holdings = apply(holdings, step)
     return holdings
 
 
 def arrives_in_order(step: Step, newest_before: datetime | None) -> bool:
-    """Whether a step is no older than every step the person already had (the common case)."""
-    return newest_before is None or step.occurred_at >= newest_before
+    """Whether a step occurred after every step the person already had (the common case).
+
+    One at the same instant as the newest is not: where it falls among them is decided by
+    `occurrence_order`, so it is settled by a replay, whatever order the two arrived in.
+    """
+    return newest_before is None or step.occurred_at > newest_before
 
 
 def settled_together(

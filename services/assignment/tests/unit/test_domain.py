@@ -403,7 +403,8 @@ def test_a_step_is_in_order_unless_an_earlier_arrival_occurred_later():
     step = contract_step(a_contract_created(at=T0))
 
     assert domain.arrives_in_order(step, None)
-    assert domain.arrives_in_order(step, T0)
+    assert domain.arrives_in_order(step, T0 - timedelta(seconds=1))
+    assert not domain.arrives_in_order(step, T0)  # a tie: replayed, to be placed the same always
     assert not domain.arrives_in_order(step, T0 + timedelta(seconds=1))
 
 
@@ -516,7 +517,8 @@ def some_step(draw: st.DrawFn, at: datetime) -> Any:
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[domain.Step], list[domain.Step]]:
     count = draw(st.integers(1, 7))
-    offsets = draw(st.lists(st.integers(0, 50), min_size=count, max_size=count, unique=True))
+    # days drawn from a few, so that steps at the same instant are common
+    offsets = draw(st.lists(st.integers(0, 6), min_size=count, max_size=count))
     steps = [some_step(draw, T0 + timedelta(days=d)) for d in offsets]
     return steps, draw(st.permutations(steps))
 
@@ -525,6 +527,6 @@ def histories(draw: st.DrawFn) -> tuple[list[domain.Step], list[domain.Step]]:
 @given(histories())
 def test_any_arrival_order_converges_to_the_state_of_in_order_delivery(history):
     steps, arrival = history
-    in_order = deliver(sorted(steps, key=lambda s: s.occurred_at))
+    in_order = deliver(sorted(steps, key=domain.occurrence_order))
 
     assert deliver(arrival) == in_order
