@@ -72,5 +72,6 @@ async def test_a_score_applied_while_a_late_contract_restates_the_kpi_keeps_its_
         " WHERE id = $1",
         kpi,
     )
+    assert row is not None
     assert row["assigned_at"] == MARCH  # restated to the earlier contract
     assert (row["last_evaluated_at"], row["next_evaluation_due"]) == (EVALUATED, due)
