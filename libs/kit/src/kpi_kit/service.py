@@ -205,7 +205,11 @@ async def runtime_started(
 
 
 async def _coro(task: Callable[[Runtime], Awaitable[None]], runtime: Runtime) -> None:
-    await task(runtime)
+    try:
+        await task(runtime)
+    except Exception:
+        # Nobody awaits a worker task until shutdown: say it stopped, with why, when it does.
+        log.exception("worker task %s stopped", getattr(task, "__qualname__", task))
 
 
 def _publisher(runtime: Runtime) -> Publish:
