@@ -208,3 +208,36 @@ async def test_a_body_labelled_json_that_is_not_json_is_dead_lettered_with_the_r
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_replayed_letter_parked_again_keeps_the_route_it_first_came_in_by(
+    service: ServiceClient, amqp_url: str
+) -> None:
+    # A replay puts a letter straight on its queue (default exchange), its first route on it.
+    message_id = str(uuid.uuid4())
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                b"\xff not json",
+                message_id=message_id,
+                headers={
+                    "x-original-exchange": names.KPI_EXCHANGE,
+                    "x-original-routing-key": "probe.request",
+                },
+            ),
+            routing_key=QUEUE,
+        )
+    finally:
+        await connection.close()
+    await dead_letter_reason(amqp_url, message_id)
+    [letter] = [
+        letter
+        for letter in await dlq.show(amqp_url, names.dead_letter_queue(QUEUE), 1_000)
+        if letter.message_id == message_id
+    ]
+    assert (letter.original_exchange, letter.original_routing_key) == (
+        names.KPI_EXCHANGE,
+        "probe.request",
+    )

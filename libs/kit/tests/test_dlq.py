@@ -91,5 +91,52 @@ async def test_replay_goes_to_the_queue_it_came_from_only(
         await connection.close()
 
 
+async def test_replay_of_a_letter_whose_queue_is_gone_goes_back_the_way_it_came(
+    amqp_url: str, parked: str, queue_name: str
+) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.queue_delete(queue_name)  # renamed or removed since the letter was parked
+        taker = await channel.declare_queue(f"{queue_name}.new", exclusive=True)
+        await taker.bind(names.KPI_EXCHANGE, "probe.key")
+        assert await dlq.replay(amqp_url, parked) == 1
+        message = await taker.get(no_ack=True, fail=False)
+        assert message is not None and message.body == b'{"broken": true}'
+        # it keeps the route it first came in by, should it be parked again
+        assert (message.headers or {})["x-original-routing-key"] == "probe.key"
+    finally:
+        await connection.close()
+
+
+async def test_a_letter_nothing_would_take_stays_parked(amqp_url: str) -> None:
+    dlq_name = names.dead_letter_queue(f"gone.{uuid.uuid4().hex[:8]}")
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        nowhere = await channel.declare_exchange(
+            f"probe.nowhere.{uuid.uuid4().hex[:8]}", aio_pika.ExchangeType.TOPIC, auto_delete=True
+        )
+        await channel.declare_queue(dlq_name, durable=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                b"{}",
+                headers={
+                    "x-dlq-reason": "invalid event",
+                    "x-dlq-queue": "gone.queue",  # its queue and every binding are gone
+                    "x-original-exchange": nowhere.name,
+                    "x-original-routing-key": "probe.key",
+                },
+            ),
+            routing_key=dlq_name,
+        )
+        with pytest.raises(aio_pika.exceptions.AMQPError):
+            await dlq.replay(amqp_url, dlq_name)
+        assert (await dlq.counts(amqp_url, [dlq_name]))[dlq_name] == 1
+        await channel.queue_delete(dlq_name)
+    finally:
+        await connection.close()
+
+
 async def test_a_missing_dlq_is_reported_not_raised(amqp_url: str) -> None:
     assert await dlq.counts(amqp_url, ["nobody.dlq"]) == {"nobody.dlq": None}

@@ -151,7 +151,8 @@ async def test_a_connection_that_cannot_assume_its_role_is_a_fault_to_wait_out(
         (asyncpg.exceptions.InvalidPasswordError("password authentication failed"), True),
         (asyncpg.exceptions.InvalidCatalogNameError('database "kpi" does not exist'), True),
         (asyncpg.exceptions.TooManyConnectionsError("too many clients"), True),
-        (asyncpg.exceptions.ReadOnlySQLTransactionError("read-only transaction"), True),
+        (asyncpg.exceptions.ReadOnlySQLTransactionError("read-only transaction"), False),
+        (asyncpg.exceptions.OutOfMemoryError("out of shared memory"), False),
         (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), True),
         # bugs and bad data: retried a few times, then dead-lettered or answered 4xx
         (asyncpg.exceptions.InterfaceError("the server expects 2 arguments, 1 was passed"), False),

@@ -261,10 +261,13 @@ class Consumer(Generic[T]):
                 "x-dlq-reason": reason[:2000],
                 "x-dlq-queue": self.queue,
                 "x-dlq-at": datetime.now(UTC).isoformat(),
-                "x-original-exchange": raw.exchange or "",
-                "x-original-routing-key": raw.routing_key or "",
             }
         )
+        # A replayed letter came straight to this queue (default exchange): keep the route it
+        # first came in by, which the replay left on it.
+        if raw.exchange or "x-original-exchange" not in headers:
+            headers["x-original-exchange"] = raw.exchange or ""
+            headers["x-original-routing-key"] = raw.routing_key or ""
         await self._broker.publish(
             message.body,
             exchange=DEAD_LETTERS,

@@ -32,9 +32,10 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     ConnectionSetupFailed,
 )
 # SQLSTATE classes and codes of a server that cannot take the work now: connection (08), login
-# (28: a rotated password), database (3D), resources (53: too many connections), shutting down
-# (57P), a read-only server after a failover (25006).
-_TRANSIENT_SQLSTATES = ("08", "28", "3D", "53", "57P", "25006")
+# (28: a rotated password), database (3D), too many connections (53300), shutting down or
+# starting (57P01-57P03). Not a query's own limits (53200, 53400: the same work hits them again)
+# nor a read-only server (25006: the pool would keep the connection that landed there).
+_TRANSIENT_SQLSTATES = ("08", "28", "3D", "53300", "57P01", "57P02", "57P03")
 
 
 def is_transient(exc: BaseException) -> bool:

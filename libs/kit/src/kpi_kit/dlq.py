@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from kpi_contracts import names
 
@@ -19,6 +19,8 @@ DLQ_HEADERS = (
     "x-original-exchange",
     "x-original-routing-key",
 )
+# What a replay takes off a letter: why and where it was parked (the route it came in by stays).
+REPARKED = DLQ_HEADERS[:3]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,19 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
     )
 
 
+async def _exists(connection: AbstractConnection, queue: str) -> bool:
+    # On a channel of its own: a passive declare of a missing queue closes the channel.
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(queue, passive=True)
+        return True
+    except aio_pika.exceptions.ChannelClosed:
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+
+
 async def _take(channel: AbstractChannel, queue: str, limit: int) -> list[AbstractIncomingMessage]:
     declared = await channel.declare_queue(queue, passive=True)
     taken: list[AbstractIncomingMessage] = []
@@ -107,14 +122,16 @@ async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
     connection = await aio_pika.connect(amqp_url)
     replayed = 0
     try:
-        channel = await connection.channel(publisher_confirms=True)
+        # A message nothing takes comes back and raises: the letter stays parked, not lost.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         for message in await _take(channel, queue, limit):
             letter = describe(message)
-            headers = {k: v for k, v in (message.headers or {}).items() if k not in DLQ_HEADERS}
+            # Its way in stays on it, so that a second parking still names the original route.
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in REPARKED}
             headers["x-replayed-at"] = datetime.now(UTC).isoformat()
-            if letter.source_queue:
+            if letter.source_queue and await _exists(connection, letter.source_queue):
                 exchange, routing_key = channel.default_exchange, letter.source_queue
-            else:  # parked by hand or by an older version: its way in is all that is known
+            else:  # parked by hand, by an older version, or its queue is gone: its way in
                 exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
                 routing_key = letter.original_routing_key
             await exchange.publish(

@@ -120,7 +120,15 @@ async def update_module(
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         merged = current | changes
         scale = domain.ModuleScale(ScoreType(merged["score_type"]), merged["minimum_score"])
-        targets = [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
+        rescaled = (scale.score_type, scale.minimum_score) != (
+            current["score_type"],
+            current["minimum_score"],
+        )
+        targets = (
+            [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
+            if rescaled  # templates set before the rule came in do not block other edits
+            else []
+        )
         _raise_problems(
             domain.naming_problems(merged["name"], merged["slug"])
             + domain.module_problems(

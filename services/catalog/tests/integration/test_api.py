@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
+import asyncpg
 import pytest
 
 from kpi_contracts import codec, events, names
@@ -258,6 +259,30 @@ async def test_an_edit_may_not_leave_a_templates_target_under_the_minimum(
     assert_problem(rated, 422, "score_type")
     fine = await catalog.patch(url, json={"minimum_score": 75}, headers=admin)
     assert fine.status_code == 200 and fine.json()["minimum_score"] == 75
+
+
+async def test_a_target_set_before_the_rule_blocks_only_a_change_of_scale_or_minimum(
+    catalog: Client, as_role: Headers, catalog_settings: Settings
+) -> None:
+    admin = as_role("hr_admin")
+    module = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    conn = await asyncpg.connect(catalog_settings.database_url)
+    try:  # a template target under the minimum, as one set before the rule would be
+        await conn.execute(
+            "INSERT INTO hr.template_kpis (template_id, kpi_module_id, weight, is_required,"
+            " custom_target, position) VALUES ($1, $2, 1, false, 60, 0)",
+            uuid.uuid4(),
+            uuid.UUID(module["id"]),
+        )
+    finally:
+        await conn.close()
+    url = f"{MODULES}/{module['id']}"
+
+    renamed = await catalog.patch(url, json={"coaching_tips": ["Ask first."]}, headers=admin)
+    raised = await catalog.patch(url, json={"minimum_score": 72}, headers=admin)
+
+    assert renamed.status_code == 200, renamed.text
+    assert_problem(raised, 422, "minimum_score")
 
 
 # ------------------------------------------------------------------ templates

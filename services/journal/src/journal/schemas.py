@@ -75,7 +75,7 @@ class JournalEntry(msgspec.Struct, kw_only=True):
     kpi_module_id: uuid.UUID
     module_name: str
     # absent for staff-only callers: gaps in it would count the entries kept from them
-    sequence: int | UnsetType
+    sequence: int | UnsetType = msgspec.UNSET
     entry_type: JournalEntryType
     title: str
     content: str
