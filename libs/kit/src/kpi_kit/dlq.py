@@ -124,12 +124,16 @@ async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
     try:
         # A message nothing takes comes back and raises: the letter stays parked, not lost.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        existing: dict[str, bool] = {}  # per source queue: a DLQ's letters mostly share one
         for message in await _take(channel, queue, limit):
             letter = describe(message)
             # Its way in stays on it, so that a second parking still names the original route.
             headers = {k: v for k, v in (message.headers or {}).items() if k not in REPARKED}
             headers["x-replayed-at"] = datetime.now(UTC).isoformat()
-            if letter.source_queue and await _exists(connection, letter.source_queue):
+            source = letter.source_queue
+            if source and source not in existing:
+                existing[source] = await _exists(connection, source)
+            if source and existing[source]:
                 exchange, routing_key = channel.default_exchange, letter.source_queue
             else:  # parked by hand, by an older version, or its queue is gone: its way in
                 exchange = await channel.get_exchange(letter.original_exchange, ensure=False)

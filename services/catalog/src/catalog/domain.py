@@ -99,15 +99,22 @@ def template_problems(
 
 
 def template_targets_problems(
-    scale: ModuleScale, custom_targets: Iterable[float], *, score_type_changed: bool
+    current: ModuleScale, proposed: ModuleScale, custom_targets: Iterable[float]
 ) -> list[Problem]:
-    """What a module's new scale or minimum would break: the custom targets templates set for it."""
+    """What a module's new scale or minimum would break: the custom targets templates set for it.
+
+    Only a change of either is checked: a target set before this rule does not block other edits.
+    """
+    if proposed == current:
+        return []
     broken = sorted(
-        t for t in custom_targets if custom_target_problem(scale.score_type, scale.minimum_score, t)
+        t
+        for t in custom_targets
+        if custom_target_problem(proposed.score_type, proposed.minimum_score, t)
     )
     if not broken:
         return []
-    field = "score_type" if score_type_changed else "minimum_score"
+    field = "score_type" if proposed.score_type != current.score_type else "minimum_score"
     targets = ", ".join(f"{t:g}" for t in broken)
     return [
         Problem(

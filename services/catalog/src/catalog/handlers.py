@@ -120,15 +120,8 @@ async def update_module(
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         merged = current | changes
         scale = domain.ModuleScale(ScoreType(merged["score_type"]), merged["minimum_score"])
-        rescaled = (scale.score_type, scale.minimum_score) != (
-            current["score_type"],
-            current["minimum_score"],
-        )
-        targets = (
-            [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
-            if rescaled  # templates set before the rule came in do not block other edits
-            else []
-        )
+        before = domain.ModuleScale(ScoreType(current["score_type"]), current["minimum_score"])
+        targets = [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
         _raise_problems(
             domain.naming_problems(merged["name"], merged["slug"])
             + domain.module_problems(
@@ -137,9 +130,7 @@ async def update_module(
                 scale.minimum_score,
                 merged["effort_weight"],
             )
-            + domain.template_targets_problems(
-                scale, targets, score_type_changed=merged["score_type"] != current["score_type"]
-            )
+            + domain.template_targets_problems(before, scale, targets)
         )
         updated = await uow.conn.fetchrow(
             queries.UPDATE_MODULE,

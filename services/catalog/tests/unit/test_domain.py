@@ -100,9 +100,12 @@ def test_a_template_target_under_the_modules_minimum_is_refused() -> None:
 
 def test_a_new_minimum_or_scale_may_not_strand_a_templates_target() -> None:
     percentage = ModuleScale(ScoreType.PERCENTAGE, minimum_score=80)
-    [under] = template_targets_problems(percentage, [75, 85], score_type_changed=False)
+    was = ModuleScale(ScoreType.PERCENTAGE, minimum_score=70)
+    [under] = template_targets_problems(was, percentage, [75, 85])
     assert under.field == "minimum_score" and "75" in under.message and "85" not in under.message
     rating = ModuleScale(ScoreType.RATING, minimum_score=3)
-    [off] = template_targets_problems(rating, [75], score_type_changed=True)
+    [off] = template_targets_problems(was, rating, [75])
     assert off.field == "score_type"
-    assert template_targets_problems(percentage, [80, 90], score_type_changed=False) == []
+    assert template_targets_problems(was, percentage, [80, 90]) == []
+    # a target set before the rule blocks no edit that keeps the scale and the minimum
+    assert template_targets_problems(was, was, [60]) == []
