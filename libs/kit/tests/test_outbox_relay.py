@@ -1,19 +1,23 @@
 """The outbox relay on a real broker: what it publishes is persistent, JSON and named by its
-event id; an event nobody routes is parked or kept, never dropped."""
+event id; an event nobody routes is parked or kept, never dropped; a stopping worker publishes
+what its last messages caused before it goes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aio_pika
+import asyncpg
 import pytest
 
 from kpi_contracts import codec, events, names
 from kpi_contracts.enums import JournalEntryType
+from kpi_kit.consuming import Consumer, Delivery
 from kpi_kit.observability import CORRELATION_HEADER
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_of_work
 from kpi_kit.service import Runtime, ServiceDefinition
@@ -219,3 +223,88 @@ async def test_a_wake_up_while_a_batch_is_out_starts_the_next_batch() -> None:
     # Losing that wake-up would leave the relay waiting for its hour-long poll.
     await asyncio.wait_for(relay.run(), timeout=30)
     assert turns == 2
+
+
+async def test_a_stopping_relay_empties_the_outbox_and_gives_up_on_a_fault() -> None:
+    async def no_listener() -> None:
+        return None
+
+    def stopped_relay(batches: list[int | Exception]) -> tuple[OutboxRelay, list[int]]:
+        relay = OutboxRelay(None, "", Outbox("drainprobe"), publish=None, batch=2)  # type: ignore[arg-type]
+        relay._listen = no_listener  # type: ignore[method-assign]
+        turns: list[int] = []
+
+        async def one_batch() -> int:
+            outcome = batches[len(turns)]
+            turns.append(len(turns))
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        relay.relay_once = one_batch  # type: ignore[method-assign]
+        relay.stop()
+        return relay, turns
+
+    # Full batches go on after the stop until one comes back short: the outbox is empty.
+    relay, turns = stopped_relay([2, 2, 1, 0])
+    await asyncio.wait_for(relay.run(), timeout=10)
+    assert len(turns) == 3
+    # A fault while stopping ends it at once: the rest waits for the next relay.
+    relay, turns = stopped_relay([2, ConnectionResetError("broker gone"), 0])
+    await asyncio.wait_for(relay.run(), timeout=10)
+    assert len(turns) == 2
+
+
+async def test_a_stopping_worker_publishes_what_its_last_messages_caused(
+    database_url: str, amqp_url: str
+) -> None:
+    in_hand, caused = asyncio.Event(), an_entry_appended()
+
+    def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
+        async def handle(_: events.CatalogSnapshotRequested, __: Delivery) -> bool:
+            in_hand.set()
+            await asyncio.sleep(1.0)  # the worker is told to stop meanwhile
+            async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+                await uow.publish([caused])
+            return True
+
+        def decode(body: bytes) -> events.CatalogSnapshotRequested:
+            return codec.decode(body, events.CatalogSnapshotRequested)
+
+        queue = "stopprobe.requests"
+        return [
+            Consumer(
+                service="stopprobe",
+                queue=queue,
+                decode=decode,
+                handle=handle,
+                broker=runtime.broker,
+            )
+        ]
+
+    definition = ServiceDefinition(
+        name="stopprobe",
+        migrations=Path(__file__).parent / "no-migrations",
+        consumers=consumers,
+        bindings={"stopprobe.requests": [(names.KPI_EXCHANGE, "stopprobe.request")]},
+    )
+    settings = Settings(service="stopprobe", database_url=database_url, amqp_url=amqp_url)
+    connection, heard = await listen(amqp_url, names.JOURNAL_ENTRY_APPENDED)
+    try:
+        async with running(definition, settings, "worker") as client:
+            outbox = runtime_of(client).outbox.table
+            exchange = await (await connection.channel()).get_exchange(names.KPI_EXCHANGE)
+            request = codec.encode(events.CatalogSnapshotRequested(requested_by="stop-probe"))
+            await exchange.publish(aio_pika.Message(request), routing_key="stopprobe.request")
+            await asyncio.wait_for(in_hand.wait(), timeout=10)
+        # The worker has stopped: what its last message caused is out, not left in its outbox.
+        db = await asyncpg.connect(database_url)
+        try:
+            assert await db.fetchval(f"SELECT count(*) FROM {outbox}") == 0
+        finally:
+            await db.close()
+        heard_ids: set[str | None] = set()
+        while str(caused.event_id) not in heard_ids:  # another test's entries come first
+            heard_ids.add((await next_message(heard)).message_id)
+    finally:
+        await connection.close()

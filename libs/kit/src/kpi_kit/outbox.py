@@ -328,11 +328,13 @@ class OutboxRelay:
         return int(row["n"]), float(row["age"] or 0.0)
 
     async def run(self) -> None:
-        """Relay until stopped; back off on broker or database faults, never give up."""
+        """Relay until stopped, then until the outbox is empty; back off on broker or database
+        faults and never give up, except when stopping: what is left then waits for the next
+        relay (delayed, not lost)."""
         listener = asyncio.create_task(self._listen())
         delay = 0.1
         try:
-            while not self._stopping:
+            while True:
                 try:
                     # Cleared before the batch is read, not after: a ring that comes while a
                     # batch is out must wake the next turn, not wait for the poll.
@@ -343,15 +345,19 @@ class OutboxRelay:
                     raise
                 except Exception as exc:  # broker or database down: wait and retry
                     log.warning(
-                        "outbox relay of %s failed, retrying in %.1fs: %r",
+                        "outbox relay of %s failed, %s: %r",
                         self._outbox.service,
-                        delay,
+                        "stopping" if self._stopping else f"retrying in {delay:.1f}s",
                         exc,
                     )
+                    if self._stopping:
+                        return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
                 if sent < self._batch:
+                    if self._stopping:  # that batch took the last of the outbox
+                        return
                     await self._wait_for_work()
         finally:
             listener.cancel()
@@ -383,6 +389,6 @@ class OutboxRelay:
         self._wake.set()
 
     def stop(self) -> None:
-        """Ask the relay loop to end after its current batch."""
+        """Ask the relay loop to publish what the outbox holds now and end."""
         self._stopping = True
         self._wake.set()

@@ -35,6 +35,9 @@ log = logging.getLogger("kpi.service")
 
 ServiceRole = Literal["api", "worker", "all"]
 T = TypeVar("T")
+# How long a stopping worker gives its relay to publish the outbox: with the consumers' graceful
+# timeout (10 s) and the pod's preStop (5 s), within Kubernetes' 30 s grace period.
+RELAY_DRAIN_SECONDS = 10.0
 
 
 class Runtime:
@@ -189,19 +192,41 @@ async def runtime_started(
         runtime.outbox.doorbell.attach(runtime.pool, relay.wake if relay is not None else None)
         yield
     finally:
-        await runtime.outbox.doorbell.detach()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        if runtime.relay is not None:
-            runtime.relay.stop()
         if relay_task is not None:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            # Consumers first: what the messages in hand commit is in the outbox for the relay's
+            # last turn, where it used to wait for the next worker to start.
+            await _stop_consuming(runtime.broker)
+            await _drain(runtime, relay_task)
+        await runtime.outbox.doorbell.detach()
         await runtime.broker.stop()
         await runtime.pool.close()
         runtime._pool = None
+
+
+async def _stop_consuming(broker: RabbitBroker) -> None:
+    """Stop taking messages; each subscriber waits for those in hand (the broker's graceful
+    timeout). Stopping the broker later stops them again, which does nothing."""
+    stopped = await asyncio.gather(
+        *(subscriber.stop() for subscriber in broker.subscribers), return_exceptions=True
+    )
+    for error in stopped:
+        if isinstance(error, Exception):
+            log.warning("a consumer did not stop cleanly: %r", error)
+
+
+async def _drain(runtime: Runtime, relay_task: asyncio.Task[None]) -> None:
+    """Let the relay publish what the outbox holds, for a while; cut it off after that."""
+    assert runtime.relay is not None
+    runtime.relay.stop()
+    done, _ = await asyncio.wait({relay_task}, timeout=RELAY_DRAIN_SECONDS)
+    if not done:
+        log.warning("outbox relay still draining after %ss: the rest waits", RELAY_DRAIN_SECONDS)
+        relay_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay_task
 
 
 async def _coro(task: Callable[[Runtime], Awaitable[None]], runtime: Runtime) -> None:
