@@ -35,6 +35,7 @@ async def test_applying_twice_changes_nothing(database_url: str, migrations: Pat
     assert first == [
         "00000000_kit_outbox_inbox.sql",
         "00000001_kit_outbox_inline_bodies.sql",
+        "00000002_kit_inbox_age_index.sql",
         "20260101_first.sql",
         "20260102_second.sql",
     ]
@@ -71,7 +72,7 @@ async def test_concurrent_runners_apply_each_file_once(database_url: str, migrat
     )
     applied = [name for result in results for name in result]
     assert sorted(applied) == sorted(set(applied))
-    assert len(applied) == 4
+    assert len(applied) == 5  # the kit's three files and the directory's two, once each
     conn = await asyncpg.connect(database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM hr.runner_probe_race") == 1

@@ -63,3 +63,11 @@ def test_prod_starts_with_real_secrets() -> None:
 def test_an_unknown_environment_is_refused() -> None:
     with pytest.raises(ValueError, match="KPI_ENV"):
         Settings.from_env("catalog", {"KPI_ENV": "staging"})
+
+
+def test_the_inbox_is_kept_thirty_days_unless_told_otherwise() -> None:
+    assert Settings.from_env("journal", {}).inbox_retention_days == 30
+    env = {"KPI_INBOX_RETENTION_DAYS": "0"}
+    assert Settings.from_env("journal", env).inbox_retention_days == 0  # for ever
+    with pytest.raises(ValueError, match="KPI_INBOX_RETENTION_DAYS"):
+        Settings.from_env("journal", {"KPI_INBOX_RETENTION_DAYS": "-1"})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from kpi_kit.outbox import inline_bodies_sql, tables_sql
+from kpi_kit.outbox import inbox_age_index_sql, inline_bodies_sql, tables_sql
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ async def apply_migrations(dsn: str, service: str, directory: Path) -> list[str]
             kit = [
                 Migration("00000000_kit_outbox_inbox.sql", tables_sql(service)),
                 Migration("00000001_kit_outbox_inline_bodies.sql", inline_bodies_sql(service)),
+                Migration("00000002_kit_inbox_age_index.sql", inbox_age_index_sql(service)),
             ]
             done = await _apply_locked(conn, service, [*kit, *load_migrations(directory)])
             await _apply_repeatable(conn, service, load_migrations(directory, repeatable=True))

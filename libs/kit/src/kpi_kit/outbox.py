@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -51,6 +52,39 @@ CREATE TABLE IF NOT EXISTS hr.{service}_inbox (
     PRIMARY KEY (consumer, event_id)
 );
 """
+
+
+def inbox_age_index_sql(service: str) -> str:
+    """DDL of the index the inbox's pruning finds old rows by. BRIN: rows arrive in the order of
+    their `processed_at`, so a few pages of summary cover the table and inserts pay nothing."""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {service}_inbox_processed_at_brin "
+        f"ON hr.{service}_inbox USING brin (processed_at);\n"
+    )
+
+
+async def prune_inbox(
+    pool: Pool, outbox: Outbox, older_than: timedelta, batch: int = 10_000
+) -> int:
+    """Forget inbox rows processed longer ago than `older_than`, a batch per transaction (short
+    locks, small WAL bursts); returns how many. Replicas pruning at once skip each other's rows.
+
+    An inbox row only answers "was this event applied already?" for a redelivery, which comes
+    within minutes (a relay republishing after a crash); kept for ever, they grow by one per event.
+    """
+    table, pruned = outbox.inbox_table, 0
+    while True:
+        status = await pool.execute(
+            f"DELETE FROM {table} WHERE (consumer, event_id) IN ("
+            f" SELECT consumer, event_id FROM {table} WHERE processed_at < now() - $1::interval"
+            f" LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            older_than,
+            batch,
+        )
+        deleted = int(status.split()[-1])  # "DELETE n"
+        pruned += deleted
+        if deleted < batch:
+            return pruned
 
 
 def inline_bodies_sql(service: str) -> str:

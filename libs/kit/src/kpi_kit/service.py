@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -28,7 +28,7 @@ from kpi_kit.db import Pool, create_pool
 from kpi_kit.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
 from kpi_kit.metrics import OUTBOX_PUBLISHED
 from kpi_kit.observability import CORRELATION_HEADER, ObservabilityMiddleware
-from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, Publish
+from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, Publish, prune_inbox
 from kpi_kit.settings import Settings
 
 log = logging.getLogger("kpi.service")
@@ -38,6 +38,7 @@ T = TypeVar("T")
 # How long a stopping worker gives its relay to publish the outbox: with the consumers' graceful
 # timeout (10 s) and the pod's preStop (5 s), within Kubernetes' 30 s grace period.
 RELAY_DRAIN_SECONDS = 10.0
+INBOX_PRUNE_EVERY_SECONDS = 3600.0
 
 
 class Runtime:
@@ -185,9 +186,8 @@ async def runtime_started(
                 runtime.settings.outbox_batch,
             )
             relay_task = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
-            background = [
-                asyncio.create_task(_coro(task, runtime)) for task in definition.worker_tasks
-            ]
+            tasks = [*definition.worker_tasks, keep_the_inbox_pruned]
+            background = [asyncio.create_task(_coro(task, runtime)) for task in tasks]
         relay = runtime.relay
         runtime.outbox.doorbell.attach(runtime.pool, relay.wake if relay is not None else None)
         yield
@@ -227,6 +227,22 @@ async def _drain(runtime: Runtime, relay_task: asyncio.Task[None]) -> None:
         relay_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await relay_task
+
+
+async def keep_the_inbox_pruned(runtime: Runtime) -> None:
+    """Forget applied events past the retention, at start and then hourly (a worker task)."""
+    days = runtime.settings.inbox_retention_days
+    if days == 0:
+        return
+    while True:
+        try:
+            pruned = await prune_inbox(runtime.pool, runtime.outbox, timedelta(days=days))
+        except Exception as exc:  # the database away: the next round prunes what this one left
+            log.warning("pruning the inbox failed: %r", exc)
+        else:
+            if pruned:
+                log.info("pruned %d inbox rows older than %d days", pruned, days)
+        await asyncio.sleep(INBOX_PRUNE_EVERY_SECONDS)
 
 
 async def _coro(task: Callable[[Runtime], Awaitable[None]], runtime: Runtime) -> None:

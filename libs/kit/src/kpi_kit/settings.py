@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     prefetch: int = DEFAULT_PREFETCH
     outbox_batch: int = 500
     db_pool_max: int = 10
+    # How long a worker remembers the events it applied (its inbox), against redeliveries; 0: for
+    # ever. Redeliveries come within minutes; a parked letter replayed later was never applied.
+    inbox_retention_days: int = 30
     # The role the service's pool connections assume with SET ROLE. None: the service's own
     # default (ServiceDefinition.db_role); "": none, for a login role that may not SET ROLE.
     db_role: str | None = None
@@ -57,6 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         kpi_env = env.get("KPI_ENV", "dev")
         if kpi_env not in ("dev", "prod"):
             raise ValueError(f"KPI_ENV must be 'dev' or 'prod', not {kpi_env!r}")
+        retention = int(env.get("KPI_INBOX_RETENTION_DAYS", 30))
+        if retention < 0:
+            raise ValueError("KPI_INBOX_RETENTION_DAYS must be 0 (keep for ever) or more days")
         return cls(
             service=service,
             env=kpi_env,  # type: ignore[arg-type]
@@ -68,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             prefetch=int(env.get("KPI_PREFETCH", DEFAULT_PREFETCH)),
             outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
             db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
+            inbox_retention_days=retention,
             db_role=env.get(f"{prefix}_DB_ROLE"),
         )
 

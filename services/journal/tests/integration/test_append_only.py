@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -12,8 +13,9 @@ import pytest
 
 from journal.app import DB_ROLE, definition
 from kpi_kit.broker import make_broker
+from kpi_kit.db import create_pool
 from kpi_kit.migrations import apply_migrations
-from kpi_kit.outbox import Outbox
+from kpi_kit.outbox import Outbox, prune_inbox
 from kpi_kit.service import Runtime, runtime_started
 from kpi_kit.settings import Settings
 
@@ -122,3 +124,23 @@ async def test_migrating_again_gives_the_role_grants_it_lacks(
         "SELECT has_table_privilege($1, 'hr.kpi_journal_entries', 'INSERT')", DB_ROLE
     )
     assert may_append
+
+
+async def test_the_role_may_forget_old_inbox_rows(
+    journal_settings: Settings, journal: Any, db: asyncpg.Connection
+):
+    # Workers prune the inbox as the service's role; the entries stay beyond its reach (above).
+    event_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO hr.journal_inbox (consumer, event_id, processed_at) "
+        "VALUES ('journal.probe', $1, now() - interval '400 days')",
+        event_id,
+    )
+    pool = await create_pool(journal_settings, DB_ROLE)
+    try:
+        assert await prune_inbox(pool, Outbox("journal"), timedelta(days=365)) >= 1
+    finally:
+        await pool.close()
+    assert not await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hr.journal_inbox WHERE event_id = $1)", event_id
+    )

@@ -21,7 +21,8 @@ DO $$ BEGIN
     -- The relay locks the rows it publishes (FOR UPDATE), which needs UPDATE.
     GRANT SELECT, INSERT, UPDATE, DELETE ON hr.journal_outbox TO kpi_journal_app;
     GRANT USAGE ON SEQUENCE hr.journal_outbox_id_seq TO kpi_journal_app;
-    GRANT SELECT, INSERT ON hr.journal_inbox TO kpi_journal_app;
+    -- Workers forget old inbox rows (kpi_kit.outbox.prune_inbox: FOR UPDATE, then DELETE).
+    GRANT SELECT, INSERT, UPDATE, DELETE ON hr.journal_inbox TO kpi_journal_app;
 END $$;
 
 -- A login that is not a superuser must be a member of the role to SET ROLE to it; granting that
