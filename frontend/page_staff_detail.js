@@ -18,7 +18,9 @@ const session = await requireSession();
 renderNav(session, 'page_staff_detail.html');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const SCORING_TYPES = new Set(['score_update', 'score_adjustment', 'effort_recognition', 'approval_granted']);
+// Entry types that move a KPI's scores (once approved, if pending), and those whose entry may show a move.
+const SCORE_MOVING_TYPES = new Set(['score_update', 'score_adjustment', 'effort_recognition']);
+const SCORING_TYPES = new Set([...SCORE_MOVING_TYPES, 'approval_granted']);
 const pageStatus = document.getElementById('page-status');
 
 const state = {
@@ -684,23 +686,27 @@ function journalEntry(entry, kpi, decision) {
       session.isManager && entry.is_visible_to_staff === false ? h('span', { class: 'chip chip-hidden' }, 'Not visible to staff') : null,
       entry.linked_catchup_id ? h('span', { class: 'chip' }, `Catch-up ${shortId(entry.linked_catchup_id)}`) : null,
       entry.linked_incident_id ? h('span', { class: 'chip' }, `Incident ${shortId(entry.linked_incident_id)}`) : null),
-    approval === 'pending' && session.isManager ? approvalBox(entry) : null);
+    approval === 'pending' && session.isManager ? approvalBox(entry, kpi) : null);
   return h('li', { class: `t-${entry.entry_type}` }, body);
 }
 
-function approvalBox(entry) {
+function approvalBox(entry, kpi) {
   const form = h('form', { class: 'approval-box', novalidate: true, 'aria-label': `Decide on “${entry.title || 'this entry'}”` });
   const notesId = `notes-${entry.id}`;
+  // An inactive KPI's scores stay as they were left: a score change waits for a reactivation
+  // (the journal refuses it), while a reflection can still be approved or declined.
+  const frozen = kpi?.status === 'inactive' && SCORE_MOVING_TYPES.has(entry.entry_type);
   form.append(
     h('p', { class: 'form-error', 'data-form-error': '', role: 'alert', tabindex: '-1' }),
     h('div', { class: 'field' }, h('label', { for: notesId }, 'Notes for the decision (optional)'),
       h('textarea', { id: notesId, name: 'notes', rows: 2 })),
+    frozen ? h('p', { class: 'small muted' }, 'This KPI is inactive: reactivate it to approve a score change, or decline it.') : null,
     h('div', { class: 'btn-row' },
-      h('button', { type: 'submit', class: 'btn btn-primary btn-small', value: 'approve' }, 'Approve'),
+      frozen ? null : h('button', { type: 'submit', class: 'btn btn-primary btn-small', value: 'approve' }, 'Approve'),
       h('button', { type: 'submit', class: 'btn btn-small', value: 'decline' }, 'Decline')));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const decision = event.submitter?.value || 'approve';
+    const decision = event.submitter?.value || (frozen ? 'decline' : 'approve');
     const body = { decision };
     const notes = form.elements.notes.value.trim();
     if (notes) body.notes = notes;
@@ -715,7 +721,8 @@ function approvalBox(entry) {
       }
     } catch (error) {
       if (error.status === 409) {
-        // Decided elsewhere meanwhile: this box is about to go, so say it in the status toast.
+        // Decided elsewhere meanwhile, or the KPI was deactivated: the reload redraws this box,
+        // so say it in the status toast.
         announce(error.humanMessage);
         loadJournal();
         return;

@@ -54,6 +54,25 @@ def fill_entry(page: Any, card: Any, entry_type: str, title: str, what: str) -> 
     return form
 
 
+def deactivate(page: Any, card: Any, reason: str) -> None:
+    """Deactivate a KPI from its card; inactive KPIs leave the list until asked for."""
+    page.get_by_role("tab", name="KPIs").click()
+    card.get_by_role("button", name="Deactivate").click()
+    dialog = page.locator("#status-form")
+    dialog.get_by_label("Reason").fill(reason)
+    dialog.get_by_role("button", name="Deactivate").click()
+    expect(card).to_have_count(0)
+
+
+def reactivate(page: Any, card: Any) -> None:
+    """Bring a KPI back, as the other tests expect to find the person."""
+    page.get_by_role("tab", name="KPIs").click()
+    page.get_by_label("Show inactive KPIs and their history").check()
+    card.get_by_role("button", name="Reactivate").click()
+    page.locator("#status-form").get_by_role("button", name="Reactivate").click()
+    expect(card.get_by_role("button", name="Deactivate")).to_be_visible()
+
+
 def hold_the_first_read(page: Any, url: re.Pattern[str]) -> list[tuple[Any, Any]]:
     """Answer the page's first GET of `url` with what the service held then, but only when the
     caller fulfils it: a late answer. Later requests go through."""
@@ -632,23 +651,14 @@ def test_a_late_kpi_poll_does_not_bring_back_a_kpi_deactivated_since(
         page.wait_for_timeout(100)
     assert held, "the page never polled the KPIs"
 
-    page.get_by_role("tab", name="KPIs").click()  # an added entry shows the journal
-    added.get_by_role("button", name="Deactivate").click()
-    dialog = page.locator("#status-form")
-    dialog.get_by_label("Reason").fill("Moved to another house")
-    dialog.get_by_role("button", name="Deactivate").click()
-    expect(added).to_have_count(0)  # inactive KPIs are hidden until asked for
+    deactivate(page, added, "Moved to another house")  # an added entry showed the journal
 
     route, stale = held[0]
     route.fulfill(response=stale)
     page.wait_for_timeout(300)  # the page's own handling of that answer, which must draw nothing
     expect(added).to_have_count(0)
 
-    # Leave the person as the other tests found them.
-    page.get_by_label("Show inactive KPIs and their history").check()
-    added.get_by_role("button", name="Reactivate").click()
-    dialog.get_by_role("button", name="Reactivate").click()
-    expect(added.get_by_role("button", name="Deactivate")).to_be_visible()
+    reactivate(page, added)  # leave the person as the other tests found them
 
 
 def test_a_gateway_timeout_on_an_entry_says_it_may_have_been_saved(
@@ -670,3 +680,30 @@ def test_a_gateway_timeout_on_an_entry_says_it_may_have_been_saved(
     form.get_by_role("button", name="Add entry").click()
     # Not "please try again": a second try could add the entry twice to an append-only journal.
     expect(form.get_by_text(detail)).to_be_visible()
+
+
+def test_a_pending_score_on_a_kpi_deactivated_since_can_only_be_declined(
+    open_browser: OpenBrowser, journey: dict[str, Any]
+) -> None:
+    manager = open_browser()
+    page = staff_page(manager, journey["staff_id"])
+    added = kpi_card(manager, ADDED)
+    form = fill_entry(page, added, "score_update", "Budget check", "Receipts all reconciled.")
+    form.get_by_label("New score").fill("3")
+    form.get_by_label("Needs a second manager").check()
+    form.get_by_role("button", name="Add entry").click()
+    pending = page.locator("article.entry", has_text="Budget check")
+    expect(pending.get_by_role("button", name="Approve")).to_be_visible()
+
+    deactivate(page, added, "Moved to another house")
+
+    # The journal keeps an inactive KPI's scores as they were left: no approving a score
+    # change there, but the entry can still be declined, so it does not stay pending for ever.
+    page.get_by_role("tab", name="Journal").click()
+    expect(pending.get_by_text("reactivate it to approve a score change")).to_be_visible()
+    expect(pending.get_by_role("button", name="Approve")).to_have_count(0)
+    pending.get_by_role("button", name="Decline").click()
+    expect(pending.locator(".chip", has_text="Not approved")).to_be_visible()
+    manager.assert_accessible()
+
+    reactivate(page, added)  # leave the person as the other tests found them

@@ -197,6 +197,14 @@ def change_of(
     return NO_CHANGE
 
 
+def takes_decision(active: bool, change: ScoreChange) -> bool:
+    """Whether a KPI takes a decision on one of its pending entries. Any while it is active; once
+    inactive (an exit, a role change) only one that moves no score, a decline or the approval of
+    a reflection, so that nobody's voice stays pending for ever and an inactive KPI's scores stay
+    as they were left."""
+    return active or change.is_empty
+
+
 def entry_problems(
     entry_type: JournalEntryType,
     score_type: ScoreType,

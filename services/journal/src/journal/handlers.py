@@ -273,13 +273,21 @@ def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
     return row
 
 
+async def _kpi_row(
+    conn: Connection, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID, *, lock: bool
+) -> asyncpg.Record:
+    """A staff KPI's row (locked for the transaction, if asked), of that person if one is named."""
+    kpi = await conn.fetchrow(queries.LOCK_KPI if lock else queries.GET_KPI, staff_kpi_id)
+    if kpi is None or (staff_id is not None and kpi["staff_id"] != staff_id):
+        raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
+    return kpi
+
+
 async def _active_kpi(
     conn: Connection, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID, *, lock: bool
 ) -> asyncpg.Record:
     """A staff KPI's row that takes entries (locked for the transaction, if asked)."""
-    kpi = await conn.fetchrow(queries.LOCK_KPI if lock else queries.GET_KPI, staff_kpi_id)
-    if kpi is None or (staff_id is not None and kpi["staff_id"] != staff_id):
-        raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
+    kpi = await _kpi_row(conn, staff_id, staff_kpi_id, lock=lock)
     if kpi["status"] != KpiStatus.ACTIVE:
         raise Conflict(
             f"The KPI {kpi['module_name']!r} is inactive: its journal can be read, not added to"
@@ -403,7 +411,7 @@ async def decide(
         pending = await uow.conn.fetchrow(queries.GET_ENTRY, entry_id)
         if pending is None:
             raise NotFound(f"No journal entry {entry_id}")
-        kpi = await _active_kpi(uow.conn, None, pending["staff_kpi_id"], lock=True)
+        kpi = await _kpi_row(uow.conn, None, pending["staff_kpi_id"], lock=True)
         if not pending["is_pending_approval"]:
             raise Conflict("This entry was not created pending approval: nothing to decide")
         if await uow.conn.fetchval(queries.DECISION_ON, entry_id) is not None:
@@ -420,6 +428,11 @@ async def decide(
             if approve
             else domain.NO_CHANGE
         )
+        if not domain.takes_decision(kpi["status"] == KpiStatus.ACTIVE, change):
+            raise Conflict(
+                f"The KPI {kpi['module_name']!r} is inactive: approving this entry would move its "
+                "scores. Reactivate the KPI first, or decline the entry"
+            )
         applied = _applied_or_refuse(kpi, change, pending=False, at=at)
         moved = _moved(kpi, applied)
         entry = _entry(

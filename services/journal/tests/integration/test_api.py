@@ -396,6 +396,31 @@ async def test_an_inactive_kpi_takes_no_entries_but_its_history_stays_readable(
     assert (await kpi.add("observation"))["score_after"] == 80.0
 
 
+async def test_a_pending_reflection_can_still_be_decided_once_its_kpi_is_inactive(
+    journal_for, assignment, ledger
+):
+    kpi = await journal_for()
+    await kpi.add("score_update", score=80)
+    reflection = await kpi.add("self_reflection", role="staff")
+    acknowledged = await kpi.add("self_reflection", role="staff")
+    adjustment = await kpi.add("score_adjustment", score_impact=5, is_pending_approval=True)
+    await assignment.change_status(kpi.kpi, KpiStatus.INACTIVE, "left the service")
+    await ledger.wait_for(kpi.kpi.staff_kpi_id, 6)
+
+    # Deciding moves no score: taken, so nothing stays pending for ever after an exit.
+    declined = await kpi.decide(reflection["id"], "decline", "Talked it through at the exit")
+    granted = await kpi.decide(acknowledged["id"], "approve")
+    assert (declined.status_code, granted.status_code) == (201, 201), declined.text
+    assert granted.json()["score_before"] == granted.json()["score_after"] == 80.0
+    # Approving a score change would move an inactive KPI's scores: refused, it stays pending.
+    assert_problem(await kpi.decide(adjustment["id"], "approve"), 409)
+    assert (await kpi.decide(adjustment["id"], "decline")).status_code == 201
+    statuses = {e["id"]: e["approval_status"] for e in await kpi.entries()}
+    assert statuses[reflection["id"]] == "declined"
+    assert statuses[acknowledged["id"]] == "approved"
+    assert statuses[adjustment["id"]] == "declined"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -145,6 +145,21 @@ def test_an_approved_adjustment_applies_to_the_score_as_it_stands_at_approval():
     assert approved.scores.outcome_score == 65.0
 
 
+@pytest.mark.parametrize(
+    ("entry_type", "fields", "active", "taken"),
+    [
+        (JournalEntryType.SCORE_UPDATE, {"score": 90.0}, True, True),
+        (JournalEntryType.SCORE_UPDATE, {"score": 90.0}, False, False),
+        (JournalEntryType.EFFORT_RECOGNITION, {"effort_score": 90.0}, False, False),
+        (JournalEntryType.SELF_REFLECTION, {}, False, True),
+        (JournalEntryType.OBSERVATION, {}, False, True),
+    ],
+)
+def test_an_inactive_kpi_takes_only_decisions_that_move_no_score(entry_type, fields, active, taken):
+    assert domain.takes_decision(active, domain.change_of(entry_type, **fields)) is taken
+    assert domain.takes_decision(active, domain.NO_CHANGE)  # a decline
+
+
 # ---------------------------------------------------------------- trend
 
 
