@@ -27,9 +27,9 @@ from kpi_contracts.enums import (
 from kpi_contracts.scales import SCALES, on_scale, scale_text
 from kpi_contracts.schedule import next_due
 
-# Composites and trend percentages are shown to people: two decimals, never 72.49999999. The
-# arithmetic is done in decimal, as a person would do it, so 73.115 rounds to 73.12.
-COMPOSITE_PLACES = Decimal("0.01")
+# Composites and trend percentages are worked out in decimal on the numbers as entered, so they
+# are exact (0.85 * 73.5 + 0.15 * 80 is 74.475, never 74.47499999999999) and carry no rounding
+# that §4's formulas do not ask for: the pages round for display, the API gives the value.
 # Scores are entered by hand; sums like 70.1 + 0.2 are kept to four decimals.
 SCORE_PLACES = Decimal("0.0001")
 
@@ -129,7 +129,7 @@ def composite(outcome: float | None, effort: float | None, effort_weight: float)
         return None
     effort = outcome if effort is None else effort
     w = _decimal(effort_weight)
-    return _rounded((1 - w) * _decimal(outcome) + w * _decimal(effort), COMPOSITE_PLACES)
+    return float((1 - w) * _decimal(outcome) + w * _decimal(effort))
 
 
 def _decimal(value: float) -> Decimal:
@@ -169,8 +169,7 @@ def trend_percentage(previous: float | None, current: float | None) -> float | N
     """(current - previous) / previous * 100; None when there is no previous or it is 0."""
     if previous is None or current is None or previous == 0:
         return None
-    change = (_decimal(current) - _decimal(previous)) / _decimal(previous) * 100
-    return _rounded(change, COMPOSITE_PLACES)
+    return float((_decimal(current) - _decimal(previous)) / _decimal(previous) * 100)
 
 
 def first_due(assigned_at: datetime, frequency: Frequency) -> datetime:

@@ -240,7 +240,7 @@ async def test_every_entry_is_announced_and_every_recompute_carries_the_new_scor
     assert [r.sequence for r in recomputed] == [first["sequence"], last["sequence"]]
     latest = recomputed[-1]
     assert latest.current_score == 95.0 and latest.previous_score == 60.0
-    assert latest.score_trend == "up" and latest.trend_percentage == 58.33
+    assert latest.score_trend == "up" and latest.trend_percentage == pytest.approx(35 / 60 * 100)
     assert latest.growth_status == "exceeding"
     assert latest.current_outcome_score == 95.0 and latest.current_effort_score is None
     assert latest.last_evaluated_at is not None

@@ -62,8 +62,15 @@ def test_there_is_no_composite_before_an_outcome_score():
     assert domain.composite(None, 90.0, 0.2) is None
 
 
-def test_composite_is_rounded_to_two_decimals():
-    assert domain.composite(70.1, 90.2, 0.15) == 73.12
+def test_composite_is_exact_with_no_rounding_the_formula_does_not_ask_for():
+    assert domain.composite(70.1, 90.2, 0.15) == 73.115  # not 73.12, nor 73.11499999999999
+    assert domain.composite(73.5, 80.0, 0.15) == 74.475
+
+
+def test_trend_percentage_is_the_formula_unrounded():
+    previous, current = 70.0, 80.0
+    percentage = domain.trend_percentage(previous, current)
+    assert percentage == pytest.approx((current - previous) / previous * 100, rel=1e-12)
 
 
 # ---------------------------------------------------------------- growth status
