@@ -76,7 +76,7 @@ class System:
         kpis = await eventually(lambda: self.kpis(staff_id))
 
         async def journaled() -> bool:
-            return len(await self.journal_of(staff_id, heard_of=False)) == len(kpis)
+            return len(await self.journal_of(staff_id)) == len(kpis)
 
         await eventually(journaled)
         return staff_id, kpis
@@ -90,17 +90,13 @@ class System:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def journal_of(
-        self, staff_id: uuid.UUID, headers: dict[str, str] | None = None, *, heard_of: bool = True
-    ) -> Any:
-        """A person's journal; with heard_of=False, [] while the journal has not heard of them."""
+    async def journal_of(self, staff_id: uuid.UUID, headers: dict[str, str] | None = None) -> Any:
+        """A person's journal (empty while the journal has not heard of them)."""
         response = await self.journal.get(
             f"/api/v1/hr/staff/{staff_id}/journal",
             params={"limit": 200},
             headers=headers or self.manager,
         )
-        if not heard_of and response.status_code == 404:
-            return []
         assert response.status_code == 200, response.text
         return response.json()["items"]
 

@@ -4,6 +4,7 @@ staff KPI's new scores and the events they cause commit together or not at all."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -273,12 +274,18 @@ def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
     return row
 
 
+class UnknownKpi(NotFound):
+    """A KPI the journal has not heard of (yet, perhaps: news of a new one is on its way)."""
+
+
 async def _kpi_row(
     conn: Connection, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID, *, lock: bool
 ) -> asyncpg.Record:
     """A staff KPI's row (locked for the transaction, if asked), of that person if one is named."""
     kpi = await conn.fetchrow(queries.LOCK_KPI if lock else queries.GET_KPI, staff_kpi_id)
-    if kpi is None or (staff_id is not None and kpi["staff_id"] != staff_id):
+    if kpi is None:
+        raise UnknownKpi(f"No KPI {staff_kpi_id} for staff member {staff_id}")
+    if staff_id is not None and kpi["staff_id"] != staff_id:
         raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
     return kpi
 
@@ -326,6 +333,16 @@ async def append_entry(
     if staff_only and not domain.staff_may_append(data.entry_type):
         raise Forbidden("Staff may add self_reflection entries only")
     request = _AppendRequest(staff_id, staff_kpi_id, data, actor, staff_only, event_headers())
+    try:
+        return await _append(pool, outbox, request)
+    except UnknownKpi:
+        if not await _heard_of_in_time(pool, staff_id, staff_kpi_id):
+            raise
+        return await _append(pool, outbox, request)
+
+
+async def _append(pool: Pool, outbox: Outbox, request: _AppendRequest) -> JournalEntry:
+    """Append unlocked while other writers let it, then under the KPI row's lock."""
     for _ in range(UNLOCKED_TRIES):
         async with pool.acquire() as conn:
             appended = await _try_append(conn, outbox, request, lock=False)
@@ -465,12 +482,11 @@ async def person_journal(
 ) -> JournalPage:
     """A person's journal across all their KPIs, newest first."""
     created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
-    async with pool.acquire() as conn:
-        if not await conn.fetchval(queries.PERSON_KNOWN, staff_id):
-            raise NotFound(f"The journal has no KPIs for staff member {staff_id}")
-        rows = await conn.fetch(
-            queries.PERSON_JOURNAL, staff_id, include_hidden, created_at, entry_id, limit + 1
-        )
+    # A person the journal has not heard of has an empty journal, as they have no KPIs in
+    # assignment: a client polling for their first entries gets pages, not errors.
+    rows = await pool.fetch(
+        queries.PERSON_JOURNAL, staff_id, include_hidden, created_at, entry_id, limit + 1
+    )
     return _page(rows, limit)
 
 
@@ -485,14 +501,37 @@ async def kpi_journal(
 ) -> JournalPage:
     """One staff KPI's journal, newest first."""
     created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
-    async with pool.acquire() as conn:
-        owner = await conn.fetchval(queries.KPI_OWNER, staff_kpi_id)
-        if owner != staff_id:
-            raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
-        rows = await conn.fetch(
-            queries.KPI_JOURNAL, staff_kpi_id, include_hidden, created_at, entry_id, limit + 1
-        )
+    owner = await pool.fetchval(queries.KPI_OWNER, staff_kpi_id)
+    if owner is None and await _heard_of_in_time(pool, staff_id, staff_kpi_id):
+        owner = staff_id
+    if owner != staff_id:
+        raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
+    rows = await pool.fetch(
+        queries.KPI_JOURNAL, staff_kpi_id, include_hidden, created_at, entry_id, limit + 1
+    )
     return _page(rows, limit)
+
+
+# How long a request about a KPI the journal has not heard of waits for assignment's news of it,
+# when the journal knows its person: a KPI assigned a moment ago (201 from assignment) reaches
+# the journal some milliseconds later, and "No KPI" would send a client to retry by hand.
+NEWS_WAIT_SECONDS = 2.0
+
+
+async def _heard_of_in_time(pool: Pool, staff_id: uuid.UUID, staff_kpi_id: uuid.UUID) -> bool:
+    """Whether news of this person's KPI arrives within the wait. A person the journal has not
+    heard of (a wrong id, most likely) is answered at once."""
+    if not await pool.fetchval(queries.PERSON_KNOWN, staff_id):
+        return False
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + NEWS_WAIT_SECONDS, 0.01
+    while loop.time() < deadline:
+        await asyncio.sleep(pause)
+        owner = await pool.fetchval(queries.KPI_OWNER, staff_kpi_id)
+        if owner is not None:
+            return bool(owner == staff_id)
+        pause = min(pause * 2, 0.2)
+    return False
 
 
 def _page(rows: Sequence[asyncpg.Record], limit: int) -> JournalPage:

@@ -359,8 +359,43 @@ async def test_no_valid_token_is_401(journal_for, authorization):
 # ---------------------------------------------------------------- unknown, inactive, malformed
 
 
-async def test_an_unknown_person_is_404(journal: Client, as_role: Headers):
-    assert_problem(await journal.get(journal_of(uuid.uuid4()), headers=as_role("manager")), 404)
+async def test_a_person_the_journal_has_not_heard_of_has_an_empty_journal(
+    journal: Client, as_role: Headers
+):
+    # As assignment answers [] for their KPIs: a client polling for a new person's first
+    # entries gets pages, and a staff member with no KPIs yet an empty journal, not a 404.
+    someone = uuid.uuid4()
+    for headers in (as_role("manager"), as_role("staff", someone)):
+        response = await journal.get(journal_of(someone), headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_a_kpi_assigned_a_moment_ago_takes_entries_as_its_news_arrives(
+    journal_for, assignment, ledger
+):
+    kpi = await journal_for()  # the journal knows this person
+    newer = assignment.kpi(kpi.kpi.staff_id)
+    newer_journal = Journal(kpi.client, kpi.as_role, newer)
+
+    async def news_a_little_later() -> None:
+        await asyncio.sleep(0.3)
+        await assignment.assign(newer)
+
+    # Asked before the news of the new KPI has come: the journal waits for it a little.
+    later = asyncio.create_task(news_a_little_later())
+    read, added = await asyncio.gather(
+        kpi.client.get(
+            journal_of(newer.staff_id, newer.staff_kpi_id), headers=kpi.as_role("manager")
+        ),
+        newer_journal.post("observation"),
+    )
+    await later
+    assert (read.status_code, added.status_code) == (200, 201), (read.text, added.text)
+    assert [e["entry_type"] for e in await newer_journal.entries()] == [
+        "observation",
+        "status_change",
+    ]
 
 
 async def test_an_unknown_kpi_is_404(journal_for):
