@@ -66,7 +66,11 @@ class KpiModuleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     evaluation_frequency: Frequency = Frequency.MONTHLY
     coaching_tips: ShortList = []
     is_default_for_role: bool = False
+    # "System-provided seed data": a label of provenance that nothing else depends on.
+    is_seed: bool = False
     display_order: int = 10_000
+    # A module may be prepared hidden from the gallery and un-archived later.
+    is_archived: bool = False
 
 
 class KpiModuleUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -86,6 +90,8 @@ class KpiModuleUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     evaluation_frequency: Frequency | UnsetType = UNSET
     coaching_tips: ShortList | UnsetType = UNSET
     is_default_for_role: bool | UnsetType = UNSET
+    # Settable on create, so correctable here; it labels provenance and grants nothing.
+    is_seed: bool | UnsetType = UNSET
     display_order: int | UnsetType = UNSET
     is_archived: bool | UnsetType = UNSET
 

@@ -209,6 +209,18 @@ async def test_a_name_from_another_script_is_kept_with_the_slug_given(
     assert_problem(renamed, 422, "name")
 
 
+async def assert_hidden_but_kept(catalog: Client, as_role: Headers, module_id: str) -> None:
+    """The module is out of the gallery, yet still read by id and listed with the archive."""
+    gallery = await modules_for(catalog, as_role, "support_worker")
+    assert module_id not in [m["id"] for m in gallery]
+    kept = await catalog.get(f"{MODULES}/{module_id}", headers=as_role("manager"))
+    assert kept.status_code == 200 and kept.json()["is_archived"] is True
+    everything = await catalog.get(
+        MODULES, params={"include_archived": "true"}, headers=as_role("manager")
+    )
+    assert module_id in [m["id"] for m in everything.json()]
+
+
 async def test_archiving_hides_a_module_but_never_deletes_it(
     catalog: Client, as_role: Headers
 ) -> None:
@@ -218,14 +230,48 @@ async def test_archiving_hides_a_module_but_never_deletes_it(
         f"{MODULES}/{created['id']}", json={"is_archived": True}, headers=admin
     )
     assert response.status_code == 200 and response.json()["version"] == 2
-    gallery = await modules_for(catalog, as_role, "support_worker")
-    assert created["id"] not in [m["id"] for m in gallery]
-    kept = await catalog.get(f"{MODULES}/{created['id']}", headers=admin)
-    assert kept.status_code == 200 and kept.json()["is_archived"] is True
-    everything = await catalog.get(
-        MODULES, params={"include_archived": "true"}, headers=as_role("manager")
-    )
-    assert created["id"] in [m["id"] for m in everything.json()]
+    await assert_hidden_but_kept(catalog, as_role, created["id"])
+
+
+async def test_a_module_archived_on_create_is_hidden_like_one_archived_later(
+    catalog: Client, as_role: Headers
+) -> None:
+    body = a_module(is_archived=True)
+    created = await catalog.post(MODULES, json=body, headers=as_role("hr_admin"))
+    assert created.status_code == 201, created.text
+    assert created.json()["is_archived"] is True
+    await assert_hidden_but_kept(catalog, as_role, created.json()["id"])
+
+
+async def test_a_module_created_as_seed_data_comes_back_as_seed_data(
+    catalog: Client, as_role: Headers
+) -> None:
+    body = a_module(is_seed=True, is_archived=False)
+    created = await catalog.post(MODULES, json=body, headers=as_role("hr_admin"))
+    assert created.status_code == 201, created.text
+    read = await catalog.get(f"{MODULES}/{created.json()['id']}", headers=as_role("manager"))
+    assert (read.json()["is_seed"], read.json()["is_archived"]) == (True, False)
+
+
+async def test_an_edit_may_mark_a_module_as_seed_data_or_not(
+    catalog: Client, as_role: Headers
+) -> None:
+    admin = as_role("hr_admin")
+    created = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    url = f"{MODULES}/{created['id']}"
+    marked = await catalog.patch(url, json={"is_seed": True}, headers=admin)
+    assert marked.status_code == 200 and marked.json()["is_seed"] is True
+    unmarked = await catalog.patch(url, json={"is_seed": False}, headers=admin)
+    assert unmarked.status_code == 200 and unmarked.json()["is_seed"] is False
+
+
+async def test_an_unknown_field_is_still_a_400_naming_it(catalog: Client, as_role: Headers) -> None:
+    admin = as_role("hr_admin")
+    created = await catalog.post(MODULES, json=a_module(is_retired=True), headers=admin)
+    assert_problem(created, 400, "is_retired")
+    first = (await modules_for(catalog, as_role, "finance"))[0]
+    edited = await catalog.patch(f"{MODULES}/{first['id']}", json={"colour": "red"}, headers=admin)
+    assert_problem(edited, 400, "colour")
 
 
 async def test_an_edit_keeps_the_rules(catalog: Client, as_role: Headers) -> None:
