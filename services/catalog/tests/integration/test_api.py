@@ -171,6 +171,10 @@ async def test_only_hr_admin_changes_the_library(
         ({"slug": "Not A Slug"}, 400, "slug"),
         ({"name": "   "}, 422, "name"),
         ({"name": "Обслуживание клиентов"}, 422, "slug"),
+        ({"automation_status": ""}, 400, "automation_status"),
+        ({"automation_status": " manual"}, 400, "automation_status"),
+        ({"automation_status": "semi\nautomated"}, 400, "automation_status"),
+        ({"automation_status": "x" * 51}, 400, "automation_status"),
     ],
 )
 async def test_a_bad_module_is_refused_naming_the_field(
@@ -253,16 +257,38 @@ async def test_a_module_created_as_seed_data_comes_back_as_seed_data(
     assert (read.json()["is_seed"], read.json()["is_archived"]) == (True, False)
 
 
-async def test_an_edit_may_mark_a_module_as_seed_data_or_not(
-    catalog: Client, as_role: Headers
-) -> None:
+async def a_new_module_edited(catalog: Client, as_role: Headers, **change: Any) -> dict[str, Any]:
+    """A new module after one edit by hr_admin, which must have been accepted."""
     admin = as_role("hr_admin")
     created = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
-    url = f"{MODULES}/{created['id']}"
-    marked = await catalog.patch(url, json={"is_seed": True}, headers=admin)
-    assert marked.status_code == 200 and marked.json()["is_seed"] is True
-    unmarked = await catalog.patch(url, json={"is_seed": False}, headers=admin)
-    assert unmarked.status_code == 200 and unmarked.json()["is_seed"] is False
+    response = await catalog.patch(f"{MODULES}/{created['id']}", json=change, headers=admin)
+    assert response.status_code == 200, response.text
+    edited: dict[str, Any] = response.json()
+    return edited
+
+
+async def test_an_edit_may_mark_a_module_as_seed_data(catalog: Client, as_role: Headers) -> None:
+    assert (await a_new_module_edited(catalog, as_role, is_seed=True))["is_seed"] is True
+
+
+@pytest.mark.parametrize(
+    "level", ["none", "partial", "fully_automated", "semi_automated", "Partly, from rosters"]
+)
+async def test_a_module_keeps_an_automation_level_of_its_own(
+    catalog: Client, as_role: Headers, level: str
+) -> None:
+    admin = as_role("hr_admin")
+    created = await catalog.post(MODULES, json=a_module(automation_status=level), headers=admin)
+    assert created.status_code == 201, created.text
+    read = await catalog.get(f"{MODULES}/{created.json()['id']}", headers=as_role("staff"))
+    assert read.json()["automation_status"] == level
+
+
+async def test_an_edit_may_change_the_automation_level_to_one_of_its_own(
+    catalog: Client, as_role: Headers
+) -> None:
+    edited = await a_new_module_edited(catalog, as_role, automation_status="partial")
+    assert edited["automation_status"] == "partial"
 
 
 async def test_an_unknown_field_is_still_a_400_naming_it(catalog: Client, as_role: Headers) -> None:
