@@ -161,3 +161,46 @@ def test_an_effort_weight_outside_15_to_30_percent_does_not_decode(
     else:
         with pytest.raises(msgspec.ValidationError, match="effort_weight"):
             codec.decode(body, events.KpisAssigned)
+
+
+def a_module_upserted_body(automation_status: str) -> bytes:
+    module = {
+        "id": str(uuid.uuid4()),
+        "name": "Roster accuracy",
+        "slug": "roster-accuracy",
+        "category": "operational",
+        "role_group": "rostering",
+        "is_universal": False,
+        "objective": "Rosters are right first time.",
+        "measurement_method": "Share of shifts that need no change after publishing.",
+        "data_sources": [],
+        "automation_status": automation_status,
+        "score_type": "percentage",
+        "target_score": 90,
+        "minimum_score": 75,
+        "effort_weight": 0.2,
+        "evaluation_frequency": "monthly",
+        "coaching_tips": [],
+        "is_default_for_role": False,
+        "is_seed": False,
+        "display_order": 1,
+        "is_archived": False,
+        "version": 1,
+    }
+    return msgspec.json.encode({"event_type": "ModuleUpserted", "module": module})
+
+
+@pytest.mark.parametrize("level", ["manual", "none", "fully_automated", "Partly, from rosters"])
+def test_a_module_carries_any_automation_level_as_written(level: str) -> None:
+    event: events.ModuleUpserted = codec.decode(
+        a_module_upserted_body(level), events.ModuleUpserted
+    )
+    assert event.module.automation_status == level
+
+
+@pytest.mark.parametrize("level", ["", " manual", "manual\n", "semi\tautomated", "x" * 51])
+def test_an_automation_level_that_is_blank_padded_controlled_or_long_does_not_decode(
+    level: str,
+) -> None:
+    with pytest.raises(msgspec.ValidationError, match="automation_status"):
+        codec.decode(a_module_upserted_body(level), events.ModuleUpserted)

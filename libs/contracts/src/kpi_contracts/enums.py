@@ -1,8 +1,12 @@
-"""The enumerations of interfaces §6, shared by every service and event."""
+"""The enumerations of interfaces §6, shared by every service and event, and the automation
+level, which is text with known values."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+import msgspec
 
 
 class KpiCategory(StrEnum):
@@ -57,11 +61,28 @@ class ScoreType(StrEnum):
 
 
 class AutomationStatus(StrEnum):
-    """How much of a KPI's scoring the organisation's systems support."""
+    """The known automation levels, which the seed uses; a module may carry another level."""
 
     MANUAL = "manual"
     ASSISTED = "assisted"
     AUTOMATED = "automated"
+
+
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+# kpi-system.txt types automation_status as text ("Level of automated scoring support"), so a
+# level this code does not know is kept and shown as written, not refused: short, non-empty, no
+# space at either end, no control character. `$(?!\n)` as Python's `$` also matches before a final
+# newline. Catalog's CHECK kpi_modules_automation_level is the same rule.
+AutomationLevel = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=50,
+        pattern=rf"^[^\s{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?$(?!\n)",
+        description="Level of automated scoring support: manual, assisted, automated or another",
+        examples=[level.value for level in AutomationStatus],
+    ),
+]
 
 
 class KpiStatus(StrEnum):

@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 
 from kpi_contracts.enums import (
-    AutomationStatus,
+    AutomationLevel,
     Frequency,
     GrowthStatus,
     JournalEntryType,
@@ -137,7 +137,7 @@ class ModuleSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     objective: str
     measurement_method: str
     data_sources: list[str]
-    automation_status: AutomationStatus
+    automation_status: AutomationLevel
     score_type: ScoreType
     target_score: float
     minimum_score: float

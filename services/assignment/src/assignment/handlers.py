@@ -505,7 +505,7 @@ async def replicate(pool: Pool, event: events.CatalogEvent) -> bool:
             m.objective,
             m.measurement_method,
             m.data_sources,
-            m.automation_status.value,
+            m.automation_status,
             m.score_type.value,
             m.target_score,
             m.minimum_score,

@@ -10,7 +10,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from kpi_contracts.enums import (
-    AutomationStatus,
+    AutomationLevel,
     Frequency,
     GrowthStatus,
     KpiCategory,
@@ -39,7 +39,7 @@ class StaffKpiModule(msgspec.Struct, kw_only=True):
     objective: str
     measurement_method: str
     data_sources: list[str]
-    automation_status: AutomationStatus
+    automation_status: AutomationLevel
     coaching_tips: list[str]
     display_order: int
 

@@ -64,6 +64,50 @@ async def test_a_template_replace_reaches_the_replica_by_version(templates, cata
     ]
 
 
+SNAPSHOT_FIELDS = (
+    "id",
+    "name",
+    "slug",
+    "category",
+    "role_group",
+    "is_universal",
+    "objective",
+    "measurement_method",
+    "data_sources",
+    "automation_status",
+    "score_type",
+    "target_score",
+    "minimum_score",
+    "effort_weight",
+    "evaluation_frequency",
+    "coaching_tips",
+    "is_default_for_role",
+    "is_seed",
+    "display_order",
+    "is_archived",
+    "version",
+)
+
+
+def a_module_upserted(module: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A ModuleUpserted body for a module as the catalog API shows it, with `changes`."""
+    snapshot = {key: module[key] for key in SNAPSHOT_FIELDS} | changes
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "ModuleUpserted",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "module": snapshot,
+    }
+
+
+async def catalog_says(broker_channel: aio_pika.abc.AbstractChannel, body: dict[str, Any]) -> None:
+    exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
+    await exchange.publish(
+        aio_pika.Message(json.dumps(body).encode(), content_type="application/json"),
+        routing_key=names.MODULE_UPSERTED,
+    )
+
+
 async def test_an_older_catalog_event_does_not_overwrite_a_newer_one(
     broker_channel, catalogue, db, people
 ):
@@ -71,47 +115,12 @@ async def test_an_older_catalog_event_does_not_overwrite_a_newer_one(
     current = await db.fetchval(
         "SELECT version FROM hr.assignment_modules WHERE id = $1", uuid.UUID(module["id"])
     )
-    stale = {
-        key: module[key]
-        for key in (
-            "id",
-            "slug",
-            "category",
-            "role_group",
-            "is_universal",
-            "objective",
-            "measurement_method",
-            "data_sources",
-            "automation_status",
-            "score_type",
-            "target_score",
-            "minimum_score",
-            "effort_weight",
-            "evaluation_frequency",
-            "coaching_tips",
-            "is_default_for_role",
-            "is_seed",
-            "display_order",
-            "is_archived",
-        )
-    } | {"name": "A stale name", "version": current - 1 if current > 1 else 0}
-    before = people.consumed("ModuleUpserted", "duplicate")
-    exchange = await broker_channel.get_exchange(names.KPI_EXCHANGE)
-
-    await exchange.publish(
-        aio_pika.Message(
-            json.dumps(
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "event_type": "ModuleUpserted",
-                    "occurred_at": datetime.now(UTC).isoformat(),
-                    "module": stale,
-                }
-            ).encode(),
-            content_type="application/json",
-        ),
-        routing_key=names.MODULE_UPSERTED,
+    stale = a_module_upserted(
+        module, name="A stale name", version=current - 1 if current > 1 else 0
     )
+    before = people.consumed("ModuleUpserted", "duplicate")
+
+    await catalog_says(broker_channel, stale)
     await people.counted("ModuleUpserted", "duplicate", before + 1)
 
     assert (
@@ -120,6 +129,41 @@ async def test_an_older_catalog_event_does_not_overwrite_a_newer_one(
         )
         == module["name"]
     )
+
+
+async def test_a_module_with_an_automation_level_of_its_own_reaches_staff_kpis(
+    assignment, assignment_settings, broker_channel, catalogue, db, people
+):
+    # kpi-system.txt types automation_status as text: a level beyond manual / assisted /
+    # automated is replicated and shown, not dead-lettered.
+    optional = catalogue.modules_by_id[catalogue.optional("rostering")[0]]
+    module_id = uuid.uuid4()
+    upserted = a_module_upserted(
+        optional,
+        id=str(module_id),
+        slug=f"rostering-levels-{module_id.hex[:8]}",
+        automation_status="semi_automated",
+        version=1,
+    )
+
+    await catalog_says(broker_channel, upserted)
+
+    async def replicated() -> bool:
+        return bool(
+            await db.fetchval("SELECT 1 FROM hr.assignment_modules WHERE id = $1", module_id)
+        )
+
+    await eventually(replicated, timeout=20)
+    staff = uuid.uuid4()
+    assigned = await assignment.post(
+        f"/api/v1/hr/staff/{staff}/kpis",
+        json={"kpi_module_id": str(module_id)},
+        headers=bearer(assignment_settings, "hr_admin"),
+    )
+    assert assigned.status_code == 201, assigned.text
+    assert [k["module"]["automation_status"] for k in await people.kpis(staff)] == [
+        "semi_automated"
+    ]
 
 
 async def test_a_module_edited_in_the_catalog_shows_in_staff_kpis(

@@ -81,7 +81,9 @@ def _module_columns(data: KpiModuleCreate, slug: str) -> tuple[Any, ...]:
         data.evaluation_frequency,
         data.coaching_tips,
         data.is_default_for_role,
+        data.is_seed,
         data.display_order,
+        data.is_archived,
     )
 
 
@@ -150,6 +152,7 @@ async def update_module(
             merged["evaluation_frequency"],
             merged["coaching_tips"],
             merged["is_default_for_role"],
+            merged["is_seed"],
             merged["display_order"],
             merged["is_archived"],
         )

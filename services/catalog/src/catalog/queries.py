@@ -38,9 +38,9 @@ INSERT_MODULE = f"""
 INSERT INTO hr.kpi_modules (
     name, slug, category, role_group, is_universal, objective, measurement_method, data_sources,
     automation_status, score_type, target_score, minimum_score, effort_weight,
-    evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order)
+    evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order, is_archived)
 VALUES ($1, $2, $3::hr.kpi_category, $4::hr.kpi_role_group, $5, $6, $7, $8, $9, $10, $11, $12,
-        $13, $14::hr.kpi_frequency, $15, $16, false, $17)
+        $13, $14::hr.kpi_frequency, $15, $16, $17, $18, $19)
 RETURNING {MODULE_COLUMNS}
 """
 
@@ -52,7 +52,7 @@ UPDATE hr.kpi_modules SET
     is_universal = $5, objective = $6, measurement_method = $7, data_sources = $8,
     automation_status = $9, score_type = $10, target_score = $11, minimum_score = $12,
     effort_weight = $13, evaluation_frequency = $14::hr.kpi_frequency, coaching_tips = $15,
-    is_default_for_role = $16, display_order = $17, is_archived = $18,
+    is_default_for_role = $16, is_seed = $17, display_order = $18, is_archived = $19,
     version = version + 1, updated_at = now()
 WHERE id = $1
 RETURNING {MODULE_COLUMNS}

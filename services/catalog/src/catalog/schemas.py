@@ -9,7 +9,14 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from kpi_contracts.enums import AutomationStatus, Frequency, KpiCategory, RoleGroup, ScoreType
+from kpi_contracts.enums import (
+    AutomationLevel,
+    AutomationStatus,
+    Frequency,
+    KpiCategory,
+    RoleGroup,
+    ScoreType,
+)
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -32,7 +39,7 @@ class KpiModule(msgspec.Struct, kw_only=True):
     objective: str
     measurement_method: str
     data_sources: list[str]
-    automation_status: AutomationStatus
+    automation_status: AutomationLevel
     score_type: ScoreType
     evaluation_frequency: Frequency
     coaching_tips: list[str]
@@ -61,12 +68,16 @@ class KpiModuleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     role_group: RoleGroup | None = None
     slug: Slug | None = None
     data_sources: ShortList = []
-    automation_status: AutomationStatus = AutomationStatus.MANUAL
+    automation_status: AutomationLevel = AutomationStatus.MANUAL
     score_type: ScoreType = ScoreType.PERCENTAGE
     evaluation_frequency: Frequency = Frequency.MONTHLY
     coaching_tips: ShortList = []
     is_default_for_role: bool = False
+    # "System-provided seed data": a label of provenance that nothing else depends on.
+    is_seed: bool = False
     display_order: int = 10_000
+    # A module may be prepared hidden from the gallery and un-archived later.
+    is_archived: bool = False
 
 
 class KpiModuleUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -78,7 +89,7 @@ class KpiModuleUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     objective: Text | UnsetType = UNSET
     measurement_method: Text | UnsetType = UNSET
     data_sources: ShortList | UnsetType = UNSET
-    automation_status: AutomationStatus | UnsetType = UNSET
+    automation_status: AutomationLevel | UnsetType = UNSET
     score_type: ScoreType | UnsetType = UNSET
     target_score: Score | UnsetType = UNSET
     minimum_score: Score | UnsetType = UNSET
@@ -86,6 +97,8 @@ class KpiModuleUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     evaluation_frequency: Frequency | UnsetType = UNSET
     coaching_tips: ShortList | UnsetType = UNSET
     is_default_for_role: bool | UnsetType = UNSET
+    # Settable on create, so correctable here; it labels provenance and grants nothing.
+    is_seed: bool | UnsetType = UNSET
     display_order: int | UnsetType = UNSET
     is_archived: bool | UnsetType = UNSET
 

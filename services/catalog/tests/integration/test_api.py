@@ -171,6 +171,10 @@ async def test_only_hr_admin_changes_the_library(
         ({"slug": "Not A Slug"}, 400, "slug"),
         ({"name": "   "}, 422, "name"),
         ({"name": "Обслуживание клиентов"}, 422, "slug"),
+        ({"automation_status": ""}, 400, "automation_status"),
+        ({"automation_status": " manual"}, 400, "automation_status"),
+        ({"automation_status": "semi\nautomated"}, 400, "automation_status"),
+        ({"automation_status": "x" * 51}, 400, "automation_status"),
     ],
 )
 async def test_a_bad_module_is_refused_naming_the_field(
@@ -209,6 +213,18 @@ async def test_a_name_from_another_script_is_kept_with_the_slug_given(
     assert_problem(renamed, 422, "name")
 
 
+async def assert_hidden_but_kept(catalog: Client, as_role: Headers, module_id: str) -> None:
+    """The module is out of the gallery, yet still read by id and listed with the archive."""
+    gallery = await modules_for(catalog, as_role, "support_worker")
+    assert module_id not in [m["id"] for m in gallery]
+    kept = await catalog.get(f"{MODULES}/{module_id}", headers=as_role("manager"))
+    assert kept.status_code == 200 and kept.json()["is_archived"] is True
+    everything = await catalog.get(
+        MODULES, params={"include_archived": "true"}, headers=as_role("manager")
+    )
+    assert module_id in [m["id"] for m in everything.json()]
+
+
 async def test_archiving_hides_a_module_but_never_deletes_it(
     catalog: Client, as_role: Headers
 ) -> None:
@@ -218,14 +234,70 @@ async def test_archiving_hides_a_module_but_never_deletes_it(
         f"{MODULES}/{created['id']}", json={"is_archived": True}, headers=admin
     )
     assert response.status_code == 200 and response.json()["version"] == 2
-    gallery = await modules_for(catalog, as_role, "support_worker")
-    assert created["id"] not in [m["id"] for m in gallery]
-    kept = await catalog.get(f"{MODULES}/{created['id']}", headers=admin)
-    assert kept.status_code == 200 and kept.json()["is_archived"] is True
-    everything = await catalog.get(
-        MODULES, params={"include_archived": "true"}, headers=as_role("manager")
-    )
-    assert created["id"] in [m["id"] for m in everything.json()]
+    await assert_hidden_but_kept(catalog, as_role, created["id"])
+
+
+async def test_a_module_archived_on_create_is_hidden_like_one_archived_later(
+    catalog: Client, as_role: Headers
+) -> None:
+    body = a_module(is_archived=True)
+    created = await catalog.post(MODULES, json=body, headers=as_role("hr_admin"))
+    assert created.status_code == 201, created.text
+    assert created.json()["is_archived"] is True
+    await assert_hidden_but_kept(catalog, as_role, created.json()["id"])
+
+
+async def test_a_module_created_as_seed_data_comes_back_as_seed_data(
+    catalog: Client, as_role: Headers
+) -> None:
+    body = a_module(is_seed=True, is_archived=False)
+    created = await catalog.post(MODULES, json=body, headers=as_role("hr_admin"))
+    assert created.status_code == 201, created.text
+    read = await catalog.get(f"{MODULES}/{created.json()['id']}", headers=as_role("manager"))
+    assert (read.json()["is_seed"], read.json()["is_archived"]) == (True, False)
+
+
+async def a_new_module_edited(catalog: Client, as_role: Headers, **change: Any) -> dict[str, Any]:
+    """A new module after one edit by hr_admin, which must have been accepted."""
+    admin = as_role("hr_admin")
+    created = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    response = await catalog.patch(f"{MODULES}/{created['id']}", json=change, headers=admin)
+    assert response.status_code == 200, response.text
+    edited: dict[str, Any] = response.json()
+    return edited
+
+
+async def test_an_edit_may_mark_a_module_as_seed_data(catalog: Client, as_role: Headers) -> None:
+    assert (await a_new_module_edited(catalog, as_role, is_seed=True))["is_seed"] is True
+
+
+@pytest.mark.parametrize(
+    "level", ["none", "partial", "fully_automated", "semi_automated", "Partly, from rosters"]
+)
+async def test_a_module_keeps_an_automation_level_of_its_own(
+    catalog: Client, as_role: Headers, level: str
+) -> None:
+    admin = as_role("hr_admin")
+    created = await catalog.post(MODULES, json=a_module(automation_status=level), headers=admin)
+    assert created.status_code == 201, created.text
+    read = await catalog.get(f"{MODULES}/{created.json()['id']}", headers=as_role("staff"))
+    assert read.json()["automation_status"] == level
+
+
+async def test_an_edit_may_change_the_automation_level_to_one_of_its_own(
+    catalog: Client, as_role: Headers
+) -> None:
+    edited = await a_new_module_edited(catalog, as_role, automation_status="partial")
+    assert edited["automation_status"] == "partial"
+
+
+async def test_an_unknown_field_is_still_a_400_naming_it(catalog: Client, as_role: Headers) -> None:
+    admin = as_role("hr_admin")
+    created = await catalog.post(MODULES, json=a_module(is_retired=True), headers=admin)
+    assert_problem(created, 400, "is_retired")
+    first = (await modules_for(catalog, as_role, "finance"))[0]
+    edited = await catalog.patch(f"{MODULES}/{first['id']}", json={"colour": "red"}, headers=admin)
+    assert_problem(edited, 400, "colour")
 
 
 async def test_an_edit_keeps_the_rules(catalog: Client, as_role: Headers) -> None:

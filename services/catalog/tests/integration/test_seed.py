@@ -29,7 +29,11 @@ DEFICIT_WORDS = ("below", "failing", "poor", "underperform")
 async def seed(catalog: ServiceClient, catalog_settings: Settings) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(catalog_settings.database_url)
     try:
-        return await conn.fetch("SELECT * FROM hr.kpi_modules WHERE is_seed")
+        # The seed file's rows (its ids are md5 of the slug), not modules an administrator
+        # created through the API as seed data.
+        return await conn.fetch(
+            "SELECT * FROM hr.kpi_modules WHERE is_seed AND id = md5('kpi-module:' || slug)::uuid"
+        )
     finally:
         await conn.close()
 
