@@ -23,7 +23,7 @@ from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import ServiceClient, eventually, queue_holds, running
-from kpi_kit.testing.servers import Servers, amqp_url_for_vhost, unique_name
+from kpi_kit.testing.servers import Servers, own_vhost
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +32,8 @@ pytestmark = pytest.mark.integration
 def amqp_url(servers: Servers) -> Iterator[str]:
     """A vhost of this module's own: what is routed or parked here depends on which queues
     exist, and other tests of the run declare services' queues in the run's vhost."""
-    vhost = unique_name()
-    servers.make_vhost(vhost)
-    yield amqp_url_for_vhost(servers.amqp_url, vhost)
-    servers.drop_vhost(vhost)
+    with own_vhost(servers) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
