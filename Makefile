@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
 
 venv: $(STAMP) ## create the virtualenv and install the pinned stack
 
-run: venv ## bring the whole system up (deps, migrations, seed, services); ROLES=split for api+worker
+run: venv ## bring the whole system up (deps, migrations, broker topology, seed, services); ROLES=split for api+worker
 	@tools/dev/ensure-deps.sh
 	@$(WITH_DEPS) $(BIN)/kpi migrate all
+	@$(WITH_DEPS) $(BIN)/kpi broker upgrade
 	@echo "Starting services ($(ROLES))..."
 	@$(WITH_DEPS) tools/dev/services.sh start $(ROLES)
 	@$(MAKE) --no-print-directory run-extras

@@ -22,8 +22,14 @@ from kpi_kit.observability import CORRELATION_HEADER
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_of_work
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
-from kpi_kit.testing.harness import ServiceClient, eventually, queue_holds, running
-from kpi_kit.testing.servers import Servers, amqp_url_for_vhost, unique_name
+from kpi_kit.testing.harness import (
+    ServiceClient,
+    eventually,
+    held_message,
+    queue_holds,
+    running,
+)
+from kpi_kit.testing.servers import Servers, own_vhost
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +38,8 @@ pytestmark = pytest.mark.integration
 def amqp_url(servers: Servers) -> Iterator[str]:
     """A vhost of this module's own: what is routed or parked here depends on which queues
     exist, and other tests of the run declare services' queues in the run's vhost."""
-    vhost = unique_name()
-    servers.make_vhost(vhost)
-    yield amqp_url_for_vhost(servers.amqp_url, vhost)
-    servers.drop_vhost(vhost)
+    with own_vhost(servers) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +155,36 @@ async def test_an_announcement_nobody_subscribes_to_is_not_parked(
     assert not await queue_holds(amqp_url, names.KPI_UNROUTED, str(announced.event_id))
 
 
+async def test_a_parked_event_keeps_its_route_and_says_why(
+    relay_service: ServiceClient, amqp_url: str
+) -> None:
+    runtime = runtime_of(relay_service)
+    event = events.CatalogSnapshotRequested(requested_by="relay-test")  # routed nowhere here
+    async with unit_of_work(runtime.pool, runtime.outbox, {CORRELATION_HEADER: "parked"}) as uow:
+        await uow.publish([event])
+
+    parked = await eventually(
+        lambda: held_message(amqp_url, names.KPI_UNROUTED, str(event.event_id))
+    )
+    assert parked.routing_key == names.CATALOG_SNAPSHOT_REQUESTED
+    assert parked.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert parked.correlation_id == "parked"
+    assert (
+        parked.headers.items()
+        >= {  # and the quorum queue's own x-delivery-count
+            CORRELATION_HEADER: "parked",
+            "x-unrouted-reason": "NO_ROUTE",
+            "x-original-exchange": names.KPI_EXCHANGE,
+        }.items()
+    )
+    assert codec.decode(parked.body, events.CatalogSnapshotRequested) == event
+
+
 async def test_a_lifecycle_publish_nobody_routes_stays_in_the_outbox(
     relay_service: ServiceClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # hr.lifecycle has no alternate exchange: the return raises, the relay keeps the row and
-    # retries; a row is only ever deleted once the broker has confirmed it.
+    # Only what comes back from hr.kpi is parked: from hr.lifecycle the return raises, the relay
+    # keeps the row and retries; a row is only ever deleted once the broker has confirmed it.
     caplog.set_level(logging.WARNING, logger="kpi.outbox")
     runtime = runtime_of(relay_service)
     event = events.StaffExited(staff_id=uuid.uuid4())

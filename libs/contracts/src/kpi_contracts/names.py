@@ -65,7 +65,8 @@ ASSIGNMENT_SCORES_QUEUE: Final = "assignment.scores"
 JOURNAL_ASSIGNMENTS_QUEUE: Final = "journal.assignments"
 CATALOG_REQUESTS_QUEUE: Final = "catalog.requests"
 
-# Where an `hr.kpi` event nobody has bound a queue for is parked (its alternate exchange and queue).
+# Where an `hr.kpi` event nobody has bound a queue for is parked: a fanout exchange the outbox
+# relay publishes what `hr.kpi` returns to, and its queue.
 KPI_UNROUTED: Final = "hr.kpi.unrouted"
 # Where announcements (events published for subscribers the system does not have yet) are
 # routed and dropped, so that they do not fill the parking lot meant for misrouted events.

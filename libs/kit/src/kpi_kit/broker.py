@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 
@@ -19,13 +21,9 @@ log = logging.getLogger("kpi.broker")
 DELIVERY_LIMIT = 20
 
 LIFECYCLE = RabbitExchange(names.LIFECYCLE_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
-# Unroutable internal events park in `hr.kpi.unrouted` instead of being returned or lost.
-KPI = RabbitExchange(
-    names.KPI_EXCHANGE,
-    type=ExchangeType.TOPIC,
-    durable=True,
-    arguments={"alternate-exchange": names.KPI_UNROUTED},
-)
+# Without arguments, as §5's clients declare it: an alternate exchange made their declaration
+# PRECONDITION_FAILED. The outbox relay parks what comes back unroutable in `hr.kpi.unrouted`.
+KPI = RabbitExchange(names.KPI_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 KPI_UNROUTED = RabbitExchange(names.KPI_UNROUTED, type=ExchangeType.FANOUT, durable=True)
 KPI_UNROUTED_QUEUE = RabbitQueue(
     names.KPI_UNROUTED,
@@ -80,13 +78,18 @@ def consumer_queue(name: str, routing_key: str = "") -> RabbitQueue:
 
 
 def dead_letter_queue(queue: str) -> RabbitQueue:
-    """The durable quorum queue holding a consumer queue's dead letters."""
+    """The durable classic queue holding a consumer queue's dead letters.
+
+    Classic, without arguments: a client declares `hr.lifecycle.dlq` as §5 names it, plainly, and
+    a quorum queue refuses that declaration (PRECONDITION_FAILED on `x-queue-type`).
+    """
     return RabbitQueue(
-        names.dead_letter_queue(queue),
-        queue_type=QueueType.QUORUM,
-        durable=True,
-        routing_key=names.dead_letter_queue(queue),
+        names.dead_letter_queue(queue), durable=True, routing_key=names.dead_letter_queue(queue)
     )
+
+
+class OutdatedTopology(RuntimeError):
+    """The broker holds an exchange or queue declared otherwise, as an older version did."""
 
 
 async def declare_topology(
@@ -98,8 +101,20 @@ async def declare_topology(
     that route the announcements a service publishes to where they expire.
 
     `bindings` maps a queue name to its (exchange, routing key) pairs; `announcements` are
-    routing keys on `hr.kpi`.
+    routing keys on `hr.kpi`. Raises OutdatedTopology where the broker holds an older topology.
     """
+    try:
+        await _declare_topology(broker, bindings, announcements)
+    except aio_pika.exceptions.ChannelPreconditionFailed as refused:
+        log.error("the broker holds an older topology, run `kpi broker upgrade`: %s", refused)
+        raise OutdatedTopology(f"run `kpi broker upgrade` first: {refused}") from refused
+
+
+async def _declare_topology(
+    broker: RabbitBroker,
+    bindings: dict[str, list[tuple[str, str]]],
+    announcements: Sequence[str],
+) -> None:
     for exchange in (LIFECYCLE, KPI_UNROUTED, KPI, DEAD_LETTERS):
         await broker.declare_exchange(exchange)
     unrouted = await broker.declare_queue(KPI_UNROUTED_QUEUE)
@@ -114,3 +129,21 @@ async def declare_topology(
         queue = await broker.declare_queue(consumer_queue(queue_name))
         for exchange_name, key in pairs:
             await queue.bind(exchange_name, routing_key=key)
+
+
+async def declares(
+    connection: AbstractConnection, declaration: Callable[[AbstractChannel], Awaitable[object]]
+) -> bool:
+    """Whether the broker accepts a declaration (a passive one: whether the thing exists).
+
+    On a channel of its own: a refused declaration closes the channel.
+    """
+    channel = await connection.channel()
+    try:
+        await declaration(channel)
+        return True
+    except aio_pika.exceptions.ChannelClosed:
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()

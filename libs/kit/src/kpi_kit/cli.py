@@ -1,4 +1,4 @@
-"""`kpi`: serve a service in a role, migrate, sign dev tokens, run a service's commands."""
+"""`kpi`: serve a service in a role, migrate, upgrade the broker, sign dev tokens, run commands."""
 
 from __future__ import annotations
 
@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=("list", "show", "replay"))
     dlq.add_argument("queue", nargs="?", help="a DLQ name (show, replay)")
     dlq.add_argument("--limit", type=int, default=20)
+
+    broker = commands.add_parser("broker", help="bring the broker's topology up to date")
+    broker.add_argument("action", choices=("upgrade",))
 
     commands.add_parser("services", help="list the services installed here")
     commands.add_parser("check-deps", help="exit 1 naming PostgreSQL/RabbitMQ if unreachable")
@@ -284,6 +287,16 @@ async def dead_letters(action: str, queue: str | None, limit: int) -> str:
     return f"replayed {await dlq.replay(amqp_url, queue, limit)} message(s) from {queue}"
 
 
+async def upgrade_broker() -> str:
+    """Carry out `kpi broker upgrade` for the services installed here and say what changed."""
+    from kpi_kit.broker_upgrade import upgrade_topology
+
+    amqp_url = Settings.from_env("catalog").amqp_url
+    services = [definition_of(service) for service in available_services()]
+    changes = await upgrade_topology(amqp_url, services)
+    return "\n".join(changes) or "the broker's topology is up to date"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `kpi`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -300,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(token + "\n")
     elif args.command == "dlq":
         sys.stdout.write(asyncio.run(dead_letters(args.action, args.queue, args.limit)) + "\n")
+    elif args.command == "broker":
+        sys.stdout.write(asyncio.run(upgrade_broker()) + "\n")
     elif args.command == "services":
         sys.stdout.write(" ".join(available_services()) + "\n")
     elif args.command == "check-deps":

@@ -11,6 +11,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from kpi_contracts import names
+from kpi_kit.broker import declares
 
 DLQ_HEADERS = (
     "x-dlq-reason",
@@ -75,17 +76,9 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
     )
 
 
-async def _exists(connection: AbstractConnection, queue: str) -> bool:
-    # On a channel of its own: a passive declare of a missing queue closes the channel.
-    channel = await connection.channel()
-    try:
-        await channel.declare_queue(queue, passive=True)
-        return True
-    except aio_pika.exceptions.ChannelClosed:
-        return False
-    finally:
-        if not channel.is_closed:
-            await channel.close()
+async def exists(connection: AbstractConnection, queue: str) -> bool:
+    """Whether the broker holds a queue of that name."""
+    return await declares(connection, lambda channel: channel.declare_queue(queue, passive=True))
 
 
 async def _take(channel: AbstractChannel, queue: str, limit: int) -> list[AbstractIncomingMessage]:
@@ -132,7 +125,7 @@ async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
             headers["x-replayed-at"] = datetime.now(UTC).isoformat()
             source = letter.source_queue
             if source and source not in existing:
-                existing[source] = await _exists(connection, source)
+                existing[source] = await exists(connection, source)
             if source and existing[source]:
                 exchange, routing_key = channel.default_exchange, letter.source_queue
             else:  # parked by hand, by an older version, or its queue is gone: its way in

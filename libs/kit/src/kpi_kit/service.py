@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
+from kpi_contracts import names
 from kpi_kit import health, tracing
 from kpi_kit.auth import dev_token, principal_dependency
 from kpi_kit.broker import declare_topology, make_broker
@@ -256,30 +258,60 @@ async def _coro(task: Callable[[Runtime], Awaitable[None]], runtime: Runtime) ->
 def _publisher(runtime: Runtime) -> Publish:
     """Publish an outbox row on the broker's channel (confirms on, returns raise) through the
     aio-pika exchange itself: FastStream's publish stack per event (its command, middlewares,
-    exchange hashing) cost as much CPU as the publish. The rows carry their trace context."""
+    exchange hashing) cost as much CPU as the publish. The rows carry their trace context.
+
+    An internal event that comes back unroutable is parked in `hr.kpi.unrouted` instead, and
+    counts as published: it must not hold up the outbox. Any other return raises, and the row
+    stays in the outbox until something routes it.
+    """
     broker, service = runtime.broker, runtime.settings.service
     exchanges: dict[str, RabbitExchange] = {}
 
-    async def publish(message: OutboxMessage) -> object:
-        target = exchanges.get(message.exchange)
+    async def exchange_named(name: str) -> aio_pika.abc.AbstractExchange:
+        target = exchanges.get(name)
         if target is None:  # declared by the topology; looked up, never declared here
-            target = exchanges[message.exchange] = RabbitExchange(message.exchange, declare=False)
-        exchange = await broker.declare_exchange(target)  # cached by FastStream's declarer
-        result = await exchange.publish(
-            aio_pika.Message(
-                message.body,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=str(message.event_id),
-                content_type="application/json",
-                headers=message.headers or None,
-                correlation_id=message.headers.get(CORRELATION_HEADER),
-                timestamp=datetime.now(UTC),
-                app_id=broker.config.app_id,
-            ),
-            routing_key=message.routing_key,
-            mandatory=True,
+            target = exchanges[name] = RabbitExchange(name, declare=False)
+        return await broker.declare_exchange(target)  # cached by FastStream's declarer
+
+    async def publish(message: OutboxMessage) -> object:
+        outgoing = aio_pika.Message(
+            message.body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(message.event_id),
+            content_type="application/json",
+            headers=message.headers or None,
+            correlation_id=message.headers.get(CORRELATION_HEADER),
+            timestamp=datetime.now(UTC),
+            app_id=broker.config.app_id,
         )
+        exchange = await exchange_named(message.exchange)
+        try:
+            result = await exchange.publish(
+                outgoing, routing_key=message.routing_key, mandatory=True
+            )
+        except aio_pika.exceptions.PublishError as returned:  # a Basic.Return: no queue bound
+            if message.exchange != names.KPI_EXCHANGE:
+                raise
+            unrouted = await exchange_named(names.KPI_UNROUTED)
+            result = await unrouted.publish(
+                _parked(outgoing, returned, message.exchange),
+                routing_key=message.routing_key,
+                mandatory=True,
+            )
         OUTBOX_PUBLISHED.labels(service).inc()
         return result
 
     return publish
+
+
+def _parked(
+    message: aio_pika.Message, returned: aio_pika.exceptions.PublishError, exchange: str
+) -> aio_pika.Message:
+    """A message that came back unroutable, as it is parked: the same, saying why and whence."""
+    parked = copy.copy(message)
+    parked.headers = {
+        **message.headers,
+        "x-unrouted-reason": str(returned.args[0]),  # the broker's reply text: NO_ROUTE
+        "x-original-exchange": exchange,
+    }
+    return parked

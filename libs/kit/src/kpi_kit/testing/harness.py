@@ -13,6 +13,7 @@ import httpx
 from litestar import Litestar
 from prometheus_client import REGISTRY
 
+from kpi_contracts import names
 from kpi_kit.auth import issue_token
 from kpi_kit.migrations import apply_migrations
 from kpi_kit.service import ServiceDefinition, ServiceRole, create_app
@@ -98,13 +99,34 @@ def consumed(service: str, event_type: str, outcome: str) -> float:
 
 async def queue_holds(amqp_url: str, queue: str, message_id: str) -> bool:
     """Whether a queue holds the message with this id; every message read goes back to it."""
+    return await held_message(amqp_url, queue, message_id) is not None
+
+
+async def held_message(
+    amqp_url: str, queue: str, message_id: str
+) -> aio_pika.abc.AbstractIncomingMessage | None:
+    """The message with this id that a queue holds, if any; every message read goes back to it."""
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
         held = await channel.declare_queue(queue, passive=True)
         while (message := await held.get(no_ack=False, fail=False)) is not None:
             if message.message_id == message_id:
-                return True
-        return False
+                return message
+        return None
     finally:
         await connection.close()  # unacknowledged, what was read is requeued
+
+
+async def declare_as_the_contract_names_them(amqp_url: str) -> None:
+    """Declare `hr.kpi` and `hr.lifecycle.dlq` as a client reading interfaces §5 does: plainly.
+    A refused declaration raises (PRECONDITION_FAILED)."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.declare_exchange(
+            names.KPI_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await channel.declare_queue(names.LIFECYCLE_DLQ, durable=True)
+    finally:
+        await connection.close()

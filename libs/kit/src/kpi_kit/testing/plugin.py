@@ -9,10 +9,10 @@ import pytest
 from kpi_kit.settings import Settings
 from kpi_kit.testing.servers import (
     Servers,
-    amqp_url_for_vhost,
     create_database,
     drop_database,
     find_servers,
+    own_vhost,
     unique_name,
 )
 
@@ -37,10 +37,8 @@ async def database_url(servers: Servers) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def amqp_url(servers: Servers) -> Iterator[str]:
     """A RabbitMQ vhost of this test run's own, deleted at the end."""
-    vhost = unique_name()
-    servers.make_vhost(vhost)
-    yield amqp_url_for_vhost(servers.amqp_url, vhost)
-    servers.drop_vhost(vhost)
+    with own_vhost(servers) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -178,6 +178,17 @@ def amqp_url_for_vhost(amqp_url: str, vhost: str) -> str:
     return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
 
 
+@contextlib.contextmanager
+def own_vhost(servers: Servers, name: str | None = None) -> Iterator[str]:
+    """A vhost no other test uses (`name`, else a new one), deleted afterwards: its URL."""
+    vhost = name or unique_name()
+    servers.make_vhost(vhost)
+    try:
+        yield amqp_url_for_vhost(servers.amqp_url, vhost)
+    finally:
+        servers.drop_vhost(vhost)
+
+
 @contextlib.asynccontextmanager
 async def own_database_and_vhost(
     servers: Servers, prefix: str = "kpi_test"
@@ -185,9 +196,8 @@ async def own_database_and_vhost(
     """A database and a vhost no other test uses, dropped afterwards: their URLs."""
     name = unique_name(prefix)
     database_url = await create_database(servers.postgres_url, name)
-    servers.make_vhost(name)
     try:
-        yield database_url, amqp_url_for_vhost(servers.amqp_url, name)
+        with own_vhost(servers, name) as amqp_url:
+            yield database_url, amqp_url
     finally:
-        servers.drop_vhost(name)
         await drop_database(servers.postgres_url, name)
