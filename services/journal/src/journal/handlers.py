@@ -502,9 +502,10 @@ async def kpi_journal(
     """One staff KPI's journal, newest first."""
     created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
     owner = await pool.fetchval(queries.KPI_OWNER, staff_kpi_id)
-    if owner is None and await _heard_of_in_time(pool, staff_id, staff_kpi_id):
-        owner = staff_id
-    if owner != staff_id:
+    known = owner == staff_id or (
+        owner is None and await _heard_of_in_time(pool, staff_id, staff_kpi_id)
+    )
+    if not known:
         raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
     rows = await pool.fetch(
         queries.KPI_JOURNAL, staff_kpi_id, include_hidden, created_at, entry_id, limit + 1
