@@ -1,4 +1,5 @@
-"""Every /api/v1 route refuses a request without a valid token: 401 problem+json, nothing done.
+"""Every /api/v1 route refuses a request without a valid token: 401 problem+json, nothing done;
+and a valid token that grants no role of ours: 403.
 
 The routes are read from each service's own OpenAPI document, so a route added later is
 covered without editing this file.
@@ -58,8 +59,6 @@ BAD_AUTHORIZATION: dict[str, str | None] = {
     "no exp": f"Bearer {signed(exp=None)}",
     "no sub": f"Bearer {signed(sub=None)}",
     "not yet valid": f"Bearer {signed(nbf=int((datetime.now(UTC) + timedelta(hours=1)).timestamp()))}",
-    "no roles": f"Bearer {signed(roles=[])}",
-    "unknown role": f"Bearer {signed(roles=['superuser'])}",
     "roles not a list": f"Bearer {signed(roles='hr_admin')}",
     "staff without staff_id": f"Bearer {signed(roles=['staff'])}",
     "staff_id not a uuid": f"Bearer {signed(roles=['staff'], staff_id='1 OR 1=1')}",
@@ -82,27 +81,54 @@ def api_routes(system: System) -> list[tuple[str, str, str]]:
     return found
 
 
-@pytest.mark.parametrize("case", list(BAD_AUTHORIZATION))
-async def test_every_route_refuses_a_bad_token(system: System, case: str) -> None:
-    authorization = BAD_AUTHORIZATION[case]
-    headers = {} if authorization is None else {"Authorization": authorization}
+async def routes_answering_otherwise(
+    system: System, headers: dict[str, str], status: int
+) -> list[str]:
+    """Every /api/v1 operation that does not answer `status` as problem+json, with its answer."""
     routes = api_routes(system)
     assert routes
     wrong = []
     for service, method, path in routes:
         response = await system.clients[service].request(method, path, headers=headers, json={})
-        ok = (
-            response.status_code == 401
-            and response.headers["content-type"].startswith("application/problem+json")
-            and response.headers.get("www-authenticate", "").lower().startswith("bearer")
+        ok = response.status_code == status and response.headers["content-type"].startswith(
+            "application/problem+json"
         )
+        if status == 401:
+            ok = ok and response.headers.get("www-authenticate", "").lower().startswith("bearer")
         if not ok:
             wrong.append(f"{method} {path} -> {response.status_code} {response.text[:120]}")
+    return wrong
+
+
+@pytest.mark.parametrize("case", list(BAD_AUTHORIZATION))
+async def test_every_route_refuses_a_bad_token(system: System, case: str) -> None:
+    authorization = BAD_AUTHORIZATION[case]
+    headers = {} if authorization is None else {"Authorization": authorization}
+    wrong = await routes_answering_otherwise(system, headers, 401)
     assert not wrong, "\n".join(wrong)
 
 
-async def test_a_token_of_another_role_mix_still_needs_a_known_role(system: System) -> None:
-    # One unknown role in an otherwise valid list is refused, not ignored.
+NO_ROLE_OF_OURS: dict[str, str] = {
+    "no roles": f"Bearer {signed(roles=[])}",
+    "only another system's role": f"Bearer {signed(roles=['superuser'])}",
+}
+
+
+@pytest.mark.parametrize("case", list(NO_ROLE_OF_OURS))
+async def test_every_route_answers_a_valid_token_without_a_role_of_ours_with_403(
+    system: System, case: str
+) -> None:
+    # Interfaces §2: "Valid token, no right: 403" - whatever the route, nothing is done.
+    wrong = await routes_answering_otherwise(system, {"Authorization": NO_ROLE_OF_OURS[case]}, 403)
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_a_role_of_another_system_beside_one_of_ours_is_ignored(system: System) -> None:
     headers = {"Authorization": f"Bearer {signed(roles=['manager', 'root'])}"}
     response = await system.clients["catalog"].get("/api/v1/hr/kpi-modules", headers=headers)
-    assert response.status_code == 401
+    assert response.status_code == 200
+    # ...and grants nothing: only hr_admin may deactivate a person's KPIs.
+    refused = await system.clients["assignment"].post(
+        f"/api/v1/hr/staff/{uuid.uuid4()}/deactivate-kpis", headers=headers, json={}
+    )
+    assert refused.status_code == 403, refused.text

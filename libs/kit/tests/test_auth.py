@@ -59,15 +59,32 @@ def test_a_token_without_expiry_is_refused() -> None:
         decode_token(SECRET, token)
 
 
-@pytest.mark.parametrize("roles", [[], ["superuser"], "manager"])
-def test_a_token_with_unknown_roles_is_refused(roles: object) -> None:
-    token = jwt.encode(
-        {"sub": "u1", "roles": roles, "exp": datetime.now(UTC) + timedelta(hours=1)},
-        SECRET,
-        algorithm="HS256",
-    )
-    with pytest.raises(Unauthorized):
-        decode_token(SECRET, token)
+def _token_with_roles(roles: object, **claims: object) -> str:
+    body = {"sub": "u1", "roles": roles, "exp": datetime.now(UTC) + timedelta(hours=1), **claims}
+    return jwt.encode(body, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("roles", ["manager", {"manager": True}, None])
+def test_a_roles_claim_that_is_not_a_list_makes_the_token_invalid(roles: object) -> None:
+    with pytest.raises(Unauthorized, match="roles"):
+        decode_token(SECRET, _token_with_roles(roles))
+
+
+@pytest.mark.parametrize("roles", [[], ["superuser"], ["Manager", 7, {"role": "hr_admin"}]])
+def test_a_valid_token_without_a_role_of_ours_grants_nothing(roles: object) -> None:
+    # Interfaces §2: "valid token, no right" is a 403, not a 401.
+    with pytest.raises(Forbidden, match="no role"):
+        decode_token(SECRET, _token_with_roles(roles))
+
+
+def test_roles_of_other_systems_are_ignored_not_refused() -> None:
+    principal = decode_token(SECRET, _token_with_roles(["payroll_admin", "manager"]))
+    assert principal.roles == {Role.MANAGER}
+
+
+def test_a_staff_token_with_only_other_systems_roles_beside_still_needs_a_staff_id() -> None:
+    with pytest.raises(Unauthorized, match="staff_id"):
+        decode_token(SECRET, _token_with_roles(["staff", "rostering_viewer"]))
 
 
 def test_a_staff_token_needs_a_staff_id() -> None:

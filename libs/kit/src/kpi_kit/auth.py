@@ -19,6 +19,7 @@ from kpi_kit.errors import BadRequest, Forbidden, Unauthorized
 from kpi_kit.settings import Settings
 
 ALGORITHM = "HS256"
+KNOWN_ROLES = frozenset(role.value for role in Role)
 
 # The contract fixes the dev secret at 25 bytes; prod refuses anything under 32 (see settings).
 warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
@@ -72,7 +73,10 @@ VERIFIED_TOKENS_KEPT = 4096
 
 
 def decode_token(secret: str, token: str) -> Principal:
-    """Verify a token and read its claims; raises Unauthorized when it is not acceptable.
+    """Verify a token and read its claims.
+
+    Raises Unauthorized when the token is not valid (interfaces §2: 401), and Forbidden when it
+    is valid but grants no role of this system (403: "valid token, no right").
 
     A token once verified is remembered until it expires: its expiry is checked on every use.
     """
@@ -104,14 +108,17 @@ def _verify(secret: str, token: str) -> tuple[Principal, float]:
 
 def _principal_from(claims: dict[str, Any]) -> Principal:
     raw_roles = claims.get("roles")
-    if not isinstance(raw_roles, list) or not raw_roles:
-        raise Unauthorized("The token carries no roles")
+    if not isinstance(raw_roles, list):
+        raise Unauthorized("The token's roles claim is not a list")
     try:
-        roles = frozenset(Role(role) for role in raw_roles)
         staff_id = uuid.UUID(str(claims["staff_id"])) if claims.get("staff_id") else None
     except (ValueError, TypeError) as exc:
-        raise Unauthorized("The token's roles or staff_id are not valid") from exc
-    if Role.STAFF in roles and staff_id is None and len(roles) == 1:
+        raise Unauthorized("The token's staff_id is not a uuid") from exc
+    # An identity provider's token may carry roles of other systems: those grant nothing here.
+    roles = frozenset(Role(r) for r in raw_roles if isinstance(r, str) and r in KNOWN_ROLES)
+    if not roles:
+        raise Forbidden("The token grants no role in the KPI system (hr_admin, manager or staff)")
+    if roles == {Role.STAFF} and staff_id is None:
         raise Unauthorized("A staff token must carry staff_id")
     return Principal(sub=str(claims["sub"]), roles=roles, staff_id=staff_id)
 
