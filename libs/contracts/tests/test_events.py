@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -45,13 +46,28 @@ def test_contract_created_decodes_with_its_kpi_selection() -> None:
         ({"event_type": "ContractUpdated"}, "Invalid value 'ContractUpdated'"),
         ({"role_group": "nurse"}, "Invalid enum value 'nurse'"),
         ({"staff_id": 42}, "Expected `uuid`, got `int`"),
-        ({"occurred_at": "2026-01-13T09:00:00"}, "Expected `datetime` with a timezone"),
+        ({"occurred_at": "13/01/2026 09:00"}, "Invalid RFC3339 encoded datetime"),
+        ({"occurred_at": 1768294800}, "Expected `datetime`, got `int`"),
         ({"staff_id": "not-a-uuid"}, "Invalid UUID"),
     ],
 )
 def test_lifecycle_decoding_rejects_bad_bodies(change: dict[str, object], reason: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=reason):
         codec.decode_lifecycle(msgspec.json.encode(a_contract_created_body(**change)))
+
+
+def test_an_occurred_at_without_an_offset_is_read_as_utc() -> None:
+    # The contract's times are UTC; the HTTP routes read a naive time so, and so do the events.
+    body = a_contract_created_body(occurred_at="2026-01-13T09:00:00.250")
+    event = codec.decode_lifecycle(msgspec.json.encode(body))
+    assert event.occurred_at == datetime(2026, 1, 13, 9, 0, 0, 250_000, tzinfo=UTC)
+    assert event.event_id == uuid.UUID(str(body["event_id"]))
+
+
+def test_an_occurred_at_with_an_offset_keeps_its_instant() -> None:
+    body = a_contract_created_body(occurred_at="2026-01-13T20:00:00+11:00")
+    event = codec.decode_lifecycle(msgspec.json.encode(body))
+    assert event.occurred_at == datetime(2026, 1, 13, 9, 0, tzinfo=UTC)
 
 
 def test_a_missing_field_is_an_error() -> None:

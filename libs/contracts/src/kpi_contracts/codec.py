@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -41,7 +42,7 @@ class _Stamp(msgspec.Struct):
     """What every inbound event must carry itself (our own events default them when built)."""
 
     event_id: uuid.UUID
-    occurred_at: events.Instant
+    occurred_at: datetime  # naive allowed here: see decode_lifecycle
 
 
 _stamp_decoder = msgspec.json.Decoder(_Stamp)
@@ -52,8 +53,14 @@ def decode_lifecycle(body: bytes | str) -> events.LifecycleEvent:
 
     Its `event_id` (the dedupe key) and `occurred_at` (its place in the person's story) must be
     the publisher's: made up here, a redelivery would count as a new event at a new time.
+    An `occurred_at` without an offset is read as UTC, the contract's time zone (as the HTTP
+    routes read one), rather than sending every event of such a publisher to the dead letters.
     """
-    _stamp_decoder.decode(body)
+    stamp = _stamp_decoder.decode(body)
+    if stamp.occurred_at.tzinfo is None:
+        fields = msgspec.json.decode(body)
+        fields["occurred_at"] = stamp.occurred_at.replace(tzinfo=UTC)
+        body = _encoder.encode(fields)
     result: events.LifecycleEvent = decoder(events.LifecycleEvent).decode(body)
     return result
 

@@ -107,6 +107,23 @@ async def test_the_first_evaluation_is_due_one_period_after_assignment(
         assert datetime.fromisoformat(kpi["next_evaluation_due"]) == next_due(T0, frequency)
 
 
+async def test_a_contract_whose_time_has_no_offset_is_applied_at_that_time_in_utc(
+    contract_system, people, catalogue
+):
+    # The contract's times are UTC: a publisher that leaves the offset out is read so, not
+    # dead-lettered (as `?before=` on the HTTP side is read).
+    staff = uuid.uuid4()
+    event = contract_system.a_contract_created(staff, role_group="rostering")
+    event["occurred_at"] = "2026-01-13T09:00:00"
+
+    await contract_system.send(event)
+    await people.processed(event["event_id"])
+
+    kpis = await people.kpis(staff)
+    assert {k["kpi_module_id"] for k in kpis} == catalogue.defaults("rostering")
+    assert {datetime.fromisoformat(k["assigned_at"]) for k in kpis} == {T0}
+
+
 async def test_kpi_selection_excludes_optional_kpis_keeps_required_ones_and_adds_manual_ones(
     contract_system, people, catalogue, templates
 ):
