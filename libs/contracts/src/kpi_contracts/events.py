@@ -65,6 +65,13 @@ def time_ordered_uuid() -> uuid.UUID:
     )
 
 
+def minted_at(value: uuid.UUID) -> datetime | None:
+    """When a version 7 id was made (to the millisecond); None for an id of another version."""
+    if value.version != 7:
+        return None
+    return datetime.fromtimestamp((value.int >> 80) / 1000, UTC)
+
+
 def new_event_id() -> uuid.UUID:
     """A fresh event id."""
     return time_ordered_uuid()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -278,6 +278,14 @@ class UnknownKpi(NotFound):
     """A KPI the journal has not heard of (yet, perhaps: news of a new one is on its way)."""
 
 
+class KpiInactive(Conflict):
+    """A KPI that is inactive as the journal last heard (news of its reactivation may be coming)."""
+
+    def __init__(self, detail: str, staff_kpi_id: uuid.UUID) -> None:
+        super().__init__(detail)
+        self.staff_kpi_id = staff_kpi_id
+
+
 async def _kpi_row(
     conn: Connection, staff_id: uuid.UUID | None, staff_kpi_id: uuid.UUID, *, lock: bool
 ) -> asyncpg.Record:
@@ -296,8 +304,9 @@ async def _active_kpi(
     """A staff KPI's row that takes entries (locked for the transaction, if asked)."""
     kpi = await _kpi_row(conn, staff_id, staff_kpi_id, lock=lock)
     if kpi["status"] != KpiStatus.ACTIVE:
-        raise Conflict(
-            f"The KPI {kpi['module_name']!r} is inactive: its journal can be read, not added to"
+        raise KpiInactive(
+            f"The KPI {kpi['module_name']!r} is inactive: its journal can be read, not added to",
+            staff_kpi_id,
         )
     return kpi
 
@@ -336,9 +345,12 @@ async def append_entry(
     try:
         return await _append(pool, outbox, request)
     except UnknownKpi:
-        if not await _heard_of_in_time(pool, staff_id, staff_kpi_id):
+        if not await _news_of_a_new_kpi(pool, staff_kpi_id):
             raise
-        return await _append(pool, outbox, request)
+    except KpiInactive:
+        if not await _news_arrives(pool, staff_kpi_id, _is_active):
+            raise
+    return await _append(pool, outbox, request)
 
 
 async def _append(pool: Pool, outbox: Outbox, request: _AppendRequest) -> JournalEntry:
@@ -424,6 +436,32 @@ async def decide(
     actor: str,
 ) -> JournalEntry:
     """Approve or decline a pending entry by appending the decision; approval applies it now."""
+    request = _DecisionRequest(entry_id, decision, notes, actor)
+    try:
+        return await _decide(pool, outbox, request)
+    except KpiInactive as inactive:
+        if not await _news_arrives(pool, inactive.staff_kpi_id, _is_active):
+            raise
+    return await _decide(pool, outbox, request)
+
+
+@dataclass(frozen=True)
+class _DecisionRequest:
+    """A decision on a pending entry, and who takes it."""
+
+    entry_id: uuid.UUID
+    decision: Decision
+    notes: str | None
+    actor: str
+
+
+async def _decide(pool: Pool, outbox: Outbox, request: _DecisionRequest) -> JournalEntry:
+    entry_id, decision, notes, actor = (
+        request.entry_id,
+        request.decision,
+        request.notes,
+        request.actor,
+    )
     async with unit_of_work(pool, outbox) as uow:
         pending = await uow.conn.fetchrow(queries.GET_ENTRY, entry_id)
         if pending is None:
@@ -446,9 +484,10 @@ async def decide(
             else domain.NO_CHANGE
         )
         if not domain.takes_decision(kpi["status"] == KpiStatus.ACTIVE, change):
-            raise Conflict(
+            raise KpiInactive(
                 f"The KPI {kpi['module_name']!r} is inactive: approving this entry would move its "
-                "scores. Reactivate the KPI first, or decline the entry"
+                "scores. Reactivate the KPI first, or decline the entry",
+                kpi["staff_kpi_id"],
             )
         applied = _applied_or_refuse(kpi, change, pending=False, at=at)
         moved = _moved(kpi, applied)
@@ -501,11 +540,10 @@ async def kpi_journal(
 ) -> JournalPage:
     """One staff KPI's journal, newest first."""
     created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
-    owner = await pool.fetchval(queries.KPI_OWNER, staff_kpi_id)
-    known = owner == staff_id or (
-        owner is None and await _heard_of_in_time(pool, staff_id, staff_kpi_id)
-    )
-    if not known:
+    news = await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)
+    if news is None and await _news_of_a_new_kpi(pool, staff_kpi_id):
+        news = await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)
+    if news is None or news["staff_id"] != staff_id:
         raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
     rows = await pool.fetch(
         queries.KPI_JOURNAL, staff_kpi_id, include_hidden, created_at, entry_id, limit + 1
@@ -513,26 +551,61 @@ async def kpi_journal(
     return _page(rows, limit)
 
 
-# How long a request about a KPI the journal has not heard of waits for assignment's news of it,
-# when the journal knows its person: a KPI assigned a moment ago (201 from assignment) reaches
-# the journal some milliseconds later, and "No KPI" would send a client to retry by hand.
+# The journal hears of a KPI, and of its status, from assignment's events some milliseconds
+# after assignment answered the request that made the change (seconds in a burst). A request that
+# meets the journal's last news of a KPI (unknown, or inactive) waits this long for newer news,
+# so that a client writing at once after assignment's answer is not sent to retry by hand.
 NEWS_WAIT_SECONDS = 2.0
+# Only a KPI whose id was made this recently may be news on its way: assignment's ids are
+# version 7, which carry the millisecond they were made in. Any other unknown id is a 404 at once.
+NEW_KPI_SECONDS = 60.0
+# Requests waiting at once, per process; beyond it a request is answered at once, so that made-up
+# ids cannot hold the service's time.
+MOST_WAITING = 64
 
 
-async def _heard_of_in_time(pool: Pool, staff_id: uuid.UUID, staff_kpi_id: uuid.UUID) -> bool:
-    """Whether news of this person's KPI arrives within the wait. A person the journal has not
-    heard of (a wrong id, most likely) is answered at once."""
-    if not await pool.fetchval(queries.PERSON_KNOWN, staff_id):
+@dataclass
+class _Waiting:
+    count: int = 0
+
+
+_waiting = _Waiting()
+
+
+def _heard_of(news: asyncpg.Record | None) -> bool:
+    return news is not None
+
+
+def _is_active(news: asyncpg.Record | None) -> bool:
+    return news is not None and news["status"] == KpiStatus.ACTIVE
+
+
+async def _news_of_a_new_kpi(pool: Pool, staff_kpi_id: uuid.UUID) -> bool:
+    """Whether news of a KPI the journal has not heard of arrives within the wait."""
+    made = events.minted_at(staff_kpi_id)
+    if made is None or not -5 <= (_now() - made).total_seconds() <= NEW_KPI_SECONDS:
+        return False  # a wrong id, most likely
+    return await _news_arrives(pool, staff_kpi_id, _heard_of)
+
+
+async def _news_arrives(
+    pool: Pool, staff_kpi_id: uuid.UUID, arrived: Callable[[asyncpg.Record | None], bool]
+) -> bool:
+    """Whether the journal's news of a KPI comes to satisfy `arrived` within the wait."""
+    if _waiting.count >= MOST_WAITING:
         return False
-    loop = asyncio.get_running_loop()
-    deadline, pause = loop.time() + NEWS_WAIT_SECONDS, 0.01
-    while loop.time() < deadline:
-        await asyncio.sleep(pause)
-        owner = await pool.fetchval(queries.KPI_OWNER, staff_kpi_id)
-        if owner is not None:
-            return bool(owner == staff_id)
-        pause = min(pause * 2, 0.2)
-    return False
+    _waiting.count += 1
+    try:
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + NEWS_WAIT_SECONDS, 0.01
+        while loop.time() < deadline:
+            await asyncio.sleep(pause)
+            if arrived(await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)):
+                return True
+            pause = min(pause * 2, 0.2)
+        return False
+    finally:
+        _waiting.count -= 1
 
 
 def _page(rows: Sequence[asyncpg.Record], limit: int) -> JournalPage:

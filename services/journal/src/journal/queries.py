@@ -192,9 +192,7 @@ def _param(i: int, kind: str) -> str:
     return f"${i}::{kind}::{cast}" if cast else f"${i}::{kind}"
 
 
-PERSON_KNOWN: Final = "SELECT EXISTS (SELECT 1 FROM hr.journal_kpis WHERE staff_id = $1)"
-
-KPI_OWNER: Final = "SELECT staff_id FROM hr.journal_kpis WHERE staff_kpi_id = $1"
+KPI_NEWS: Final = "SELECT staff_id, status FROM hr.journal_kpis WHERE staff_kpi_id = $1"
 
 GET_ENTRY: Final = "SELECT * FROM hr.kpi_journal_entries WHERE id = $1"
 

@@ -64,7 +64,7 @@ class Assignment:
     def kpi(staff_id: uuid.UUID | None = None, **overrides: Any) -> events.ScoringParameters:
         """A staff KPI's scoring parameters (percentage, minimum 70, target 90, effort 20%)."""
         values: dict[str, Any] = {
-            "staff_kpi_id": uuid.uuid4(),
+            "staff_kpi_id": events.time_ordered_uuid(),  # as assignment makes them
             "staff_id": staff_id or uuid.uuid4(),
             "kpi_module_id": uuid.uuid4(),
             "module_name": "Attendance & Reliability",

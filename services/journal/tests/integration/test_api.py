@@ -398,6 +398,49 @@ async def test_a_kpi_assigned_a_moment_ago_takes_entries_as_its_news_arrives(
     ]
 
 
+async def test_a_new_persons_kpi_assigned_a_moment_ago_takes_entries_as_its_news_arrives(
+    journal: Client, as_role: Headers, assignment
+):
+    # A new hire's first KPI: the journal has heard of neither the person nor the KPI when a
+    # client writes to it straight after assignment's 201.
+    first = assignment.kpi()
+    first_journal = Journal(journal, as_role, first)
+
+    async def news_a_little_later() -> None:
+        await asyncio.sleep(0.3)
+        await assignment.assign(first)
+
+    later = asyncio.create_task(news_a_little_later())
+    read, added = await asyncio.gather(
+        journal.get(journal_of(first.staff_id, first.staff_kpi_id), headers=as_role("manager")),
+        first_journal.post("observation"),
+    )
+    await later
+    assert (read.status_code, added.status_code) == (200, 201), (read.text, added.text)
+
+
+async def test_a_kpi_reactivated_a_moment_ago_takes_entries_as_its_news_arrives(
+    journal_for, assignment, ledger
+):
+    kpi = await journal_for()
+    pending_score = await kpi.add("score_update", score=80, is_pending_approval=True)
+    await assignment.change_status(kpi.kpi, KpiStatus.INACTIVE)
+    await ledger.wait_for(kpi.kpi.staff_kpi_id, 3)
+
+    async def reactivated_a_little_later() -> None:
+        await asyncio.sleep(0.3)
+        await assignment.change_status(kpi.kpi, KpiStatus.ACTIVE)
+
+    # Written as assignment answers the reactivation, before its news reaches the journal.
+    later = asyncio.create_task(reactivated_a_little_later())
+    added, approved = await asyncio.gather(
+        kpi.post("observation"), kpi.decide(pending_score["id"], "approve")
+    )
+    await later
+    assert (added.status_code, approved.status_code) == (201, 201), (added.text, approved.text)
+    assert approved.json()["score_after"] == 80.0
+
+
 async def test_an_unknown_kpi_is_404(journal_for):
     kpi = await journal_for()
     path = journal_of(kpi.kpi.staff_id, uuid.uuid4())
