@@ -51,7 +51,7 @@ async function loadModules() {
   replace(results, loading('Loading the KPI library…'));
   clearErrors(filters);
   try {
-    const query = { role_group: f.role_group.value, category: f.category.value, q: f.q.value.trim() };
+    const query = { role_group: f.role_group.value, category: f.category.value, text: f.q.value.trim() };
     if (f.show_archived.checked) query.include_archived = 'true';
     const list = await api('/hr/kpi-modules', { query });
     if (!isLatest()) return;

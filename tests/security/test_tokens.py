@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 import pytest
 
+from kpi_kit.auth import ACCESS
 from kpi_kit.settings import DEV_JWT_SECRET
 
 from .conftest import System, token, unsigned_token
@@ -132,3 +133,20 @@ async def test_a_role_of_another_system_beside_one_of_ours_is_ignored(system: Sy
         f"/api/v1/hr/staff/{uuid.uuid4()}/deactivate-kpis", headers=headers, json={}
     )
     assert refused.status_code == 403, refused.text
+
+
+def test_every_api_route_says_who_may_call_it(system: System) -> None:
+    # `authorize` checks the caller before the body is read, from the route's `opt=allow(...)`;
+    # a route without it would be judged on its body first, or not at all.
+    undeclared = [
+        f"{method} {route.path}"
+        for client in system.clients.values()
+        for route in client.app.routes
+        for handler in getattr(route, "route_handlers", ())
+        for method in handler.http_methods
+        if route.path.startswith("/api/v1/")
+        and method != "OPTIONS"  # Litestar's own answer to preflights
+        and (method, route.path) not in PUBLIC
+        and ACCESS not in handler.opt
+    ]
+    assert not undeclared, undeclared

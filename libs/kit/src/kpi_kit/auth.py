@@ -139,6 +139,11 @@ def _provide_principal(request: Request[Any, Any, Any], runtime: NamedDependency
     # Depending on `runtime` (not used here) puts the two dependencies every route has in two
     # batches of one: Litestar resolves a batch of several in an anyio task group, which cost
     # two tasks per request.
+    return caller_of(request)
+
+
+def caller_of(request: Request[Any, Any, Any]) -> Principal:
+    """The verified caller of a request, or Unauthorized / Forbidden."""
     settings: Settings = request.app.state.settings
     return decode_token(settings.jwt_secret, bearer_token(request))
 
@@ -148,6 +153,37 @@ Caller = NamedDependency[Principal]
 
 # Routes that declare a `principal` parameter get the verified caller; others stay public.
 principal_dependency = Provide(_provide_principal, sync_to_thread=False)
+
+
+ACCESS = "kpi_access"
+
+
+class Access(msgspec.Struct, frozen=True):
+    """Who may call a route: the roles (hr_admin holds all), and whether staff may act only on
+    the person the path names (`staff_id`)."""
+
+    roles: tuple[Role, ...]
+    own_person: bool = False
+
+
+def allow(*roles: Role, own_person: bool = False) -> dict[str, Access]:
+    """A route's `opt`: who may call it. Checked before the body is read (`authorize`)."""
+    return {ACCESS: Access(roles, own_person)}
+
+
+def authorize(request: Request[Any, Any, Any]) -> None:
+    """Before a route reads its body: 401 without a valid token, 403 without the right.
+
+    Interfaces §2 answers the caller first: a request without a token is a 401 and one without
+    the right a 403, whatever its body, which would otherwise be decoded and judged first.
+    """
+    access: Access | None = request.route_handler.opt.get(ACCESS)
+    if access is None:
+        return
+    principal = caller_of(request)
+    principal.require(*access.roles)
+    if access.own_person:
+        principal.require_person(request.path_params["staff_id"])
 
 
 class DevTokenRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -179,7 +179,26 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return response
 
 
+def _raised_decoding_a_body(exc: Exception) -> bool:
+    """Whether Litestar's JSON decoding of a request body raised `exc`.
+
+    msgspec lets invalid UTF-8 inside a string out as UnicodeDecodeError, and nesting deeper than
+    the interpreter's stack as RecursionError; Litestar maps only msgspec's own errors to a 400.
+    """
+    if not isinstance(exc, UnicodeDecodeError | RecursionError):
+        return False
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == "litestar.serialization.msgspec_hooks":
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _raised_decoding_a_body(exc):
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid UTF-8"
+        return problem(400, "Invalid request", f"The body is not valid JSON: {reason}")
     if is_transient(exc):
         log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
         return problem(503, "Service unavailable", "The database cannot be reached; retry soon")

@@ -23,7 +23,7 @@ from litestar.types import ControllerRouterHandler
 
 from kpi_contracts import names
 from kpi_kit import health, tracing
-from kpi_kit.auth import dev_token, principal_dependency
+from kpi_kit.auth import authorize, dev_token, principal_dependency
 from kpi_kit.broker import declare_topology, make_broker
 from kpi_kit.consuming import Consumer
 from kpi_kit.db import Pool, create_pool
@@ -129,6 +129,7 @@ def create_app(
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=authorize,
         middleware=[DefineMiddleware(ObservabilityMiddleware, service=definition.name)],
         lifespan=[lifespan],
         plugins=tracing.http_plugins(provider),

@@ -21,7 +21,7 @@ from assignment.schemas import (
     StaffKpiStatusUpdate,
 )
 from kpi_contracts.enums import Role
-from kpi_kit.auth import Caller, Principal
+from kpi_kit.auth import Caller, Principal, allow
 from kpi_kit.errors import BadRequest, FieldError
 from kpi_kit.service import Runtime, Services
 from kpi_kit.views import without_scoring
@@ -41,7 +41,7 @@ class StaffKpiController(Controller):
     path = "/api/v1/hr/staff/{staff_id:uuid}"
     tags = ["staff-kpis"]
 
-    @get("/kpis")
+    @get("/kpis", opt=allow(Role.MANAGER, Role.STAFF, own_person=True))
     async def list_staff_kpis(
         self,
         principal: Caller,
@@ -52,14 +52,12 @@ class StaffKpiController(Controller):
         ] = None,
     ) -> list[StaffKpi]:
         """A person's active KPIs, each with its module; `?status=all` includes inactive ones."""
-        principal.require(Role.MANAGER, Role.STAFF)
-        principal.require_person(staff_id)
         kpis = await handlers.staff_kpis(
             runtime.pool, _module_views(runtime), staff_id, include_inactive=status == "all"
         )
         return _shown(principal, kpis)
 
-    @post("/kpis", status_code=HTTP_201_CREATED)
+    @post("/kpis", status_code=HTTP_201_CREATED, opt=allow(Role.MANAGER))
     async def assign_kpi(
         self,
         principal: Caller,
@@ -68,7 +66,6 @@ class StaffKpiController(Controller):
         data: JSONBody[StaffKpiCreate],
     ) -> StaffKpi:
         """Assign a KPI by hand (source manual); one already active for the person is a 409."""
-        principal.require(Role.MANAGER)
         return await handlers.assign_manually(
             runtime.pool,
             runtime.outbox,
@@ -78,7 +75,7 @@ class StaffKpiController(Controller):
             actor=principal.sub,
         )
 
-    @patch("/kpis/{kpi_id:uuid}/status")
+    @patch("/kpis/{kpi_id:uuid}/status", opt=allow(Role.MANAGER))
     async def change_status(
         self,
         principal: Caller,
@@ -88,7 +85,6 @@ class StaffKpiController(Controller):
         data: JSONBody[StaffKpiStatusUpdate],
     ) -> StaffKpi:
         """Deactivate or reactivate one KPI; only HR may deactivate a required one."""
-        principal.require(Role.MANAGER)
         return await handlers.change_status(
             runtime.pool,
             runtime.outbox,
@@ -101,7 +97,7 @@ class StaffKpiController(Controller):
             actor=principal.sub,
         )
 
-    @post("/deactivate-kpis", status_code=HTTP_200_OK)
+    @post("/deactivate-kpis", status_code=HTTP_200_OK, opt=allow(Role.HR_ADMIN))
     async def deactivate_kpis(
         self,
         principal: Caller,
@@ -110,7 +106,6 @@ class StaffKpiController(Controller):
         data: JSONBody[KpisDeactivation | None] = None,
     ) -> KpisDeactivated:
         """Deactivate every active KPI of a person (hr_admin); nothing is deleted."""
-        principal.require(Role.HR_ADMIN)
         reason = data.reason if data else None
         count = await handlers.deactivate_all(
             runtime.pool, runtime.outbox, staff_id, reason, actor=principal.sub
@@ -133,10 +128,10 @@ class EvaluationController(Controller):
                 documentation_only=True,
             )
         ],
+        opt=allow(Role.MANAGER),
     )
     async def evaluations_due(
         self,
-        principal: Caller,
         runtime: Services,
         before: Annotated[
             str | None, QueryParameter(format="date-time", pattern=RFC3339, max_length=64)
@@ -149,7 +144,6 @@ class EvaluationController(Controller):
         The answer stays a plain list; when more are due than `limit`, a `Link` header names
         the next page (RFC 8288), so no KPI drops silently off a long list.
         """
-        principal.require(Role.MANAGER)
         when = _instant(before) if before else datetime.now(UTC)
         page, next_cursor = await handlers.evaluations_due(
             runtime.pool, _module_views(runtime), when, limit, cursor

@@ -17,7 +17,7 @@ from catalog.schemas import (
     TemplateKpisReplace,
 )
 from kpi_contracts.enums import KpiCategory, Role, RoleGroup
-from kpi_kit.auth import Caller
+from kpi_kit.auth import Caller, allow
 from kpi_kit.service import Services
 from kpi_kit.views import without_scoring
 
@@ -30,48 +30,49 @@ class KpiModuleController(Controller):
     path = "/api/v1/hr/kpi-modules"
     tags = ["kpi-modules"]
 
-    @get("/")
+    @get("/", opt=allow(*READERS))
     async def list_modules(
         self,
         principal: Caller,
         runtime: Services,
         role_group: FromQuery[RoleGroup | None] = None,
         category: FromQuery[KpiCategory | None] = None,
-        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=200, description="The name contains this")
+        ] = None,
+        text: Annotated[
+            str | None,
+            QueryParameter(max_length=200, description="The name or the objective contains this"),
+        ] = None,
         include_archived: FromQuery[bool] = False,
     ) -> list[KpiModule]:
         """List modules by display order; `role_group` includes the five universal KPIs."""
-        principal.require(*READERS)
-        found = await handlers.list_modules(runtime.pool, role_group, category, q, include_archived)
+        found = await handlers.list_modules(
+            runtime.pool, role_group, category, include_archived, name=q, text=text
+        )
         return [without_scoring(m) for m in found] if principal.is_staff_only else found
 
-    @get("/{module_id:uuid}")
+    @get("/{module_id:uuid}", opt=allow(*READERS))
     async def get_module(
         self, principal: Caller, runtime: Services, module_id: FromPath[uuid.UUID]
     ) -> KpiModule:
         """One module."""
-        principal.require(*READERS)
         module = await handlers.get_module(runtime.pool, module_id)
         return without_scoring(module) if principal.is_staff_only else module
 
-    @post("/")
-    async def create_module(
-        self, principal: Caller, runtime: Services, data: JSONBody[KpiModuleCreate]
-    ) -> KpiModule:
+    @post("/", opt=allow(Role.HR_ADMIN))
+    async def create_module(self, runtime: Services, data: JSONBody[KpiModuleCreate]) -> KpiModule:
         """Add a module (hr_admin)."""
-        principal.require(Role.HR_ADMIN)
         return await handlers.create_module(runtime.pool, runtime.outbox, data)
 
-    @patch("/{module_id:uuid}")
+    @patch("/{module_id:uuid}", opt=allow(Role.HR_ADMIN))
     async def update_module(
         self,
-        principal: Caller,
         runtime: Services,
         module_id: FromPath[uuid.UUID],
         data: JSONBody[KpiModuleUpdate],
     ) -> KpiModule:
         """Edit or archive a module (hr_admin); modules are never deleted."""
-        principal.require(Role.HR_ADMIN)
         return await handlers.update_module(runtime.pool, runtime.outbox, module_id, data)
 
 
@@ -81,15 +82,14 @@ class TemplateKpiController(Controller):
     path = "/api/v1/hr/templates/{template_id:uuid}/kpis"
     tags = ["templates"]
 
-    @get("/")
+    @get("/", opt=allow(Role.MANAGER))
     async def list_template_kpis(
-        self, principal: Caller, runtime: Services, template_id: FromPath[uuid.UUID]
+        self, runtime: Services, template_id: FromPath[uuid.UUID]
     ) -> list[TemplateKpi]:
         """A template's KPIs with their modules (empty for an unknown template)."""
-        principal.require(Role.MANAGER)
         return await handlers.template_kpis(runtime.pool, template_id)
 
-    @put("/")
+    @put("/", opt=allow(Role.HR_ADMIN))
     async def replace_template_kpis(
         self,
         principal: Caller,
@@ -98,7 +98,6 @@ class TemplateKpiController(Controller):
         data: JSONBody[TemplateKpisReplace],
     ) -> list[TemplateKpi]:
         """Replace a template's whole KPI set atomically (hr_admin)."""
-        principal.require(Role.HR_ADMIN)
         return await handlers.replace_template_kpis(
             runtime.pool, runtime.outbox, template_id, data.kpis, principal.sub
         )

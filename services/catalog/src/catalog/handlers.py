@@ -46,12 +46,33 @@ async def list_modules(
     pool: Pool,
     role_group: RoleGroup | None,
     category: KpiCategory | None,
-    q: str | None,
     include_archived: bool,
+    *,
+    name: str | None = None,
+    text: str | None = None,
 ) -> list[KpiModule]:
-    """The library in display order; a role group's list includes the universal KPIs."""
-    rows = await pool.fetch(queries.LIST_MODULES, role_group, category, q or None, include_archived)
+    """The library in display order; a role group's list includes the universal KPIs.
+
+    `name` narrows it to names containing it (the contract's `?q=`), `text` to names or
+    objectives containing it (the gallery's search); both taken literally, any case.
+    """
+    rows = await pool.fetch(
+        queries.LIST_MODULES,
+        role_group,
+        category,
+        _containing(name),
+        include_archived,
+        _containing(text),
+    )
     return [module_from(row) for row in rows]
+
+
+def _containing(fragment: str | None) -> str | None:
+    """An ILIKE pattern matching values that contain `fragment` as typed (% and _ included)."""
+    if not fragment:
+        return None
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def get_module(pool: Pool, module_id: uuid.UUID) -> KpiModule:

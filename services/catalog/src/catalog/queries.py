@@ -13,8 +13,9 @@ SELECT {MODULE_COLUMNS}
 FROM hr.kpi_modules
 WHERE ($1::hr.kpi_role_group IS NULL OR role_group = $1::hr.kpi_role_group OR is_universal)
   AND ($2::hr.kpi_category IS NULL OR category = $2::hr.kpi_category)
-  AND ($3::text IS NULL OR name ILIKE '%' || $3 || '%' OR objective ILIKE '%' || $3 || '%')
+  AND ($3::text IS NULL OR name ILIKE $3)
   AND ($4 OR NOT is_archived)
+  AND ($5::text IS NULL OR name ILIKE $5 OR objective ILIKE $5)
 ORDER BY display_order, name
 """
 

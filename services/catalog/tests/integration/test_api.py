@@ -82,9 +82,24 @@ async def test_category_and_text_filters_narrow_the_list(catalog: Client, as_rol
     response = await catalog.get(MODULES, params={"category": "safety"}, headers=as_role("manager"))
     assert {m["category"] for m in response.json()} == {"safety"}
     response = await catalog.get(MODULES, params={"q": "medication"}, headers=as_role("manager"))
-    assert response.json() and all(
-        "medication" in (m["name"] + m["objective"]).lower() for m in response.json()
-    )
+    assert response.json() and all("medication" in m["name"].lower() for m in response.json())
+    wider = await catalog.get(MODULES, params={"text": "medication"}, headers=as_role("manager"))
+    assert all("medication" in (m["name"] + m["objective"]).lower() for m in wider.json())
+    assert {m["id"] for m in response.json()} < {m["id"] for m in wider.json()}
+
+
+@pytest.mark.parametrize("param", ["q", "text"])
+@pytest.mark.parametrize("typed", ["%", "_", "C%e", "\\"])
+async def test_a_search_takes_what_is_typed_literally(
+    catalog: Client, as_role: Headers, param: str, typed: str
+) -> None:
+    # LIKE's wildcards are text to a person searching: "%" matches names with a "%" in them.
+    response = await catalog.get(MODULES, params={param: typed}, headers=as_role("manager"))
+    assert response.status_code == 200, response.text
+    fields = ("name",) if param == "q" else ("name", "objective")
+    assert all(any(typed in m[f] for f in fields) for m in response.json()), [
+        m["name"] for m in response.json()
+    ]
 
 
 async def test_staff_never_see_scoring_mechanics(catalog: Client, as_role: Headers) -> None:

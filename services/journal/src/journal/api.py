@@ -19,7 +19,7 @@ from journal.schemas import (
     JournalPage,
 )
 from kpi_contracts.enums import Role
-from kpi_kit.auth import Caller, Principal
+from kpi_kit.auth import Caller, Principal, allow
 from kpi_kit.service import Services
 from kpi_kit.views import without_scoring
 
@@ -53,7 +53,7 @@ class StaffJournalController(Controller):
     path = "/api/v1/hr/staff/{staff_id:uuid}"
     tags = ["journal"]
 
-    @get("/journal")
+    @get("/journal", opt=allow(*READERS, own_person=True))
     async def person_journal(
         self,
         principal: Caller,
@@ -63,8 +63,6 @@ class StaffJournalController(Controller):
         cursor: Cursor = None,
     ) -> JournalPage:
         """A person's journal across their KPIs, newest first (staff: their own visible entries)."""
-        principal.require(*READERS)
-        principal.require_person(staff_id)
         page = await handlers.person_journal(
             runtime.pool,
             staff_id,
@@ -74,7 +72,7 @@ class StaffJournalController(Controller):
         )
         return shown_to(principal, page)
 
-    @get("/kpis/{kpi_id:uuid}/journal")
+    @get("/kpis/{kpi_id:uuid}/journal", opt=allow(*READERS, own_person=True))
     async def kpi_journal(
         self,
         principal: Caller,
@@ -85,8 +83,6 @@ class StaffJournalController(Controller):
         cursor: Cursor = None,
     ) -> JournalPage:
         """One staff KPI's journal, newest first."""
-        principal.require(*READERS)
-        principal.require_person(staff_id)
         page = await handlers.kpi_journal(
             runtime.pool,
             staff_id,
@@ -97,7 +93,7 @@ class StaffJournalController(Controller):
         )
         return shown_to(principal, page)
 
-    @post("/kpis/{kpi_id:uuid}/journal")
+    @post("/kpis/{kpi_id:uuid}/journal", opt=allow(*READERS, own_person=True))
     async def append_entry(
         self,
         principal: Caller,
@@ -107,8 +103,6 @@ class StaffJournalController(Controller):
         data: JSONBody[JournalEntryCreate],
     ) -> JournalEntry:
         """Append an entry; the answer carries the composite before and after it."""
-        principal.require(*READERS)
-        principal.require_person(staff_id)
         entry = await handlers.append_entry(
             runtime.pool,
             runtime.outbox,
@@ -127,7 +121,7 @@ class ApprovalController(Controller):
     path = "/api/v1/hr/journal/{entry_id:uuid}"
     tags = ["journal"]
 
-    @post("/approval")
+    @post("/approval", opt=allow(Role.MANAGER))
     async def decide(
         self,
         principal: Caller,
@@ -136,7 +130,6 @@ class ApprovalController(Controller):
         data: JSONBody[ApprovalCreate],
     ) -> JournalEntry:
         """Approve (apply it now) or decline a pending entry: appends the decision as an entry."""
-        principal.require(Role.MANAGER)
         return await handlers.decide(
             runtime.pool, runtime.outbox, entry_id, data.decision, data.notes, actor=principal.sub
         )
