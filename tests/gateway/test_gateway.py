@@ -207,7 +207,8 @@ def test_what_nginx_refuses_itself_is_problem_json(gateway: tuple[str, Path]) ->
     base, _ = gateway
     too_long = httpx.get(f"{base}/api/v1/hr/staff/{STAFF}/journal?cursor={'c' * 9000}")
     huge_header = httpx.get(f"{base}/api/v1/hr/kpi-modules", headers={"x-big": "h" * 20000})
-    for answer, status in ((too_long, 414), (huge_header, 400)):
+    trace = httpx.request("TRACE", f"{base}/api/v1/hr/kpi-modules")
+    for answer, status in ((too_long, 414), (huge_header, 400), (trace, 405)):
         assert answer.status_code == status
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert answer.json()["status"] == status

@@ -42,6 +42,15 @@ class RoleGroup(StrEnum):
     EXECUTIVE = "executive"
     VOLUNTEER = "volunteer"
 
+    @property
+    def in_words(self) -> str:
+        """The group as a sentence names it: "support worker", "quality & compliance"."""
+        return (
+            "quality & compliance"
+            if self is RoleGroup.QUALITY_COMPLIANCE
+            else self.replace("_", " ")
+        )
+
 
 class Frequency(StrEnum):
     """How often a KPI is evaluated."""

@@ -170,7 +170,9 @@ def role_changed(
         contract_id=event.contract_id,
         assigns=wanted,
         retires=retiring,
-        reason=f"Role changed from {event.from_role_group} to {event.to_role_group}",
+        reason=(
+            f"Role changed from {event.from_role_group.in_words} to {event.to_role_group.in_words}"
+        ),
     )
 
 

@@ -173,7 +173,7 @@ async def test_two_consumers_racing_on_the_same_people_leave_the_in_order_state(
         assert len(kpis) == len(expected_modules)  # no module assigned twice
         reasons = {k["kpi_module_id"]: k["deactivation_reason"] for k in kpis}
         assert reasons == {
-            m: "Role changed from support_worker to team_leader" if m in retired else "Staff exited"
+            m: "Role changed from support worker to team leader" if m in retired else "Staff exited"
             for m in expected_modules
         }
         for event in history:  # one announcement of each kind per cause, at most

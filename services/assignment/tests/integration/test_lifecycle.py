@@ -194,7 +194,7 @@ async def test_a_role_change_swaps_the_role_specific_kpis_and_keeps_the_universa
         assert everything[module]["status"] == "inactive"
         assert everything[module]["id"] == before[module]["id"]
         assert everything[module]["deactivation_reason"] == (
-            "Role changed from support_worker to team_leader"
+            "Role changed from support worker to team leader"
         )
         assert datetime.fromisoformat(everything[module]["deactivated_at"]) == (
             T0 + timedelta(days=30)

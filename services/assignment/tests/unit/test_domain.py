@@ -303,7 +303,7 @@ def test_role_change_records_why_it_deactivated():
 
     kpi = holdings[SUPPORT[0].id]
     assert kpi.changed_at == change.occurred_at
-    assert kpi.reason == "Role changed from support_worker to team_leader"
+    assert kpi.reason == "Role changed from support worker to team leader"
 
 
 def test_a_role_change_back_reactivates_the_old_kpis_with_their_history():
