@@ -691,12 +691,11 @@ function journalEntry(entry, kpi, decision) {
 }
 
 function approvalBox(entry, kpi) {
-  const form = h('form', { class: 'approval-box', novalidate: true, 'aria-label': `Decide on “${entry.title || 'this entry'}”` });
   const notesId = `notes-${entry.id}`;
   // An inactive KPI's scores stay as they were left: a score change waits for a reactivation
   // (the journal refuses it), while a reflection can still be approved or declined.
   const frozen = kpi?.status === 'inactive' && SCORE_MOVING_TYPES.has(entry.entry_type);
-  form.append(
+  const form = h('form', { class: 'approval-box', novalidate: true, 'aria-label': `Decide on “${entry.title || 'this entry'}”` },
     h('p', { class: 'form-error', 'data-form-error': '', role: 'alert', tabindex: '-1' }),
     h('div', { class: 'field' }, h('label', { for: notesId }, 'Notes for the decision (optional)'),
       h('textarea', { id: notesId, name: 'notes', rows: 2 })),
