@@ -97,3 +97,14 @@ def test_a_pending_entry_shows_no_stray_text_above_its_buttons(open_browser: Ope
     box = page.get_by_role("form", name=re.compile("Calm during the fire drill"))
     expect(box.get_by_role("button", name="Approve")).to_be_visible()
     assert "null" not in box.inner_text(), box.inner_text()
+
+
+def test_holding_an_entry_for_approval_promises_no_second_manager(
+    open_browser: OpenBrowser,
+) -> None:
+    page = manager_on(open_browser(), tab="journal")
+    form = page.get_by_role("form", name="Add to the journal")
+    expect(
+        form.get_by_label("Hold for approval: it counts only once a manager approves it")
+    ).to_be_visible()
+    expect(page.get_by_text(re.compile("second manager", re.I))).to_have_count(0)
