@@ -746,7 +746,8 @@ function wireEntryForm() {
     entryForm.querySelector('[data-for=staff]').hidden = false;
     entryForm.querySelector('button[type=submit]').textContent = 'Share reflection';
   } else {
-    replace(typeSelect, WRITABLE_ENTRY_TYPES.map((t) => h('option', { value: t }, entryTypeLabel(t))));
+    // A self reflection is the person's own voice: a manager's entry of that type would read as theirs.
+    replace(typeSelect, WRITABLE_ENTRY_TYPES.filter((t) => t !== 'self_reflection').map((t) => h('option', { value: t }, entryTypeLabel(t))));
     entryForm.querySelector('[data-for=manager]').hidden = false;
   }
   typeSelect.addEventListener('change', syncEntryFields);

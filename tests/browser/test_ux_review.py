@@ -108,3 +108,12 @@ def test_holding_an_entry_for_approval_promises_no_second_manager(
         form.get_by_label("Hold for approval: it counts only once a manager approves it")
     ).to_be_visible()
     expect(page.get_by_text(re.compile("second manager", re.I))).to_have_count(0)
+
+
+def test_a_manager_is_not_offered_a_self_reflection_on_someone_elses_kpi(
+    open_browser: OpenBrowser,
+) -> None:
+    page = manager_on(open_browser(), tab="journal")
+    types = page.get_by_role("form", name="Add to the journal").get_by_label("Entry type")
+    expect(types.locator("option[value=observation]")).to_have_count(1)
+    expect(types.locator("option[value=self_reflection]")).to_have_count(0)
