@@ -117,3 +117,13 @@ def test_a_manager_is_not_offered_a_self_reflection_on_someone_elses_kpi(
     types = page.get_by_role("form", name="Add to the journal").get_by_label("Entry type")
     expect(types.locator("option[value=observation]")).to_have_count(1)
     expect(types.locator("option[value=self_reflection]")).to_have_count(0)
+
+
+def test_the_living_journal_headings_go_in_order(open_browser: OpenBrowser) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Ira Headings")
+    pending_entry(page, staff_id, "An entry with a heading")
+    manager_on(manager, staff_id, tab="journal")
+    expect(page.get_by_role("heading", name="An entry with a heading")).to_be_visible()
+    assert not manager.axe_violations(rules=["heading-order"])
