@@ -455,7 +455,8 @@ function openLifecycle(kind, opener) {
   document.getElementById('lifecycle-title').textContent = kind === 'role' ? 'Record a role change' : 'Record an exit';
   const opts = Object.entries(ROLE_GROUPS).map(([v, t]) => h('option', { value: v }, t));
   replace(lifecycleForm.elements.from_role_group, opts.map((o) => o.cloneNode(true)));
-  replace(lifecycleForm.elements.to_role_group, opts);
+  // No new role picked yet (not the current one, which the simulator refuses): the person chooses.
+  replace(lifecycleForm.elements.to_role_group, h('option', { value: '' }, 'Choose the new role group…'), opts);
   if (state.person?.role_group) lifecycleForm.elements.from_role_group.value = state.person.role_group;
   openDialog(lifecycleDialog, opener);
 }

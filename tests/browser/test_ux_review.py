@@ -127,3 +127,20 @@ def test_the_living_journal_headings_go_in_order(open_browser: OpenBrowser) -> N
     manager_on(manager, staff_id, tab="journal")
     expect(page.get_by_role("heading", name="An entry with a heading")).to_be_visible()
     assert not manager.axe_violations(rules=["heading-order"])
+
+
+def test_the_role_change_dialog_waits_for_the_new_role_group(open_browser: OpenBrowser) -> None:
+    page = manager_on(open_browser())
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: sent.append(request.url) if "/role-changes" in request.url else None,
+    )
+    page.get_by_role("button", name="Record a role change").click()
+    dialog = page.get_by_role("dialog", name="Record a role change")
+    expect(dialog.get_by_label("From role group")).to_have_value("support_worker")
+    to = dialog.get_by_label("To role group")
+    expect(to).to_have_value("")
+    dialog.get_by_role("button", name="Send").click()
+    expect(to).to_have_attribute("aria-invalid", "true")
+    assert not sent, sent
