@@ -3,7 +3,7 @@
 // own page without score numbers, effort weights or hidden entries: the API leaves those keys out.
 
 import { api, allLinkedPages, contractSystem, latestOnly } from './shared/api.js';
-import { h, replace, loading, empty, announce, queryParam, openDialog } from './shared/dom.js';
+import { h, replace, loading, empty, announce, queryParam, openDialog, focusWithin, restoreFocus } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, numberValue } from './shared/forms.js';
 import { requireSession } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
@@ -261,18 +261,21 @@ function renderKpis() {
   const toggle = document.getElementById('show-inactive');
   toggle.closest('label').lastChild.textContent = ` Show inactive KPIs and their history (${inactiveCount})`;
   const shown = state.kpis.filter((k) => state.showInactive || k.status !== 'inactive');
+  // A redraw (after a status change, a score poll) gives the focus back to the same card's button.
+  const focused = focusWithin(cards, 'data-kpi-id');
   if (!shown.length) {
     replace(cards, empty('🌱', state.kpis.length
       ? 'No active KPIs right now. Their history is kept: tick “Show inactive KPIs” to see it.'
       : session.isStaffOnly ? 'You have no KPIs yet. They appear when your contract is set up.'
         : 'No KPIs yet. They are assigned when a contract is created for this person.',
     session.isManager && !state.kpis.length ? h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html?staff_id=' + encodeURIComponent(state.staffId) }, 'Create a contract') : null));
-    return;
+  } else {
+    const sorted = [...shown].sort((a, b) => (a.status === 'inactive') - (b.status === 'inactive')
+      || (a.module?.display_order ?? 0) - (b.module?.display_order ?? 0));
+    replace(cards, h('ul', { class: 'cards' }, sorted.map(kpiCard)));
+    for (const kpi of sorted) drawChart(kpi);
   }
-  const sorted = [...shown].sort((a, b) => (a.status === 'inactive') - (b.status === 'inactive')
-    || (a.module?.display_order ?? 0) - (b.module?.display_order ?? 0));
-  replace(cards, h('ul', { class: 'cards' }, sorted.map(kpiCard)));
-  for (const kpi of sorted) drawChart(kpi);
+  restoreFocus(cards, focused, document.getElementById('kpis-heading'));
 }
 
 function kpiCard(kpi) {
@@ -283,10 +286,10 @@ function kpiCard(kpi) {
   const hasScores = kpi.current_score !== undefined; // absent for a staff-only token
   const nameId = `kpi-${kpi.id}-name`;
 
-  const addBtn = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'aria-describedby': nameId },
+  const addBtn = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'aria-describedby': nameId, 'data-action': 'add-entry' },
     session.isStaffOnly ? 'Add a reflection' : 'Add entry');
   addBtn.addEventListener('click', () => startEntry(kpi));
-  const journalBtn = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': nameId }, 'View journal');
+  const journalBtn = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': nameId, 'data-action': 'journal' }, 'View journal');
   journalBtn.addEventListener('click', () => {
     document.getElementById('filter-kpi').value = kpi.id;
     renderJournal();
@@ -295,7 +298,7 @@ function kpiCard(kpi) {
   let statusBtn = null;
   // A required KPI is HR's to deactivate (the service refuses a manager); don't offer it.
   if (session.isManager && (inactive || !kpi.is_required || session.isAdmin)) {
-    statusBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-describedby': nameId }, inactive ? 'Reactivate' : 'Deactivate');
+    statusBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-describedby': nameId, 'data-action': 'status' }, inactive ? 'Reactivate' : 'Deactivate');
     statusBtn.addEventListener('click', () => askStatusChange(kpi, inactive ? 'active' : 'inactive', statusBtn));
   }
 
@@ -531,11 +534,14 @@ function wireTabs() {
 // load wins, and older pages are only added on top of the entries that are drawn.
 const startJournalLoad = latestOnly();
 let journalBusy = false;
-async function loadJournal({ more = false } = {}) {
+// Where the focus was in the journal when a redraw began (an entry just decided, say): it goes back there.
+let journalFocus = null;
+async function loadJournal({ more = false, focus = null } = {}) {
   if (more && journalBusy) return;
   const isLatest = startJournalLoad();
   journalBusy = true;
   const list = document.getElementById('journal-list');
+  journalFocus = focus || focusWithin(list, 'data-entry-id') || journalFocus;
   if (!more) replace(list, loading('Loading the journal…'));
   list.setAttribute('aria-busy', 'true');
   try {
@@ -546,6 +552,8 @@ async function loadJournal({ more = false } = {}) {
     state.entries = more ? state.entries.concat(page.items || []) : page.items || [];
     state.nextCursor = page.next_cursor || null;
     renderJournal();
+    restoreFocus(list, journalFocus, document.getElementById('journal-heading'));
+    journalFocus = null;
     for (const kpi of state.kpis) if (state.charts.has(kpi.id) || document.getElementById(`chart-${kpi.id}`)) {
       state.charts.get(kpi.id)?.destroy();
       state.charts.delete(kpi.id);
@@ -712,10 +720,12 @@ function approvalBox(entry, kpi) {
     if (notes) body.notes = notes;
     for (const b of form.querySelectorAll('button')) b.disabled = true;
     const before = state.kpis;
+    // The decided entry is redrawn without this box: the focus goes to the entry.
+    const focus = { keyAttr: 'data-entry-id', key: entry.id, action: null };
     try {
       await api(`/hr/journal/${entry.id}/approval`, { method: 'POST', body });
       announce(decision === 'approve' ? 'Approved. It now counts on the journal.' : 'Declined, with your notes kept in the journal.');
-      await loadJournal();
+      await loadJournal({ focus });
       if (decision === 'approve' && SCORING_TYPES.has(entry.entry_type)) {
         if (await refreshKpisUntilChanged(before)) loadJournal();
       }
@@ -724,7 +734,7 @@ function approvalBox(entry, kpi) {
         // Decided elsewhere meanwhile, or the KPI was deactivated: the reload redraws this box,
         // so say it in the status toast.
         announce(error.humanMessage);
-        loadJournal();
+        loadJournal({ focus });
         return;
       }
       showErrors(form, error);

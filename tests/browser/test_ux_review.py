@@ -144,3 +144,35 @@ def test_the_role_change_dialog_waits_for_the_new_role_group(open_browser: OpenB
     dialog.get_by_role("button", name="Send").click()
     expect(to).to_have_attribute("aria-invalid", "true")
     assert not sent, sent
+
+
+def test_focus_comes_back_after_a_kpi_is_deactivated_and_reactivated(
+    open_browser: OpenBrowser,
+) -> None:
+    page = manager_on(open_browser())
+    # a KPI a manager may deactivate (not required by the template)
+    kpi_id = page.locator(
+        "li.kpi-card", has=page.get_by_role("button", name="Deactivate")
+    ).first.get_attribute("data-kpi-id")
+    card = page.locator(f"li.kpi-card[data-kpi-id='{kpi_id}']")
+    card.get_by_role("button", name="Deactivate").click()
+    page.locator("#status-form").get_by_role("button", name="Deactivate").click()
+    expect(card).to_have_count(0)
+    expect(page.get_by_role("heading", name="KPIs", exact=True)).to_be_focused()
+
+    page.get_by_label("Show inactive KPIs and their history").check()
+    card.get_by_role("button", name="Reactivate").click()
+    page.locator("#status-form").get_by_role("button", name="Reactivate").click()
+    expect(card.get_by_role("button", name="Deactivate")).to_be_focused()
+
+
+def test_focus_comes_back_to_an_entry_after_its_decision(open_browser: OpenBrowser) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Ana Decided")
+    pending_entry(page, staff_id, "Covered a late shift")
+    manager_on(manager, staff_id, tab="journal")
+    entry = page.locator("article.entry[data-entry-type=observation]", has_text="Covered a late")
+    entry.get_by_role("button", name="Approve").click()
+    expect(entry.locator(".chip", has_text="Approved")).to_be_visible()
+    expect(entry).to_be_focused()
