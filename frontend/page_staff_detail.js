@@ -168,6 +168,7 @@ async function fetchLatestKpis() {
 function showKpis(list) {
   state.kpis = list;
   renderKpis();
+  renderLifecycleActions();
   fillKpiSelects();
 }
 
@@ -297,7 +298,8 @@ function kpiCard(kpi) {
   });
   let statusBtn = null;
   // A required KPI is HR's to deactivate (the service refuses a manager); don't offer it.
-  if (session.isManager && (inactive || !kpi.is_required || session.isAdmin)) {
+  // Someone who has left gets their KPIs back by a new contract, not one by one.
+  if (session.isManager && (inactive || !kpi.is_required || session.isAdmin) && !(inactive && state.person?.exited)) {
     statusBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-describedby': nameId, 'data-action': 'status' }, inactive ? 'Reactivate' : 'Deactivate');
     statusBtn.addEventListener('click', () => askStatusChange(kpi, inactive ? 'active' : 'inactive', statusBtn));
   }
@@ -432,9 +434,25 @@ statusForm.addEventListener('submit', async (event) => {
 
 // ---------------------------------------------------------------- employment changes (managers, via the contract system)
 
+/** Whether the person has left: the contract system's word, or (when it does not know them) every KPI inactive. */
+function hasLeft() {
+  if (state.person) return Boolean(state.person.exited);
+  return state.kpis.length > 0 && state.kpis.every((k) => k.status === 'inactive');
+}
+
 function renderLifecycleActions() {
   if (!session.isManager) return;
   const actions = document.getElementById('person-actions');
+  const left = hasLeft();
+  if (actions.dataset.left === String(left)) return; // drawn already: a KPI reload keeps the focus on them
+  actions.dataset.left = String(left);
+  if (left) {
+    // No role change or exit for someone who has gone: a new contract re-hires them, with their history.
+    replace(actions, h('p', { class: 'small' }, 'They have left. ',
+      h('a', { href: 'page_hr_contracting.html?staff_id=' + encodeURIComponent(state.staffId) }, 'A new contract re-hires them'),
+      ', with their KPIs and history.'));
+    return;
+  }
   const roleBtn = h('button', { type: 'button', class: 'btn' }, 'Record a role change');
   const exitBtn = h('button', { type: 'button', class: 'btn btn-quiet' }, 'Record an exit');
   roleBtn.addEventListener('click', () => openLifecycle('role', roleBtn));
@@ -461,7 +479,8 @@ function openLifecycle(kind, opener) {
   // No new role picked yet (not the current one, which the simulator refuses): the person chooses.
   replace(lifecycleForm.elements.to_role_group, h('option', { value: '' }, 'Choose the new role group…'), opts);
   if (state.person?.role_group) lifecycleForm.elements.from_role_group.value = state.person.role_group;
-  openDialog(lifecycleDialog, opener);
+  // An exit takes its button away: the focus goes to what stands there instead.
+  openDialog(lifecycleDialog, () => (opener.isConnected ? opener : document.querySelector('#person-actions a')));
 }
 
 lifecycleForm.addEventListener('submit', async (event) => {
@@ -483,6 +502,7 @@ lifecycleForm.addEventListener('submit', async (event) => {
       state.person.exited = true;
     }
     renderPersonHead();
+    renderLifecycleActions();
     lifecycleDialog.close();
     announce('Sent. The KPIs update in a moment.');
     if (await refreshKpisUntilChanged(before, { timeout: 15000 })) loadJournal();

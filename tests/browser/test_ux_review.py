@@ -63,6 +63,18 @@ def hire(page: Any, name: str) -> str:
     return staff_id
 
 
+def record_exit(page: Any, staff_id: str) -> None:
+    """The person leaves; back once every KPI of theirs is inactive."""
+    answer = page.request.post(
+        "/contract-sim/exits", data={"staff_id": staff_id}, headers=bearer(page)
+    )
+    assert answer.ok, answer.text()
+    wait_until(
+        lambda: all(k["status"] == "inactive" for k in kpis_of(page, staff_id)),
+        "the exit to deactivate the KPIs",
+    )
+
+
 def pending_entry(page: Any, staff_id: str, title: str) -> None:
     """An observation held for approval on the person's first KPI."""
     kpi = kpis_of(page, staff_id)[0]
@@ -127,6 +139,26 @@ def test_the_living_journal_headings_go_in_order(open_browser: OpenBrowser) -> N
     manager_on(manager, staff_id, tab="journal")
     expect(page.get_by_role("heading", name="An entry with a heading")).to_be_visible()
     assert not manager.axe_violations(rules=["heading-order"])
+
+
+def test_a_person_who_left_is_offered_a_rehire_not_a_role_change_or_exit(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Sione Gone")
+    record_exit(page, staff_id)
+
+    page.goto(f"/page_staff_detail.html?staff_id={staff_id}")
+    expect(
+        page.get_by_role("link", name=re.compile("new contract re-hires them"))
+    ).to_have_attribute("href", re.compile(staff_id))
+    expect(page.get_by_role("button", name="Record a role change")).to_have_count(0)
+    expect(page.get_by_role("button", name="Record an exit")).to_have_count(0)
+    page.get_by_label("Show inactive KPIs and their history").check()
+    expect(page.locator("li.kpi-card").first).to_be_visible()
+    expect(page.get_by_role("button", name="Reactivate")).to_have_count(0)
+    manager.assert_accessible()
 
 
 def test_the_role_change_dialog_waits_for_the_new_role_group(open_browser: OpenBrowser) -> None:
