@@ -28,6 +28,7 @@ const state = {
   excluded: new Set(), // module ids switched off
   added: [], // [{module, custom_target}]
   loadedFor: null, // "templateId|roleGroup" the KPI lists were loaded for
+  loaded: new Set(), // which of SOURCES have loaded
 };
 
 if (!session.isManager) {
@@ -115,7 +116,9 @@ function renderTemplates() {
       ? state.templates.map((t) => h('label', { class: 'role-option' },
         h('input', { type: 'radio', name: 'template_id', value: t.id }),
         h('div', {}, h('strong', {}, t.name), h('span', {}, `${roleGroupLabel(t.role_group)} · ${t.description || ''}`))))
-      : h('p', { class: 'notice' }, 'The contract system has no templates to offer right now.'));
+      : h('p', { class: 'notice' }, state.loaded.has('templates')
+        ? 'The contract system has no templates to offer right now.'
+        : 'The contract templates could not be loaded from the contract system: use Try again at the top of the page.'));
   for (const radio of box.querySelectorAll('input')) {
     radio.addEventListener('change', () => {
       const template = state.templates.find((t) => t.id === radio.value);
@@ -236,7 +239,8 @@ function renderGalleryPick() {
   const select = document.getElementById('gallery-pick');
   replace(select, candidates.length
     ? candidates.map((m) => h('option', { value: m.id }, `${m.name} · ${roleGroupLabel(m.role_group)}`))
-    : [h('option', { value: '' }, q ? 'No KPI matches that search' : 'Every KPI is already included')]);
+    : [h('option', { value: '' }, !state.loaded.has('allModules') ? 'The KPI gallery could not be loaded'
+      : q ? 'No KPI matches that search' : 'Every KPI is already included')]);
   select.disabled = !candidates.length;
   document.getElementById('gallery-add').disabled = !candidates.length;
 }
@@ -396,36 +400,57 @@ form.addEventListener('submit', async (event) => {
 
 // ---------------------------------------------------------------- start
 
-(async function start() {
-  replace(form.elements.role_group, Object.entries(ROLE_GROUPS).map(([v, t]) => h('option', { value: v }, t)));
-  showStep(0, { focus: false });
+// What the wizard needs first, from two systems. Each may fail on its own: the banner says which,
+// and Try again asks only for what is still missing.
+const SOURCES = [
+  { key: 'people', what: 'the people', from: 'the contract system', load: async () => (await knownPeople()).filter((p) => !p.exited) },
+  { key: 'templates', what: 'the contract templates', from: 'the contract system', load: () => contractSystem('/templates') },
+  { key: 'allModules', what: 'the KPI gallery', from: 'the KPI catalogue', load: () => api('/hr/kpi-modules') },
+];
+
+async function loadSources({ retry = false } = {}) {
+  const missing = SOURCES.filter((source) => !state.loaded.has(source.key));
   replace(status, loading('Loading people and contract templates…'));
-  try {
-    const [people, templates, modules] = await Promise.all([
-      knownPeople(),
-      contractSystem('/templates'),
-      api('/hr/kpi-modules'),
-    ]);
-    state.people = people.filter((p) => !p.exited);
-    state.templates = templates;
-    state.allModules = modules;
-    replace(status);
-  } catch (error) {
-    replace(status, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
-    return;
-  }
-  replace(form.elements.staff_id, state.people.map((p) => h('option', { value: p.staff_id }, `${p.name} · ${roleGroupLabel(p.role_group)}`)));
-  const preset = queryParam('staff_id');
-  if (preset) {
-    if (!state.people.some((p) => p.staff_id === preset)) {
-      form.elements.staff_id.append(h('option', { value: preset }, `Staff member ${preset.slice(0, 8)}`));
+  const answers = await Promise.allSettled(missing.map((source) => source.load()));
+  const failures = [];
+  for (const [i, source] of missing.entries()) {
+    if (answers[i].status === 'fulfilled') {
+      state[source.key] = answers[i].value;
+      state.loaded.add(source.key);
+    } else {
+      failures.push(`Could not load ${source.what} from ${source.from}: ${answers[i].reason.humanMessage || answers[i].reason.message}`);
     }
-    form.elements.staff_id.value = preset;
   }
-  if (!state.people.length && !preset) {
+  replace(status, failures.length
+    ? h('div', { class: 'notice', role: 'alert' }, h('p', {}, failures.join(' ')),
+      h('button', { type: 'button', class: 'btn', onclick: () => loadSources({ retry: true }) }, 'Try again'))
+    : null);
+  renderPeople();
+  // Drawn again only when they were asked for: a template already picked stays picked.
+  if (missing.some((source) => source.key === 'templates')) renderTemplates();
+  renderGalleryPick();
+  // The Try again button went with the banner.
+  if (retry && document.activeElement === document.body) form.querySelector('.wizard-step.active h2').focus();
+}
+
+function renderPeople() {
+  const select = form.elements.staff_id;
+  const keep = select.value || queryParam('staff_id');
+  replace(select, state.people.map((p) => h('option', { value: p.staff_id }, `${p.name} · ${roleGroupLabel(p.role_group)}`)));
+  if (keep) {
+    if (!state.people.some((p) => p.staff_id === keep)) select.append(h('option', { value: keep }, `Staff member ${keep.slice(0, 8)}`));
+    select.value = keep;
+  }
+  // Nobody yet: a new person. Not when the people could not be loaded (it may be someone already with us).
+  if (state.loaded.has('people') && !state.people.length && !keep) {
     form.querySelector('input[name=person_kind][value=new]').checked = true;
   }
   syncPersonKind();
-  renderTemplates();
+}
+
+(async function start() {
+  replace(form.elements.role_group, Object.entries(ROLE_GROUPS).map(([v, t]) => h('option', { value: v }, t)));
+  showStep(0, { focus: false });
   renderAdded();
+  await loadSources();
 })();

@@ -45,17 +45,9 @@ async function showPeople() {
     location.href = 'page_staff_detail.html?staff_id=' + encodeURIComponent(openForm.elements.staff_id.value.trim());
   });
 
-  const peopleList = document.getElementById('people-list');
   const dueList = document.getElementById('due-list');
-  replace(peopleList, loading('Loading people…'));
   replace(dueList, loading('Loading evaluations due…'));
-
-  const people = await knownPeople();
-  replace(document.getElementById('open-people'), people.map((p) => h('option', { value: p.staff_id }, p.name)));
-  replace(peopleList, people.length
-    ? h('ul', { class: 'people-list' }, people.map((p) => h('li', {}, personLink(p.staff_id, p.name, roleGroupLabel(p.role_group)))))
-    : empty('👥', 'No people are known to the contract system yet. Create a contract to add someone, or open a person by their staff id.',
-      h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html' }, 'Create a contract')));
+  const people = await showKnownPeople();
 
   try {
     const before = new Date(Date.now() + 14 * 86400000).toISOString();
@@ -78,6 +70,27 @@ async function showPeople() {
   }
 }
 
+/** The people list from the contract system; [] (and a retry) when it cannot be reached. */
+async function showKnownPeople() {
+  const peopleList = document.getElementById('people-list');
+  replace(peopleList, loading('Loading people…'));
+  let people;
+  try {
+    people = await knownPeople();
+  } catch (error) {
+    replace(peopleList, h('div', { class: 'notice', role: 'alert' },
+      h('p', {}, `We could not reach the contract system, so its people cannot be listed right now. ${error.humanMessage}`),
+      h('button', { type: 'button', class: 'btn', onclick: showKnownPeople }, 'Try again')));
+    return [];
+  }
+  replace(document.getElementById('open-people'), people.map((p) => h('option', { value: p.staff_id }, p.name)));
+  replace(peopleList, people.length
+    ? h('ul', { class: 'people-list' }, people.map((p) => h('li', {}, personLink(p.staff_id, p.name, roleGroupLabel(p.role_group)))))
+    : empty('👥', 'No people are known to the contract system yet. Create a contract to add someone, or open a person by their staff id.',
+      h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html' }, 'Create a contract')));
+  return people;
+}
+
 function personLink(id, name, sub) {
   return h('a', { class: 'person-link', href: 'page_staff_detail.html?staff_id=' + encodeURIComponent(id) },
     h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name)),
@@ -96,7 +109,8 @@ async function showPerson() {
     document.getElementById('person-sub').textContent = own ? 'Your growth journey: where you are, where you are heading, and the story so far.' : '';
     document.getElementById('person-avatar').textContent = '🌱';
   } else {
-    const people = await knownPeople();
+    // Unreachable, the contract system names nobody: the page goes on with the staff id.
+    const people = await knownPeople().catch(() => []);
     state.person = people.find((p) => p.staff_id === state.staffId) || null;
     renderPersonHead();
     renderLifecycleActions();

@@ -100,6 +100,14 @@ def manager_on(browser: Browser, staff_id: str | None = None, tab: str = "") -> 
     return page
 
 
+def unavailable(route: Any) -> None:
+    route.fulfill(
+        status=503,
+        content_type="application/problem+json",
+        body='{"title": "Service Unavailable", "status": 503, "detail": "Try again shortly."}',
+    )
+
+
 def test_a_pending_entry_shows_no_stray_text_above_its_buttons(open_browser: OpenBrowser) -> None:
     manager = open_browser()
     page = manager.sign_in("manager")
@@ -176,6 +184,68 @@ def test_the_role_change_dialog_waits_for_the_new_role_group(open_browser: OpenB
     dialog.get_by_role("button", name="Send").click()
     expect(to).to_have_attribute("aria-invalid", "true")
     assert not sent, sent
+
+
+def test_the_people_page_says_when_the_contract_system_cannot_be_reached(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    page.route(re.compile(r"/contract-sim/people$"), unavailable)
+    manager.sign_in("manager")  # a manager lands on the People page
+    people = page.locator("#people-list")
+    expect(people.get_by_role("alert")).to_contain_text("could not reach the contract system")
+    expect(people).not_to_contain_text("No people are known")
+    page.unroute(re.compile(r"/contract-sim/people$"))
+    people.get_by_role("button", name="Try again").click()
+    expect(people.get_by_role("link", name=re.compile(KNOWN_PERSON))).to_be_visible()
+
+
+def test_the_wizard_does_not_take_an_unreachable_contract_system_for_nobody(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    page.route(re.compile(r"/contract-sim/people$"), unavailable)
+    manager.sign_in("manager")
+    page.goto("/page_hr_contracting.html")
+    banner = page.locator("#wizard-status").get_by_role("alert")
+    expect(banner).to_contain_text("the people from the contract system")
+    expect(page.get_by_label("Someone already with us")).to_be_checked()
+    page.unroute(re.compile(r"/contract-sim/people$"))
+    banner.get_by_role("button", name="Try again").click()
+    expect(banner).to_have_count(0)
+    expect(
+        page.get_by_label("Staff member", exact=True).locator("option", has_text=KNOWN_PERSON)
+    ).to_have_count(1)
+
+
+def test_a_catalogue_that_fails_to_load_is_named_and_can_be_asked_again(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    gallery = re.compile(r"/api/v1/hr/kpi-modules$")
+    page.route(gallery, unavailable)
+    manager.sign_in("manager")
+    page.goto("/page_hr_contracting.html")
+    banner = page.locator("#wizard-status").get_by_role("alert")
+    expect(banner).to_contain_text("KPI catalogue")
+    expect(banner).not_to_contain_text("contract system")
+    # What did load is there: the people, and the templates of the next step.
+    expect(
+        page.get_by_label("Staff member", exact=True).locator("option", has_text=KNOWN_PERSON)
+    ).to_have_count(1)
+    page.unroute(gallery)
+    banner.get_by_role("button", name="Try again").click()
+    expect(banner).to_have_count(0)
+    page.get_by_role("button", name="Next").click()
+    page.locator(f"input[name=template_id][value='{SUPPORT_WORKER_TEMPLATE_ID}']").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Search the gallery").fill(GALLERY_KPI)
+    expect(
+        page.get_by_label("KPI", exact=True).locator("option", has_text=GALLERY_KPI)
+    ).to_have_count(1)
 
 
 def test_focus_comes_back_after_a_kpi_is_deactivated_and_reactivated(
