@@ -403,7 +403,7 @@ form.addEventListener('submit', async (event) => {
 // What the wizard needs first, from two systems. Each may fail on its own: the banner says which,
 // and Try again asks only for what is still missing.
 const SOURCES = [
-  { key: 'people', what: 'the people', from: 'the contract system', load: async () => (await knownPeople()).filter((p) => !p.exited) },
+  { key: 'people', what: 'the people', from: 'the contract system', load: knownPeople },
   { key: 'templates', what: 'the contract templates', from: 'the contract system', load: () => contractSystem('/templates') },
   { key: 'allModules', what: 'the KPI gallery', from: 'the KPI catalogue', load: () => api('/hr/kpi-modules') },
 ];
@@ -436,7 +436,9 @@ async function loadSources({ retry = false } = {}) {
 function renderPeople() {
   const select = form.elements.staff_id;
   const keep = select.value || queryParam('staff_id');
-  replace(select, state.people.map((p) => h('option', { value: p.staff_id }, `${p.name} · ${roleGroupLabel(p.role_group)}`)));
+  // People who have left are listed too: a new contract re-hires them as themselves, history and all.
+  replace(select, state.people.map((p) => h('option', { value: p.staff_id },
+    `${p.name}${p.exited ? ' (left)' : ''} · ${roleGroupLabel(p.role_group)}`)));
   if (keep) {
     if (!state.people.some((p) => p.staff_id === keep)) select.append(h('option', { value: keep }, `Staff member ${keep.slice(0, 8)}`));
     select.value = keep;

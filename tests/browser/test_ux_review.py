@@ -149,6 +149,22 @@ def test_the_living_journal_headings_go_in_order(open_browser: OpenBrowser) -> N
     assert not manager.axe_violations(rules=["heading-order"])
 
 
+def test_someone_who_left_can_be_rehired_as_themselves(open_browser: OpenBrowser) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Chloe Leaver")
+    record_exit(page, staff_id)
+
+    page.goto("/page_hr_contracting.html")
+    expect(page.get_by_label("Someone already with us")).to_be_checked()
+    them = page.get_by_label("Staff member", exact=True).locator(
+        "option", has_text="Chloe Leaver (left)"
+    )
+    expect(them).to_have_attribute("value", staff_id)
+    page.get_by_label("Staff member", exact=True).select_option(staff_id)
+    manager.assert_accessible()
+
+
 def test_a_person_who_left_is_offered_a_rehire_not_a_role_change_or_exit(
     open_browser: OpenBrowser,
 ) -> None:
