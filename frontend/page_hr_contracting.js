@@ -57,6 +57,8 @@ function showStep(index, { focus = true } = {}) {
 /** Disable the inputs of the steps that are not shown, so that browser validation sees only this step. */
 function validateStep() {
   const current = form.querySelector('.wizard-step.active');
+  // The KPI step's own check says what a custom target may be, in words the browser's does not have.
+  if (current.dataset.step === 'kpis') return validateAdded();
   const disabled = [];
   for (const el of form.querySelectorAll('.wizard-step:not(.active) :is(input, select, textarea)')) {
     if (!el.disabled) { el.disabled = true; disabled.push(el); }
@@ -81,7 +83,6 @@ document.getElementById('next').addEventListener('click', async (event) => {
   try {
     if (STEPS[from] === 'contract' && !(await loadKpiChoices())) return;
     if (state.step !== from) return; // the person went Back while the KPIs loaded
-    if (STEPS[from] === 'kpis' && !validateAdded()) return;
     if (STEPS[from + 1] === 'review') renderReview();
     showStep(from + 1);
   } finally {
@@ -268,7 +269,7 @@ function renderAdded() {
   }
   replace(list, state.added.map((entry, i) => {
     const m = entry.module;
-    const scale = scaleOf(m.score_type);
+    const range = targetRange(m);
     const targetId = `target-${m.id}`;
     return h('li', { class: `kpi-pick cat-${m.category}` },
       h('span', { 'aria-hidden': 'true' }, '+'),
@@ -281,18 +282,28 @@ function renderAdded() {
         h('label', { for: targetId }, 'Custom target'),
         h('input', {
           type: 'number', id: targetId, name: `custom_target_${m.id}`, class: 'target-input', step: 'any',
-          min: scale.min, max: scale.max, placeholder: m.target_score ?? '', value: entry.custom_target ?? '',
+          min: range.min, max: range.max, placeholder: m.target_score ?? '', value: entry.custom_target ?? '',
+          'data-minimum': range.fromMinimum ? range.min : null,
           oninput: (e) => { entry.custom_target = numberValue(e.target) ?? null; },
         }),
-        h('span', {}, `Gallery target ${formatScore(m.target_score, m.score_type)} · ${frequencyLabel(m.evaluation_frequency)}`)));
+        h('span', {}, `Gallery target ${formatScore(m.target_score, m.score_type)} · meeting from ${formatScore(range.min, m.score_type)} · ${frequencyLabel(m.evaluation_frequency)}`)));
   }));
+}
+
+/** The custom targets a module takes: on its scale, and not under its minimum score (the
+ * assignment service refuses those: no score could then count as meeting). */
+function targetRange(m) {
+  const scale = scaleOf(m.score_type);
+  const min = Math.max(scale.min, Number(m.minimum_score ?? scale.min));
+  return { min, max: scale.max, fromMinimum: min > scale.min };
 }
 
 function validateAdded() {
   clearErrors(form);
   for (const input of document.querySelectorAll('#added-list input[type=number]')) {
     if (!input.checkValidity()) {
-      markInvalid(input, `Use a target between ${input.min} and ${input.max}.`);
+      markInvalid(input, `Use a target from ${input.min} to ${input.max}.`
+        + (input.dataset.minimum ? ` It cannot be lower than this KPI’s minimum score (${input.dataset.minimum}), where “meeting” begins.` : ''));
       input.focus();
       return false;
     }
@@ -376,7 +387,7 @@ form.addEventListener('submit', async (event) => {
         body: { kpi_module_id: entry.module.id, contract_id: created.contract_id, custom_target: entry.custom_target },
       });
     } catch (error) {
-      if (error.status !== 409) problems.push(`${entry.module.name}: ${error.humanMessage}`);
+      if (error.status !== 409) problems.push(`${entry.module.name}: ${assignmentProblem(error)}`);
     }
   }
   replace(status);
@@ -397,6 +408,12 @@ form.addEventListener('submit', async (event) => {
   document.getElementById('h-done').focus();
   announce('Contract created.');
 });
+
+/** Why a KPI added with a custom target was not assigned, in words (the service names its field). */
+function assignmentProblem(error) {
+  const target = error.fieldMessage('custom_target');
+  return target ? `its custom target ${target.replace(/module's/g, 'KPI’s')}.` : error.humanMessage;
+}
 
 // ---------------------------------------------------------------- start
 

@@ -149,6 +149,75 @@ def test_the_living_journal_headings_go_in_order(open_browser: OpenBrowser) -> N
     assert not manager.axe_violations(rules=["heading-order"])
 
 
+def wizard_with_a_gallery_kpi(browser: Browser, name: str) -> Any:
+    """A manager's wizard for a new support worker, at the KPI step, with GALLERY_KPI added."""
+    page = browser.sign_in("manager")
+    page.goto("/page_hr_contracting.html")
+    page.get_by_label("A new person").check()
+    page.get_by_label("Full name").fill(name)
+    page.get_by_role("button", name="Next").click()
+    page.locator(f"input[name=template_id][value='{SUPPORT_WORKER_TEMPLATE_ID}']").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Search the gallery").fill(GALLERY_KPI)
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("list", name="Added KPIs").get_by_text(GALLERY_KPI)).to_be_visible()
+    return page
+
+
+def test_a_custom_target_under_the_kpis_minimum_is_caught_before_the_review(
+    open_browser: OpenBrowser,
+) -> None:
+    page = wizard_with_a_gallery_kpi(open_browser(), "Tui Target")
+    answer = page.request.get(
+        "/api/v1/hr/kpi-modules", params={"q": GALLERY_KPI}, headers=bearer(page)
+    )
+    module = next(m for m in answer.json() if m["name"] == GALLERY_KPI)
+    minimum = module["minimum_score"]
+    assert minimum > 0, module
+
+    target = page.get_by_label("Custom target")
+    target.fill(str(minimum - 1))  # on the scale, under the minimum
+    page.get_by_role("button", name="Next").click()
+    expect(target).to_have_attribute("aria-invalid", "true")
+    error = page.locator(".field-error")
+    expect(error).to_contain_text("minimum score")
+    expect(error).to_contain_text(f"{minimum:g}")
+    expect(page.get_by_role("heading", name="Review and create")).to_be_hidden()
+
+    target.fill(str(minimum))
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Review and create")).to_be_visible()
+
+
+def test_a_kpi_the_service_refuses_after_the_contract_is_said_without_field_names(
+    open_browser: OpenBrowser,
+) -> None:
+    page = wizard_with_a_gallery_kpi(open_browser(), "Mere Refused")
+    page.get_by_label("Custom target").fill("90")
+    # As the assignment service answers a target under the module's minimum.
+    wrong = "must be at least the module's minimum score, 95"
+    page.route(
+        re.compile(r"/api/v1/hr/staff/[^/]+/kpis$"),
+        lambda route: route.fulfill(
+            status=422,
+            content_type="application/problem+json",
+            body=(
+                '{"title": "Unprocessable", "status": 422, "detail": "custom_target '
+                + wrong
+                + '", "errors": [{"field": "custom_target", "message": "'
+                + wrong
+                + '"}]}'
+            ),
+        ),
+    )
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Create contract").click()
+    done = page.locator("#done-body")
+    expect(done.get_by_text("could not be assigned")).to_be_visible()
+    expect(done).to_contain_text("custom target must be at least")
+    expect(done).not_to_contain_text("custom_target")
+
+
 def test_someone_who_left_can_be_rehired_as_themselves(open_browser: OpenBrowser) -> None:
     manager = open_browser()
     page = manager.sign_in("manager")
