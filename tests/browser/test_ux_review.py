@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Browser
+from tests.browser.test_journey import wizard_at_the_contract_step
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
 pytestmark = pytest.mark.browser
@@ -91,10 +92,13 @@ def pending_entry(page: Any, staff_id: str, title: str) -> None:
     assert answer.ok, answer.text()
 
 
-def manager_on(browser: Browser, staff_id: str | None = None, tab: str = "") -> Any:
-    """A manager on a person's page (or hiring one first, when no staff id is given)."""
+def manager_on(browser: Browser, tab: str = "", pending: str | None = None) -> Any:
+    """A manager on the page of a person hired for the test (with an entry of that title
+    pending approval, if asked)."""
     page = browser.sign_in("manager")
-    staff_id = staff_id or hire(page, "Robin Example")
+    staff_id = hire(page, "Robin Example")
+    if pending:
+        pending_entry(page, staff_id, pending)
     page.goto(f"/page_staff_detail.html?staff_id={staff_id}{'&tab=' + tab if tab else ''}")
     expect(page.locator("li.kpi-card").first).to_be_attached()
     return page
@@ -108,12 +112,18 @@ def unavailable(route: Any) -> None:
     )
 
 
+def wizard_without(browser: Browser, failing: re.Pattern[str]) -> tuple[Any, Any]:
+    """A manager's wizard whose first load of `failing` is answered 503; the page and its banner."""
+    page = browser.page
+    page.route(failing, unavailable)
+    browser.sign_in("manager")
+    page.goto("/page_hr_contracting.html")
+    return page, page.locator("#wizard-status").get_by_role("alert")
+
+
 def test_a_pending_entry_shows_no_stray_text_above_its_buttons(open_browser: OpenBrowser) -> None:
     manager = open_browser()
-    page = manager.sign_in("manager")
-    staff_id = hire(page, "Noor Pending")
-    pending_entry(page, staff_id, "Calm during the fire drill")
-    manager_on(manager, staff_id, tab="journal")
+    page = manager_on(manager, tab="journal", pending="Calm during the fire drill")
     box = page.get_by_role("form", name=re.compile("Calm during the fire drill"))
     expect(box.get_by_role("button", name="Approve")).to_be_visible()
     assert "null" not in box.inner_text(), box.inner_text()
@@ -141,21 +151,14 @@ def test_a_manager_is_not_offered_a_self_reflection_on_someone_elses_kpi(
 
 def test_the_living_journal_headings_go_in_order(open_browser: OpenBrowser) -> None:
     manager = open_browser()
-    page = manager.sign_in("manager")
-    staff_id = hire(page, "Ira Headings")
-    pending_entry(page, staff_id, "An entry with a heading")
-    manager_on(manager, staff_id, tab="journal")
+    page = manager_on(manager, tab="journal", pending="An entry with a heading")
     expect(page.get_by_role("heading", name="An entry with a heading")).to_be_visible()
     assert not manager.axe_violations(rules=["heading-order"])
 
 
 def wizard_with_a_gallery_kpi(browser: Browser, name: str) -> Any:
     """A manager's wizard for a new support worker, at the KPI step, with GALLERY_KPI added."""
-    page = browser.sign_in("manager")
-    page.goto("/page_hr_contracting.html")
-    page.get_by_label("A new person").check()
-    page.get_by_label("Full name").fill(name)
-    page.get_by_role("button", name="Next").click()
+    page = wizard_at_the_contract_step(browser, name)
     page.locator(f"input[name=template_id][value='{SUPPORT_WORKER_TEMPLATE_ID}']").check()
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Search the gallery").fill(GALLERY_KPI)
@@ -289,12 +292,7 @@ def test_the_people_page_says_when_the_contract_system_cannot_be_reached(
 def test_the_wizard_does_not_take_an_unreachable_contract_system_for_nobody(
     open_browser: OpenBrowser,
 ) -> None:
-    manager = open_browser()
-    page = manager.page
-    page.route(re.compile(r"/contract-sim/people$"), unavailable)
-    manager.sign_in("manager")
-    page.goto("/page_hr_contracting.html")
-    banner = page.locator("#wizard-status").get_by_role("alert")
+    page, banner = wizard_without(open_browser(), re.compile(r"/contract-sim/people$"))
     expect(banner).to_contain_text("the people from the contract system")
     expect(page.get_by_label("Someone already with us")).to_be_checked()
     page.unroute(re.compile(r"/contract-sim/people$"))
@@ -308,13 +306,8 @@ def test_the_wizard_does_not_take_an_unreachable_contract_system_for_nobody(
 def test_a_catalogue_that_fails_to_load_is_named_and_can_be_asked_again(
     open_browser: OpenBrowser,
 ) -> None:
-    manager = open_browser()
-    page = manager.page
     gallery = re.compile(r"/api/v1/hr/kpi-modules$")
-    page.route(gallery, unavailable)
-    manager.sign_in("manager")
-    page.goto("/page_hr_contracting.html")
-    banner = page.locator("#wizard-status").get_by_role("alert")
+    page, banner = wizard_without(open_browser(), gallery)
     expect(banner).to_contain_text("KPI catalogue")
     expect(banner).not_to_contain_text("contract system")
     # What did load is there: the people, and the templates of the next step.
@@ -355,10 +348,7 @@ def test_focus_comes_back_after_a_kpi_is_deactivated_and_reactivated(
 
 def test_focus_comes_back_to_an_entry_after_its_decision(open_browser: OpenBrowser) -> None:
     manager = open_browser()
-    page = manager.sign_in("manager")
-    staff_id = hire(page, "Ana Decided")
-    pending_entry(page, staff_id, "Covered a late shift")
-    manager_on(manager, staff_id, tab="journal")
+    page = manager_on(manager, tab="journal", pending="Covered a late shift")
     entry = page.locator("article.entry[data-entry-type=observation]", has_text="Covered a late")
     entry.get_by_role("button", name="Approve").click()
     expect(entry.locator(".chip", has_text="Approved")).to_be_visible()
