@@ -77,19 +77,25 @@ def record_exit(page: Any, staff_id: str) -> None:
 
 
 def pending_entry(page: Any, staff_id: str, title: str) -> None:
-    """An observation held for approval on the person's first KPI."""
+    """An observation held for approval on the person's first KPI (once the journal, which
+    hears of a new KPI by event, knows it: until then it answers 404 and writes nothing)."""
     kpi = kpis_of(page, staff_id)[0]
-    answer = page.request.post(
-        f"/api/v1/hr/staff/{staff_id}/kpis/{kpi['id']}/journal",
-        data={
-            "entry_type": "observation",
-            "title": title,
-            "content": "Held for a manager's decision.",
-            "is_pending_approval": True,
-        },
-        headers=bearer(page),
-    )
-    assert answer.ok, answer.text()
+
+    def written() -> bool:
+        answer = page.request.post(
+            f"/api/v1/hr/staff/{staff_id}/kpis/{kpi['id']}/journal",
+            data={
+                "entry_type": "observation",
+                "title": title,
+                "content": "Held for a manager's decision.",
+                "is_pending_approval": True,
+            },
+            headers=bearer(page),
+        )
+        assert answer.ok or answer.status == 404, answer.text()
+        return bool(answer.ok)
+
+    wait_until(written, "the journal to know the new KPI")
 
 
 def manager_on(browser: Browser, tab: str = "", pending: str | None = None) -> Any:
