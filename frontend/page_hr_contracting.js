@@ -28,6 +28,7 @@ const state = {
   excluded: new Set(), // module ids switched off
   added: [], // [{module, custom_target}]
   loadedFor: null, // "templateId|roleGroup" the KPI lists were loaded for
+  loaded: new Set(), // which of SOURCES have loaded
 };
 
 if (!session.isManager) {
@@ -56,6 +57,8 @@ function showStep(index, { focus = true } = {}) {
 /** Disable the inputs of the steps that are not shown, so that browser validation sees only this step. */
 function validateStep() {
   const current = form.querySelector('.wizard-step.active');
+  // The KPI step's own check says what a custom target may be, in words the browser's does not have.
+  if (current.dataset.step === 'kpis') return validateAdded();
   const disabled = [];
   for (const el of form.querySelectorAll('.wizard-step:not(.active) :is(input, select, textarea)')) {
     if (!el.disabled) { el.disabled = true; disabled.push(el); }
@@ -80,7 +83,6 @@ document.getElementById('next').addEventListener('click', async (event) => {
   try {
     if (STEPS[from] === 'contract' && !(await loadKpiChoices())) return;
     if (state.step !== from) return; // the person went Back while the KPIs loaded
-    if (STEPS[from] === 'kpis' && !validateAdded()) return;
     if (STEPS[from + 1] === 'review') renderReview();
     showStep(from + 1);
   } finally {
@@ -115,7 +117,9 @@ function renderTemplates() {
       ? state.templates.map((t) => h('label', { class: 'role-option' },
         h('input', { type: 'radio', name: 'template_id', value: t.id }),
         h('div', {}, h('strong', {}, t.name), h('span', {}, `${roleGroupLabel(t.role_group)} · ${t.description || ''}`))))
-      : h('p', { class: 'notice' }, 'The contract system has no templates to offer right now.'));
+      : h('p', { class: 'notice' }, state.loaded.has('templates')
+        ? 'The contract system has no templates to offer right now.'
+        : 'The contract templates could not be loaded from the contract system: use Try again at the top of the page.'));
   for (const radio of box.querySelectorAll('input')) {
     radio.addEventListener('change', () => {
       const template = state.templates.find((t) => t.id === radio.value);
@@ -236,7 +240,8 @@ function renderGalleryPick() {
   const select = document.getElementById('gallery-pick');
   replace(select, candidates.length
     ? candidates.map((m) => h('option', { value: m.id }, `${m.name} · ${roleGroupLabel(m.role_group)}`))
-    : [h('option', { value: '' }, q ? 'No KPI matches that search' : 'Every KPI is already included')]);
+    : [h('option', { value: '' }, !state.loaded.has('allModules') ? 'The KPI gallery could not be loaded'
+      : q ? 'No KPI matches that search' : 'Every KPI is already included')]);
   select.disabled = !candidates.length;
   document.getElementById('gallery-add').disabled = !candidates.length;
 }
@@ -264,7 +269,7 @@ function renderAdded() {
   }
   replace(list, state.added.map((entry, i) => {
     const m = entry.module;
-    const scale = scaleOf(m.score_type);
+    const range = targetRange(m);
     const targetId = `target-${m.id}`;
     return h('li', { class: `kpi-pick cat-${m.category}` },
       h('span', { 'aria-hidden': 'true' }, '+'),
@@ -277,18 +282,28 @@ function renderAdded() {
         h('label', { for: targetId }, 'Custom target'),
         h('input', {
           type: 'number', id: targetId, name: `custom_target_${m.id}`, class: 'target-input', step: 'any',
-          min: scale.min, max: scale.max, placeholder: m.target_score ?? '', value: entry.custom_target ?? '',
+          min: range.min, max: range.max, placeholder: m.target_score ?? '', value: entry.custom_target ?? '',
+          'data-minimum': range.fromMinimum ? range.min : null,
           oninput: (e) => { entry.custom_target = numberValue(e.target) ?? null; },
         }),
-        h('span', {}, `Gallery target ${formatScore(m.target_score, m.score_type)} · ${frequencyLabel(m.evaluation_frequency)}`)));
+        h('span', {}, `Gallery target ${formatScore(m.target_score, m.score_type)} · meeting from ${formatScore(range.min, m.score_type)} · ${frequencyLabel(m.evaluation_frequency)}`)));
   }));
+}
+
+/** The custom targets a module takes: on its scale, and not under its minimum score (the
+ * assignment service refuses those: no score could then count as meeting). */
+function targetRange(m) {
+  const scale = scaleOf(m.score_type);
+  const min = Math.max(scale.min, Number(m.minimum_score ?? scale.min));
+  return { min, max: scale.max, fromMinimum: min > scale.min };
 }
 
 function validateAdded() {
   clearErrors(form);
   for (const input of document.querySelectorAll('#added-list input[type=number]')) {
     if (!input.checkValidity()) {
-      markInvalid(input, `Use a target between ${input.min} and ${input.max}.`);
+      markInvalid(input, `Use a target from ${input.min} to ${input.max}.`
+        + (input.dataset.minimum ? ` It cannot be lower than this KPI’s minimum score (${input.dataset.minimum}), where “meeting” begins.` : ''));
       input.focus();
       return false;
     }
@@ -372,7 +387,7 @@ form.addEventListener('submit', async (event) => {
         body: { kpi_module_id: entry.module.id, contract_id: created.contract_id, custom_target: entry.custom_target },
       });
     } catch (error) {
-      if (error.status !== 409) problems.push(`${entry.module.name}: ${error.humanMessage}`);
+      if (error.status !== 409) problems.push(`${entry.module.name}: ${assignmentProblem(error)}`);
     }
   }
   replace(status);
@@ -394,38 +409,67 @@ form.addEventListener('submit', async (event) => {
   announce('Contract created.');
 });
 
+/** Why a KPI added with a custom target was not assigned, in words (the service names its field). */
+function assignmentProblem(error) {
+  const target = error.fieldMessage('custom_target');
+  return target ? `its custom target ${target.replace(/module's/g, 'KPI’s')}.` : error.humanMessage;
+}
+
 // ---------------------------------------------------------------- start
+
+// What the wizard needs first, from two systems. Each may fail on its own: the banner says which,
+// and Try again asks only for what is still missing.
+const SOURCES = [
+  { key: 'people', what: 'the people', from: 'the contract system', load: knownPeople },
+  { key: 'templates', what: 'the contract templates', from: 'the contract system', load: () => contractSystem('/templates') },
+  { key: 'allModules', what: 'the KPI gallery', from: 'the KPI catalogue', load: () => api('/hr/kpi-modules') },
+];
+
+async function loadSources({ retry = false } = {}) {
+  const missing = SOURCES.filter((source) => !state.loaded.has(source.key));
+  replace(status, loading('Loading people and contract templates…'));
+  const answers = await Promise.allSettled(missing.map((source) => source.load()));
+  const failures = [];
+  for (const [i, source] of missing.entries()) {
+    if (answers[i].status === 'fulfilled') {
+      state[source.key] = answers[i].value;
+      state.loaded.add(source.key);
+    } else {
+      failures.push(`Could not load ${source.what} from ${source.from}: ${answers[i].reason.humanMessage || answers[i].reason.message}`);
+    }
+  }
+  replace(status, failures.length
+    ? h('div', { class: 'notice', role: 'alert' }, h('p', {}, failures.join(' ')),
+      h('button', { type: 'button', class: 'btn', onclick: () => loadSources({ retry: true }) }, 'Try again'))
+    : null);
+  renderPeople();
+  // Drawn again only when they were asked for: a template already picked stays picked.
+  if (missing.some((source) => source.key === 'templates')) renderTemplates();
+  renderGalleryPick();
+  // The Try again button went with the banner.
+  if (retry && document.activeElement === document.body) form.querySelector('.wizard-step.active h2').focus();
+}
+
+function renderPeople() {
+  const select = form.elements.staff_id;
+  const keep = select.value || queryParam('staff_id');
+  // People who have left are listed too: a new contract re-hires them as themselves, history and all.
+  replace(select, state.people.map((p) => h('option', { value: p.staff_id },
+    `${p.name}${p.exited ? ' (left)' : ''} · ${roleGroupLabel(p.role_group)}`)));
+  if (keep) {
+    if (!state.people.some((p) => p.staff_id === keep)) select.append(h('option', { value: keep }, `Staff member ${keep.slice(0, 8)}`));
+    select.value = keep;
+  }
+  // Nobody yet: a new person. Not when the people could not be loaded (it may be someone already with us).
+  if (state.loaded.has('people') && !state.people.length && !keep) {
+    form.querySelector('input[name=person_kind][value=new]').checked = true;
+  }
+  syncPersonKind();
+}
 
 (async function start() {
   replace(form.elements.role_group, Object.entries(ROLE_GROUPS).map(([v, t]) => h('option', { value: v }, t)));
   showStep(0, { focus: false });
-  replace(status, loading('Loading people and contract templates…'));
-  try {
-    const [people, templates, modules] = await Promise.all([
-      knownPeople(),
-      contractSystem('/templates'),
-      api('/hr/kpi-modules'),
-    ]);
-    state.people = people.filter((p) => !p.exited);
-    state.templates = templates;
-    state.allModules = modules;
-    replace(status);
-  } catch (error) {
-    replace(status, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
-    return;
-  }
-  replace(form.elements.staff_id, state.people.map((p) => h('option', { value: p.staff_id }, `${p.name} · ${roleGroupLabel(p.role_group)}`)));
-  const preset = queryParam('staff_id');
-  if (preset) {
-    if (!state.people.some((p) => p.staff_id === preset)) {
-      form.elements.staff_id.append(h('option', { value: preset }, `Staff member ${preset.slice(0, 8)}`));
-    }
-    form.elements.staff_id.value = preset;
-  }
-  if (!state.people.length && !preset) {
-    form.querySelector('input[name=person_kind][value=new]').checked = true;
-  }
-  syncPersonKind();
-  renderTemplates();
   renderAdded();
+  await loadSources();
 })();

@@ -37,7 +37,7 @@ function showProd() {
 
 async function fillPeople() {
   const list = document.getElementById('people-list');
-  const people = await knownPeople();
+  const people = await knownPeople().catch(() => []); // only suggestions: none when unreachable
   replace(list, people.map((p) => h('option', { value: p.staff_id }, `${p.name} · ${roleGroupLabel(p.role_group)}`)));
 }
 

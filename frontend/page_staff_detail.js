@@ -3,7 +3,7 @@
 // own page without score numbers, effort weights or hidden entries: the API leaves those keys out.
 
 import { api, allLinkedPages, contractSystem, latestOnly } from './shared/api.js';
-import { h, replace, loading, empty, announce, queryParam, openDialog } from './shared/dom.js';
+import { h, replace, loading, empty, announce, queryParam, openDialog, focusWithin, restoreFocus } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, numberValue } from './shared/forms.js';
 import { requireSession } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
@@ -45,17 +45,9 @@ async function showPeople() {
     location.href = 'page_staff_detail.html?staff_id=' + encodeURIComponent(openForm.elements.staff_id.value.trim());
   });
 
-  const peopleList = document.getElementById('people-list');
   const dueList = document.getElementById('due-list');
-  replace(peopleList, loading('Loading people…'));
   replace(dueList, loading('Loading evaluations due…'));
-
-  const people = await knownPeople();
-  replace(document.getElementById('open-people'), people.map((p) => h('option', { value: p.staff_id }, p.name)));
-  replace(peopleList, people.length
-    ? h('ul', { class: 'people-list' }, people.map((p) => h('li', {}, personLink(p.staff_id, p.name, roleGroupLabel(p.role_group)))))
-    : empty('👥', 'No people are known to the contract system yet. Create a contract to add someone, or open a person by their staff id.',
-      h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html' }, 'Create a contract')));
+  const people = await showKnownPeople();
 
   try {
     const before = new Date(Date.now() + 14 * 86400000).toISOString();
@@ -78,6 +70,27 @@ async function showPeople() {
   }
 }
 
+/** The people list from the contract system; [] (and a retry) when it cannot be reached. */
+async function showKnownPeople() {
+  const peopleList = document.getElementById('people-list');
+  replace(peopleList, loading('Loading people…'));
+  let people;
+  try {
+    people = await knownPeople();
+  } catch (error) {
+    replace(peopleList, h('div', { class: 'notice', role: 'alert' },
+      h('p', {}, `We could not reach the contract system, so its people cannot be listed right now. ${error.humanMessage}`),
+      h('button', { type: 'button', class: 'btn', onclick: showKnownPeople }, 'Try again')));
+    return [];
+  }
+  replace(document.getElementById('open-people'), people.map((p) => h('option', { value: p.staff_id }, p.name)));
+  replace(peopleList, people.length
+    ? h('ul', { class: 'people-list' }, people.map((p) => h('li', {}, personLink(p.staff_id, p.name, roleGroupLabel(p.role_group)))))
+    : empty('👥', 'No people are known to the contract system yet. Create a contract to add someone, or open a person by their staff id.',
+      h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html' }, 'Create a contract')));
+  return people;
+}
+
 function personLink(id, name, sub) {
   return h('a', { class: 'person-link', href: 'page_staff_detail.html?staff_id=' + encodeURIComponent(id) },
     h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name)),
@@ -96,7 +109,8 @@ async function showPerson() {
     document.getElementById('person-sub').textContent = own ? 'Your growth journey: where you are, where you are heading, and the story so far.' : '';
     document.getElementById('person-avatar').textContent = '🌱';
   } else {
-    const people = await knownPeople();
+    // Unreachable, the contract system names nobody: the page goes on with the staff id.
+    const people = await knownPeople().catch(() => []);
     state.person = people.find((p) => p.staff_id === state.staffId) || null;
     renderPersonHead();
     renderLifecycleActions();
@@ -168,6 +182,7 @@ async function fetchLatestKpis() {
 function showKpis(list) {
   state.kpis = list;
   renderKpis();
+  renderLifecycleActions();
   fillKpiSelects();
 }
 
@@ -261,18 +276,21 @@ function renderKpis() {
   const toggle = document.getElementById('show-inactive');
   toggle.closest('label').lastChild.textContent = ` Show inactive KPIs and their history (${inactiveCount})`;
   const shown = state.kpis.filter((k) => state.showInactive || k.status !== 'inactive');
+  // A redraw (after a status change, a score poll) gives the focus back to the same card's button.
+  const focused = focusWithin(cards, 'data-kpi-id');
   if (!shown.length) {
     replace(cards, empty('🌱', state.kpis.length
       ? 'No active KPIs right now. Their history is kept: tick “Show inactive KPIs” to see it.'
       : session.isStaffOnly ? 'You have no KPIs yet. They appear when your contract is set up.'
         : 'No KPIs yet. They are assigned when a contract is created for this person.',
     session.isManager && !state.kpis.length ? h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html?staff_id=' + encodeURIComponent(state.staffId) }, 'Create a contract') : null));
-    return;
+  } else {
+    const sorted = [...shown].sort((a, b) => (a.status === 'inactive') - (b.status === 'inactive')
+      || (a.module?.display_order ?? 0) - (b.module?.display_order ?? 0));
+    replace(cards, h('ul', { class: 'cards' }, sorted.map(kpiCard)));
+    for (const kpi of sorted) drawChart(kpi);
   }
-  const sorted = [...shown].sort((a, b) => (a.status === 'inactive') - (b.status === 'inactive')
-    || (a.module?.display_order ?? 0) - (b.module?.display_order ?? 0));
-  replace(cards, h('ul', { class: 'cards' }, sorted.map(kpiCard)));
-  for (const kpi of sorted) drawChart(kpi);
+  restoreFocus(cards, focused, document.getElementById('kpis-heading'));
 }
 
 function kpiCard(kpi) {
@@ -283,10 +301,10 @@ function kpiCard(kpi) {
   const hasScores = kpi.current_score !== undefined; // absent for a staff-only token
   const nameId = `kpi-${kpi.id}-name`;
 
-  const addBtn = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'aria-describedby': nameId },
+  const addBtn = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'aria-describedby': nameId, 'data-action': 'add-entry' },
     session.isStaffOnly ? 'Add a reflection' : 'Add entry');
   addBtn.addEventListener('click', () => startEntry(kpi));
-  const journalBtn = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': nameId }, 'View journal');
+  const journalBtn = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': nameId, 'data-action': 'journal' }, 'View journal');
   journalBtn.addEventListener('click', () => {
     document.getElementById('filter-kpi').value = kpi.id;
     renderJournal();
@@ -294,8 +312,9 @@ function kpiCard(kpi) {
   });
   let statusBtn = null;
   // A required KPI is HR's to deactivate (the service refuses a manager); don't offer it.
-  if (session.isManager && (inactive || !kpi.is_required || session.isAdmin)) {
-    statusBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-describedby': nameId }, inactive ? 'Reactivate' : 'Deactivate');
+  // Someone who has left gets their KPIs back by a new contract, not one by one.
+  if (session.isManager && (inactive || !kpi.is_required || session.isAdmin) && !(inactive && state.person?.exited)) {
+    statusBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-describedby': nameId, 'data-action': 'status' }, inactive ? 'Reactivate' : 'Deactivate');
     statusBtn.addEventListener('click', () => askStatusChange(kpi, inactive ? 'active' : 'inactive', statusBtn));
   }
 
@@ -429,9 +448,25 @@ statusForm.addEventListener('submit', async (event) => {
 
 // ---------------------------------------------------------------- employment changes (managers, via the contract system)
 
+/** Whether the person has left: the contract system's word, or (when it does not know them) every KPI inactive. */
+function hasLeft() {
+  if (state.person) return Boolean(state.person.exited);
+  return state.kpis.length > 0 && state.kpis.every((k) => k.status === 'inactive');
+}
+
 function renderLifecycleActions() {
   if (!session.isManager) return;
   const actions = document.getElementById('person-actions');
+  const left = hasLeft();
+  if (actions.dataset.left === String(left)) return; // drawn already: a KPI reload keeps the focus on them
+  actions.dataset.left = String(left);
+  if (left) {
+    // No role change or exit for someone who has gone: a new contract re-hires them, with their history.
+    replace(actions, h('p', { class: 'small' }, 'They have left. ',
+      h('a', { href: 'page_hr_contracting.html?staff_id=' + encodeURIComponent(state.staffId) }, 'A new contract re-hires them'),
+      ', with their KPIs and history.'));
+    return;
+  }
   const roleBtn = h('button', { type: 'button', class: 'btn' }, 'Record a role change');
   const exitBtn = h('button', { type: 'button', class: 'btn btn-quiet' }, 'Record an exit');
   roleBtn.addEventListener('click', () => openLifecycle('role', roleBtn));
@@ -455,9 +490,11 @@ function openLifecycle(kind, opener) {
   document.getElementById('lifecycle-title').textContent = kind === 'role' ? 'Record a role change' : 'Record an exit';
   const opts = Object.entries(ROLE_GROUPS).map(([v, t]) => h('option', { value: v }, t));
   replace(lifecycleForm.elements.from_role_group, opts.map((o) => o.cloneNode(true)));
-  replace(lifecycleForm.elements.to_role_group, opts);
+  // No new role picked yet (not the current one, which the simulator refuses): the person chooses.
+  replace(lifecycleForm.elements.to_role_group, h('option', { value: '' }, 'Choose the new role group…'), opts);
   if (state.person?.role_group) lifecycleForm.elements.from_role_group.value = state.person.role_group;
-  openDialog(lifecycleDialog, opener);
+  // An exit takes its button away: the focus goes to what stands there instead.
+  openDialog(lifecycleDialog, () => (opener.isConnected ? opener : document.querySelector('#person-actions a')));
 }
 
 lifecycleForm.addEventListener('submit', async (event) => {
@@ -479,6 +516,7 @@ lifecycleForm.addEventListener('submit', async (event) => {
       state.person.exited = true;
     }
     renderPersonHead();
+    renderLifecycleActions();
     lifecycleDialog.close();
     announce('Sent. The KPIs update in a moment.');
     if (await refreshKpisUntilChanged(before, { timeout: 15000 })) loadJournal();
@@ -530,11 +568,14 @@ function wireTabs() {
 // load wins, and older pages are only added on top of the entries that are drawn.
 const startJournalLoad = latestOnly();
 let journalBusy = false;
-async function loadJournal({ more = false } = {}) {
+// Where the focus was in the journal when a redraw began (an entry just decided, say): it goes back there.
+let journalFocus = null;
+async function loadJournal({ more = false, focus = null } = {}) {
   if (more && journalBusy) return;
   const isLatest = startJournalLoad();
   journalBusy = true;
   const list = document.getElementById('journal-list');
+  journalFocus = focus || focusWithin(list, 'data-entry-id') || journalFocus;
   if (!more) replace(list, loading('Loading the journal…'));
   list.setAttribute('aria-busy', 'true');
   try {
@@ -545,6 +586,8 @@ async function loadJournal({ more = false } = {}) {
     state.entries = more ? state.entries.concat(page.items || []) : page.items || [];
     state.nextCursor = page.next_cursor || null;
     renderJournal();
+    restoreFocus(list, journalFocus, document.getElementById('journal-heading'));
+    journalFocus = null;
     for (const kpi of state.kpis) if (state.charts.has(kpi.id) || document.getElementById(`chart-${kpi.id}`)) {
       state.charts.get(kpi.id)?.destroy();
       state.charts.delete(kpi.id);
@@ -691,12 +734,11 @@ function journalEntry(entry, kpi, decision) {
 }
 
 function approvalBox(entry, kpi) {
-  const form = h('form', { class: 'approval-box', novalidate: true, 'aria-label': `Decide on “${entry.title || 'this entry'}”` });
   const notesId = `notes-${entry.id}`;
   // An inactive KPI's scores stay as they were left: a score change waits for a reactivation
   // (the journal refuses it), while a reflection can still be approved or declined.
   const frozen = kpi?.status === 'inactive' && SCORE_MOVING_TYPES.has(entry.entry_type);
-  form.append(
+  const form = h('form', { class: 'approval-box', novalidate: true, 'aria-label': `Decide on “${entry.title || 'this entry'}”` },
     h('p', { class: 'form-error', 'data-form-error': '', role: 'alert', tabindex: '-1' }),
     h('div', { class: 'field' }, h('label', { for: notesId }, 'Notes for the decision (optional)'),
       h('textarea', { id: notesId, name: 'notes', rows: 2 })),
@@ -712,10 +754,12 @@ function approvalBox(entry, kpi) {
     if (notes) body.notes = notes;
     for (const b of form.querySelectorAll('button')) b.disabled = true;
     const before = state.kpis;
+    // The decided entry is redrawn without this box: the focus goes to the entry.
+    const focus = { keyAttr: 'data-entry-id', key: entry.id, action: null };
     try {
       await api(`/hr/journal/${entry.id}/approval`, { method: 'POST', body });
       announce(decision === 'approve' ? 'Approved. It now counts on the journal.' : 'Declined, with your notes kept in the journal.');
-      await loadJournal();
+      await loadJournal({ focus });
       if (decision === 'approve' && SCORING_TYPES.has(entry.entry_type)) {
         if (await refreshKpisUntilChanged(before)) loadJournal();
       }
@@ -724,7 +768,7 @@ function approvalBox(entry, kpi) {
         // Decided elsewhere meanwhile, or the KPI was deactivated: the reload redraws this box,
         // so say it in the status toast.
         announce(error.humanMessage);
-        loadJournal();
+        loadJournal({ focus });
         return;
       }
       showErrors(form, error);
@@ -747,7 +791,8 @@ function wireEntryForm() {
     entryForm.querySelector('[data-for=staff]').hidden = false;
     entryForm.querySelector('button[type=submit]').textContent = 'Share reflection';
   } else {
-    replace(typeSelect, WRITABLE_ENTRY_TYPES.map((t) => h('option', { value: t }, entryTypeLabel(t))));
+    // A self reflection is the person's own voice: a manager's entry of that type would read as theirs.
+    replace(typeSelect, WRITABLE_ENTRY_TYPES.filter((t) => t !== 'self_reflection').map((t) => h('option', { value: t }, entryTypeLabel(t))));
     entryForm.querySelector('[data-for=manager]').hidden = false;
   }
   typeSelect.addEventListener('change', syncEntryFields);

@@ -76,3 +76,23 @@ export function openDialog(dialog, opener) {
   }, { once: true });
   dialog.showModal();
 }
+
+/** Where the focus is inside `container`, to find it again after a redraw: the `keyAttr` of its
+ * nearest keyed ancestor (a KPI id, an entry id) and its own `data-action`; null if elsewhere. */
+export function focusWithin(container, keyAttr) {
+  const active = document.activeElement;
+  const keyed = active && container.contains(active) ? active.closest(`[${keyAttr}]`) : null;
+  return keyed ? { keyAttr, key: keyed.getAttribute(keyAttr), action: active.dataset.action || null } : null;
+}
+
+/** After a redraw took the focus with it, give it to the same place again (the keyed element's
+ * action, the keyed element, or `fallback`); a focus the person has moved meanwhile stays put. */
+export function restoreFocus(container, where, fallback) {
+  const active = document.activeElement;
+  if (!where || (active && active !== document.body)) return;
+  const keyed = container.querySelector(`[${where.keyAttr}="${CSS.escape(where.key)}"]`);
+  const target = (keyed && where.action && keyed.querySelector(`[data-action="${CSS.escape(where.action)}"]`)) || keyed || fallback;
+  if (!target) return;
+  if (!target.hasAttribute('tabindex') && target.tabIndex < 0) target.setAttribute('tabindex', '-1');
+  target.focus();
+}

@@ -90,16 +90,22 @@ class Browser:
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
-    def axe_violations(self) -> list[dict[str, Any]]:
-        """WCAG 2.1 A/AA violations axe-core finds on the page as it is now."""
+    def axe_violations(self, rules: list[str] | None = None) -> list[dict[str, Any]]:
+        """WCAG 2.1 A/AA violations axe-core finds on the page as it is now (or, given rules,
+        those of the named rules, such as the best practice `heading-order`)."""
         if not AXE.exists():
             pytest.fail(f"{AXE} is missing: run `make frontend-install`")
         self.page.add_script_tag(path=str(AXE))
+        run_only = (
+            {"type": "rule", "values": rules}
+            if rules
+            else {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}
+        )
         result = self.page.evaluate(
-            """async () => (await axe.run(document, {
-                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
-            })).violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+            """async (runOnly) => (await axe.run(document, {runOnly})).violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))""",
+            run_only,
         )
         return list(result)
 

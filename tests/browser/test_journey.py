@@ -690,7 +690,7 @@ def test_a_pending_score_on_a_kpi_deactivated_since_can_only_be_declined(
     added = kpi_card(manager, ADDED)
     form = fill_entry(page, added, "score_update", "Budget check", "Receipts all reconciled.")
     form.get_by_label("New score").fill("3")
-    form.get_by_label("Needs a second manager").check()
+    form.get_by_label("Hold for approval").check()
     form.get_by_role("button", name="Add entry").click()
     pending = page.locator("article.entry", has_text="Budget check")
     expect(pending.get_by_role("button", name="Approve")).to_be_visible()
