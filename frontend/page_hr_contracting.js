@@ -3,7 +3,7 @@
 // The contract itself belongs to the contract system (here its simulator), which publishes
 // ContractCreated with the kpi_selection; the assignment service attaches the KPIs from that event.
 
-import { api, contractSystem } from './shared/api.js';
+import { api, contractSystem, latestOnly } from './shared/api.js';
 import { h, replace, loading, empty, announce, queryParam } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, markInvalid, numberValue } from './shared/forms.js';
 import { requireSession, stopThePage } from './shared/session.js';
@@ -29,6 +29,7 @@ const state = {
   added: [], // [{module, custom_target}]
   loadedFor: null, // "templateId|roleGroup" the KPI lists were loaded for
   loaded: new Set(), // which of SOURCES have loaded
+  current: null, // someone already with us: {staffId, kpis} or {staffId, error} from the assignment service
 };
 
 if (!session.isManager) {
@@ -82,6 +83,7 @@ document.getElementById('next').addEventListener('click', async (event) => {
   next.disabled = true;
   try {
     if (STEPS[from] === 'contract' && !(await loadKpiChoices())) return;
+    if (STEPS[from + 1] === 'review') await loadCurrentKpis();
     if (state.step !== from) return; // the person went Back while the KPIs loaded
     if (STEPS[from + 1] === 'review') renderReview();
     showStep(from + 1);
@@ -323,26 +325,146 @@ function selection() {
   return { excluded, viaEvent, viaApi };
 }
 
+const readCurrent = latestOnly();
+
+/** Someone already with us: their KPIs as the assignment service holds them now (inactive ones
+ * too), for the review. A failure is kept as such: the review says so and the contract can still go. */
+async function loadCurrentKpis() {
+  const who = personSummary();
+  if (who.isNew || !who.staffId) {
+    state.current = null;
+    return;
+  }
+  const isLatest = readCurrent();
+  let current;
+  try {
+    const kpis = await api(`/hr/staff/${encodeURIComponent(who.staffId)}/kpis`, { query: { status: 'all' } });
+    current = { staffId: who.staffId, kpis: Array.isArray(kpis) ? kpis : [] };
+  } catch (error) {
+    current = { staffId: who.staffId, error };
+  }
+  if (isLatest()) state.current = current;
+}
+
+/** The KPIs this contract gives, as the review lists them: [{module, required, added, target}]. */
+function contractKpis() {
+  const included = kpiSections().flatMap((s) => s.items.filter((i) => !state.excluded.has(i.module.id)));
+  return [
+    ...included.map((i) => ({ module: i.module, required: i.locked === 'required' })),
+    ...state.added.map((a) => ({ module: a.module, added: true, target: a.custom_target ?? null })),
+  ];
+}
+
+function kpiLine(item, { targetKept = false } = {}) {
+  return h('li', {}, item.module.name,
+    item.required ? [h('span', { 'aria-hidden': 'true' }, ' 🔒'), h('span', { class: 'visually-hidden' }, ' (required)')] : '',
+    item.added ? [' (added', item.target !== null && !targetKept ? `, target ${formatScore(item.target, item.module.score_type)}` : '', ')'] : '',
+    item.added && item.target !== null && targetKept ? ' (their current target stays)' : '');
+}
+
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function renderReview() {
   const who = personSummary();
   const template = state.templates.find((t) => t.id === form.querySelector('input[name=template_id]:checked')?.value);
-  const included = kpiSections().flatMap((s) => s.items.filter((i) => !state.excluded.has(i.module.id)).map((i) => ({ ...i, section: s.id })));
+  const roleGroup = form.elements.role_group.value;
+  const kpis = contractKpis();
   const switchedOff = kpiSections().flatMap((s) => s.items.filter((i) => state.excluded.has(i.module.id)));
+  const current = !who.isNew && state.current?.staffId === who.staffId ? state.current : null;
+  const story = current?.kpis ? whatChangesForThem(who, roleGroup, kpis, current.kpis) : null;
   replace(document.getElementById('review'),
     h('div', { class: 'review-grid' },
       h('div', {},
         h('dl', { class: 'facts' },
           h('dt', {}, 'Person'), h('dd', {}, who.name, who.isNew ? ' (new)' : ''),
           h('dt', {}, 'Template'), h('dd', {}, template ? template.name : '—'),
-          h('dt', {}, 'Role group'), h('dd', {}, roleGroupLabel(form.elements.role_group.value)),
-          h('dt', {}, 'KPIs'), h('dd', { 'data-testid': 'kpi-count' }, String(included.length + state.added.length)))),
+          h('dt', {}, 'Role group'), h('dd', {}, roleGroupLabel(roleGroup)),
+          h('dt', {}, 'KPIs'), h('dd', { 'data-testid': 'kpi-count' }, story ? story.count : String(kpis.length)))),
       h('div', {},
-        h('h3', {}, 'They will start with'),
-        h('ul', { class: 'tips' },
-          included.map((i) => h('li', {}, i.module.name, i.locked === 'required'
-            ? [h('span', { 'aria-hidden': 'true' }, ' 🔒'), h('span', { class: 'visually-hidden' }, ' (required)')] : '')),
-          state.added.map((a) => h('li', {}, a.module.name, ' (added', a.custom_target !== null && a.custom_target !== undefined ? `, target ${formatScore(a.custom_target, a.module.score_type)}` : '', ')'))),
-        switchedOff.length ? h('p', { class: 'muted small' }, 'Switched off: ', switchedOff.map((i) => i.module.name).join(', ')) : null)));
+        current?.error ? currentKpisUnknown(current.error) : null,
+        story ? story.body : [
+          h('h3', {}, 'They will start with'),
+          h('ul', { class: 'tips' }, kpis.map((item) => kpiLine(item)))],
+        switchedOffLines(switchedOff, story ? story.activeIds : new Set()))));
+}
+
+/** The KPIs switched off on this contract; one the person already holds stays theirs all the same. */
+function switchedOffLines(switchedOff, activeIds) {
+  const names = (items) => items.map((i) => i.module.name).join(', ');
+  const stays = switchedOff.filter((i) => activeIds.has(i.module.id));
+  const off = switchedOff.filter((i) => !activeIds.has(i.module.id));
+  return [
+    off.length ? h('p', { class: 'muted small' }, 'Switched off: ', names(off)) : null,
+    stays.length ? h('p', { class: 'muted small' }, 'Switched off on this contract, but already theirs, so they keep it: ', names(stays)) : null,
+  ];
+}
+
+/** The assignment service did not answer: say so, offer to ask again, and let the review be today's. */
+function currentKpisUnknown(error) {
+  return h('div', { class: 'notice', role: 'alert', 'data-review': 'current-unknown' },
+    h('p', {}, 'Their current KPIs could not be loaded, so this review lists only what the contract brings. ',
+      'You can still create the contract: KPIs they already hold stay with them and are not assigned twice. ',
+      error.humanMessage || error.message),
+    h('button', {
+      type: 'button', class: 'btn',
+      onclick: async (event) => {
+        event.currentTarget.disabled = true;
+        await loadCurrentKpis();
+        renderReview();
+        document.getElementById('h-review').focus();
+      },
+    }, 'Try again'));
+}
+
+/** For someone already with us: what they keep, what this contract adds (new, or coming back with
+ * their history), what is already theirs, and a word on their role when the contract's differs.
+ * A contract never retires a KPI: only a role change or an exit does. */
+function whatChangesForThem(who, roleGroup, kpis, held) {
+  const active = held.filter((k) => k.status === 'active');
+  const activeIds = new Set(active.map((k) => k.kpi_module_id));
+  const heldBefore = new Set(held.filter((k) => k.status !== 'active').map((k) => k.kpi_module_id));
+  const already = kpis.filter((i) => activeIds.has(i.module.id));
+  const adds = kpis.filter((i) => !activeIds.has(i.module.id));
+  const comingBack = adds.filter((i) => heldBefore.has(i.module.id));
+  const fresh = adds.filter((i) => !heldBefore.has(i.module.id));
+  const theirRole = who.person?.role_group;
+  const count = `${active.length + adds.length}: they keep ${active.length}, this contract adds ${adds.length}`;
+
+  const body = [
+    theirRole && theirRole !== roleGroup ? h('p', { class: 'notice notice-info', 'data-review': 'role-note' },
+      `This contract is for the ${roleGroupLabel(roleGroup).toLowerCase()} role group; ${who.name} is in the ${roleGroupLabel(theirRole).toLowerCase()} role group now. `,
+      `A contract does not change their role, so the KPIs of their ${roleGroupLabel(theirRole).toLowerCase()} role stay active. `,
+      'To move them to the new role’s KPIs, record a role change on ',
+      h('a', { href: `page_staff_detail.html?staff_id=${encodeURIComponent(who.staffId)}` }, 'their page'),
+      ` (“Record a role change”, from ${roleGroupLabel(theirRole).toLowerCase()} to ${roleGroupLabel(roleGroup).toLowerCase()}).`) : null,
+
+    h('section', { class: 'review-part', 'data-review': 'keep' },
+      h('h3', {}, 'What they keep'),
+      active.length
+        ? [h('p', {}, `Their ${plural(active.length, 'active KPI')} stay with them: a new contract keeps every KPI they hold, and its history carries on.`),
+          h('details', {},
+            h('summary', {}, `Show the ${plural(active.length, 'KPI')} they hold now`),
+            h('ul', { class: 'tips' }, active.map((k) => h('li', {}, k.module?.name || 'A KPI'))))]
+        : h('p', {}, heldBefore.size
+          ? 'No KPIs are active for them right now: the ones they held before rest with their history.'
+          : 'No KPIs are active for them yet.')),
+
+    h('section', { class: 'review-part', 'data-review': 'adds' },
+      h('h3', {}, 'What this contract adds'),
+      !adds.length ? h('p', {}, 'Nothing new: every KPI of this contract is already theirs.') : null,
+      fresh.length ? [h('p', {}, `New for them (${fresh.length}):`),
+        h('ul', { class: 'tips', 'data-review': 'new' }, fresh.map((item) => kpiLine(item)))] : null,
+      comingBack.length ? [h('p', {}, `Coming back (${comingBack.length}): they held these before, and this contract makes them active again with their history.`),
+        h('ul', { class: 'tips', 'data-review': 'back' }, comingBack.map((item) => kpiLine(item)))] : null),
+
+    already.length ? h('section', { class: 'review-part', 'data-review': 'already' },
+      h('h3', {}, 'Already theirs'),
+      h('p', {}, `${plural(already.length, 'KPI')} of this contract ${already.length === 1 ? 'is' : 'are'} already active for them, so ${already.length === 1 ? 'it is' : 'they are'} not assigned twice:`),
+      h('ul', { class: 'tips' }, already.map((item) => kpiLine(item, { targetKept: true })))) : null,
+  ];
+  return { count, body, activeIds };
 }
 
 form.addEventListener('submit', async (event) => {
