@@ -11,7 +11,7 @@ import { knownPeople } from './shared/people.js';
 import {
   ENTRY_TYPES, WRITABLE_ENTRY_TYPES, ROLE_GROUPS, categoryLabel, roleGroupLabel, entryTypeLabel,
   growth, trendLabel, formatScore, formatPercentOf1, formatDate, formatDateTime, formatShortDate, formatShortDateTime,
-  dueLabel, initials, scaleOf, shortId,
+  dueLabel, initials, scaleOf, shortId, waitedLabel,
 } from './shared/format.js';
 
 const session = await requireSession();
@@ -31,7 +31,12 @@ const state = {
   showInactive: false,
   charts: new Map(),
   person: null,
+  // Entries of this person awaiting a decision (managers): a count, with "+" when there are more.
+  awaiting: null,
 };
+// A page of what awaits approval on the People page, and the most a person's count reads.
+const AWAITING_PAGE = 20;
+const AWAITING_COUNTED = 200;
 
 // ---------------------------------------------------------------- people index (managers)
 
@@ -48,6 +53,7 @@ async function showPeople() {
   const dueList = document.getElementById('due-list');
   replace(dueList, loading('Loading evaluations due…'));
   const people = await showKnownPeople();
+  showAwaiting(people);
 
   try {
     const before = new Date(Date.now() + 14 * 86400000).toISOString();
@@ -91,8 +97,63 @@ async function showKnownPeople() {
   return people;
 }
 
-function personLink(id, name, sub) {
-  return h('a', { class: 'person-link', href: 'page_staff_detail.html?staff_id=' + encodeURIComponent(id) },
+// ---------------------------------------------------------------- waiting for approval (managers)
+
+/** What awaits a decision across everyone, the longest waiting first, a page at a time. */
+function showAwaiting(people) {
+  const list = document.getElementById('awaiting-list');
+  const more = document.getElementById('awaiting-more');
+  const names = new Map(people.map((p) => [p.staff_id, p.name]));
+  const shown = [];
+  let cursor = null;
+  let busy = false;
+
+  async function load(next) {
+    if (busy) return;
+    busy = true;
+    const button = document.getElementById('awaiting-more-button');
+    button.disabled = true;
+    if (!next) replace(list, loading('Loading what is waiting for approval…'));
+    list.setAttribute('aria-busy', 'true');
+    try {
+      const page = await api('/hr/journal/pending', { query: { limit: AWAITING_PAGE, cursor: next ? cursor : undefined } });
+      shown.push(...(page.items || []));
+      cursor = page.next_cursor || null;
+      more.hidden = !cursor;
+      replace(list, shown.length
+        ? h('ul', { class: 'people-list awaiting-list', 'aria-labelledby': 'awaiting-heading' }, shown.map((entry) => awaitingItem(entry, names)))
+        : empty('🌿', 'Nothing is waiting for approval. Reflections and held score changes appear here as they come in.'));
+      if (next) announce(`${page.items?.length || 0} more waiting for approval.`);
+    } catch (error) {
+      if (next) announce(error.humanMessage);
+      else {
+        replace(list, h('div', { class: 'notice', role: 'alert' },
+          h('p', {}, `We could not load what is waiting for approval. ${error.humanMessage}`),
+          h('button', { type: 'button', class: 'btn', onclick: () => load(false) }, 'Try again')));
+      }
+    } finally {
+      busy = false;
+      button.disabled = false;
+      list.setAttribute('aria-busy', 'false');
+    }
+  }
+
+  document.getElementById('awaiting-more-button').addEventListener('click', () => load(true));
+  load(false);
+}
+
+function awaitingItem(entry, names) {
+  const name = names.get(entry.staff_id) || `Staff member ${shortId(entry.staff_id)}`;
+  return h('li', { dataset: { entryId: entry.id } }, personLink(entry.staff_id, name, [
+    `${entry.title} · ${entry.module_name} · `,
+    h('time', { datetime: entry.created_at, title: formatDateTime(entry.created_at) }, waitedLabel(entry.created_at)),
+  ], { tab: 'journal', entry: entry.id }));
+}
+
+/** A link to a person's page (with more of its query, such as the journal tab and an entry). */
+function personLink(id, name, sub, query = {}) {
+  const params = new URLSearchParams({ staff_id: id, ...query });
+  return h('a', { class: 'person-link', href: 'page_staff_detail.html?' + params },
     h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name)),
     h('span', {}, h('strong', {}, name), h('br'), h('span', { class: 'muted small' }, sub)));
 }
@@ -129,6 +190,7 @@ async function showPerson() {
   if (!ok) return;
   await loadJournal();
   if (queryParam('tab') === 'journal') selectTab('journal', false);
+  if (queryParam('entry')) showEntry(queryParam('entry'));
   if (queryParam('new')) awaitTheNewContractsKpis();
 }
 
@@ -136,6 +198,34 @@ async function showPerson() {
 async function awaitTheNewContractsKpis() {
   if (!state.kpis.length) await waitForNewKpis();
   else if (await refreshKpisUntilChanged(state.kpis, { timeout: 15000 })) await loadJournal();
+}
+
+/** Open the journal on one entry (a link from "Waiting for approval"), when it is on the page. */
+function showEntry(entryId) {
+  selectTab('journal', false);
+  const entry = [...document.querySelectorAll('#journal-list article[data-entry-id]')]
+    .find((el) => el.dataset.entryId === entryId);
+  if (!entry) return;
+  entry.tabIndex = -1;
+  entry.scrollIntoView({ block: 'center' });
+  entry.focus({ preventScroll: true });
+}
+
+const startAwaitingCount = latestOnly();
+
+/** How many of this person's entries await a decision, for the summary (managers). */
+async function countAwaiting() {
+  if (!session.isManager) return;
+  const isLatest = startAwaitingCount();
+  try {
+    const page = await api('/hr/journal/pending', { query: { staff_id: state.staffId, limit: AWAITING_COUNTED } });
+    if (!isLatest()) return;
+    state.awaiting = `${(page.items || []).length}${page.next_cursor ? '+' : ''}`;
+  } catch {
+    if (!isLatest()) return;
+    state.awaiting = null; // the journal itself still shows each pending entry
+  }
+  renderSummary();
 }
 
 function renderPersonHead() {
@@ -264,7 +354,17 @@ function renderSummary() {
     Object.entries(counts).filter(([, n]) => n).map(([status, n]) => {
       const g = growth(status);
       return h('span', { class: `growth ${g.cls}` }, h('span', { 'aria-hidden': 'true' }, g.icon), `${n} ${g.label.toLowerCase()}`);
-    }));
+    }),
+    state.awaiting && state.awaiting !== '0'
+      ? h('a', {
+        class: 'chip chip-pending',
+        href: 'page_staff_detail.html?' + new URLSearchParams({ staff_id: state.staffId, tab: 'journal' }),
+        onclick: (event) => {
+          event.preventDefault();
+          selectTab('journal', true);
+        },
+      }, `${state.awaiting} awaiting approval`)
+      : null);
 }
 
 function renderKpis() {
@@ -586,6 +686,7 @@ async function loadJournal({ more = false, focus = null } = {}) {
     state.entries = more ? state.entries.concat(page.items || []) : page.items || [];
     state.nextCursor = page.next_cursor || null;
     renderJournal();
+    if (!more) countAwaiting(); // an entry held or decided since moves the count
     restoreFocus(list, journalFocus, document.getElementById('journal-heading'));
     journalFocus = null;
     for (const kpi of state.kpis) if (state.charts.has(kpi.id) || document.getElementById(`chart-${kpi.id}`)) {

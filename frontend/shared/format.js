@@ -151,6 +151,16 @@ export function dueLabel(iso) {
   return `Evaluation was due ${-days} days ago`;
 }
 
+/** How long an entry has waited for a decision: "Waiting 3 days", "Waiting 2 hours". */
+export function waitedLabel(iso) {
+  const minutes = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
+  const count = (n, unit) => `Waiting ${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (minutes < 2) return 'Waiting a moment';
+  if (minutes < 60) return count(minutes, 'minute');
+  if (minutes < 24 * 60) return count(Math.floor(minutes / 60), 'hour');
+  return count(Math.floor(minutes / (24 * 60)), 'day');
+}
+
 /** Two initials from a name, for an avatar. */
 export function initials(name) {
   const parts = String(name || '?').trim().split(/\s+/);

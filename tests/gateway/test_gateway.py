@@ -117,6 +117,7 @@ ROUTES = [
     ("GET", f"/api/v1/hr/staff/{STAFF}/kpis/{KPI}/journal", "journal"),
     ("POST", f"/api/v1/hr/staff/{STAFF}/kpis/{KPI}/journal", "journal"),
     ("POST", f"/api/v1/hr/journal/{ENTRY}/approval", "journal"),
+    ("GET", f"/api/v1/hr/journal/pending?staff_id={STAFF}&limit=5&cursor=abc", "journal"),
     ("GET", "/contract-sim/templates", "contract_sim"),
     ("POST", "/contract-sim/contracts", "contract_sim"),
 ]

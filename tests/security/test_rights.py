@@ -350,6 +350,12 @@ ROUTES = [
         {"hr_admin": OK, "manager": OK, "staff:own": 403, "staff:other": 403},
         prepare=a_pending_entry,
     ),
+    Route(
+        "journal",
+        "GET",
+        "/api/v1/hr/journal/pending",
+        {"hr_admin": 200, "manager": 200, "staff:own": 403, "staff:other": 403},
+    ),
     # Last: it deactivates what it finds.
     Route(
         "assignment",

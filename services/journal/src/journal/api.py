@@ -30,6 +30,10 @@ Cursor = Annotated[
     QueryParameter(max_length=200, description="the next_cursor of the previous page, unchanged"),
 ]
 
+StaffFilter = Annotated[
+    uuid.UUID | None, QueryParameter(description="only this staff member's entries")
+]
+
 
 def for_staff(entry: JournalEntry) -> JournalEntry:
     """What a staff-only caller sees of an entry: no number of the scoring at all, and no
@@ -116,12 +120,25 @@ class StaffJournalController(Controller):
 
 
 class ApprovalController(Controller):
-    """Decisions on entries created pending approval."""
+    """Entries created pending approval: what still awaits a decision, and the decisions."""
 
-    path = "/api/v1/hr/journal/{entry_id:uuid}"
+    path = "/api/v1/hr/journal"
     tags = ["journal"]
 
-    @post("/approval", opt=allow(Role.MANAGER))
+    @get("/pending", opt=allow(Role.MANAGER))
+    async def awaiting_approval(
+        self,
+        runtime: Services,
+        staff_id: StaffFilter = None,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> JournalPage:
+        """Entries awaiting a decision, the longest waiting first (`?staff_id=`: one person's)."""
+        return await handlers.awaiting_approval(
+            runtime.pool, staff_id=staff_id, cursor=cursor, limit=limit
+        )
+
+    @post("/{entry_id:uuid}/approval", opt=allow(Role.MANAGER))
     async def decide(
         self,
         principal: Caller,

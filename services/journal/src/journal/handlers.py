@@ -551,6 +551,21 @@ async def kpi_journal(
     return _page(rows, limit)
 
 
+async def awaiting_approval(
+    pool: Pool, *, staff_id: uuid.UUID | None, cursor: str | None, limit: int
+) -> JournalPage:
+    """The entries still awaiting a decision, across everyone or of one person, the longest
+    waiting first (hidden-from-staff ones and those of inactive KPIs too: they wait as well)."""
+    created_at, entry_id = cursors.read_cursor(cursor, cursors.LOWEST)
+    if staff_id is None:
+        rows = await pool.fetch(queries.AWAITING_APPROVAL, created_at, entry_id, limit + 1)
+    else:
+        rows = await pool.fetch(
+            queries.PERSON_AWAITING_APPROVAL, staff_id, created_at, entry_id, limit + 1
+        )
+    return _page(rows, limit)
+
+
 # The journal hears of a KPI, and of its status, from assignment's events some milliseconds
 # after assignment answered the request that made the change (seconds in a burst). A request that
 # meets the journal's last news of a KPI (unknown, or inactive) waits this long for newer news,

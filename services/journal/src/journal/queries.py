@@ -73,6 +73,9 @@ ENTRY_COLUMNS: Final = (
 
 _NUMERIC = {"float8": "numeric"}
 
+# The entry types that decide a pending entry (its related_entry_id).
+_DECISIONS = "('approval_granted', 'approval_declined')"
+
 
 def _unnest(columns: tuple[tuple[str, str], ...], first: int, alias: str) -> str:
     arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(columns))
@@ -154,10 +157,11 @@ SELECT * FROM appended ORDER BY staff_kpi_id, sequence
 @functools.cache
 def append_one(outbox: Outbox) -> str:
     """Append one entry on the KPI row as it was read, in one statement (its own transaction):
-    the row moves to the entry's sequence and scores, the entry is inserted and the events it
-    causes are queued. Should another writer have moved the row since it was read (its sequence
-    is not the entry's less one), nothing is written and no row is returned. The caller rings
-    the outbox's doorbell once the statement has committed.
+    the row moves to the entry's sequence and scores, the entry is inserted (and listed as
+    awaiting a decision when it is pending; a decision takes the entry it decides off that list)
+    and the events it causes are queued. Should another writer have moved the row since it was
+    read (its sequence is not the entry's less one), nothing is written and no row is returned.
+    The caller rings the outbox's doorbell once the statement has committed.
 
     The entry's columns are $1.., the row's scores follow, then the outbox arrays.
     """
@@ -179,7 +183,13 @@ WITH moved AS (
 ), appended AS (
     INSERT INTO hr.kpi_journal_entries ({_ENTRY_NAMES})
     SELECT {values} FROM moved
-    RETURNING id
+    RETURNING id, staff_id, created_at, is_pending_approval, entry_type, related_entry_id
+), awaiting AS (
+    INSERT INTO hr.journal_pending_entries (entry_id, staff_id, created_at)
+    SELECT id, staff_id, created_at FROM appended WHERE is_pending_approval
+), decided AS (
+    DELETE FROM hr.journal_pending_entries p USING appended a
+    WHERE p.entry_id = a.related_entry_id AND a.entry_type IN {_DECISIONS}
 ), queued AS (
     {outbox.queue_sql(outbox_at)} WHERE EXISTS (SELECT FROM moved)
 )
@@ -196,12 +206,12 @@ KPI_NEWS: Final = "SELECT staff_id, status FROM hr.journal_kpis WHERE staff_kpi_
 
 GET_ENTRY: Final = "SELECT * FROM hr.kpi_journal_entries WHERE id = $1"
 
-DECISION_ON: Final = """
+DECISION_ON: Final = f"""
 SELECT id FROM hr.kpi_journal_entries
-WHERE related_entry_id = $1 AND entry_type IN ('approval_granted', 'approval_declined')
+WHERE related_entry_id = $1 AND entry_type IN {_DECISIONS}
 """
 
-_ENTRY_VIEW = """
+_ENTRY_VIEW = f"""
 SELECT e.*, k.kpi_module_id, k.module_name,
        CASE WHEN NOT e.is_pending_approval THEN NULL
             WHEN d.entry_type = 'approval_granted' THEN 'approved'
@@ -211,7 +221,7 @@ FROM hr.kpi_journal_entries e
 JOIN hr.journal_kpis k ON k.staff_kpi_id = e.staff_kpi_id
 LEFT JOIN hr.kpi_journal_entries d
        ON e.is_pending_approval AND d.related_entry_id = e.id
-      AND d.entry_type IN ('approval_granted', 'approval_declined')
+      AND d.entry_type IN {_DECISIONS}
 """
 
 # Newest first (by when it happened), keyset-paginated: the cursor is the last row's key.
@@ -231,6 +241,29 @@ WHERE e.staff_kpi_id = $1
   AND (e.created_at, e.id) < ($3::timestamptz, $4::uuid)
 ORDER BY e.created_at DESC, e.id DESC
 LIMIT $5
+"""
+
+# Entries awaiting a decision, the longest waiting first, keyset-paginated: the cursor is the
+# last row's key. Driven by the small table of undecided entries (its index gives the order), so
+# the cost follows what is pending now, not the whole history of the journal.
+_AWAITING = f"""
+{_ENTRY_VIEW}
+JOIN hr.journal_pending_entries p ON p.entry_id = e.id
+"""
+
+AWAITING_APPROVAL: Final = f"""
+{_AWAITING}
+WHERE (p.created_at, p.entry_id) > ($1::timestamptz, $2::uuid)
+ORDER BY p.created_at, p.entry_id
+LIMIT $3
+"""
+
+PERSON_AWAITING_APPROVAL: Final = f"""
+{_AWAITING}
+WHERE p.staff_id = $1
+  AND (p.created_at, p.entry_id) > ($2::timestamptz, $3::uuid)
+ORDER BY p.created_at, p.entry_id
+LIMIT $4
 """
 
 # Oldest first, for replaying a KPI's journal.

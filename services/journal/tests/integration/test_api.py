@@ -282,6 +282,112 @@ async def test_staff_may_not_decide(journal_for):
     assert_problem(response, 403)
 
 
+# ---------------------------------------------------------------- waiting for approval
+
+AWAITING = "/api/v1/hr/journal/pending"
+
+
+async def awaiting(kpi: Journal, role: str = "manager", **params: Any) -> dict[str, Any]:
+    """One page of the entries awaiting a decision, as a manager (or `role`) asks for it."""
+    response = await kpi.client.get(AWAITING, params=params, headers=kpi.as_role(role))
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def all_awaiting(kpi: Journal, **params: Any) -> list[dict[str, Any]]:
+    """Every entry awaiting a decision, page after page."""
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await awaiting(kpi, **params, **({"cursor": cursor} if cursor else {}))
+        seen.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+async def test_entries_awaiting_a_decision_are_listed_the_longest_waiting_first(journal_for):
+    kpi = await journal_for()
+    held = await kpi.add("score_update", score=70, is_pending_approval=True)
+    reflection = await kpi.add("self_reflection", role="staff")
+    await kpi.add("observation")
+    hidden = await kpi.add("observation", is_pending_approval=True, is_visible_to_staff=False)
+    page = await awaiting(kpi, staff_id=str(kpi.kpi.staff_id))
+    assert [e["id"] for e in page["items"]] == [held["id"], reflection["id"], hidden["id"]]
+    assert page["next_cursor"] is None
+    [first, *_] = page["items"]
+    # the entries as the other journal routes give them
+    assert first == held | {"approval_status": "pending"}
+    assert first["module_name"] == "Attendance & Reliability"
+
+
+async def test_an_entry_leaves_the_list_once_decided(journal_for):
+    kpi = await journal_for()
+    approved = await kpi.add("score_update", score=70, is_pending_approval=True)
+    declined = await kpi.add("self_reflection", role="staff")
+    waiting = await kpi.add("score_adjustment", score_impact=5, is_pending_approval=True)
+    assert (await kpi.decide(approved["id"], "approve")).status_code == 201
+    assert (await kpi.decide(declined["id"], "decline")).status_code == 201
+    page = await awaiting(kpi, staff_id=str(kpi.kpi.staff_id))
+    assert [e["id"] for e in page["items"]] == [waiting["id"]]
+
+
+async def test_the_list_runs_across_everyone_and_pages_without_gaps_or_repeats(journal_for):
+    one, other = await journal_for(), await journal_for()
+    mine = []
+    for i in range(4):
+        for kpi in (one, other):
+            entry = await kpi.add("observation", title=f"Held {i}", is_pending_approval=True)
+            mine.append(entry["id"])
+    seen = await all_awaiting(one, limit=3)
+    ids = [e["id"] for e in seen]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if i in set(mine)] == mine
+    keys = [(e["created_at"], e["id"]) for e in seen]
+    assert keys == sorted(keys)
+    theirs = await all_awaiting(one, staff_id=str(other.kpi.staff_id), limit=3)
+    assert [e["id"] for e in theirs] == mine[1::2]
+
+
+async def test_a_pending_entry_of_an_inactive_kpi_still_waits_for_a_decision(
+    journal_for, assignment, ledger
+):
+    kpi = await journal_for()
+    reflection = await kpi.add("self_reflection", role="staff")
+    await assignment.change_status(kpi.kpi, KpiStatus.INACTIVE, "left the service")
+    await ledger.wait_for(kpi.kpi.staff_kpi_id, 3)
+    page = await awaiting(kpi, staff_id=str(kpi.kpi.staff_id))
+    assert [e["id"] for e in page["items"]] == [reflection["id"]]
+    assert (await kpi.decide(reflection["id"], "decline")).status_code == 201
+    assert (await awaiting(kpi, staff_id=str(kpi.kpi.staff_id)))["items"] == []
+
+
+async def test_staff_may_not_list_what_awaits_approval(journal_for):
+    kpi = await journal_for()
+    await kpi.add("self_reflection", role="staff")
+    for params in ({}, {"staff_id": str(kpi.kpi.staff_id)}):
+        response = await kpi.client.get(
+            AWAITING, params=params, headers=kpi.as_role("staff", kpi.kpi.staff_id)
+        )
+        assert_problem(response, 403)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"cursor": "bm9wZQ"}, "cursor"),
+        ({"staff_id": "someone"}, "staff_id"),
+    ],
+)
+async def test_bad_parameters_of_the_awaiting_list_are_400_naming_them(journal_for, params, field):
+    kpi = await journal_for()
+    response = await kpi.client.get(AWAITING, params=params, headers=kpi.as_role("manager"))
+    assert_problem(response, 400, field)
+
+
 # ---------------------------------------------------------------- staff
 
 

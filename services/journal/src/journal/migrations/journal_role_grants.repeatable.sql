@@ -18,6 +18,8 @@ DO $$ BEGIN
     GRANT USAGE ON SCHEMA hr TO kpi_journal_app;
     GRANT SELECT, INSERT ON hr.kpi_journal_entries TO kpi_journal_app;
     GRANT SELECT, INSERT, UPDATE ON hr.journal_kpis TO kpi_journal_app;
+    -- Entries awaiting a decision: added with the entry, removed with its decision.
+    GRANT SELECT, INSERT, DELETE ON hr.journal_pending_entries TO kpi_journal_app;
     -- The relay locks the rows it publishes (FOR UPDATE), which needs UPDATE.
     GRANT SELECT, INSERT, UPDATE, DELETE ON hr.journal_outbox TO kpi_journal_app;
     GRANT USAGE ON SEQUENCE hr.journal_outbox_id_seq TO kpi_journal_app;
