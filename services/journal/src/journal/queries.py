@@ -246,6 +246,8 @@ LIMIT $5
 # Entries awaiting a decision, the longest waiting first, keyset-paginated: the cursor is the
 # last row's key. Driven by the small table of undecided entries (its index gives the order), so
 # the cost follows what is pending now, not the whole history of the journal.
+# A listed entry that has a decision is skipped: a pod of the version before the list (in a
+# rolling deploy) decides without taking the entry off it.
 _AWAITING = f"""
 {_ENTRY_VIEW}
 JOIN hr.journal_pending_entries p ON p.entry_id = e.id
@@ -253,7 +255,7 @@ JOIN hr.journal_pending_entries p ON p.entry_id = e.id
 
 AWAITING_APPROVAL: Final = f"""
 {_AWAITING}
-WHERE (p.created_at, p.entry_id) > ($1::timestamptz, $2::uuid)
+WHERE (p.created_at, p.entry_id) > ($1::timestamptz, $2::uuid) AND d.id IS NULL
 ORDER BY p.created_at, p.entry_id
 LIMIT $3
 """
@@ -261,7 +263,7 @@ LIMIT $3
 PERSON_AWAITING_APPROVAL: Final = f"""
 {_AWAITING}
 WHERE p.staff_id = $1
-  AND (p.created_at, p.entry_id) > ($2::timestamptz, $3::uuid)
+  AND (p.created_at, p.entry_id) > ($2::timestamptz, $3::uuid) AND d.id IS NULL
 ORDER BY p.created_at, p.entry_id
 LIMIT $4
 """

@@ -333,6 +333,20 @@ async def test_an_entry_leaves_the_list_once_decided(journal_for):
     assert [e["id"] for e in page["items"]] == [waiting["id"]]
 
 
+async def test_a_decided_entry_left_on_the_list_by_an_older_version_is_not_listed(journal_for, db):
+    # A pod of the version before the list decides without taking the entry off it.
+    kpi = await journal_for()
+    decided = await kpi.add("score_update", score=70, is_pending_approval=True)
+    assert (await kpi.decide(decided["id"], "approve")).status_code == 201
+    await db.execute(
+        "INSERT INTO hr.journal_pending_entries (entry_id, staff_id, created_at)"
+        " SELECT id, staff_id, created_at FROM hr.kpi_journal_entries WHERE id = $1",
+        uuid.UUID(decided["id"]),
+    )
+    for params in ({"staff_id": str(kpi.kpi.staff_id)}, {}):
+        assert decided["id"] not in [e["id"] for e in await all_awaiting(kpi, **params)]
+
+
 async def test_the_list_runs_across_everyone_and_pages_without_gaps_or_repeats(journal_for):
     one, other = await journal_for(), await journal_for()
     mine = []
