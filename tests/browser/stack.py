@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "support"))
+
+from live import free_port  # noqa: E402
+
 BIN = Path(os.environ.get("KPI_BIN_DIR", REPO / ".venv" / "bin"))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(url: str, timeout: float, what: str) -> None:

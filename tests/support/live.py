@@ -26,14 +26,26 @@ from kpi_kit.settings import DEV_JWT_SECRET
 KPI = str(Path(sys.executable).with_name("kpi"))
 
 
+# Listening ports for the tests' own servers, below the kernel's ephemeral range (32768-60999
+# here) and the bench's 29001-29080: a port from the ephemeral range, free when picked, can be
+# taken by an outgoing connection (a service's own, to PostgreSQL or RabbitMQ) before the server
+# that was to listen on it starts ("address already in use").
+TEST_PORTS = range(21000, 29000)
+
+
 def free_port() -> int:
-    """A port the kernel says is free right now on 127.0.0.1."""
+    """A port nothing listens on right now on 127.0.0.1, outside the ephemeral range."""
+    import random
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    for port in random.sample(TEST_PORTS, 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {TEST_PORTS}")
 
 
 def service_env(
