@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from live import free_port  # noqa: E402
+from live import free_port as free_port  # noqa: E402  (test_signin takes it from here)
 
 BIN = Path(os.environ.get("KPI_BIN_DIR", REPO / ".venv" / "bin"))
 

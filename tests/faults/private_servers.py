@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import live
+
 
 class ServersUnavailable(RuntimeError):
     """The binaries needed to start a private server are not installed here."""
@@ -26,15 +28,8 @@ class ServersUnavailable(RuntimeError):
 
 def free_port(start: int, tries: int = 200) -> int:
     """The first port from `start` on which nothing listens on 127.0.0.1."""
-    for port in range(start, start + tries):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {start}..{start + tries}")
+    port: int = live.free_port(range(start, start + tries))
+    return port
 
 
 def wait_for_port(port: int, timeout: float) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,19 +33,21 @@ KPI = str(Path(sys.executable).with_name("kpi"))
 TEST_PORTS = range(21000, 29000)
 
 
-def free_port() -> int:
-    """A port nothing listens on right now on 127.0.0.1, outside the ephemeral range."""
+def free_port(candidates: Sequence[int] | None = None) -> int:
+    """A port nothing listens on right now on 127.0.0.1: the first free one of `candidates`, or
+    by default one at random below the ephemeral range (TEST_PORTS)."""
     import random
     import socket
 
-    for port in random.sample(TEST_PORTS, 200):
+    for port in random.sample(TEST_PORTS, 200) if candidates is None else candidates:
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {TEST_PORTS}")
+    raise RuntimeError("no free port among those tried")
 
 
 def service_env(
