@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ import jwt
 import pytest
 
 from kpi_contracts.enums import Role
-from kpi_kit.auth import decode_token, issue_token
+from kpi_kit.auth import authorize, decode_token, issue_token
 from kpi_kit.errors import Forbidden, Unauthorized
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
@@ -123,3 +124,8 @@ def test_a_token_verified_under_one_key_is_not_accepted_under_another() -> None:
     assert decode_token(SECRET, token).sub == "u1"
     with pytest.raises(Unauthorized):
         decode_token("another-secret-another-secret-another", token)
+
+
+def test_the_before_request_check_runs_on_the_event_loop() -> None:
+    # Litestar runs a sync before-request hook in a worker thread: a thread hop per request.
+    assert inspect.iscoroutinefunction(authorize)

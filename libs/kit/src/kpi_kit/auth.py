@@ -171,11 +171,13 @@ def allow(*roles: Role, own_person: bool = False) -> dict[str, Access]:
     return {ACCESS: Access(roles, own_person)}
 
 
-def authorize(request: Request[Any, Any, Any]) -> None:
+async def authorize(request: Request[Any, Any, Any]) -> None:
     """Before a route reads its body: 401 without a valid token, 403 without the right.
 
     Interfaces §2 answers the caller first: a request without a token is a 401 and one without
     the right a 403, whatever its body, which would otherwise be decoded and judged first.
+    Async though it awaits nothing: Litestar runs a sync hook in a worker thread, which doubled
+    the CPU of a GET.
     """
     access: Access | None = request.route_handler.opt.get(ACCESS)
     if access is None:
