@@ -18,6 +18,14 @@ AXE = REPO / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("KPI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
+# Without Playwright (`make browser-install` has not run: `make pytest` on a fresh machine) the
+# browser tests are not collected at all. Each module would skip itself, but one that imports
+# another's helpers would fail on that import first.
+try:
+    import playwright  # noqa: F401
+except ImportError:
+    collect_ignore_glob = ["test_*.py"]
+
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
