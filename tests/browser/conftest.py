@@ -18,6 +18,18 @@ AXE = REPO / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("KPI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
+
+def answer_problem(status: int, title: str, detail: str, **extra: Any) -> Callable[[Any], None]:
+    """A Playwright route handler answering as the services do: a problem+json `status`."""
+    body = json.dumps({"title": title, "status": status, "detail": detail, **extra})
+    return lambda route: route.fulfill(
+        status=status, content_type="application/problem+json", body=body
+    )
+
+
+unavailable = answer_problem(503, "Service Unavailable", "Try again shortly.")
+
+
 # Without Playwright (`make browser-install` has not run: `make pytest` on a fresh machine) the
 # browser tests are not collected at all. Each module would skip itself, but one that imports
 # another's helpers would fail on that import first.

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import Browser, answer_problem, unavailable
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
 pytestmark = pytest.mark.browser
@@ -109,14 +109,7 @@ def hold_template_kpis_but_the_team_leaders(page: Any) -> list[Any]:
 def fail_template_kpis(page: Any, template_id: str | None = None) -> None:
     """Answer the KPIs of one template (or of every one) with a 503 problem."""
     pattern = re.compile(rf"/hr/templates/{template_id}/kpis$") if template_id else TEMPLATE_KPIS
-    page.route(
-        pattern,
-        lambda route: route.fulfill(
-            status=503,
-            content_type="application/problem+json",
-            body='{"title": "Service Unavailable", "status": 503, "detail": "Try again shortly."}',
-        ),
-    )
+    page.route(pattern, unavailable)
 
 
 def test_manager_creates_a_contract_in_the_wizard(
@@ -413,11 +406,7 @@ def test_a_reflection_decided_elsewhere_first_says_so(
     # Another manager decides first: this one's decision is answered 409.
     page.route(
         re.compile(r"/hr/journal/[^/]+/approval$"),
-        lambda route: route.fulfill(
-            status=409,
-            content_type="application/problem+json",
-            body='{"title": "Conflict", "status": 409, "detail": "Someone has already decided."}',
-        ),
+        answer_problem(409, "Conflict", "Someone has already decided."),
     )
     page.goto(f"/page_staff_detail.html?staff_id={journey['staff_id']}&tab=journal")
     entry = page.locator("article.entry", has_text="Asking for a buddy shift")
@@ -669,11 +658,7 @@ def test_a_gateway_timeout_on_an_entry_says_it_may_have_been_saved(
     detail = "The request may have been applied: check before sending it again."
     page.route(
         re.compile(r"/hr/staff/[^/]+/kpis/[^/]+/journal$"),
-        lambda route: route.fulfill(
-            status=504,
-            content_type="application/problem+json",
-            body=f'{{"title": "Gateway timeout", "status": 504, "detail": "{detail}"}}',
-        ),
+        answer_problem(504, "Gateway timeout", detail),
     )
     card = kpi_card(manager, REQUIRED_KPI)
     form = fill_entry(page, card, "observation", "Timed out", "The gateway gave up waiting.")

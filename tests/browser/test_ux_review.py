@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import Browser, answer_problem, unavailable
 from tests.browser.test_journey import wizard_at_the_contract_step
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
@@ -110,14 +110,6 @@ def manager_on(browser: Browser, tab: str = "", pending: str | None = None) -> A
     return page
 
 
-def unavailable(route: Any) -> None:
-    route.fulfill(
-        status=503,
-        content_type="application/problem+json",
-        body='{"title": "Service Unavailable", "status": 503, "detail": "Try again shortly."}',
-    )
-
-
 def wizard_without(browser: Browser, failing: re.Pattern[str]) -> tuple[Any, Any]:
     """A manager's wizard whose first load of `failing` is answered 503; the page and its banner."""
     page = browser.page
@@ -207,16 +199,11 @@ def test_a_kpi_the_service_refuses_after_the_contract_is_said_without_field_name
     wrong = "must be at least the module's minimum score, 95"
     page.route(
         re.compile(r"/api/v1/hr/staff/[^/]+/kpis$"),
-        lambda route: route.fulfill(
-            status=422,
-            content_type="application/problem+json",
-            body=(
-                '{"title": "Unprocessable", "status": 422, "detail": "custom_target '
-                + wrong
-                + '", "errors": [{"field": "custom_target", "message": "'
-                + wrong
-                + '"}]}'
-            ),
+        answer_problem(
+            422,
+            "Unprocessable",
+            f"custom_target {wrong}",
+            errors=[{"field": "custom_target", "message": wrong}],
         ),
     )
     page.get_by_role("button", name="Next").click()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import Browser, unavailable
 from tests.browser.test_journey import REQUIRED_KPI, TEAM_LEADER_TEMPLATE
 from tests.browser.test_ux_review import (
     GALLERY_KPI,
@@ -21,7 +21,6 @@ from tests.browser.test_ux_review import (
     hire,
     kpis_of,
     record_exit,
-    unavailable,
 )
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect

@@ -345,10 +345,10 @@ async def append_entry(
     try:
         return await _append(pool, outbox, request)
     except UnknownKpi:
-        if not await _news_of_a_new_kpi(pool, staff_kpi_id):
+        if await _news_of_a_new_kpi(pool, staff_kpi_id) is None:
             raise
     except KpiInactive:
-        if not await _news_arrives(pool, staff_kpi_id, _is_active):
+        if await _news_arrives(pool, staff_kpi_id, _is_active) is None:
             raise
     return await _append(pool, outbox, request)
 
@@ -440,7 +440,7 @@ async def decide(
     try:
         return await _decide(pool, outbox, request)
     except KpiInactive as inactive:
-        if not await _news_arrives(pool, inactive.staff_kpi_id, _is_active):
+        if await _news_arrives(pool, inactive.staff_kpi_id, _is_active) is None:
             raise
     return await _decide(pool, outbox, request)
 
@@ -541,8 +541,8 @@ async def kpi_journal(
     """One staff KPI's journal, newest first."""
     created_at, entry_id = cursors.read_cursor(cursor, cursors.HIGHEST)
     news = await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)
-    if news is None and await _news_of_a_new_kpi(pool, staff_kpi_id):
-        news = await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)
+    if news is None:
+        news = await _news_of_a_new_kpi(pool, staff_kpi_id)
     if news is None or news["staff_id"] != staff_id:
         raise NotFound(f"No KPI {staff_kpi_id} for staff member {staff_id}")
     rows = await pool.fetch(
@@ -595,30 +595,31 @@ def _is_active(news: asyncpg.Record | None) -> bool:
     return news is not None and news["status"] == KpiStatus.ACTIVE
 
 
-async def _news_of_a_new_kpi(pool: Pool, staff_kpi_id: uuid.UUID) -> bool:
-    """Whether news of a KPI the journal has not heard of arrives within the wait."""
+async def _news_of_a_new_kpi(pool: Pool, staff_kpi_id: uuid.UUID) -> asyncpg.Record | None:
+    """The news of a KPI the journal has not heard of, if it arrives within the wait."""
     made = events.minted_at(staff_kpi_id)
     if made is None or not -5 <= (_now() - made).total_seconds() <= NEW_KPI_SECONDS:
-        return False  # a wrong id, most likely
+        return None  # a wrong id, most likely
     return await _news_arrives(pool, staff_kpi_id, _heard_of)
 
 
 async def _news_arrives(
     pool: Pool, staff_kpi_id: uuid.UUID, arrived: Callable[[asyncpg.Record | None], bool]
-) -> bool:
-    """Whether the journal's news of a KPI comes to satisfy `arrived` within the wait."""
+) -> asyncpg.Record | None:
+    """The journal's news of a KPI once it satisfies `arrived`, or None if not within the wait."""
     if _waiting.count >= MOST_WAITING:
-        return False
+        return None
     _waiting.count += 1
     try:
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + NEWS_WAIT_SECONDS, 0.01
         while loop.time() < deadline:
             await asyncio.sleep(pause)
-            if arrived(await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)):
-                return True
+            news = await pool.fetchrow(queries.KPI_NEWS, staff_kpi_id)
+            if arrived(news):
+                return news
             pause = min(pause * 2, 0.2)
-        return False
+        return None
     finally:
         _waiting.count -= 1
 
