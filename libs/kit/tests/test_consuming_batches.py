@@ -143,7 +143,13 @@ async def test_a_batch_logs_a_line_per_batch_and_per_event_at_debug_only(
     async def all_applied() -> bool:
         return set(scripts) <= set(probe.applied())
 
+    async def all_logged() -> bool:
+        # A batch logs once it has committed, a moment after the probe saw it applied.
+        logged = [r for r in caplog.records if r.name == "kpi.consumer"]
+        return sum("a batch of" not in r.getMessage() for r in logged) >= len(scripts)
+
     await eventually(all_applied)
+    await eventually(all_logged)
     batches = [b for b in probe.batches if b[0].startswith("logged-")]
     lines = [r for r in caplog.records if r.name == "kpi.consumer"]
     assert all(r.levelno == logging.DEBUG for r in lines)  # metrics count them in production
