@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from assignment.app import definition as assignment_definition
@@ -57,22 +58,23 @@ class System:
         )
         return {m["id"] for m in response.json() if m["is_default_for_role"]}
 
-    async def hire(self) -> uuid.UUID:
-        """Announce a contract for a new person, as the contract system does."""
+    async def hire(self, at: datetime | None = None) -> uuid.UUID:
+        """Announce a contract for a new person, as the contract system does (dated `at`)."""
         staff_id = uuid.uuid4()
+        contract = ContractCreated(
+            staff_id=staff_id,
+            contract_id=uuid.uuid4(),
+            template_id=uuid.uuid4(),
+            role_group=ROLE_GROUP,
+        )
         await self.publisher.publish(
-            ContractCreated(
-                staff_id=staff_id,
-                contract_id=uuid.uuid4(),
-                template_id=uuid.uuid4(),
-                role_group=ROLE_GROUP,
-            )
+            msgspec.structs.replace(contract, occurred_at=at) if at else contract
         )
         return staff_id
 
-    async def hired_and_journaled(self) -> tuple[uuid.UUID, list[Any]]:
+    async def hired_and_journaled(self, at: datetime | None = None) -> tuple[uuid.UUID, list[Any]]:
         """Hire someone and wait until assignment lists their KPIs and the journal tells it."""
-        staff_id = await self.hire()
+        staff_id = await self.hire(at)
         kpis = await eventually(lambda: self.kpis(staff_id))
 
         async def journaled() -> bool:
@@ -211,3 +213,40 @@ async def test_an_exit_closes_the_journal_but_keeps_it(system: System):
     assert len(entries) == 2 * len(kpis)
     response = await system.append(kpis[0], entry_type="observation")
     assert response.status_code == 409
+
+
+async def test_an_exit_dated_before_a_managers_assignment_by_the_clocks_deactivates_it_too(
+    system: System,
+):
+    # The contract system's clock is its own: its events may be dated long before the server's
+    # time of a manager's action they follow (here a year; a late delivery does the same).
+    hired_at = datetime(2026, 1, 13, 9, 0, tzinfo=UTC)
+    staff_id, kpis = await system.hired_and_journaled(at=hired_at)
+    held = {k["kpi_module_id"] for k in kpis}
+    modules = await system.catalog.get("/api/v1/hr/kpi-modules", headers=system.manager)
+    extra = next(m["id"] for m in modules.json() if m["id"] not in held)
+    response = await system.assignment.post(
+        f"/api/v1/hr/staff/{staff_id}/kpis", json={"kpi_module_id": extra}, headers=system.manager
+    )
+    assert response.status_code == 201, response.text
+    by_hand = response.json()
+    await system.publisher.publish(
+        StaffExited(staff_id=staff_id, occurred_at=hired_at + timedelta(days=1))
+    )
+
+    async def all_inactive() -> list[Any]:
+        found: list[Any] = await system.kpis(staff_id)
+        return found if all(k["status"] == "inactive" for k in found) else []
+
+    after = await eventually(all_inactive)
+    assert len(after) == len(kpis) + 1
+
+    async def journaled_closed() -> bool:
+        response = await system.journal.get(
+            f"/api/v1/hr/staff/{staff_id}/kpis/{by_hand['id']}/journal", headers=system.manager
+        )
+        return any(e["title"].startswith("KPI deactivated") for e in response.json()["items"])
+
+    await eventually(journaled_closed)
+    response = await system.append(by_hand, entry_type="observation")
+    assert response.status_code == 409, response.text

@@ -1,5 +1,5 @@
 """Assignment rules as plain functions: what each lifecycle step gives a person, and how a person's
-KPIs converge to the same state whatever order the steps arrive in.
+KPIs converge to the same state whatever order the lifecycle events arrive in.
 
 KPIs belong to the person, not the contract: every rule here is about one `staff_id`. A step is
 one thing that happened to that person (a contract, a role change, an exit, a manager's action),
@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kpi_contracts.enums import Cause, KpiSource, KpiStatus, RoleGroup
 from kpi_contracts.events import ContractCreated, KpiSelection, RoleChanged, StaffExited
@@ -286,12 +286,14 @@ class Holding:
 Holdings = Mapping[uuid.UUID, Holding]
 
 
-def apply(holdings: Holdings, step: Step) -> dict[uuid.UUID, Holding]:
-    """A person's holdings after one more step.
+def apply(holdings: Holdings, step: Step, at: datetime | None = None) -> dict[uuid.UUID, Holding]:
+    """A person's holdings after one more step, what it changes dated `at` (default: when it
+    occurred; see `dated`).
 
     A module already active is not assigned twice (a renewal keeps what the person has and adds
     only what is new); a module the person held before is reactivated, with its history.
     """
+    at = at or step.occurred_at
     result = dict(holdings)
     kept = {w.kpi_module_id for w in step.assigns}
     retiring = set(result) if step.retires_all else set(step.retires)
@@ -299,14 +301,12 @@ def apply(holdings: Holdings, step: Step) -> dict[uuid.UUID, Holding]:
         held = result.get(module_id)
         if held is not None and held.is_active:
             result[module_id] = replace(
-                held, status=KpiStatus.INACTIVE, changed_at=step.occurred_at, reason=step.reason
+                held, status=KpiStatus.INACTIVE, changed_at=at, reason=step.reason
             )
     for module_id in step.reactivates:
         held = result.get(module_id)
         if held is not None and not held.is_active:
-            result[module_id] = replace(
-                held, status=KpiStatus.ACTIVE, changed_at=step.occurred_at, reason=None
-            )
+            result[module_id] = replace(held, status=KpiStatus.ACTIVE, changed_at=at, reason=None)
     for want in step.assigns:
         held = result.get(want.kpi_module_id)
         if held is None:
@@ -317,8 +317,8 @@ def apply(holdings: Holdings, step: Step) -> dict[uuid.UUID, Holding]:
                 is_required=want.is_required,
                 custom_target=want.custom_target,
                 contract_id=step.contract_id,
-                assigned_at=step.occurred_at,
-                changed_at=step.occurred_at,
+                assigned_at=at,
+                changed_at=at,
             )
         elif not held.is_active:
             result[want.kpi_module_id] = replace(
@@ -328,56 +328,105 @@ def apply(holdings: Holdings, step: Step) -> dict[uuid.UUID, Holding]:
                 is_required=want.is_required,
                 custom_target=want.custom_target,
                 contract_id=step.contract_id,
-                changed_at=step.occurred_at,
+                changed_at=at,
                 reason=None,
             )
     return result
 
 
-# Of steps that occurred at the same instant, which comes first: a contract, then what happens
-# within it, and an exit last. Then the step id, so that the order never depends on arrival.
-_SAME_INSTANT_ORDER = {
-    Cause.CONTRACT_CREATED: 0,
-    Cause.ROLE_CHANGED: 1,
-    Cause.MANUAL_ASSIGNMENT: 2,
-    Cause.STATUS_CHANGE: 3,
-    Cause.KPIS_DEACTIVATED: 4,
-    Cause.STAFF_EXITED: 5,
-}
+# A person's story has two clocks. Lifecycle events carry when they occurred by the contract
+# system's clock, and may arrive late or out of order: among themselves they are placed by that
+# time. A manager's action is taken on what the person holds when it is taken: it is placed right
+# after the newest lifecycle event that had arrived by then (and after the actions before it),
+# whatever its own time, so a late event that occurred earlier still applies to what the action
+# left (an exit deactivates a KPI assigned by hand a moment before the exit arrived).
+LIFECYCLE_EVENTS = frozenset({Cause.CONTRACT_CREATED, Cause.ROLE_CHANGED, Cause.STAFF_EXITED})
+
+# Of lifecycle events that occurred at the same instant, which comes first: a contract, then a
+# role change within it, and an exit last. Then the step id, so the order never depends on arrival.
+_SAME_INSTANT_ORDER = {Cause.CONTRACT_CREATED: 0, Cause.ROLE_CHANGED: 1, Cause.STAFF_EXITED: 2}
+
+_Place = tuple[datetime, int, str]
+_BEFORE_ANY_EVENT: _Place = (datetime.min.replace(tzinfo=UTC), -1, "")
 
 
-def occurrence_order(step: Step) -> tuple[datetime, int, str]:
-    """Where a step falls in a person's story: when it occurred, ties broken the same every time."""
+def is_lifecycle_event(step: Step) -> bool:
+    """Whether a step is one of the contract system's events (not a manager's action)."""
+    return step.cause in LIFECYCLE_EVENTS
+
+
+def occurrence_order(step: Step) -> _Place:
+    """Where a lifecycle event falls among a person's others: when it occurred, ties broken the
+    same every time."""
     return step.occurred_at, _SAME_INSTANT_ORDER[step.cause], str(step.step_id)
 
 
-def replay(steps: Iterable[Step]) -> dict[uuid.UUID, Holding]:
-    """A person's holdings after all their steps, applied in the order they occurred."""
+def story_order(arrived: Iterable[Step]) -> list[Step]:
+    """A person's steps, given in the order they arrived, in the order their story applies them:
+    lifecycle events by when they occurred, each manager's action right after the newest event
+    that had arrived before it."""
+    placed: list[tuple[_Place, int, int, Step]] = []
+    newest_event = _BEFORE_ANY_EVENT
+    for arrival, step in enumerate(arrived):
+        if is_lifecycle_event(step):
+            newest_event = max(newest_event, occurrence_order(step))
+            placed.append((occurrence_order(step), 0, 0, step))
+        else:
+            placed.append((newest_event, 1, arrival, step))
+    return [step for *_, step in sorted(placed, key=lambda p: p[:3])]
+
+
+@dataclass(frozen=True)
+class StorySoFar:
+    """Where a person's story stands before a step: when its newest lifecycle event occurred, and
+    the latest time any of its steps is dated (a manager's action by the server's clock)."""
+
+    newest_event: datetime | None = None
+    latest: datetime | None = None
+
+
+def dated(step: Step, story: StorySoFar) -> datetime:
+    """When the changes of a step that comes last in a person's story are dated: when it
+    occurred, or the story's latest time if that is later. So a KPI's changes are dated in the
+    order they happen, which the journal relies on (it keeps a KPI's newest news), even when a
+    late event follows a manager's action dated by the server's clock."""
+    if story.latest is None:
+        return step.occurred_at
+    return max(step.occurred_at, story.latest)
+
+
+def replay(arrived: Iterable[Step]) -> dict[uuid.UUID, Holding]:
+    """A person's holdings after all their steps (given in the order they arrived), applied in
+    story order, each dated as it would have been had the steps arrived in that order."""
     holdings: dict[uuid.UUID, Holding] = {}
-    for step in sorted(steps, key=occurrence_order):
-        holdings = apply(holdings, step)
+    latest: datetime | None = None
+    for step in story_order(arrived):
+        at = dated(step, StorySoFar(latest=latest))
+        holdings, latest = apply(holdings, step, at), at
     return holdings
 
 
-def arrives_in_order(step: Step, newest_before: datetime | None) -> bool:
-    """Whether a step occurred after every step the person already had (the common case).
+def arrives_in_order(step: Step, story: StorySoFar) -> bool:
+    """Whether a step comes last in its person's story, so it may be applied to what they hold
+    now (the common case): a manager's action always does; a lifecycle event when it occurred
+    after every event the person already had.
 
-    One at the same instant as the newest is not: where it falls among them is decided by
+    One at the same instant as the newest does not: where it falls among them is decided by
     `occurrence_order`, so it is settled by a replay, whatever order the two arrived in.
     """
-    return newest_before is None or step.occurred_at > newest_before
+    if not is_lifecycle_event(step):
+        return True
+    return story.newest_event is None or step.occurred_at > story.newest_event
 
 
-def settled_together(
-    steps: Sequence[Step], newest_before: Mapping[uuid.UUID, datetime | None]
-) -> list[bool]:
+def settled_together(steps: Sequence[Step], stories: Mapping[uuid.UUID, StorySoFar]) -> list[bool]:
     """Per step of a batch, whether it may be applied beside the others to what its person holds
-    now: it is its person's only step in the batch, and it arrives in order (`newest_before`:
-    each person's newest step before the batch). Any other step needs what an earlier one of the
+    now: it is its person's only step in the batch, and it arrives in order (`stories`: where
+    each person's story stood before the batch). Any other step needs what an earlier one of the
     batch wrote, or a replay, so it is settled on its own."""
     per_person = Counter(step.staff_id for step in steps)
     return [
-        per_person[step.staff_id] == 1 and arrives_in_order(step, newest_before[step.staff_id])
+        per_person[step.staff_id] == 1 and arrives_in_order(step, stories[step.staff_id])
         for step in steps
     ]
 

@@ -245,7 +245,7 @@ async def _settle_batch(
 ) -> None:
     steps = [_step_of(event, catalogue) for event, _ in items]
     held = await records.people(uow.conn, {step.staff_id for step in steps})
-    together = domain.settled_together(steps, {p: person.newest for p, person in held.items()})
+    together = domain.settled_together(steps, {p: person.story for p, person in held.items()})
     await records.settle_in_order(
         uow,
         [

@@ -1,5 +1,7 @@
 """Every SQL statement of the assignment service."""
 
+from assignment.domain import LIFECYCLE_EVENTS
+
 # Every change to one person's KPIs holds this advisory lock (two-key form: its own lock space).
 _PERSON_LOCK_SPACE = 1634954096
 
@@ -170,13 +172,21 @@ WHERE staff_id = $1
 ORDER BY {_HELD_ORDER}
 """
 
+# Where a person's story stands (domain.StorySoFar): when their newest lifecycle event occurred,
+# and the latest time any of their steps is dated.
+_EVENT_CAUSES = ", ".join(sorted(f"'{cause.value}'" for cause in LIFECYCLE_EVENTS))
+_STORY_SO_FAR = f"""
+max(occurred_at) FILTER (WHERE cause IN ({_EVENT_CAUSES})) AS newest_event,
+max(occurred_at) AS latest
+"""
+
 # What PERSON_RECORDS and RECORD_STEP read, for many people at once: each person's records and
-# when their newest step occurred (`newest` on each of their rows; one empty row for a person
-# with no records).
+# where their story stands (`newest_event` and `latest` on each of their rows; one empty row for
+# a person with no records).
 PEOPLE_RECORDS = f"""
 WITH people AS (SELECT DISTINCT unnest($1::uuid[]) AS staff_id),
-     newest AS (
-         SELECT staff_id, max(occurred_at) AS newest
+     story AS (
+         SELECT staff_id, {_STORY_SO_FAR}
          FROM hr.assignment_steps
          WHERE staff_id = ANY($1::uuid[])
          GROUP BY staff_id
@@ -187,20 +197,21 @@ WITH people AS (SELECT DISTINCT unnest($1::uuid[]) AS staff_id),
          WHERE staff_id = ANY($1::uuid[])
          ORDER BY staff_id, {_HELD_ORDER}
      )
-SELECT p.staff_id AS person, n.newest, h.*
-FROM people p LEFT JOIN newest n USING (staff_id) LEFT JOIN held h USING (staff_id)
+SELECT p.staff_id AS person, s.newest_event, s.latest, h.*
+FROM people p LEFT JOIN story s USING (staff_id) LEFT JOIN held h USING (staff_id)
 """
 
-# Records a step and reads, in the same round trip, the person's records and when their newest
-# earlier step occurred (`newest` is on every row; a person with no records gets one empty row).
+# Records a step and reads, in the same round trip, the person's records and where their story
+# stood before it (`newest_event` and `latest` are on every row; a person with no records gets
+# one empty row).
 RECORD_STEP = f"""
-WITH newest AS (SELECT max(occurred_at) AS at FROM hr.assignment_steps WHERE staff_id = $1),
+WITH story AS (SELECT {_STORY_SO_FAR} FROM hr.assignment_steps WHERE staff_id = $1),
      recorded AS (
          INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
          VALUES ($2, $1, $3, $4, $5::jsonb)
      )
-SELECT n.at AS newest, k.*
-FROM newest n LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
+SELECT s.newest_event, s.latest, k.*
+FROM story s LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
 """
 
 PERSON_STEPS = "SELECT step::text FROM hr.assignment_steps WHERE staff_id = $1 ORDER BY seq"

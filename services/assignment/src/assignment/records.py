@@ -151,9 +151,10 @@ async def settle(
 ) -> dict[uuid.UUID, StaffKpiRecord]:
     """Record a step of a person (whose lock is held) and write what it changes.
 
-    A step no older than the person's newest is applied to what they hold now; an older one
-    (delivered out of order) makes the person's whole record be replayed in occurred_at order,
-    and the difference is written: inserts, deactivations, reactivations, never a deletion.
+    A step that comes last in the person's story (`domain.arrives_in_order`) is applied to what
+    they hold now; an event delivered out of order makes the person's whole record be replayed
+    in story order, and the difference is written: inserts, deactivations, reactivations, never
+    a deletion.
     `modules` holds the facts already known; missing ones are read. The announcements carry
     `headers` (default: the unit of work's). Returns the person's records per module afterwards.
     """
@@ -166,11 +167,11 @@ async def settle(
         step.cause.value,
         _encode_step(step).decode(),
     )
-    newest = rows[0]["newest"]
+    story = _story_of(rows[0])
     records = {row["kpi_module_id"]: _record_of(row) for row in rows if row["id"] is not None}
     actual = _holdings(records)
-    if domain.arrives_in_order(step, newest):
-        desired = domain.apply(actual, step)
+    if domain.arrives_in_order(step, story):
+        desired = domain.apply(actual, step, domain.dated(step, story))
     else:
         steps = await conn.fetch(queries.PERSON_STEPS, step.staff_id)
         desired = domain.replay(_decode_step(row[0]) for row in steps)
@@ -191,20 +192,24 @@ async def settle(
     return records | written.by_module
 
 
+def _story_of(row: Record) -> domain.StorySoFar:
+    return domain.StorySoFar(newest_event=row["newest_event"], latest=row["latest"])
+
+
 @dataclass(frozen=True)
 class Person:
-    """What a person holds, and when their newest step occurred, as read under their lock."""
+    """What a person holds, and where their story stands, as read under their lock."""
 
-    newest: datetime | None
+    story: domain.StorySoFar
     records: dict[uuid.UUID, StaffKpiRecord]
 
 
 async def people(conn: Connection, staff_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Person]:
-    """Each person's records and newest step (read after their locks were taken)."""
+    """Each person's records and story so far (read after their locks were taken)."""
     rows = await conn.fetch(queries.PEOPLE_RECORDS, list(staff_ids))
     found: dict[uuid.UUID, Person] = {}
     for row in rows:
-        person = found.setdefault(row["person"], Person(row["newest"], {}))
+        person = found.setdefault(row["person"], Person(_story_of(row), {}))
         if row["id"] is not None:
             person.records[row["kpi_module_id"]] = _record_of(row)
     return found
@@ -235,9 +240,11 @@ async def settle_in_order(
     announced: list[tuple[events.Event, Mapping[str, str]]] = []
     for arrival in arrivals:
         step = arrival.step
-        records = held[step.staff_id].records
+        person = held[step.staff_id]
+        records = person.records
         actual = _holdings(records)
-        changes = domain.reconcile(actual, domain.apply(actual, step))
+        desired = domain.apply(actual, step, domain.dated(step, person.story))
+        changes = domain.reconcile(actual, desired)
         if not changes:
             continue
         if missing := _touched(changes) - modules.keys():

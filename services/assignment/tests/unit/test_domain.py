@@ -390,6 +390,34 @@ def test_a_manual_assignment_of_a_module_held_before_reactivates_it_as_manual():
 # ---------------------------------------------------------------- out-of-order arrival
 
 
+def test_an_exit_that_arrives_after_a_managers_assignment_deactivates_it():
+    # The contract system dates its events by its own clock (here, long before the server's):
+    # the exit occurred before the manager's assignment by the clocks, but arrived after it.
+    hire = contract_step(a_contract_created(at=T0))
+    server_now = T0 + timedelta(days=300)
+    by_hand = domain.manual_assignment(uuid.uuid4(), STAFF, server_now, NURSE[0].id)
+    leaving = domain.staff_exited(an_exit(at=T0 + timedelta(days=1)))
+
+    holdings = deliver([hire, by_hand, leaving])
+
+    assert not active(holdings)
+    assert holdings[NURSE[0].id].changed_at == server_now  # never before it was assigned
+    assert holdings[SUPPORT[0].id].reason == "Staff exited"
+    assert holdings == domain.replay([hire, by_hand, leaving])
+
+
+def test_a_renewal_that_arrives_after_a_managers_deactivation_reactivates_the_kpi():
+    hire = contract_step(a_contract_created(at=T0))
+    paused = domain.status_change(
+        uuid.uuid4(), STAFF, T0 + timedelta(days=300), SUPPORT[0].id, KpiStatus.INACTIVE
+    )
+    renewal = contract_step(a_contract_created(at=T0 + timedelta(days=1)))
+
+    holdings = deliver([hire, paused, renewal])
+
+    assert SUPPORT[0].id in active(holdings)
+
+
 def test_a_contract_older_than_the_exit_leaves_no_active_kpis():
     contract, leaving = contract_step(a_contract_created()), domain.staff_exited(an_exit())
 
@@ -399,13 +427,42 @@ def test_a_contract_older_than_the_exit_leaves_no_active_kpis():
     assert not active(holdings)
 
 
-def test_a_step_is_in_order_unless_an_earlier_arrival_occurred_later():
+def after_events_at(at: datetime | None, latest: datetime | None = None) -> domain.StorySoFar:
+    return domain.StorySoFar(newest_event=at, latest=latest or at)
+
+
+def test_an_event_is_in_order_unless_an_earlier_arrival_occurred_later():
     step = contract_step(a_contract_created(at=T0))
 
-    assert domain.arrives_in_order(step, None)
-    assert domain.arrives_in_order(step, T0 - timedelta(seconds=1))
-    assert not domain.arrives_in_order(step, T0)  # a tie: replayed, to be placed the same always
-    assert not domain.arrives_in_order(step, T0 + timedelta(seconds=1))
+    assert domain.arrives_in_order(step, domain.StorySoFar())
+    assert domain.arrives_in_order(step, after_events_at(T0 - timedelta(seconds=1)))
+    assert not domain.arrives_in_order(step, after_events_at(T0))  # a tie: replayed
+    assert not domain.arrives_in_order(step, after_events_at(T0 + timedelta(seconds=1)))
+
+
+def test_an_event_is_in_order_after_a_managers_action_dated_later_by_the_servers_clock():
+    step = domain.staff_exited(an_exit(at=T0 + timedelta(days=1)))
+    story = after_events_at(T0, latest=T0 + timedelta(days=300))
+
+    assert domain.arrives_in_order(step, story)
+    assert domain.dated(step, story) == T0 + timedelta(days=300)
+
+
+def test_a_managers_action_always_comes_last_in_the_story():
+    step = domain.manual_assignment(uuid.uuid4(), STAFF, T0, SUPPORT_OPTIONAL.id)
+
+    assert domain.arrives_in_order(step, after_events_at(T0 + timedelta(days=1)))
+
+
+def test_a_managers_action_is_placed_after_the_events_that_arrived_before_it():
+    hire = contract_step(a_contract_created(at=T0))
+    later = contract_step(a_contract_created(at=T0 + timedelta(days=5)))
+    earlier = domain.staff_exited(an_exit(at=T0 - timedelta(days=5)))
+    by_hand = domain.manual_assignment(uuid.uuid4(), STAFF, T0 + timedelta(days=400), NURSE[0].id)
+
+    placed = domain.story_order([hire, by_hand, later, earlier])
+
+    assert placed == [earlier, hire, by_hand, later]
 
 
 def test_a_batch_settles_together_only_each_persons_lone_step_that_arrives_in_order():
@@ -421,9 +478,14 @@ def test_a_batch_settles_together_only_each_persons_lone_step_that_arrives_in_or
         step_of(twice, T0 + timedelta(days=3)),
         step_of(first_ever, T0),
     ]
-    newest = {alone: T0, twice: T0, late: T0 + timedelta(days=1), first_ever: None}
+    stories = {
+        alone: after_events_at(T0),
+        twice: after_events_at(T0),
+        late: after_events_at(T0 + timedelta(days=1)),
+        first_ever: domain.StorySoFar(),
+    }
 
-    assert domain.settled_together(steps, newest) == [True, False, False, False, True]
+    assert domain.settled_together(steps, stories) == [True, False, False, False, True]
 
 
 def test_reconcile_never_deletes_what_the_replay_does_not_know():
@@ -454,10 +516,15 @@ def deliver(steps: list[domain.Step]) -> dict[uuid.UUID, Holding]:
     state: dict[uuid.UUID, Holding] = {}
     seen: list[domain.Step] = []
     for step in steps:
-        newest = max((s.occurred_at for s in seen), default=None)
+        story = domain.StorySoFar(
+            newest_event=max(
+                (s.occurred_at for s in seen if domain.is_lifecycle_event(s)), default=None
+            ),
+            latest=max((s.occurred_at for s in seen), default=None),
+        )
         seen.append(step)
-        if domain.arrives_in_order(step, newest):
-            desired = domain.apply(state, step)
+        if domain.arrives_in_order(step, story):
+            desired = domain.apply(state, step, domain.dated(step, story))
         else:
             desired = domain.replay(seen)
         changes = domain.reconcile(state, desired)
@@ -516,17 +583,43 @@ def some_step(draw: st.DrawFn, at: datetime) -> Any:
 
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[domain.Step], list[domain.Step]]:
+    """Steps in the order they arrive, and another order they could have arrived in: the same
+    managers' actions at the same places, the events between two of them (which the manager could
+    not have seen yet, or had all seen) in any order."""
     count = draw(st.integers(1, 7))
     # days drawn from a few, so that steps at the same instant are common
     offsets = draw(st.lists(st.integers(0, 6), min_size=count, max_size=count))
     steps = [some_step(draw, T0 + timedelta(days=d)) for d in offsets]
-    return steps, draw(st.permutations(steps))
+    other: list[domain.Step] = []
+    events: list[domain.Step] = []
+    for step in [*steps, None]:
+        if step is not None and domain.is_lifecycle_event(step):
+            events.append(step)
+            continue
+        other += draw(st.permutations(events))
+        events = []
+        if step is not None:
+            other.append(step)
+    return steps, other
 
 
 @settings(max_examples=300, deadline=None)
 @given(histories())
-def test_any_arrival_order_converges_to_the_state_of_in_order_delivery(history):
+def test_any_arrival_order_converges_to_the_state_of_delivery_in_story_order(history):
     steps, arrival = history
-    in_order = deliver(sorted(steps, key=domain.occurrence_order))
+    in_story_order = deliver(domain.story_order(steps))
 
-    assert deliver(arrival) == in_order
+    assert deliver(arrival) == in_story_order
+    assert deliver(steps) == in_story_order
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories())
+def test_a_replay_dates_every_kpis_changes_in_the_order_they_happen(history):
+    steps, _ = history
+    states = [domain.replay(domain.story_order(steps)[:n]) for n in range(len(steps) + 1)]
+
+    for before, after in itertools.pairwise(states):
+        for module_id, held in after.items():
+            if module_id in before:
+                assert held.changed_at >= before[module_id].changed_at
