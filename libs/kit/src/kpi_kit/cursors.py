@@ -28,8 +28,12 @@ def cursor_after(at: datetime, row_id: uuid.UUID) -> str:
 
 
 def read_cursor(cursor: str | None, start: Key) -> Key:
-    """The key a page continues after; `start` when there is no cursor."""
-    if cursor is None:
+    """The key a page continues after; `start` when there is no cursor.
+
+    An empty `?cursor=` is no cursor: it is how a client that passes the first page's cursor as
+    None encodes it (httpx, `requests` and URLSearchParams all do), so it asks for the first page.
+    """
+    if not cursor:
         return start
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()

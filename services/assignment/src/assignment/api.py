@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -156,11 +157,17 @@ class EvaluationController(Controller):
 
 # An RFC 3339 time (interfaces §3). Declared as a string and parsed here: as a `datetime`
 # parameter, a bare number was taken for a Unix timestamp, which the document does not allow.
-RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+# The offset's sign may arrive as a space: a `+` written into a URL unencoded
+# (`?before=2027-01-01T00:00:00+00:00`, as `datetime.isoformat()` gives it) reads as one.
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+ -]\d{2}:?\d{2})?$"
+_OFFSET_AFTER_SPACE = re.compile(r"(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})")
 
 
 def _instant(value: str) -> datetime:
     try:
+        spaced = _OFFSET_AFTER_SPACE.fullmatch(value)
+        if spaced:
+            value = f"{spaced[1]}+{spaced[2]}"
         when = datetime.fromisoformat(value.upper())
     except ValueError as exc:
         raise BadRequest(

@@ -566,6 +566,34 @@ async def test_evaluations_due_past_the_limit_are_named_by_a_next_link(assignmen
     assert seen == expected
 
 
+@pytest.mark.parametrize(
+    "before",
+    ["2100-01-01T00:00:00+00:00", "2100-01-01T10:00:00.5+10:00", "2100-01-01 00:00+0000"],
+)
+async def test_evaluations_due_take_an_offset_whose_plus_was_not_encoded(
+    assignment, person, as_role, before
+):
+    # `?before={when.isoformat()}` written straight into a URL sends the offset's `+` unencoded,
+    # and a query string reads `+` as a space.
+    response = await assignment.get(
+        f"/api/v1/hr/evaluations/due?before={before}&limit=5000", headers=as_role("manager")
+    )
+
+    assert response.status_code == 200, response.text
+    assert {k["id"] for k in response.json() if k["staff_id"] == str(person)}
+
+
+async def test_evaluations_due_take_an_empty_cursor_as_the_first_page(assignment, person, as_role):
+    first = await assignment.get(
+        "/api/v1/hr/evaluations/due",
+        params={"before": FAR_FUTURE, "limit": 5000, "cursor": None},
+        headers=as_role("manager"),
+    )
+
+    assert first.status_code == 200, first.text
+    assert {k["id"] for k in first.json() if k["staff_id"] == str(person)}
+
+
 async def test_evaluations_due_refuses_a_cursor_it_did_not_give(assignment, as_role):
     response = await assignment.get(
         "/api/v1/hr/evaluations/due", params={"cursor": "made-up"}, headers=as_role("manager")

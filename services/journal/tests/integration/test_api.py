@@ -795,6 +795,28 @@ async def test_a_kpis_journal_pages_newest_first(journal_for):
     assert sequences == list(range(12, 0, -1))
 
 
+async def test_a_journal_pages_from_a_cursor_of_none(journal_for):
+    # A client looping from `cursor = None` and passing it as is sends `?cursor=` first.
+    kpi = await journal_for()
+    for i in range(4):
+        await kpi.add(title=f"Note {i}")
+    sequences: list[int] = []
+    cursor = None
+    while True:
+        response = await kpi.client.get(
+            journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id),
+            params={"limit": 2, "cursor": cursor},
+            headers=kpi.as_role("manager"),
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        sequences += [e["sequence"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sequences == list(range(5, 0, -1))
+
+
 async def test_the_default_page_is_fifty(journal_for):
     kpi = await journal_for()
     await asyncio.gather(*(kpi.add() for _ in range(55)))
