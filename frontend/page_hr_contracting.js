@@ -495,7 +495,8 @@ function whatChangesForThem(who, roleGroup, kpis, held) {
   const count = `${active.length + adds.length}: they keep ${active.length}, this contract adds ${adds.length}`;
 
   const body = [
-    theirRole && theirRole !== roleGroup ? h('p', { class: 'notice notice-info', 'data-review': 'role-note' },
+    // Someone who has left holds no role's KPIs: the contract re-hires them in its own role group.
+    theirRole && theirRole !== roleGroup && !who.person?.exited ? h('p', { class: 'notice notice-info', 'data-review': 'role-note' },
       `This contract is for the ${roleGroupLabel(roleGroup).toLowerCase()} role group; ${who.name} is in the ${roleGroupLabel(theirRole).toLowerCase()} role group now. `,
       `A contract does not change their role, so the KPIs of their ${roleGroupLabel(theirRole).toLowerCase()} role stay active. `,
       'To move them to the new role’s KPIs, record a role change on ',

@@ -144,6 +144,18 @@ def test_the_kpi_step_of_a_rehire_marks_what_comes_back(open_browser: OpenBrowse
     expect(required).to_contain_text("Held before: comes back with its history")
 
 
+def test_a_rehire_in_another_role_group_is_not_told_their_old_roles_kpis_stay(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page, staff_id = with_us(manager, "Rawiri Elsewhere")
+    record_exit(page, staff_id)
+
+    review = review_for(page, staff_id, TEAM_LEADER_TEMPLATE)
+    expect(part(review, "new").get_by_text(TEAM_LEADER_KPI)).to_be_visible()
+    expect(part(review, "role-note")).to_have_count(0)
+
+
 def test_a_renewal_of_the_same_template_adds_nothing_twice(open_browser: OpenBrowser) -> None:
     manager = open_browser()
     page, staff_id = with_us(manager, "Rangi Renewed")
