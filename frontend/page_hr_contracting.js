@@ -4,7 +4,7 @@
 // ContractCreated with the kpi_selection; the assignment service attaches the KPIs from that event.
 
 import { api, contractSystem, latestOnly } from './shared/api.js';
-import { h, replace, loading, empty, announce, queryParam } from './shared/dom.js';
+import { h, replace, loading, empty, announce, queryParam, retryNotice } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, markInvalid, numberValue } from './shared/forms.js';
 import { requireSession, stopThePage } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
@@ -610,7 +610,7 @@ const SOURCES = [
   { key: 'allModules', what: 'the KPI gallery', from: 'the KPI catalogue', load: () => api('/hr/kpi-modules') },
 ];
 
-async function loadSources({ retry = false } = {}) {
+async function loadSources() {
   const missing = SOURCES.filter((source) => !state.loaded.has(source.key));
   replace(status, loading('Loading people and contract templates…'));
   const answers = await Promise.allSettled(missing.map((source) => source.load()));
@@ -623,16 +623,14 @@ async function loadSources({ retry = false } = {}) {
       failures.push(`Could not load ${source.what} from ${source.from}: ${answers[i].reason.humanMessage || answers[i].reason.message}`);
     }
   }
+  // Try again leaves the focus on the step being filled in once all is there, on itself if not.
   replace(status, failures.length
-    ? h('div', { class: 'notice', role: 'alert' }, h('p', {}, failures.join(' ')),
-      h('button', { type: 'button', class: 'btn', onclick: () => loadSources({ retry: true }) }, 'Try again'))
+    ? retryNotice(status, () => form.querySelector('.wizard-step.active h2'), failures.join(' '), loadSources)
     : null);
   renderPeople();
   // Drawn again only when they were asked for: a template already picked stays picked.
   if (missing.some((source) => source.key === 'templates')) renderTemplates();
   renderGalleryPick();
-  // The Try again button went with the banner.
-  if (retry && document.activeElement === document.body) form.querySelector('.wizard-step.active h2').focus();
 }
 
 function renderPeople() {
