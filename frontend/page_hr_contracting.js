@@ -4,7 +4,7 @@
 // ContractCreated with the kpi_selection; the assignment service attaches the KPIs from that event.
 
 import { api, contractSystem, latestOnly } from './shared/api.js';
-import { h, replace, loading, empty, announce, queryParam } from './shared/dom.js';
+import { h, replace, loading, empty, announce, queryParam, retryNotice } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, markInvalid, numberValue } from './shared/forms.js';
 import { requireSession, stopThePage } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
@@ -82,16 +82,25 @@ document.getElementById('next').addEventListener('click', async (event) => {
   // Held while the KPIs load: a second click would otherwise advance twice and skip their step.
   next.disabled = true;
   try {
-    if (STEPS[from] === 'contract' && !(await loadKpiChoices())) return;
+    if (STEPS[from] === 'contract') {
+      // Someone already with us: the KPI step shows what they hold, so it reads their KPIs too.
+      const [loaded] = await Promise.all([loadKpiChoices(), loadCurrentKpis()]);
+      if (!loaded) return;
+    }
     if (STEPS[from + 1] === 'review') await loadCurrentKpis();
     if (state.step !== from) return; // the person went Back while the KPIs loaded
+    if (STEPS[from + 1] === 'kpis') renderKpiStep();
     if (STEPS[from + 1] === 'review') renderReview();
     showStep(from + 1);
   } finally {
     next.disabled = false;
   }
 });
-document.getElementById('back').addEventListener('click', () => showStep(state.step - 1));
+document.getElementById('back').addEventListener('click', () => {
+  // Back from the review: its read of their KPIs is the newer one.
+  if (STEPS[state.step - 1] === 'kpis') renderKpiStep();
+  showStep(state.step - 1);
+});
 
 // ---------------------------------------------------------------- step 1: person
 
@@ -154,11 +163,7 @@ async function loadKpiChoices() {
     state.templateKpis = templateKpis;
     state.roleModules = roleModules;
     state.excluded = new Set();
-    state.added = state.added.filter((a) => !includedIds().has(a.module.id));
     state.loadedFor = key;
-    renderKpiGroups();
-    renderGalleryPick();
-    renderAdded();
     return true;
   } catch (error) {
     replace(groups, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
@@ -167,49 +172,103 @@ async function loadKpiChoices() {
   }
 }
 
-/** The KPI lists of step 3: template (required, optional), role defaults, universal. */
+/** Someone already with us, and what the assignment service said they hold (null for a new person). */
+function currentFor(who) {
+  return !who.isNew && state.current?.staffId === who.staffId ? state.current : null;
+}
+
+/** The modules the person holds now (active), and those they held before (inactive); empty for
+ * a new person or when their KPIs could not be read. */
+function holdings() {
+  const held = currentFor(personSummary())?.kpis || [];
+  const active = new Set(held.filter((k) => k.status === 'active').map((k) => k.kpi_module_id));
+  const before = new Set(held.filter((k) => k.status !== 'active' && !active.has(k.kpi_module_id)).map((k) => k.kpi_module_id));
+  return { active, before };
+}
+
+/** The KPI lists of step 3: template (required, optional), role defaults, universal; and, for
+ * someone already with us, those of them they hold now, apart: already theirs, so not a choice. */
 function kpiSections() {
+  const { active } = holdings();
   const templateIds = new Set(state.templateKpis.map((t) => t.kpi_module_id));
-  const required = state.templateKpis.filter((t) => t.is_required).map((t) => ({ module: t.module, target: t.custom_target, locked: 'required' }));
+  const required = state.templateKpis.filter((t) => t.is_required).map((t) => ({ module: t.module, target: t.custom_target, required: true, locked: 'required' }));
   const optional = state.templateKpis.filter((t) => !t.is_required).map((t) => ({ module: t.module, target: t.custom_target }));
   const universal = state.roleModules.filter((m) => (m.is_universal || !m.role_group) && !templateIds.has(m.id))
     .map((m) => ({ module: m, locked: 'universal' }));
   const defaults = state.roleModules.filter((m) => m.is_default_for_role && m.role_group && !templateIds.has(m.id))
     .map((m) => ({ module: m }));
+  const notHeld = (items) => items.filter((i) => !active.has(i.module.id));
+  const theirs = [...required, ...optional, ...defaults, ...universal].filter((i) => active.has(i.module.id))
+    .map((i) => ({ ...i, locked: 'theirs' }));
   return [
-    { id: 'required', title: 'Required by the template', note: 'Locked: every contract from this template includes them.', items: required },
-    { id: 'optional', title: 'Optional on the template', note: 'Switch off any that do not fit this person.', items: optional },
-    { id: 'defaults', title: `Defaults for ${roleGroupLabel(form.elements.role_group.value).toLowerCase()}s`, note: 'Everyone in this role group starts with these unless you switch them off.', items: defaults },
-    { id: 'universal', title: 'For everyone', note: 'The five universal KPIs apply to all staff.', items: universal },
+    { id: 'required', title: 'Required by the template', note: 'Locked: every contract from this template includes them.', items: notHeld(required) },
+    { id: 'optional', title: 'Optional on the template', note: 'Switch off any that do not fit this person.', items: notHeld(optional) },
+    { id: 'defaults', title: `Defaults for ${roleGroupLabel(form.elements.role_group.value).toLowerCase()}s`, note: 'Everyone in this role group starts with these unless you switch them off.', items: notHeld(defaults) },
+    { id: 'universal', title: 'For everyone', note: 'The five universal KPIs apply to all staff.', items: notHeld(universal) },
+    { id: 'theirs', title: 'Already theirs', note: 'This contract brings these too, and they hold them now: they stay theirs with their history and are not assigned twice.', items: theirs },
   ];
+}
+
+/** Whether a KPI of the step is in the contract: a locked one always, the others unless switched off. */
+function isOn(item) {
+  return Boolean(item.locked) || !state.excluded.has(item.module.id);
 }
 
 function includedIds() {
   const ids = new Set();
-  for (const section of kpiSections()) for (const item of section.items) if (!state.excluded.has(item.module.id)) ids.add(item.module.id);
+  for (const section of kpiSections()) for (const item of section.items) if (isOn(item)) ids.add(item.module.id);
   return ids;
 }
 
-function renderKpiGroups() {
-  const sections = kpiSections().filter((s) => s.items.length);
-  const groups = document.getElementById('kpi-groups');
-  if (!sections.length) {
-    replace(groups, empty('🧩', 'This template and role group bring no KPIs. Add some from the gallery below.'));
-    return;
-  }
-  replace(groups, sections.map((section) => h('div', { class: 'section', 'data-kpi-group': section.id },
-    h('h3', {}, section.title, ' ', h('span', { class: 'muted small' }, `(${section.items.length})`)),
-    h('p', { class: 'muted small' }, section.note),
-    h('ul', { class: 'kpi-pick-list' }, section.items.map((item) => kpiPick(item))))));
+/** The KPI step, for the person, template and role group chosen now. */
+function renderKpiStep() {
+  const who = personSummary();
+  const current = currentFor(who);
+  const { active } = holdings();
+  document.getElementById('h-kpis').textContent = who.isNew ? 'KPIs this person starts with' : 'KPIs this contract adds';
+  document.getElementById('kpis-intro').textContent = who.isNew
+    ? 'Required KPIs are locked by the template. Optional ones are on unless you switch them off. You can add more from the gallery.'
+    : 'A new contract keeps every KPI they hold now and adds these. Required KPIs are locked by the template; optional ones are on unless you switch them off. You can add more from the gallery.';
+  state.added = state.added.filter((a) => !includedIds().has(a.module.id) && !active.has(a.module.id));
+  renderKpiGroups(current);
+  renderGalleryPick();
+  renderAdded();
 }
 
-function kpiPick(item) {
+function renderKpiGroups(current) {
+  const heldBefore = holdings().before;
+  const sections = kpiSections().filter((s) => s.items.length);
+  const groups = document.getElementById('kpi-groups');
+  const unknown = current?.error ? h('p', { class: 'notice', 'data-kpi-step': 'current-unknown' },
+    'Their current KPIs could not be loaded, so KPIs they already hold may be listed here as if new. ',
+    'Those stay theirs and are not assigned twice; the review asks again.') : null;
+  const choices = sections.filter((s) => s.id !== 'theirs');
+  if (!sections.length) {
+    replace(groups, unknown, empty('🧩', 'This template and role group bring no KPIs. Add some from the gallery below.'));
+    return;
+  }
+  replace(groups, unknown,
+    choices.length ? null : h('p', { 'data-kpi-step': 'nothing-new' }, 'Nothing new: every KPI of this contract is already theirs. You can add more from the gallery below.'),
+    sections.map((section) => h('div', { class: 'section', 'data-kpi-group': section.id },
+      h('h3', {}, section.title, ' ', h('span', { class: 'muted small' }, `(${section.items.length})`)),
+      h('p', { class: 'muted small' }, section.note),
+      h('ul', { class: 'kpi-pick-list' }, section.items.map((item) => kpiPick(item, heldBefore))))));
+}
+
+const LOCKS = {
+  required: { icon: '🔒', words: 'Required', title: 'Required by the template' },
+  universal: { icon: '🔒', words: 'Applies to everyone', title: 'Applies to everyone' },
+  theirs: { icon: '✓', words: 'Already theirs', title: 'Already theirs: they hold it now' },
+};
+
+function kpiPick(item, heldBefore) {
   const m = item.module;
-  const on = !state.excluded.has(m.id);
+  const on = isOn(item);
   const inputId = `pick-${m.id}`;
-  const control = item.locked
-    ? h('span', { class: 'lock', title: item.locked === 'required' ? 'Required by the template' : 'Applies to everyone' },
-      h('span', { 'aria-hidden': 'true' }, '🔒'), h('span', { class: 'visually-hidden' }, item.locked === 'required' ? 'Required' : 'Applies to everyone'))
+  const lock = LOCKS[item.locked];
+  const control = lock
+    ? h('span', { class: 'lock', title: lock.title },
+      h('span', { 'aria-hidden': 'true' }, lock.icon), h('span', { class: 'visually-hidden' }, lock.words))
     : h('span', { class: 'switch' }, h('input', {
       type: 'checkbox', id: inputId, checked: on, 'data-module-id': m.id,
       onchange: (e) => {
@@ -224,18 +283,21 @@ function kpiPick(item) {
     h('span', { class: 'chip' }, categoryLabel(m.category)),
     h('div', { class: 'kpi-pick-detail' },
       h('span', {}, frequencyLabel(m.evaluation_frequency)),
-      m.target_score !== undefined ? h('span', {}, `Target ${formatScore(item.target ?? m.target_score, m.score_type)}${item.target !== undefined && item.target !== null ? ' (set by the template)' : ''}`) : null,
-      item.locked === 'required' ? h('span', { class: 'chip chip-lock' }, 'Required') : null));
+      // One already theirs keeps the target it has.
+      m.target_score !== undefined && item.locked !== 'theirs' ? h('span', {}, `Target ${formatScore(item.target ?? m.target_score, m.score_type)}${item.target !== undefined && item.target !== null ? ' (set by the template)' : ''}`) : null,
+      item.required ? h('span', { class: 'chip chip-lock' }, 'Required') : null,
+      heldBefore.has(m.id) ? h('span', { class: 'chip' }, 'Held before: comes back with its history') : null));
 }
 
 // the gallery: everything not already in the set
 
 function renderGalleryPick() {
   const included = includedIds();
+  const held = holdings().active; // already theirs, whichever contract brought it
   const addedIds = new Set(state.added.map((a) => a.module.id));
   const q = document.getElementById('gallery-search').value.trim().toLowerCase();
   const roleGroup = form.elements.role_group.value;
-  const candidates = state.allModules.filter((m) => !m.is_archived && !included.has(m.id) && !addedIds.has(m.id)
+  const candidates = state.allModules.filter((m) => !m.is_archived && !included.has(m.id) && !held.has(m.id) && !addedIds.has(m.id)
     && (!q || m.name.toLowerCase().includes(q) || (m.objective || '').toLowerCase().includes(q)))
     // this role group's own optional KPIs first, then the rest of the gallery
     .sort((a, b) => (b.role_group === roleGroup) - (a.role_group === roleGroup));
@@ -348,9 +410,9 @@ async function loadCurrentKpis() {
 
 /** The KPIs this contract gives, as the review lists them: [{module, required, added, target}]. */
 function contractKpis() {
-  const included = kpiSections().flatMap((s) => s.items.filter((i) => !state.excluded.has(i.module.id)));
+  const included = kpiSections().flatMap((s) => s.items.filter(isOn));
   return [
-    ...included.map((i) => ({ module: i.module, required: i.locked === 'required' })),
+    ...included.map((i) => ({ module: i.module, required: Boolean(i.required) })),
     ...state.added.map((a) => ({ module: a.module, added: true, target: a.custom_target ?? null })),
   ];
 }
@@ -371,8 +433,8 @@ function renderReview() {
   const template = state.templates.find((t) => t.id === form.querySelector('input[name=template_id]:checked')?.value);
   const roleGroup = form.elements.role_group.value;
   const kpis = contractKpis();
-  const switchedOff = kpiSections().flatMap((s) => s.items.filter((i) => state.excluded.has(i.module.id)));
-  const current = !who.isNew && state.current?.staffId === who.staffId ? state.current : null;
+  const switchedOff = kpiSections().flatMap((s) => s.items.filter((i) => !isOn(i)));
+  const current = currentFor(who);
   const story = current?.kpis ? whatChangesForThem(who, roleGroup, kpis, current.kpis) : null;
   replace(document.getElementById('review'),
     h('div', { class: 'review-grid' },
@@ -433,7 +495,8 @@ function whatChangesForThem(who, roleGroup, kpis, held) {
   const count = `${active.length + adds.length}: they keep ${active.length}, this contract adds ${adds.length}`;
 
   const body = [
-    theirRole && theirRole !== roleGroup ? h('p', { class: 'notice notice-info', 'data-review': 'role-note' },
+    // Someone who has left holds no role's KPIs: the contract re-hires them in its own role group.
+    theirRole && theirRole !== roleGroup && !who.person?.exited ? h('p', { class: 'notice notice-info', 'data-review': 'role-note' },
       `This contract is for the ${roleGroupLabel(roleGroup).toLowerCase()} role group; ${who.name} is in the ${roleGroupLabel(theirRole).toLowerCase()} role group now. `,
       `A contract does not change their role, so the KPIs of their ${roleGroupLabel(theirRole).toLowerCase()} role stay active. `,
       'To move them to the new role’s KPIs, record a role change on ',
@@ -547,7 +610,7 @@ const SOURCES = [
   { key: 'allModules', what: 'the KPI gallery', from: 'the KPI catalogue', load: () => api('/hr/kpi-modules') },
 ];
 
-async function loadSources({ retry = false } = {}) {
+async function loadSources() {
   const missing = SOURCES.filter((source) => !state.loaded.has(source.key));
   replace(status, loading('Loading people and contract templates…'));
   const answers = await Promise.allSettled(missing.map((source) => source.load()));
@@ -560,16 +623,14 @@ async function loadSources({ retry = false } = {}) {
       failures.push(`Could not load ${source.what} from ${source.from}: ${answers[i].reason.humanMessage || answers[i].reason.message}`);
     }
   }
+  // Try again leaves the focus on the step being filled in once all is there, on itself if not.
   replace(status, failures.length
-    ? h('div', { class: 'notice', role: 'alert' }, h('p', {}, failures.join(' ')),
-      h('button', { type: 'button', class: 'btn', onclick: () => loadSources({ retry: true }) }, 'Try again'))
+    ? retryNotice(status, () => form.querySelector('.wizard-step.active h2'), failures.join(' '), loadSources)
     : null);
   renderPeople();
   // Drawn again only when they were asked for: a template already picked stays picked.
   if (missing.some((source) => source.key === 'templates')) renderTemplates();
   renderGalleryPick();
-  // The Try again button went with the banner.
-  if (retry && document.activeElement === document.body) form.querySelector('.wizard-step.active h2').focus();
 }
 
 function renderPeople() {

@@ -3,7 +3,7 @@
 // own page without score numbers, effort weights or hidden entries: the API leaves those keys out.
 
 import { api, allLinkedPages, contractSystem, latestOnly } from './shared/api.js';
-import { h, replace, loading, empty, announce, queryParam, openDialog, focusWithin, restoreFocus } from './shared/dom.js';
+import { h, replace, loading, empty, announce, queryParam, openDialog, focusWithin, restoreFocus, retryNotice } from './shared/dom.js';
 import { showErrors, clearErrors, validateLocally, numberValue } from './shared/forms.js';
 import { requireSession } from './shared/session.js';
 import { renderNav } from './shared/nav.js';
@@ -50,11 +50,16 @@ async function showPeople() {
     location.href = 'page_staff_detail.html?staff_id=' + encodeURIComponent(openForm.elements.staff_id.value.trim());
   });
 
-  const dueList = document.getElementById('due-list');
-  replace(dueList, loading('Loading evaluations due…'));
+  replace(document.getElementById('due-list'), loading('Loading evaluations due…'));
   const people = await showKnownPeople();
   showAwaiting(people);
+  await showDue(people);
+}
 
+/** The people with evaluations due in the next two weeks, by name where the contract system knows them. */
+async function showDue(people) {
+  const dueList = document.getElementById('due-list');
+  replace(dueList, loading('Loading evaluations due…'));
   try {
     const before = new Date(Date.now() + 14 * 86400000).toISOString();
     const items = await allLinkedPages('/hr/evaluations/due', { query: { before, limit: 1000 } });
@@ -72,7 +77,8 @@ async function showPeople() {
       }))
       : empty('🗓️', 'Nothing is due in the next two weeks.'));
   } catch (error) {
-    replace(dueList, h('p', { class: 'notice' }, error.humanMessage));
+    replace(dueList, retryNotice(dueList, document.getElementById('due-heading'),
+      `We could not load the evaluations due. ${error.humanMessage}`, () => showDue(people)));
   }
 }
 
@@ -84,9 +90,8 @@ async function showKnownPeople() {
   try {
     people = await knownPeople();
   } catch (error) {
-    replace(peopleList, h('div', { class: 'notice', role: 'alert' },
-      h('p', {}, `We could not reach the contract system, so its people cannot be listed right now. ${error.humanMessage}`),
-      h('button', { type: 'button', class: 'btn', onclick: showKnownPeople }, 'Try again')));
+    replace(peopleList, retryNotice(peopleList, document.getElementById('people-heading'),
+      `We could not reach the contract system, so its people cannot be listed right now. ${error.humanMessage}`, showKnownPeople));
     return [];
   }
   replace(document.getElementById('open-people'), people.map((p) => h('option', { value: p.staff_id }, p.name)));
@@ -127,9 +132,8 @@ function showAwaiting(people) {
     } catch (error) {
       if (next) announce(error.humanMessage);
       else {
-        replace(list, h('div', { class: 'notice', role: 'alert' },
-          h('p', {}, `We could not load what is waiting for approval. ${error.humanMessage}`),
-          h('button', { type: 'button', class: 'btn', onclick: () => load(false) }, 'Try again')));
+        replace(list, retryNotice(list, document.getElementById('awaiting-heading'),
+          `We could not load what is waiting for approval. ${error.humanMessage}`, () => load(false)));
       }
     } finally {
       busy = false;

@@ -96,3 +96,23 @@ export function restoreFocus(container, where, fallback) {
   if (!target.hasAttribute('tabindex') && target.tabIndex < 0) target.setAttribute('tabindex', '-1');
   target.focus();
 }
+
+/** A load that failed, said in its region with a Try again button. The retry redraws the region,
+ * which takes the button (and the keyboard focus) with it: the focus lands on the new Try again
+ * when it fails again, else on `heading` (an element, or a function that finds it), unless the
+ * person has moved it meanwhile. */
+export function retryNotice(region, heading, message, retry) {
+  return h('div', { class: 'notice', role: 'alert' }, h('p', {}, message),
+    h('button', {
+      type: 'button', class: 'btn', 'data-action': 'retry',
+      onclick: async () => {
+        await retry();
+        const active = document.activeElement;
+        if (active && active !== document.body) return;
+        const target = region.querySelector('[data-action=retry]') || (typeof heading === 'function' ? heading() : heading);
+        if (!target) return;
+        if (!target.hasAttribute('tabindex') && target.tabIndex < 0) target.setAttribute('tabindex', '-1');
+        target.focus();
+      },
+    }, 'Try again'));
+}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Browser, answer_problem, unavailable
-from tests.browser.test_journey import wizard_at_the_contract_step
+from tests.browser.test_journey import TEAM_LEADER_TEMPLATE, wizard_at_the_contract_step
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
 pytestmark = pytest.mark.browser
@@ -265,6 +265,70 @@ def test_the_role_change_dialog_waits_for_the_new_role_group(open_browser: OpenB
     dialog.get_by_role("button", name="Send").click()
     expect(to).to_have_attribute("aria-invalid", "true")
     assert not sent, sent
+
+
+def test_a_contract_in_another_role_group_leaves_them_in_their_own(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Manaia Twohats")
+    # A team leader's contract for the support worker: its KPIs are added, the role is theirs still.
+    answer = page.request.post(
+        "/contract-sim/contracts",
+        data={"template_id": TEAM_LEADER_TEMPLATE, "staff_id": staff_id},
+        headers=bearer(page),
+    )
+    assert answer.ok, answer.text()
+    assert answer.json()["event"]["role_group"] == "team_leader"
+
+    page.goto(f"/page_staff_detail.html?staff_id={staff_id}")
+    expect(page.locator("#person-sub")).to_contain_text("Support worker")
+    page.get_by_role("button", name="Record a role change").click()
+    dialog = page.get_by_role("dialog", name="Record a role change")
+    expect(dialog.get_by_label("From role group")).to_have_value("support_worker")
+
+
+@pytest.mark.parametrize(
+    ("failing", "region", "heading"),
+    [
+        (r"/contract-sim/people$", "#people-list", "Known people"),
+        (r"/api/v1/hr/journal/pending\?", "#awaiting-list", "Waiting for approval"),
+        (r"/api/v1/hr/evaluations/due\?", "#due-list", "Evaluations due in the next two weeks"),
+    ],
+    ids=["people", "awaiting", "due"],
+)
+def test_try_again_on_the_people_page_keeps_the_keyboard_where_it_was(
+    open_browser: OpenBrowser, failing: str, region: str, heading: str
+) -> None:
+    manager = open_browser()
+    page = manager.page
+    page.route(re.compile(failing), unavailable)
+    manager.sign_in("manager")  # a manager lands on the People page
+    notice = page.locator(region).get_by_role("alert")
+    notice.get_by_role("button", name="Try again").focus()
+    page.keyboard.press("Enter")
+    # Still unreachable: the keyboard is on the new Try again, not dropped to the page.
+    expect(notice.get_by_role("button", name="Try again")).to_be_focused()
+
+    page.unroute(re.compile(failing))
+    page.keyboard.press("Enter")
+    expect(notice).to_have_count(0)
+    expect(page.get_by_role("heading", name=heading)).to_be_focused()
+
+
+def test_the_wizards_try_again_stays_in_reach_while_a_source_is_unreachable(
+    open_browser: OpenBrowser,
+) -> None:
+    page, banner = wizard_without(open_browser(), re.compile(r"/contract-sim/people$"))
+    banner.get_by_role("button", name="Try again").focus()
+    page.keyboard.press("Enter")
+    expect(banner.get_by_role("button", name="Try again")).to_be_focused()
+
+    page.unroute(re.compile(r"/contract-sim/people$"))
+    page.keyboard.press("Enter")
+    expect(banner).to_have_count(0)
+    expect(page.get_by_role("heading", name="Who is the contract for?")).to_be_focused()
 
 
 def test_the_people_page_says_when_the_contract_system_cannot_be_reached(

@@ -1,4 +1,5 @@
-"""The wizard's review for someone already with us: what they keep, what the contract adds.
+"""The wizard for someone already with us: its KPI step and its review, what they keep and what
+the contract adds.
 
 A contract keeps every KPI a person holds (only a role change or an exit retires one) and adds
 only what they do not hold actively yet, bringing back with its history what they held before.
@@ -14,10 +15,11 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Browser, unavailable
-from tests.browser.test_journey import REQUIRED_KPI, TEAM_LEADER_TEMPLATE
+from tests.browser.test_journey import REQUIRED_KPI, SWITCHED_OFF, TEAM_LEADER_TEMPLATE
 from tests.browser.test_ux_review import (
     GALLERY_KPI,
     SUPPORT_WORKER_TEMPLATE_ID,
+    UNIVERSAL,
     hire,
     kpis_of,
     record_exit,
@@ -42,15 +44,9 @@ def active_count(page: Any, staff_id: str) -> int:
     return sum(1 for k in kpis_of(page, staff_id) if k["status"] == "active")
 
 
-def review_for(
-    page: Any,
-    staff_id: str,
-    template_id: str,
-    role_group: str | None = None,
-    add: str | None = None,
-) -> Any:
+def kpi_step_for(page: Any, staff_id: str, template_id: str, role_group: str | None = None) -> Any:
     """The wizard opened for someone already with us (as their page's link opens it), at the
-    review of a contract from `template_id` (in `role_group`, with `add` from the gallery)."""
+    KPI step of a contract from `template_id` (in `role_group`); the step's KPI lists."""
     page.goto(f"/page_hr_contracting.html?staff_id={staff_id}")
     expect(page.get_by_label("Someone already with us")).to_be_checked()
     expect(page.get_by_label("Staff member", exact=True)).to_have_value(staff_id)
@@ -59,7 +55,20 @@ def review_for(
     if role_group:
         page.get_by_label("Role group").select_option(role_group)
     page.get_by_role("button", name="Next").click()
-    expect(page.get_by_role("heading", name="KPIs this person starts with")).to_be_visible()
+    expect(page.get_by_role("heading", name="KPIs this contract adds")).to_be_visible()
+    return page.locator("#kpi-groups")
+
+
+def review_for(
+    page: Any,
+    staff_id: str,
+    template_id: str,
+    role_group: str | None = None,
+    add: str | None = None,
+) -> Any:
+    """The wizard for someone already with us at the review of a contract from `template_id`
+    (in `role_group`, with `add` from the gallery)."""
+    kpi_step_for(page, staff_id, template_id, role_group)
     if add:
         page.get_by_label("Search the gallery").fill(add)
         page.get_by_role("button", name="Add", exact=True).click()
@@ -71,6 +80,80 @@ def review_for(
 def part(review: Any, name: str) -> Any:
     """One part of the review: keep, adds, already, new, back, role-note, current-unknown."""
     return review.locator(f"[data-review={name}]")
+
+
+def group(kpi_step: Any, name: str) -> Any:
+    """One list of the KPI step: required, optional, defaults, universal, theirs."""
+    return kpi_step.locator(f"[data-kpi-group={name}]")
+
+
+def test_the_kpi_step_of_a_renewal_shows_what_they_hold_as_theirs_not_as_choices(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page, staff_id = with_us(manager, "Mika Held")
+    held = active_count(page, staff_id)
+
+    step = kpi_step_for(page, staff_id, SUPPORT_WORKER_TEMPLATE_ID)
+    expect(page.get_by_role("heading", name="KPIs this person starts with")).to_have_count(0)
+    expect(group(step, "theirs").locator("li")).to_have_count(held)
+    # Optional on the template, and theirs already: nothing to switch on or off.
+    expect(group(step, "theirs").get_by_text(SWITCHED_OFF)).to_be_visible()
+    expect(step.get_by_role("checkbox")).to_have_count(0)
+    for choices in ("required", "optional", "defaults", "universal"):
+        expect(group(step, choices)).to_have_count(0)
+    expect(step).to_contain_text("Nothing new: every KPI of this contract is already theirs")
+    manager.assert_accessible()
+
+
+def test_the_kpi_step_offers_only_what_they_do_not_hold_and_the_review_agrees(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page, staff_id = with_us(manager, "Tane Widening")
+
+    # A team leader's contract for a support worker: it brings none of their support work KPIs.
+    step = kpi_step_for(page, staff_id, TEAM_LEADER_TEMPLATE)
+    expect(group(step, "required").get_by_text(TEAM_LEADER_KPI)).to_be_visible()
+    expect(group(step, "theirs").get_by_text(UNIVERSAL)).to_be_visible()
+    expect(group(step, "universal")).to_have_count(0)  # all five are theirs
+    # A KPI they hold from their own template is not offered from the gallery either.
+    page.get_by_label("Search the gallery").fill(REQUIRED_KPI)
+    expect(
+        page.get_by_label("KPI", exact=True).locator("option", has_text=REQUIRED_KPI)
+    ).to_have_count(0)
+    manager.assert_accessible()
+    manager.screenshot("18-wizard-kpi-step-someone-with-us")
+
+    page.get_by_label("Search the gallery").fill("")
+    page.get_by_role("button", name="Next").click()
+    review = page.locator("#review")
+    expect(part(review, "already").get_by_text(UNIVERSAL)).to_be_visible()
+    expect(part(review, "new").get_by_text(TEAM_LEADER_KPI)).to_be_visible()
+    expect(part(review, "new")).not_to_contain_text(UNIVERSAL)
+
+
+def test_the_kpi_step_of_a_rehire_marks_what_comes_back(open_browser: OpenBrowser) -> None:
+    manager = open_browser()
+    page, staff_id = with_us(manager, "Aperahama Back")
+    record_exit(page, staff_id)
+
+    step = kpi_step_for(page, staff_id, SUPPORT_WORKER_TEMPLATE_ID)
+    expect(group(step, "theirs")).to_have_count(0)
+    required = group(step, "required").locator("li", has_text=REQUIRED_KPI)
+    expect(required).to_contain_text("Held before: comes back with its history")
+
+
+def test_a_rehire_in_another_role_group_is_not_told_their_old_roles_kpis_stay(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page, staff_id = with_us(manager, "Rawiri Elsewhere")
+    record_exit(page, staff_id)
+
+    review = review_for(page, staff_id, TEAM_LEADER_TEMPLATE)
+    expect(part(review, "new").get_by_text(TEAM_LEADER_KPI)).to_be_visible()
+    expect(part(review, "role-note")).to_have_count(0)
 
 
 def test_a_renewal_of_the_same_template_adds_nothing_twice(open_browser: OpenBrowser) -> None:
@@ -158,7 +241,10 @@ def test_current_kpis_that_fail_to_load_leave_the_plain_review_and_say_so(
     page, staff_id = with_us(manager, "Kiri Unread")
     page.route(CURRENT_KPIS, unavailable)
 
-    review = review_for(page, staff_id, SUPPORT_WORKER_TEMPLATE_ID)
+    step = kpi_step_for(page, staff_id, SUPPORT_WORKER_TEMPLATE_ID)
+    expect(step.locator("[data-kpi-step=current-unknown]")).to_contain_text("not assigned twice")
+    page.get_by_role("button", name="Next").click()
+    review = page.locator("#review")
     alert = part(review, "current-unknown")
     expect(alert).to_have_attribute("role", "alert")
     expect(alert).to_contain_text("Their current KPIs could not be loaded")

@@ -17,7 +17,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from contract_sim.directory import People, Person, TemplateView, load_templates, template_view
+from contract_sim.directory import (
+    People,
+    Person,
+    TemplateView,
+    load_templates,
+    role_group_after_contract,
+    template_view,
+)
 from kpi_contracts import names
 from kpi_contracts.enums import Role, RoleGroup
 from kpi_contracts.events import (
@@ -190,7 +197,10 @@ async def create_contract(
     )
     await request.app.state.announcer.announce(event)
     people.record(
-        staff_id, name=(data.name or "").strip() or None, role_group=role_group, exited=False
+        staff_id,
+        name=(data.name or "").strip() or None,
+        role_group=role_group_after_contract(people.get(staff_id), role_group),
+        exited=False,
     )
     return _published(event)
 

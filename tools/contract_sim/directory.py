@@ -73,6 +73,15 @@ def template_view(template: ContractTemplate) -> TemplateView:
     )
 
 
+def role_group_after_contract(person: Person | None, contract_role_group: RoleGroup) -> RoleGroup:
+    """A person's role group once a contract is made: someone still with us keeps theirs (a
+    contract in another group adds its KPIs but does not move them; a role change does), while a
+    new person, or one who had left and holds no role's KPIs, joins in the contract's group."""
+    if person is None or person.exited or person.role_group is None:
+        return contract_role_group
+    return person.role_group
+
+
 class People:
     """The demo people plus everyone hired through the simulator, kept in a JSON file if given."""
 

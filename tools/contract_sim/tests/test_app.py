@@ -169,6 +169,55 @@ def test_role_change_defaults_from_role_group_to_the_persons_current_one(
     assert answer.json()["routing_key"] == names.ROLE_CHANGED
 
 
+TEAM_LEADER_TEMPLATE = "03c3fd3a-7e44-52e4-bf59-f5b1220e0784"
+
+
+def role_group_of(client: TestClient[Litestar], staff_id: str) -> str:
+    people = client.get("/contract-sim/people").json()
+    return str(next(p for p in people if p["staff_id"] == staff_id)["role_group"])
+
+
+def test_a_contract_in_another_role_group_does_not_move_someone_already_with_us(
+    client: TestClient[Litestar], settings: Settings, publisher: RecordingPublisher
+) -> None:
+    manager = a_token(settings, "manager")
+    answer = client.post(
+        "/contract-sim/contracts",
+        json={"staff_id": AROHA, "template_id": TEAM_LEADER_TEMPLATE},
+        headers=manager,
+    )
+    assert answer.status_code == 201, answer.text
+    [created] = publisher.published
+    assert isinstance(created, ContractCreated)
+    assert created.role_group == "team_leader"
+    assert role_group_of(client, AROHA) == "support_worker"
+
+    client.post(
+        "/contract-sim/role-changes",
+        json={"staff_id": AROHA, "to_role_group": "team_leader"},
+        headers=manager,
+    )
+    [_, moved] = publisher.published
+    assert isinstance(moved, RoleChanged)
+    assert moved.from_role_group == "support_worker"
+    assert role_group_of(client, AROHA) == "team_leader"
+
+
+def test_someone_who_left_is_rehired_in_the_contracts_role_group(
+    client: TestClient[Litestar], settings: Settings
+) -> None:
+    manager = a_token(settings, "manager")
+    client.post("/contract-sim/exits", json={"staff_id": AROHA}, headers=manager)
+    client.post(
+        "/contract-sim/contracts",
+        json={"staff_id": AROHA, "template_id": TEAM_LEADER_TEMPLATE},
+        headers=manager,
+    )
+    people = client.get("/contract-sim/people").json()
+    aroha = next(p for p in people if p["staff_id"] == AROHA)
+    assert (aroha["role_group"], aroha["exited"]) == ("team_leader", False)
+
+
 def test_exit_publishes_staff_exited(
     client: TestClient[Litestar], settings: Settings, publisher: RecordingPublisher
 ) -> None:
