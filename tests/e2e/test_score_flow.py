@@ -47,6 +47,7 @@ class System:
         self.publisher = publisher
         self.settings = settings
         self.manager = bearer(settings, "manager")
+        self.hr_admin = bearer(settings, "hr_admin")
 
     def staff(self, staff_id: uuid.UUID) -> dict[str, str]:
         return bearer(self.settings, "staff", staff_id)
@@ -250,3 +251,28 @@ async def test_an_exit_dated_before_a_managers_assignment_by_the_clocks_deactiva
     await eventually(journaled_closed)
     response = await system.append(by_hand, entry_type="observation")
     assert response.status_code == 409, response.text
+
+
+async def test_a_score_is_on_the_assignment_api_when_the_journal_answers(system: System):
+    # Read your writes: no polling between the journal's 201 and assignment's answer.
+    staff_id, kpis = await system.hired_and_journaled()
+    kpi = kpis[0]
+    rating = kpi["module"]["score_type"] == "rating"
+    for score in (3.0, 4.0, 5.0) if rating else (60.0, 75.0, 90.0):
+        response = await system.append(kpi, entry_type="score_update", score=score)
+        assert response.status_code == 201, response.text
+        shown = next(k for k in await system.kpis(staff_id) if k["id"] == kpi["id"])
+        assert shown["current_score"] == response.json()["score_after"]
+
+
+async def test_a_managers_change_is_in_the_journal_when_assignment_answers(system: System):
+    staff_id, kpis = await system.hired_and_journaled()
+    kpi = kpis[0]
+    path = f"/api/v1/hr/staff/{staff_id}/kpis/{kpi['id']}"
+    for status, title in (("inactive", "KPI deactivated"), ("active", "KPI reactivated")):
+        response = await system.assignment.patch(
+            f"{path}/status", json={"status": status}, headers=system.hr_admin
+        )
+        assert response.status_code == 200, response.text
+        journal = await system.journal.get(f"{path}/journal", headers=system.manager)
+        assert journal.json()["items"][0]["title"].startswith(title)

@@ -9,6 +9,7 @@ import pytest
 
 from kpi_kit import cli
 from kpi_kit.service import Runtime
+from kpi_kit.settings import Settings
 
 
 @pytest.mark.parametrize("role", ["worker", "all"])
@@ -49,7 +50,7 @@ def test_serving_freezes_what_start_up_built_and_collects_young_objects_less_oft
 
 def test_a_runtime_holds_one_of_each_kind_of_state_of_its_own() -> None:
     def a_runtime() -> Runtime:
-        return Runtime(cast(Any, None), cast(Any, None), cast(Any, None))
+        return Runtime(Settings(service="probe"), cast(Any, None), cast(Any, None))
 
     one, other = a_runtime(), a_runtime()
 

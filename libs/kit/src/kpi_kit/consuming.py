@@ -28,6 +28,7 @@ from faststream.rabbit import RabbitBroker, RabbitMessage, RabbitRouter
 
 from kpi_contracts import names
 from kpi_kit.broker import DEAD_LETTERS, consumer_queue
+from kpi_kit.confirmations import CONFIRM_TO, send_word
 from kpi_kit.db import is_transient
 from kpi_kit.metrics import EVENTS_CONSUMED
 from kpi_kit.observability import CORRELATION_HEADER, correlation_id_var
@@ -213,19 +214,22 @@ class Consumer(Generic[T]):
             applied = await self._batcher.submit(event, delivery)
             if applied is not None:
                 self._settled(kind, applied, logging.DEBUG)  # the batch's line is at INFO
+                await _confirm(message)
                 return
-        await self._apply_alone(message, event, delivery, kind)
+        if await self._apply_alone(message, event, delivery, kind):
+            await _confirm(message)
 
     async def _apply_alone(
         self, message: RabbitMessage, event: T, delivery: Delivery, kind: str
-    ) -> None:
+    ) -> bool:
+        """Apply an event with retries; False when it was dead-lettered instead."""
         attempt, delay = 0, 0.1
         while True:
             try:
                 applied = await self._handle(event, delivery)
             except Rejected as exc:
                 await self.dead_letter(message, f"rejected: {exc}", kind)
-                return
+                return False
             except Exception as exc:
                 EVENTS_CONSUMED.labels(self.service, kind, "retried").inc()
                 if is_transient(exc):
@@ -239,11 +243,11 @@ class Consumer(Generic[T]):
                             "%s: giving up on %s after %d attempts", self.queue, kind, attempt
                         )
                         await self.dead_letter(message, f"failed {attempt} times: {exc!r}", kind)
-                        return
+                        return False
                     log.warning("%s: attempt %d failed: %r", self.queue, attempt, exc)
             else:
                 self._settled(kind, applied)
-                return
+                return True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -279,6 +283,13 @@ class Consumer(Generic[T]):
         )
         EVENTS_CONSUMED.labels(self.service, kind, "dead_lettered").inc()
         log.error("%s: dead-lettered a message: %s", self.queue, reason[:300])
+
+
+async def _confirm(message: RabbitMessage) -> None:
+    """Send word that an event is applied, when the request that caused it waits for it."""
+    headers = message.raw_message.headers
+    if headers and CONFIRM_TO in headers:
+        await send_word(message.raw_message.channel, headers)
 
 
 async def _the_message(message: RabbitMessage) -> RabbitMessage:

@@ -26,6 +26,7 @@ import asyncpg
 from kpi_contracts import codec, names
 from kpi_contracts.events import Event
 from kpi_kit import tracing
+from kpi_kit.confirmations import confirmation_headers
 from kpi_kit.db import Connection, Pool
 from kpi_kit.observability import current_correlation_headers
 
@@ -196,7 +197,7 @@ def outbox_columns(pairs: Iterable[tuple[Event, Mapping[str, str]]]) -> list[lis
     """Events, each with the headers it carries, as the outbox's column arrays (in order, so
     that the rows' ids keep it)."""
     rows = [
-        (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), _json(h))
+        (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), _json(h, e))
         for e, h in pairs
     ]
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _COLUMNS]
@@ -260,8 +261,11 @@ class UnitOfWork:
         return {row["event_id"] for row in rows}
 
 
-def _json(headers: Mapping[str, str]) -> str:
-    return codec.encode_json(headers).decode()
+def _json(headers: Mapping[str, str], event: Event) -> str:
+    """An event's headers as its outbox row keeps them, with word asked for if a request waits
+    for it (`confirmations.awaited`)."""
+    asked = confirmation_headers(names.routing_key(event))
+    return codec.encode_json({**headers, **asked} if asked else headers).decode()
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from kpi_contracts import names
 from kpi_kit import health, tracing
 from kpi_kit.auth import authorize, dev_token, principal_dependency
 from kpi_kit.broker import declare_topology, make_broker
+from kpi_kit.confirmations import Confirmations
 from kpi_kit.consuming import Consumer
 from kpi_kit.db import Pool, create_pool
 from kpi_kit.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
@@ -50,6 +51,8 @@ class Runtime:
         self.settings = settings
         self.outbox = outbox
         self.broker = broker
+        # Started only in a process that serves a definition's API that `awaits_word`.
+        self.confirmations = Confirmations(settings.service, settings.confirm_timeout)
         self._pool: Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumer_queues: list[str] = []
@@ -89,6 +92,9 @@ class ServiceDefinition:
     # Coroutines a worker runs beside its consumers until it stops (cancelled then).
     worker_tasks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     serves_dev_token: bool = False
+    # Whether its API waits for word that the events its requests cause were applied by the
+    # service that shows their change (`kpi_kit.confirmations`): read your writes.
+    awaits_word: bool = False
     commands: dict[str, Callable[[Runtime], Awaitable[str]]] = field(default_factory=dict)
     # The database role the service's connections assume by default (Settings.db_role wins).
     db_role: str | None = None
@@ -113,7 +119,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with runtime_started(definition, runtime, runs_worker):
+        async with runtime_started(definition, runtime, runs_worker, serves_api):
             yield
 
     handlers: list[ControllerRouterHandler] = [health.router(runtime)]
@@ -161,9 +167,10 @@ def _document_problems(app: Litestar) -> None:
 
 @contextlib.asynccontextmanager
 async def runtime_started(
-    definition: ServiceDefinition, runtime: Runtime, runs_worker: bool
+    definition: ServiceDefinition, runtime: Runtime, runs_worker: bool, serves_api: bool = False
 ) -> AsyncIterator[None]:
-    """Open the pool and broker (and for workers the consumers and outbox relay) until exit."""
+    """Open the pool and broker (for workers the consumers and outbox relay, for an API that
+    awaits word its reply queue) until exit."""
     role = runtime.settings.db_role
     runtime._pool = await create_pool(
         runtime.settings, definition.db_role if role is None else role
@@ -193,8 +200,11 @@ async def runtime_started(
             background = [asyncio.create_task(_coro(task, runtime)) for task in tasks]
         relay = runtime.relay
         runtime.outbox.doorbell.attach(runtime.pool, relay.wake if relay is not None else None)
+        if serves_api and definition.awaits_word and runtime.settings.confirm_timeout > 0:
+            await runtime.confirmations.start(runtime.settings.amqp_url)
         yield
     finally:
+        await runtime.confirmations.stop()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

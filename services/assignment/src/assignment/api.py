@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from assignment.schemas import (
     StaffKpiCreate,
     StaffKpiStatusUpdate,
 )
+from kpi_contracts import names
 from kpi_contracts.enums import Role
 from kpi_kit.auth import Caller, Principal, allow
 from kpi_kit.errors import BadRequest, FieldError
@@ -30,6 +32,11 @@ from kpi_kit.views import without_scoring
 
 def _module_views(runtime: Runtime) -> handlers.ModuleViews:
     return runtime.held(handlers.ModuleViews)
+
+
+def _journaled(runtime: Runtime) -> AbstractAsyncContextManager[None]:
+    """A manager's change answers once the journal has its status_change entry (or in 2 s)."""
+    return runtime.confirmations.awaited(names.KPI_ASSIGNED, names.KPI_STATUS_CHANGED)
 
 
 def _shown(principal: Principal, kpis: list[StaffKpi]) -> list[StaffKpi]:
@@ -67,14 +74,15 @@ class StaffKpiController(Controller):
         data: JSONBody[StaffKpiCreate],
     ) -> StaffKpi:
         """Assign a KPI by hand (source manual); one already active for the person is a 409."""
-        return await handlers.assign_manually(
-            runtime.pool,
-            runtime.outbox,
-            _module_views(runtime),
-            staff_id,
-            data,
-            actor=principal.sub,
-        )
+        async with _journaled(runtime):
+            return await handlers.assign_manually(
+                runtime.pool,
+                runtime.outbox,
+                _module_views(runtime),
+                staff_id,
+                data,
+                actor=principal.sub,
+            )
 
     @patch("/kpis/{kpi_id:uuid}/status", opt=allow(Role.MANAGER))
     async def change_status(
@@ -86,17 +94,18 @@ class StaffKpiController(Controller):
         data: JSONBody[StaffKpiStatusUpdate],
     ) -> StaffKpi:
         """Deactivate or reactivate one KPI; only HR may deactivate a required one."""
-        return await handlers.change_status(
-            runtime.pool,
-            runtime.outbox,
-            _module_views(runtime),
-            staff_id,
-            kpi_id,
-            data.status,
-            data.reason,
-            may_deactivate_required=Role.HR_ADMIN in principal.roles,
-            actor=principal.sub,
-        )
+        async with _journaled(runtime):
+            return await handlers.change_status(
+                runtime.pool,
+                runtime.outbox,
+                _module_views(runtime),
+                staff_id,
+                kpi_id,
+                data.status,
+                data.reason,
+                may_deactivate_required=Role.HR_ADMIN in principal.roles,
+                actor=principal.sub,
+            )
 
     @post("/deactivate-kpis", status_code=HTTP_200_OK, opt=allow(Role.HR_ADMIN))
     async def deactivate_kpis(
@@ -108,9 +117,10 @@ class StaffKpiController(Controller):
     ) -> KpisDeactivated:
         """Deactivate every active KPI of a person (hr_admin); nothing is deleted."""
         reason = data.reason if data else None
-        count = await handlers.deactivate_all(
-            runtime.pool, runtime.outbox, staff_id, reason, actor=principal.sub
-        )
+        async with _journaled(runtime):
+            count = await handlers.deactivate_all(
+                runtime.pool, runtime.outbox, staff_id, reason, actor=principal.sub
+            )
         return KpisDeactivated(deactivated=count)
 
 

@@ -53,4 +53,5 @@ def definition() -> ServiceDefinition:
         bindings=BINDINGS,
         worker_tasks=[fill_empty_replica],
         commands={"request-snapshot": request_snapshot},
+        awaits_word=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 import msgspec
@@ -18,9 +19,10 @@ from journal.schemas import (
     JournalEntryCreate,
     JournalPage,
 )
+from kpi_contracts import names
 from kpi_contracts.enums import Role
 from kpi_kit.auth import Caller, Principal, allow
-from kpi_kit.service import Services
+from kpi_kit.service import Runtime, Services
 from kpi_kit.views import without_scoring
 
 READERS = (Role.MANAGER, Role.STAFF)
@@ -107,15 +109,16 @@ class StaffJournalController(Controller):
         data: JSONBody[JournalEntryCreate],
     ) -> JournalEntry:
         """Append an entry; the answer carries the composite before and after it."""
-        entry = await handlers.append_entry(
-            runtime.pool,
-            runtime.outbox,
-            staff_id,
-            kpi_id,
-            data,
-            actor=principal.sub,
-            staff_only=principal.is_staff_only,
-        )
+        async with _scores_shown(runtime):
+            entry = await handlers.append_entry(
+                runtime.pool,
+                runtime.outbox,
+                staff_id,
+                kpi_id,
+                data,
+                actor=principal.sub,
+                staff_only=principal.is_staff_only,
+            )
         return for_staff(entry) if principal.is_staff_only else entry
 
 
@@ -147,6 +150,17 @@ class ApprovalController(Controller):
         data: JSONBody[ApprovalCreate],
     ) -> JournalEntry:
         """Approve (apply it now) or decline a pending entry: appends the decision as an entry."""
-        return await handlers.decide(
-            runtime.pool, runtime.outbox, entry_id, data.decision, data.notes, actor=principal.sub
-        )
+        async with _scores_shown(runtime):
+            return await handlers.decide(
+                runtime.pool,
+                runtime.outbox,
+                entry_id,
+                data.decision,
+                data.notes,
+                actor=principal.sub,
+            )
+
+
+def _scores_shown(runtime: Runtime) -> AbstractAsyncContextManager[None]:
+    """An entry that moves a score answers once assignment's API shows the new one (or in 2 s)."""
+    return runtime.confirmations.awaited(names.SCORE_RECOMPUTED)

@@ -25,4 +25,5 @@ def definition() -> ServiceDefinition:
         # No service of ours consumes its entries yet (a notifications service would).
         announcements=[names.JOURNAL_ENTRY_APPENDED],
         db_role=DB_ROLE,
+        awaits_word=True,
     )
