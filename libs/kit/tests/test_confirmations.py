@@ -1,6 +1,6 @@
 """Word that an event was applied, on a real broker: a request waits for it only when it caused
-an event of the keys it named, answers at its timeout when no word comes, and after that does not
-wait again until word comes."""
+an event of the keys it named, answers at its timeout when no word comes, and after that only one
+request at a time waits, until one is told quickly; a busy process does not wait."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import aio_pika
 import pytest
 
-from kpi_kit.confirmations import CONFIRM_KEY, CONFIRM_TO, Confirmations, confirmation_headers
+from kpi_kit.confirmations import (
+    CONFIRM_KEY,
+    CONFIRM_TO,
+    MOST_WAITING,
+    Confirmations,
+    confirmation_headers,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -83,18 +89,42 @@ async def test_a_request_without_word_waits_for_it(confirmations: Confirmations)
         await asyncio.wait_for(request(confirmations, SCORES), 1.0)
 
 
-async def test_after_a_timeout_requests_do_not_wait_until_word_comes_again(
+async def test_after_a_timeout_one_request_at_a_time_waits_until_one_is_told_quickly(
     confirmations: Confirmations, word: Word
 ):
     confirmations.timeout = 0.1
     await request(confirmations, SCORES)  # no word: answers at its timeout
-    assert confirmations.late
+    assert confirmations.slow
     confirmations.timeout = LONG
 
-    await asyncio.wait_for(request(confirmations, SCORES), BOUND)  # does not wait
+    probe = asyncio.create_task(request(confirmations, SCORES))  # waits: the one at a time
+    await asyncio.sleep(0.1)
+    assert not probe.done()
+    await asyncio.wait_for(request(confirmations, SCORES), BOUND)  # a second does not wait
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
 
-    await asyncio.wait_for(request(confirmations, SCORES, word), BOUND)  # word comes later
-    await asyncio.sleep(0.2)
-    assert not confirmations.late
-    with pytest.raises(TimeoutError):  # waits again
+    await asyncio.wait_for(request(confirmations, SCORES, word), BOUND)  # told in 0.05 s
+    assert not confirmations.slow
+    waiting = [asyncio.create_task(request(confirmations, SCORES)) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    assert not any(task.done() for task in waiting)  # as many as MOST_WAITING wait again
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_a_busy_process_answers_at_once_past_its_most_waiting(
+    confirmations: Confirmations, word: Word
+):
+    waiting = [asyncio.create_task(request(confirmations, SCORES)) for _ in range(MOST_WAITING)]
+    await asyncio.sleep(0.1)  # each has caused its event and waits for word that never comes
+    assert not any(task.done() for task in waiting)
+
+    await asyncio.wait_for(request(confirmations, SCORES), BOUND)  # one more does not wait
+
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    with pytest.raises(TimeoutError):  # room again: it waits
         await asyncio.wait_for(request(confirmations, SCORES), 1.0)

@@ -9,8 +9,13 @@ this process's reply queue and a key, the consuming service's `Consumer` sends t
 it has committed the event, and the request answers then.
 
 The wait is bounded (`KPI_CONFIRM_TIMEOUT_SECONDS`): the change is committed and its event on its
-way whatever happens, so a consumer that is down or behind only delays the answer, and only
-once: after a wait that timed out, requests answer at once until word comes again.
+way whatever happens, so a consumer that is down or behind only delays the answer. And it is for
+a process with time to spare: at most `MOST_WAITING` requests of a process wait at once, the
+others answer at once as before, and while word comes slowly (the last took over
+`SLOW_WORD_SECONDS`, or never came) only one at a time does. Under a sustained burst the event
+pipeline falls seconds behind, and a client with a fixed number of connections got half the
+appends through when every one waited (docs/BENCHMARKS.md); a person at a page, or a client
+reading its own write, is one request at a time, and is answered consistently.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ CONFIRM_TO = "x-confirm-to"  # the reply queue of the process waiting for word
 CONFIRM_KEY = "x-confirm-key"  # the request's key, sent back once the event is applied
 
 _keys_codec = msgspec.json.Decoder(list[str])
+
+MOST_WAITING = 8
+SLOW_WORD_SECONDS = 0.1  # ten times what word takes on an idle machine
 
 
 @dataclass
@@ -63,11 +71,11 @@ class Confirmations:
     """A process's reply queue and the requests waiting on it."""
 
     service: str
-    timeout: float = 2.0
+    timeout: float = 1.0
     queue: str = ""
     _waiting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
-    _late: bool = False  # the last wait timed out: answer at once until word comes again
+    _slow: bool = False  # the last word came slowly or not at all: one request at a time waits
 
     async def start(self, amqp_url: str) -> None:
         """Open the reply queue: exclusive to this connection, gone when the process is."""
@@ -78,9 +86,10 @@ class Confirmations:
         await queue.consume(self._on_word, no_ack=True)
 
     @property
-    def late(self) -> bool:
-        """Whether the last wait timed out with no word since: requests do not wait."""
-        return self._late
+    def slow(self) -> bool:
+        """Whether the last word waited for came slowly or not at all: one request at a time
+        waits, until one is told quickly."""
+        return self._slow
 
     async def stop(self) -> None:
         """Close the reply queue; requests still waiting answer at once."""
@@ -95,8 +104,8 @@ class Confirmations:
     async def awaited(self, *routing_keys: str) -> AsyncIterator[None]:
         """Run a request's change; if it caused an event of `routing_keys`, wait for word that
         the event was applied (up to the timeout) before the request answers."""
-        if self._connection is None:  # not started: an API-less process, a handler's test
-            yield
+        if self._connection is None or len(self._waiting) >= (1 if self._slow else MOST_WAITING):
+            yield  # not started (an API-less process, a handler's test), or busy: no waiting
             return
         key = uuid.uuid4().hex
         word = asyncio.get_running_loop().create_future()
@@ -106,24 +115,28 @@ class Confirmations:
         try:
             yield
             _expected.reset(token)
-            if expected.caused and not self._late:
+            if expected.caused:
                 await self._wait(word)
         finally:
             self._waiting.pop(key, None)
 
     async def _wait(self, word: asyncio.Future[None]) -> None:
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
         try:
             await asyncio.wait_for(word, self.timeout)
         except TimeoutError:
-            self._late = True
-            log.warning(
-                "no word within %.1fs that an event was applied: answering without it until "
-                "word comes again",
-                self.timeout,
-            )
+            if not self._slow:
+                log.warning(
+                    "no word within %.1fs that an event was applied: one request at a time "
+                    "waits for it until one is told quickly",
+                    self.timeout,
+                )
+            self._slow = True
+        else:
+            self._slow = loop.time() - asked > SLOW_WORD_SECONDS
 
     async def _on_word(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        self._late = False
         try:
             keys = _keys_codec.decode(message.body)
         except msgspec.DecodeError:

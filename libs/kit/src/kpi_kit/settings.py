@@ -53,7 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_role: str | None = None
     # How long an API request waits for word that the event it caused was applied by the service
     # that shows its change (kpi_kit.confirmations); 0: it does not wait.
-    confirm_timeout: float = 2.0
+    confirm_timeout: float = 1.0
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,7 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_pool_max=int(env.get("KPI_DB_POOL_MAX", 10)),
             inbox_retention_days=retention,
             db_role=env.get(f"{prefix}_DB_ROLE"),
-            confirm_timeout=float(env.get("KPI_CONFIRM_TIMEOUT_SECONDS", 2.0)),
+            confirm_timeout=float(env.get("KPI_CONFIRM_TIMEOUT_SECONDS", 1.0)),
         )
 
     def check_safe_for_env(self) -> None:

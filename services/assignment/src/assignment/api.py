@@ -35,7 +35,7 @@ def _module_views(runtime: Runtime) -> handlers.ModuleViews:
 
 
 def _journaled(runtime: Runtime) -> AbstractAsyncContextManager[None]:
-    """A manager's change answers once the journal has its status_change entry (or in 2 s)."""
+    """A manager's change answers once the journal has its status_change entry (or in 1 s)."""
     return runtime.confirmations.awaited(names.KPI_ASSIGNED, names.KPI_STATUS_CHANGED)
 
 

@@ -162,5 +162,5 @@ class ApprovalController(Controller):
 
 
 def _scores_shown(runtime: Runtime) -> AbstractAsyncContextManager[None]:
-    """An entry that moves a score answers once assignment's API shows the new one (or in 2 s)."""
+    """An entry that moves a score answers once assignment's API shows the new one (or in 1 s)."""
     return runtime.confirmations.awaited(names.SCORE_RECOMPUTED)
