@@ -151,11 +151,6 @@ def write(results: Path, doc: Path) -> None:
     doc.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
 
 
-if __name__ == "__main__":
-    write(Path(sys.argv[1]), Path(sys.argv[2]))
-    print(f"wrote the results table into {sys.argv[2]}")
-
-
 def _from_request(figures: dict[str, Any]) -> str:
     """The time from the append's request to the score shown, where a run measured it."""
     if "from_request_p50_ms" not in figures:
@@ -164,3 +159,8 @@ def _from_request(figures: dict[str, Any]) -> str:
         f" (from the request: p50 {_n(figures['from_request_p50_ms'])} ms, "
         f"p99 {_n(figures['from_request_p99_ms'])} ms)"
     )
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]), Path(sys.argv[2]))
+    print(f"wrote the results table into {sys.argv[2]}")
