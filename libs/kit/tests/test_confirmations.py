@@ -89,13 +89,15 @@ async def test_a_request_without_word_waits_for_it(confirmations: Confirmations)
         await asyncio.wait_for(request(confirmations, SCORES), 1.0)
 
 
-async def test_after_a_timeout_one_request_at_a_time_waits_until_one_is_told_quickly(
+async def test_after_no_word_none_waits_for_a_while_then_one_at_a_time_until_one_is_told_quickly(
     confirmations: Confirmations, word: Word
 ):
-    confirmations.timeout = 0.1
+    confirmations.timeout, confirmations.quiet_after_no_word = 0.1, 0.5
     await request(confirmations, SCORES)  # no word: answers at its timeout
     assert confirmations.slow
     confirmations.timeout = LONG
+    await asyncio.wait_for(request(confirmations, SCORES), BOUND)  # quiet: none waits
+    await asyncio.sleep(0.5)
 
     probe = asyncio.create_task(request(confirmations, SCORES))  # waits: the one at a time
     await asyncio.sleep(0.1)

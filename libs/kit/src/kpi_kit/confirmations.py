@@ -11,11 +11,13 @@ it has committed the event, and the request answers then.
 The wait is bounded (`KPI_CONFIRM_TIMEOUT_SECONDS`): the change is committed and its event on its
 way whatever happens, so a consumer that is down or behind only delays the answer. And it is for
 a process with time to spare: at most `MOST_WAITING` requests of a process wait at once, the
-others answer at once as before, and while word comes slowly (the last took over
-`SLOW_WORD_SECONDS`, or never came) only one at a time does. Under a sustained burst the event
-pipeline falls seconds behind, and a client with a fixed number of connections got half the
-appends through when every one waited (docs/BENCHMARKS.md); a person at a page, or a client
-reading its own write, is one request at a time, and is answered consistently.
+others answer at once as before; while word comes slowly (the last took over
+`SLOW_WORD_SECONDS`) only one at a time does, and after a wait with no word at all none does for
+a few seconds (a consumer down costs a request a second of waiting now and then, not every
+one). Under a sustained burst the event pipeline falls seconds behind, and a client with a fixed
+number of connections got half the appends through when every one waited (docs/BENCHMARKS.md);
+a person at a page, or a client reading its own write, is one request at a time, and is answered
+consistently.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _keys_codec = msgspec.json.Decoder(list[str])
 
 MOST_WAITING = 8
 SLOW_WORD_SECONDS = 0.1  # ten times what word takes on an idle machine
+QUIET_AFTER_NO_WORD_SECONDS = 5.0
 
 
 @dataclass
@@ -75,7 +78,9 @@ class Confirmations:
     queue: str = ""
     _waiting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
+    quiet_after_no_word: float = QUIET_AFTER_NO_WORD_SECONDS
     _slow: bool = False  # the last word came slowly or not at all: one request at a time waits
+    _quiet_until: float = 0.0  # after a wait with no word, none waits until then (loop time)
 
     async def start(self, amqp_url: str) -> None:
         """Open the reply queue: exclusive to this connection, gone when the process is."""
@@ -94,7 +99,8 @@ class Confirmations:
     async def stop(self) -> None:
         """Close the reply queue; requests still waiting answer at once."""
         for waiting in self._waiting.values():
-            waiting.cancel()
+            if not waiting.done():
+                waiting.set_result(None)
         self._waiting.clear()
         if self._connection is not None:
             await self._connection.close()
@@ -104,7 +110,7 @@ class Confirmations:
     async def awaited(self, *routing_keys: str) -> AsyncIterator[None]:
         """Run a request's change; if it caused an event of `routing_keys`, wait for word that
         the event was applied (up to the timeout) before the request answers."""
-        if self._connection is None or len(self._waiting) >= (1 if self._slow else MOST_WAITING):
+        if self._connection is None or not self._may_wait():
             yield  # not started (an API-less process, a handler's test), or busy: no waiting
             return
         key = uuid.uuid4().hex
@@ -120,6 +126,11 @@ class Confirmations:
         finally:
             self._waiting.pop(key, None)
 
+    def _may_wait(self) -> bool:
+        if asyncio.get_running_loop().time() < self._quiet_until:
+            return False
+        return len(self._waiting) < (1 if self._slow else MOST_WAITING)
+
     async def _wait(self, word: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         asked = loop.time()
@@ -128,11 +139,13 @@ class Confirmations:
         except TimeoutError:
             if not self._slow:
                 log.warning(
-                    "no word within %.1fs that an event was applied: one request at a time "
-                    "waits for it until one is told quickly",
+                    "no word within %.1fs that an event was applied: requests answer without "
+                    "it for %.0fs, then one at a time waits until one is told quickly",
                     self.timeout,
+                    self.quiet_after_no_word,
                 )
             self._slow = True
+            self._quiet_until = loop.time() + self.quiet_after_no_word
         else:
             self._slow = loop.time() - asked > SLOW_WORD_SECONDS
 
