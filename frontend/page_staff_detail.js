@@ -51,13 +51,22 @@ async function showPeople() {
   });
 
   replace(document.getElementById('due-list'), loading('Loading evaluations due…'));
-  const people = await showKnownPeople();
-  showAwaiting(people);
-  await showDue(people);
+  await showKnownPeople();
+  redrawAwaiting = showAwaiting();
+  await showDue();
+}
+
+// The contract system's names of people by staff id: the lists below name people with them, and
+// are drawn again once a retry of the people list brings them.
+const knownNames = new Map();
+let redrawAwaiting = () => {};
+
+function nameOf(staffId) {
+  return knownNames.get(staffId) || `Staff member ${shortId(staffId)}`;
 }
 
 /** The people with evaluations due in the next two weeks, by name where the contract system knows them. */
-async function showDue(people) {
+async function showDue() {
   const dueList = document.getElementById('due-list');
   replace(dueList, loading('Loading evaluations due…'));
   try {
@@ -70,19 +79,19 @@ async function showDue(people) {
     }
     replace(dueList, byPerson.size
       ? h('ul', { class: 'people-list' }, [...byPerson].map(([id, list]) => {
-        const who = people.find((p) => p.staff_id === id);
         const soonest = list.map((k) => k.next_evaluation_due).sort()[0];
-        return h('li', {}, personLink(id, who ? who.name : `Staff member ${shortId(id)}`,
+        return h('li', {}, personLink(id, nameOf(id),
           `${list.length} KPI${list.length === 1 ? '' : 's'} · ${dueLabel(soonest)}`));
       }))
       : empty('🗓️', 'Nothing is due in the next two weeks.'));
   } catch (error) {
     replace(dueList, retryNotice(dueList, document.getElementById('due-heading'),
-      `We could not load the evaluations due. ${error.humanMessage}`, () => showDue(people)));
+      `We could not load the evaluations due. ${error.humanMessage}`, showDue));
   }
 }
 
-/** The people list from the contract system; [] (and a retry) when it cannot be reached. */
+/** The people list from the contract system, whose names the other lists use; false (and a
+ * retry, which names the people in those lists too) when it cannot be reached. */
 async function showKnownPeople() {
   const peopleList = document.getElementById('people-list');
   replace(peopleList, loading('Loading people…'));
@@ -91,27 +100,40 @@ async function showKnownPeople() {
     people = await knownPeople();
   } catch (error) {
     replace(peopleList, retryNotice(peopleList, document.getElementById('people-heading'),
-      `We could not reach the contract system, so its people cannot be listed right now. ${error.humanMessage}`, showKnownPeople));
-    return [];
+      `We could not reach the contract system, so its people cannot be listed right now. ${error.humanMessage}`,
+      async () => {
+        if (!await showKnownPeople()) return;
+        redrawAwaiting();
+        await showDue();
+      }));
+    return false;
   }
+  for (const p of people) knownNames.set(p.staff_id, p.name);
   replace(document.getElementById('open-people'), people.map((p) => h('option', { value: p.staff_id }, p.name)));
   replace(peopleList, people.length
     ? h('ul', { class: 'people-list' }, people.map((p) => h('li', {}, personLink(p.staff_id, p.name, roleGroupLabel(p.role_group)))))
     : empty('👥', 'No people are known to the contract system yet. Create a contract to add someone, or open a person by their staff id.',
       h('a', { class: 'btn btn-primary', href: 'page_hr_contracting.html' }, 'Create a contract')));
-  return people;
+  return true;
 }
 
 // ---------------------------------------------------------------- waiting for approval (managers)
 
-/** What awaits a decision across everyone, the longest waiting first, a page at a time. */
-function showAwaiting(people) {
+/** What awaits a decision across everyone, the longest waiting first, a page at a time.
+ * Returns what draws the entries loaded so far again (with the names known by then). */
+function showAwaiting() {
   const list = document.getElementById('awaiting-list');
   const more = document.getElementById('awaiting-more');
-  const names = new Map(people.map((p) => [p.staff_id, p.name]));
   const shown = [];
   let cursor = null;
   let busy = false;
+  let loaded = false;
+
+  function draw() {
+    replace(list, shown.length
+      ? h('ul', { class: 'people-list awaiting-list', 'aria-labelledby': 'awaiting-heading' }, shown.map(awaitingItem))
+      : empty('🌿', 'Nothing is waiting for approval. Reflections and held score changes appear here as they come in.'));
+  }
 
   async function load(next) {
     if (busy) return;
@@ -125,9 +147,8 @@ function showAwaiting(people) {
       shown.push(...(page.items || []));
       cursor = page.next_cursor || null;
       more.hidden = !cursor;
-      replace(list, shown.length
-        ? h('ul', { class: 'people-list awaiting-list', 'aria-labelledby': 'awaiting-heading' }, shown.map((entry) => awaitingItem(entry, names)))
-        : empty('🌿', 'Nothing is waiting for approval. Reflections and held score changes appear here as they come in.'));
+      loaded = true;
+      draw();
       if (next) announce(`${page.items?.length || 0} more waiting for approval.`);
     } catch (error) {
       if (next) announce(error.humanMessage);
@@ -144,11 +165,11 @@ function showAwaiting(people) {
 
   document.getElementById('awaiting-more-button').addEventListener('click', () => load(true));
   load(false);
+  return () => { if (loaded) draw(); };
 }
 
-function awaitingItem(entry, names) {
-  const name = names.get(entry.staff_id) || `Staff member ${shortId(entry.staff_id)}`;
-  return h('li', { dataset: { entryId: entry.id } }, personLink(entry.staff_id, name, [
+function awaitingItem(entry) {
+  return h('li', { dataset: { entryId: entry.id } }, personLink(entry.staff_id, nameOf(entry.staff_id), [
     `${entry.title} · ${entry.module_name} · `,
     h('time', { datetime: entry.created_at, title: formatDateTime(entry.created_at) }, waitedLabel(entry.created_at)),
   ], { tab: 'journal', entry: entry.id }));

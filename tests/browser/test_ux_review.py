@@ -410,3 +410,35 @@ def test_focus_comes_back_to_an_entry_after_its_decision(open_browser: OpenBrows
     entry.get_by_role("button", name="Approve").click()
     expect(entry.locator(".chip", has_text="Approved")).to_be_visible()
     expect(entry).to_be_focused()
+
+
+def test_a_retry_of_the_people_list_names_the_people_in_the_other_lists(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Rangi Aroha")
+    waited = {
+        "id": "0190d2b4-0000-7000-8000-000000000001",
+        "staff_id": staff_id,
+        "title": "Held for a decision",
+        "module_name": "Attendance & Reliability",
+        "created_at": "2026-12-01T09:00:00Z",
+    }
+    due = [{"staff_id": staff_id, "next_evaluation_due": "2026-12-20T09:00:00Z"}]
+    # This person's entry and due KPI only, whatever other tests left waiting or due.
+    page.route(
+        re.compile(r"/api/v1/hr/journal/pending\?"),
+        lambda route: route.fulfill(json={"items": [waited], "next_cursor": None}),
+    )
+    page.route(re.compile(r"/api/v1/hr/evaluations/due\?"), lambda route: route.fulfill(json=due))
+    page.route(re.compile(r"/contract-sim/people$"), unavailable)
+    page.goto("/page_staff_detail.html")
+    awaiting, due_list = page.locator("#awaiting-list"), page.locator("#due-list")
+    for region in (awaiting, due_list):
+        expect(region).to_contain_text(f"Staff member {staff_id[:8]}")
+
+    page.unroute(re.compile(r"/contract-sim/people$"))
+    page.locator("#people-list").get_by_role("button", name="Try again").click()
+    for region in (awaiting, due_list):
+        expect(region.get_by_role("link", name=re.compile("Rangi Aroha"))).to_be_visible()
