@@ -88,11 +88,16 @@ export function focusWithin(container, keyAttr) {
 /** After a redraw took the focus with it, give it to the same place again (the keyed element's
  * action, the keyed element, or `fallback`); a focus the person has moved meanwhile stays put. */
 export function restoreFocus(container, where, fallback) {
-  const active = document.activeElement;
-  if (!where || (active && active !== document.body)) return;
+  if (!where) return;
   const keyed = container.querySelector(`[${where.keyAttr}="${CSS.escape(where.key)}"]`);
-  const target = (keyed && where.action && keyed.querySelector(`[data-action="${CSS.escape(where.action)}"]`)) || keyed || fallback;
-  if (!target) return;
+  refocus((keyed && where.action && keyed.querySelector(`[data-action="${CSS.escape(where.action)}"]`)) || keyed || fallback);
+}
+
+/** Give `target` the focus a redraw dropped (made focusable if it is not, as a heading); a focus
+ * the person has moved meanwhile stays put. */
+function refocus(target) {
+  const active = document.activeElement;
+  if (!target || (active && active !== document.body)) return;
   if (!target.hasAttribute('tabindex') && target.tabIndex < 0) target.setAttribute('tabindex', '-1');
   target.focus();
 }
@@ -107,12 +112,7 @@ export function retryNotice(region, heading, message, retry) {
       type: 'button', class: 'btn', 'data-action': 'retry',
       onclick: async () => {
         await retry();
-        const active = document.activeElement;
-        if (active && active !== document.body) return;
-        const target = region.querySelector('[data-action=retry]') || (typeof heading === 'function' ? heading() : heading);
-        if (!target) return;
-        if (!target.hasAttribute('tabindex') && target.tabIndex < 0) target.setAttribute('tabindex', '-1');
-        target.focus();
+        refocus(region.querySelector('[data-action=retry]') || (typeof heading === 'function' ? heading() : heading));
       },
     }, 'Try again'));
 }

@@ -196,11 +196,17 @@ _COLUMNS = (
 def outbox_columns(pairs: Iterable[tuple[Event, Mapping[str, str]]]) -> list[list[Any]]:
     """Events, each with the headers it carries, as the outbox's column arrays (in order, so
     that the rows' ids keep it)."""
-    rows = [
-        (e.event_id, names.exchange(e), names.routing_key(e), codec.encode(e), _json(h, e))
-        for e, h in pairs
-    ]
+    rows = [_row(e, h) for e, h in pairs]
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _COLUMNS]
+
+
+def _row(event: Event, headers: Mapping[str, str]) -> tuple[Any, ...]:
+    """An event's outbox row, its headers asking for word if a request waits for it
+    (`confirmations.awaited`)."""
+    key = names.routing_key(event)
+    asked = confirmation_headers(key)
+    carried = {**headers, **asked} if asked else headers
+    return event.event_id, names.exchange(event), key, codec.encode(event), _json(carried)
 
 
 def event_headers() -> dict[str, str]:
@@ -261,11 +267,8 @@ class UnitOfWork:
         return {row["event_id"] for row in rows}
 
 
-def _json(headers: Mapping[str, str], event: Event) -> str:
-    """An event's headers as its outbox row keeps them, with word asked for if a request waits
-    for it (`confirmations.awaited`)."""
-    asked = confirmation_headers(names.routing_key(event))
-    return codec.encode_json({**headers, **asked} if asked else headers).decode()
+def _json(headers: Mapping[str, str]) -> str:
+    return codec.encode_json(headers).decode()
 
 
 @asynccontextmanager
