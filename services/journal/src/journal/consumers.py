@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from journal import handlers
+from journal import news
 from kpi_contracts import codec, events, names
 from kpi_kit.consuming import Consumer, Delivery
 from kpi_kit.service import Runtime
@@ -29,13 +29,13 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
 
     async def on_assignment_event(event: events.AssignmentEvent, _: Delivery) -> bool:
         if isinstance(event, events.KpisAssigned):
-            return await handlers.record_assignment(runtime.pool, runtime.outbox, event)
-        return await handlers.record_status_change(runtime.pool, runtime.outbox, event)
+            return await news.record_assignment(runtime.pool, runtime.outbox, event)
+        return await news.record_status_change(runtime.pool, runtime.outbox, event)
 
     async def on_assignment_events(
         items: Sequence[tuple[events.AssignmentEvent, Delivery]],
     ) -> list[bool]:
-        return await handlers.record_batch(runtime.pool, runtime.outbox, items)
+        return await news.record_batch(runtime.pool, runtime.outbox, items)
 
     return [
         Consumer(

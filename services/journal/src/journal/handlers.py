@@ -1,277 +1,26 @@
-"""Journal use cases: append an entry, decide on a pending one, read journals, and journal the
-lifecycle news that assignment publishes. Each write is one transaction: the entries, the
-staff KPI's new scores and the events they cause commit together or not at all."""
+"""Journal use cases a person asks for: append an entry, decide on a pending one, read journals.
+Each write is one transaction: the entry, the staff KPI's new scores and the events they cause
+commit together or not at all. Assignment's news is journaled by `news`."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import asyncpg
-import msgspec
 
-from journal import domain, queries
-from journal.schemas import (
-    ApprovalStatus,
-    Decision,
-    JournalEntry,
-    JournalEntryCreate,
-    JournalPage,
-)
+from journal import domain, entries, queries
+from journal.entries import Row
+from journal.schemas import Decision, JournalEntry, JournalEntryCreate, JournalPage
 from kpi_contracts import events
-from kpi_contracts.enums import (
-    Frequency,
-    GrowthStatus,
-    JournalEntryType,
-    KpiSource,
-    KpiStatus,
-    ScoreTrend,
-    ScoreType,
-)
+from kpi_contracts.enums import JournalEntryType, KpiStatus, ScoreType
 from kpi_kit import cursors
-from kpi_kit.consuming import Delivery, first_copies
 from kpi_kit.db import Connection, Pool
-from kpi_kit.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from kpi_kit.metrics import SCORE_RECOMPUTES
-from kpi_kit.outbox import Outbox, UnitOfWork, event_headers, outbox_columns, unit_of_work
-
-# The inbox name under which assignment events are recorded as applied.
-ASSIGNMENTS_CONSUMER = "journal.assignments"
-
-Row = asyncpg.Record | dict[str, Any]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-# ---------------------------------------------------------------- rows and rules
-
-
-def parameters_of(row: Row) -> domain.ScoringParameters:
-    """How a staff KPI row is scored."""
-    return domain.ScoringParameters(
-        score_type=ScoreType(row["score_type"]),
-        target_score=row["target_score"],
-        minimum_score=row["minimum_score"],
-        effort_weight=row["effort_weight"],
-        evaluation_frequency=Frequency(row["evaluation_frequency"]),
-    )
-
-
-def scores_of(row: Row) -> domain.Scores:
-    """The current scores held in a staff KPI row."""
-    return domain.Scores(
-        outcome_score=row["outcome_score"],
-        effort_score=row["effort_score"],
-        current_score=row["current_score"],
-        previous_score=row["previous_score"],
-        score_trend=ScoreTrend(row["score_trend"]) if row["score_trend"] else None,
-        trend_percentage=row["trend_percentage"],
-        growth_status=GrowthStatus(row["growth_status"]) if row["growth_status"] else None,
-        last_evaluated_at=row["last_evaluated_at"],
-        next_evaluation_due=row["next_evaluation_due"],
-    )
-
-
-def _score_columns(scores: domain.Scores) -> dict[str, Any]:
-    return {
-        "outcome_score": scores.outcome_score,
-        "effort_score": scores.effort_score,
-        "current_score": scores.current_score,
-        "previous_score": scores.previous_score,
-        "score_trend": scores.score_trend,
-        "trend_percentage": scores.trend_percentage,
-        "growth_status": scores.growth_status,
-        "last_evaluated_at": scores.last_evaluated_at,
-        "next_evaluation_due": scores.next_evaluation_due,
-    }
-
-
-def _parameter_columns(p: events.ScoringParameters) -> dict[str, Any]:
-    return {
-        "staff_id": p.staff_id,
-        "kpi_module_id": p.kpi_module_id,
-        "module_name": p.module_name,
-        "contract_id": p.contract_id,
-        "source": p.source,
-        "is_required": p.is_required,
-        "score_type": p.score_type,
-        "target_score": p.target_score,
-        "minimum_score": p.minimum_score,
-        "effort_weight": p.effort_weight,
-        "evaluation_frequency": p.evaluation_frequency,
-        "assigned_at": p.assigned_at,
-    }
-
-
-def _arrays(columns: tuple[tuple[str, str], ...], rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """One array per column, for `unnest`; empty for a column that is NULL in every row.
-
-    `unnest` of several arrays pads the shorter ones with NULLs, so the empty array stands for
-    the column of NULLs, and asyncpg does not encode (and check) one None per row: a batch of
-    new KPIs has no scores yet, and a status_change entry no score, effort, link or author.
-    """
-    arrays = []
-    for name, _ in columns:
-        values = [row[name] for row in rows]
-        arrays.append([] if all(v is None for v in values) else values)
-    return arrays
-
-
-def _unprocessable(problems: Sequence[domain.Problem]) -> Unprocessable:
-    return Unprocessable(
-        problems[0].message if len(problems) == 1 else "The entry breaks several rules",
-        [FieldError(p.field, p.message) for p in problems],
-    )
-
-
-def _refuse(problems: Sequence[domain.Problem]) -> None:
-    if problems:
-        raise _unprocessable(problems)
-
-
-def entry_view(row: Row, kpi: Row | None = None) -> JournalEntry:
-    """The API view of an entry row (joined with its KPI's name, or given the KPI row)."""
-    values = {name: row[name] for name in _VIEW_FIELDS if name in row}
-    if kpi is not None:
-        values["kpi_module_id"] = kpi["kpi_module_id"]
-        values["module_name"] = kpi["module_name"]
-        values["approval_status"] = ApprovalStatus.PENDING if row["is_pending_approval"] else None
-    return msgspec.convert(values, JournalEntry)
-
-
-_VIEW_FIELDS = tuple(JournalEntry.__struct_fields__)
-
-
-# ---------------------------------------------------------------- writing entries
-
-
-@dataclass(frozen=True)
-class _Write:
-    """One entry and the state its KPI's row moves to with it."""
-
-    kpi: dict[str, Any]
-    entry: dict[str, Any]
-    applied: domain.Applied
-
-
-def _entry(
-    kpi: Row,
-    sequence: int,
-    entry_type: JournalEntryType,
-    title: str,
-    content: str,
-    applied: domain.Applied,
-    at: datetime,
-    **fields: Any,
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": events.time_ordered_uuid(),
-        "staff_kpi_id": kpi["staff_kpi_id"],
-        "staff_id": kpi["staff_id"],
-        "sequence": sequence,
-        "entry_type": entry_type,
-        "title": title,
-        "content": content,
-        "score": None,
-        "score_impact": None,
-        "effort_score": None,
-        "score_before": applied.score_before,
-        "score_after": applied.score_after,
-        "effort_recognized": False,
-        "effort_notes": None,
-        "is_visible_to_staff": True,
-        "is_pending_approval": False,
-        "linked_catchup_id": None,
-        "linked_incident_id": None,
-        "related_entry_id": None,
-        "created_by": None,
-        "source_event_id": None,
-        "created_at": at,
-    }
-    entry.update(fields)
-    return entry
-
-
-async def _write_one(
-    conn: Connection, outbox: Outbox, w: _Write, headers: Mapping[str, str]
-) -> bool:
-    """Write one entry, its KPI's new scores and the events they cause in one statement, if the
-    KPI's row is still at the sequence it was read at; False when another writer moved it."""
-    written = await conn.fetchrow(
-        queries.append_one(outbox),
-        *[w.entry[name] for name, _ in queries.ENTRY_COLUMNS],
-        *[w.kpi[name] for name, _ in queries.SCORE_COLUMNS],
-        *outbox_columns((event, headers) for event in _caused(w)),
-    )
-    if written is None:
-        return False
-    _count_recomputes([w])
-    return True
-
-
-def _caused(w: _Write) -> list[events.Event]:
-    """The events an entry causes: its announcement, and its KPI's recompute if any."""
-    caused: list[events.Event] = []
-    if domain.announces_entry(w.entry["entry_type"]):
-        caused.append(_appended_event(w.entry))
-    if w.applied.recomputed:
-        caused.append(_recomputed_event(w))
-    return caused
-
-
-def _count_recomputes(written: Iterable[_Write]) -> None:
-    SCORE_RECOMPUTES.inc(sum(w.applied.recomputed for w in written))
-
-
-def _appended_event(entry: dict[str, Any]) -> events.JournalEntryAppended:
-    return events.JournalEntryAppended(
-        occurred_at=entry["created_at"],
-        entry_id=entry["id"],
-        staff_kpi_id=entry["staff_kpi_id"],
-        staff_id=entry["staff_id"],
-        entry_type=entry["entry_type"],
-        title=entry["title"],
-        score_before=entry["score_before"],
-        score_after=entry["score_after"],
-        is_pending_approval=entry["is_pending_approval"],
-        is_visible_to_staff=entry["is_visible_to_staff"],
-        created_by=entry["created_by"],
-        related_entry_id=entry["related_entry_id"],
-    )
-
-
-def _recomputed_event(w: _Write) -> events.ScoreRecomputed:
-    scores = w.applied.scores
-    return events.ScoreRecomputed(
-        occurred_at=w.entry["created_at"],
-        staff_kpi_id=w.kpi["staff_kpi_id"],
-        staff_id=w.kpi["staff_id"],
-        sequence=w.kpi["sequence"],
-        current_score=scores.current_score,
-        current_outcome_score=scores.outcome_score,
-        current_effort_score=scores.effort_score,
-        previous_score=scores.previous_score,
-        score_trend=scores.score_trend,
-        trend_percentage=scores.trend_percentage,
-        growth_status=scores.growth_status,
-        last_evaluated_at=scores.last_evaluated_at,
-        next_evaluation_due=scores.next_evaluation_due,
-    )
-
-
-def _moved(kpi: Row, applied: domain.Applied, **changes: Any) -> dict[str, Any]:
-    """The KPI row after one more entry: new scores, the next sequence number."""
-    row = dict(kpi)  # the KPI columns, as LOCK_KPIS and _first_row give them
-    row.update(_score_columns(applied.scores))
-    row.update(changes)
-    row["sequence"] = kpi["sequence"] + 1
-    return row
+from kpi_kit.errors import Conflict, Forbidden, NotFound
+from kpi_kit.outbox import Outbox, event_headers, unit_of_work
 
 
 class UnknownKpi(NotFound):
@@ -315,9 +64,11 @@ def _applied_or_refuse(
     kpi: Row, change: domain.ScoreChange, *, pending: bool, at: datetime
 ) -> domain.Applied:
     try:
-        return domain.append(scores_of(kpi), parameters_of(kpi), change, pending=pending, at=at)
+        return domain.append(
+            entries.scores_of(kpi), entries.parameters_of(kpi), change, pending=pending, at=at
+        )
     except domain.ScoringRefused as refused:
-        raise _unprocessable([refused.problem]) from refused
+        raise entries.unprocessable([refused.problem]) from refused
 
 
 # Appends read a KPI's row unlocked and write only if nobody moved it meanwhile: two round trips,
@@ -389,7 +140,7 @@ async def _try_append(
     pending = True if request.staff_only else data.is_pending_approval
     visible = True if request.staff_only else data.is_visible_to_staff
     kpi = await _active_kpi(conn, request.staff_id, request.staff_kpi_id, lock=lock)
-    _refuse(
+    entries.refuse(
         domain.entry_problems(
             data.entry_type,
             ScoreType(kpi["score_type"]),
@@ -399,10 +150,10 @@ async def _try_append(
         )
     )
     change = domain.change_of(data.entry_type, data.score, data.score_impact, data.effort_score)
-    at = _now()
+    at = entries.now()
     applied = _applied_or_refuse(kpi, change, pending=pending, at=at)
-    moved = _moved(kpi, applied)
-    entry = _entry(
+    moved = entries.moved_row(kpi, applied)
+    entry = entries.new_entry(
         kpi,
         moved["sequence"],
         data.entry_type,
@@ -421,9 +172,11 @@ async def _try_append(
         linked_incident_id=data.linked_incident_id,
         created_by=request.actor,
     )
-    if not await _write_one(conn, outbox, _Write(moved, entry, applied), request.headers):
+    if not await entries.write_one(
+        conn, outbox, entries.Write(moved, entry, applied), request.headers
+    ):
         return None
-    return entry_view(entry, kpi)
+    return entries.entry_view(entry, kpi)
 
 
 async def decide(
@@ -471,7 +224,7 @@ async def _decide(pool: Pool, outbox: Outbox, request: _DecisionRequest) -> Jour
             raise Conflict("This entry was not created pending approval: nothing to decide")
         if await uow.conn.fetchval(queries.DECISION_ON, entry_id) is not None:
             raise Conflict("This entry has been decided already")
-        at = _now()
+        at = entries.now()
         approve = decision is Decision.APPROVE
         change = (
             domain.change_of(
@@ -490,8 +243,8 @@ async def _decide(pool: Pool, outbox: Outbox, request: _DecisionRequest) -> Jour
                 kpi["staff_kpi_id"],
             )
         applied = _applied_or_refuse(kpi, change, pending=False, at=at)
-        moved = _moved(kpi, applied)
-        entry = _entry(
+        moved = entries.moved_row(kpi, applied)
+        entry = entries.new_entry(
             kpi,
             moved["sequence"],
             JournalEntryType.APPROVAL_GRANTED if approve else JournalEntryType.APPROVAL_DECLINED,
@@ -504,13 +257,15 @@ async def _decide(pool: Pool, outbox: Outbox, request: _DecisionRequest) -> Jour
             created_by=actor,
         )
         try:
-            written = await _write_one(uow.conn, outbox, _Write(moved, entry, applied), uow.headers)
+            written = await entries.write_one(
+                uow.conn, outbox, entries.Write(moved, entry, applied), uow.headers
+            )
         except asyncpg.UniqueViolationError as exc:  # the index backs the row lock up
             raise Conflict("This entry has been decided already") from exc
         if not written:
             raise RuntimeError("a locked KPI row moved under its lock")
         uow.queued()
-    return entry_view(entry, kpi)
+    return entries.entry_view(entry, kpi)
 
 
 # ---------------------------------------------------------------- reading journals
@@ -598,7 +353,7 @@ def _is_active(news: asyncpg.Record | None) -> bool:
 async def _news_of_a_new_kpi(pool: Pool, staff_kpi_id: uuid.UUID) -> asyncpg.Record | None:
     """The news of a KPI the journal has not heard of, if it arrives within the wait."""
     made = events.minted_at(staff_kpi_id)
-    if made is None or not -5 <= (_now() - made).total_seconds() <= NEW_KPI_SECONDS:
+    if made is None or not -5 <= (entries.now() - made).total_seconds() <= NEW_KPI_SECONDS:
         return None  # a wrong id, most likely
     return await _news_arrives(pool, staff_kpi_id, _heard_of)
 
@@ -626,239 +381,12 @@ async def _news_arrives(
 
 def _page(rows: Sequence[asyncpg.Record], limit: int) -> JournalPage:
     """A page of `limit` entries; one more row fetched tells whether another page follows."""
-    items = [entry_view(row) for row in rows[:limit]]
+    items = [entries.entry_view(row) for row in rows[:limit]]
     more = len(rows) > limit and bool(items)
     return JournalPage(
         items=items,
         next_cursor=cursors.cursor_after(items[-1].created_at, items[-1].id) if more else None,
     )
-
-
-# ---------------------------------------------------------------- lifecycle news from assignment
-
-
-@dataclass(frozen=True)
-class _News:
-    """One staff KPI's news in an assignment event."""
-
-    parameters: events.ScoringParameters
-    status: KpiStatus
-    reported_at: datetime
-    step: domain.Lifecycle
-    reason: str | None
-    cause: str
-    actor: str | None  # who asked, when a person did: the entry's created_by
-
-
-@dataclass(frozen=True)
-class _Told:
-    """What one assignment event tells: its news, one per staff KPI, and the headers (its own
-    delivery's correlation id) that the events it causes carry."""
-
-    event_id: uuid.UUID
-    news: Sequence[_News]
-    headers: Mapping[str, str]
-
-
-Announcement = tuple[events.Event, Mapping[str, str]]
-
-
-class NewsTwiceOver(Exception):
-    """Some of one KPI's news in a batch had been journaled already and some had not: the
-    entries after the skipped one would stand on a state that never was. Raised to roll the
-    batch back, so the kit applies its events one by one."""
-
-
-def news_of(event: events.AssignmentEvent) -> list[_News]:
-    """An assignment event's news, one per staff KPI: should it name a KPI twice, its last word."""
-    if isinstance(event, events.KpisAssigned):
-        news = [
-            _News(
-                p,
-                KpiStatus.ACTIVE,
-                p.assigned_at,
-                domain.Lifecycle.ASSIGNED,
-                None,
-                event.cause,
-                event.actor,
-            )
-            for p in event.kpis
-        ]
-    else:
-        news = [
-            _News(
-                c.parameters,
-                c.status,
-                c.changed_at,
-                domain.lifecycle_of(c.status, assigned=False),
-                c.reason,
-                event.cause,
-                event.actor,
-            )
-            for c in event.changes
-        ]
-    return list({n.parameters.staff_kpi_id: n for n in news}.values())
-
-
-async def record_assignment(pool: Pool, outbox: Outbox, event: events.KpisAssigned) -> bool:
-    """Journal newly assigned KPIs: one status_change entry each, once per event."""
-    return await _record(pool, outbox, event)
-
-
-async def record_status_change(pool: Pool, outbox: Outbox, event: events.KpiStatusChanged) -> bool:
-    """Journal deactivated and reactivated KPIs: one status_change entry each, once per event."""
-    return await _record(pool, outbox, event)
-
-
-async def _record(pool: Pool, outbox: Outbox, event: events.AssignmentEvent) -> bool:
-    async with unit_of_work(pool, outbox) as uow:
-        if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event.event_id):
-            return False
-        told = _Told(event.event_id, news_of(event), uow.headers)
-        await uow.publish_each(await _journal(uow, [told]))
-    return True
-
-
-async def record_batch(
-    pool: Pool, outbox: Outbox, items: Sequence[tuple[events.AssignmentEvent, Delivery]]
-) -> list[bool]:
-    """Journal a batch of assignment events in one transaction, as if one by one in this order.
-
-    Returns, per event, whether it was news: False when the inbox had it already, or for the
-    second copy of an event delivered twice in the batch.
-    """
-    ids = [event.event_id for event, _ in items]
-    async with unit_of_work(pool, outbox) as uow:
-        # Sorted, so that two batches holding the same redelivered events wait in one order.
-        first = await uow.first_deliveries(ASSIGNMENTS_CONSUMER, sorted(set(ids)))
-        applied = first_copies(ids, first)
-        told = [
-            _Told(event.event_id, news_of(event), delivery.headers)
-            for (event, delivery), new in zip(items, applied, strict=True)
-            if new
-        ]
-        await uow.publish_each(await _journal(uow, told))
-    return applied
-
-
-async def _journal(uow: UnitOfWork, told: Sequence[_Told]) -> list[Announcement]:
-    """Journal the news of events: one status_change entry per staff KPI and event.
-
-    The KPIs the journal has not heard of are created with their entries in one statement; the
-    others are locked and read in one (in id order, as every writer does, so that two batches in
-    flight cannot deadlock) and moved on in one more. A KPI with news from several events gets
-    them in the order given, each entry on the state the one before left.
-    """
-    chains = _chains(told)
-    if not chains:
-        return []
-    fresh = {kpi: _chain_writes(_first_row(chain[0][1]), chain) for kpi, chain in chains.items()}
-    created = await uow.conn.fetch(queries.CREATE_KPIS_WITH_ENTRIES, *_write_arrays(fresh))
-    written = {row["id"] for row in created}
-    announced = _announcements(fresh, written)
-    rest = sorted(kpi for kpi, writes in fresh.items() if writes[0][1].entry["id"] not in written)
-    if not rest:
-        return announced
-    known = await uow.conn.fetch(queries.LOCK_KPIS, rest)
-    moved = {row["staff_kpi_id"]: _chain_writes(row, chains[row["staff_kpi_id"]]) for row in known}
-    appended = await uow.conn.fetch(queries.APPEND_ENTRIES, *_write_arrays(moved))
-    written = {row["id"] for row in appended}
-    if any(len({w.entry["id"] in written for _, w in writes}) > 1 for writes in moved.values()):
-        raise NewsTwiceOver("a KPI's news in this batch was partly journaled already")
-    return announced + _announcements(moved, written)
-
-
-_Chain = list[tuple[_Told, _News]]
-_ChainWrites = list[tuple[_Told, _Write]]
-
-
-def _chains(told: Sequence[_Told]) -> dict[uuid.UUID, _Chain]:
-    """Each staff KPI's news, in the order of the events that tell it."""
-    chains: dict[uuid.UUID, _Chain] = {}
-    for t in told:
-        for news in t.news:
-            chains.setdefault(news.parameters.staff_kpi_id, []).append((t, news))
-    return chains
-
-
-def _chain_writes(kpi: Row, chain: _Chain) -> _ChainWrites:
-    """The entries of one KPI's news, each written on the row the one before left."""
-    writes: _ChainWrites = []
-    for t, news in chain:
-        write = _status_write(kpi, news, t.event_id)
-        writes.append((t, write))
-        kpi = write.kpi
-    return writes
-
-
-def _write_arrays(chains: Mapping[uuid.UUID, _ChainWrites]) -> list[Any]:
-    """The arguments of a statement writing every entry and each KPI's row after its last."""
-    entries = [w.entry for writes in chains.values() for _, w in writes]
-    kpis = [writes[-1][1].kpi for writes in chains.values()]
-    return _arrays(queries.ENTRY_COLUMNS, entries) + _arrays(queries.KPI_COLUMNS, kpis)
-
-
-def _announcements(
-    chains: Mapping[uuid.UUID, _ChainWrites], written: set[uuid.UUID]
-) -> list[Announcement]:
-    """The events of the entries written, each with the headers of the event that caused it."""
-    done = [(t, w) for writes in chains.values() for t, w in writes if w.entry["id"] in written]
-    _count_recomputes(w for _, w in done)
-    return [(event, t.headers) for t, w in done for event in _caused(w)]
-
-
-def _first_row(news: _News) -> dict[str, Any]:
-    """The row of a staff KPI the journal hears of for the first time, before any entry."""
-    p = news.parameters
-    frequency = Frequency(p.evaluation_frequency)
-    scores = domain.Scores(next_evaluation_due=domain.first_due(p.assigned_at, frequency))
-    return {
-        "staff_kpi_id": p.staff_kpi_id,
-        **_parameter_columns(p),
-        "status": news.status,
-        "status_changed_at": news.reported_at,
-        **_score_columns(scores),
-        "sequence": 0,
-    }
-
-
-def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> _Write:
-    """The status_change entry for one KPI, and its row with the news applied if it is news.
-
-    The entry is dated when the change happened, so the person's story reads in order.
-    """
-    changes: dict[str, Any] = {}
-    if domain.is_newer(news.reported_at, kpi["status_changed_at"]):
-        changes = {
-            **_parameter_columns(news.parameters),
-            "status": news.status,
-            "status_changed_at": news.reported_at,
-        }
-    parameters = parameters_of(changes or kpi)
-    scores = scores_of(kpi)
-    if changes and news.step is domain.Lifecycle.REACTIVATED:
-        scores = domain.reactivated(scores, news.reported_at, parameters.evaluation_frequency)
-    applied = domain.with_parameters(scores, parameters)
-    moved = _moved(kpi, applied, **changes)
-    title, content = domain.status_change_text(
-        news.step,
-        news.parameters.module_name,
-        source=KpiSource(news.parameters.source),
-        reason=news.reason,
-        cause=news.cause,
-    )
-    entry = _entry(
-        kpi,
-        moved["sequence"],
-        JournalEntryType.STATUS_CHANGE,
-        title,
-        content,
-        applied,
-        news.reported_at,
-        source_event_id=event_id,
-        created_by=news.actor,
-    )
-    return _Write(moved, entry, applied)
 
 
 # ---------------------------------------------------------------- replay
@@ -891,5 +419,5 @@ async def replayed_scores(
         )
         for row in history
     ]
-    replayed = domain.replay(parameters_of(kpi), recorded, kpi["assigned_at"])
-    return scores_of(kpi), replayed
+    replayed = domain.replay(entries.parameters_of(kpi), recorded, kpi["assigned_at"])
+    return entries.scores_of(kpi), replayed

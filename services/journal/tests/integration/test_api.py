@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journal import handlers
+from journal import entries, handlers
 from kpi_contracts.enums import KpiStatus, ScoreType
 from kpi_kit.testing.harness import ServiceClient
 from kpi_kit.testing.problems import assert_problem
@@ -704,7 +704,7 @@ async def test_an_append_that_loses_the_race_is_applied_on_the_row_that_won(
 ):
     kpi = await journal_for()
     await kpi.add("score_update", score=50)
-    write_one, raced = handlers._write_one, False
+    write_one, raced = entries.write_one, False
 
     async def racing(conn: Any, *args: Any) -> bool:
         nonlocal raced
@@ -713,14 +713,14 @@ async def test_an_append_that_loses_the_race_is_applied_on_the_row_that_won(
             await kpi.add("score_update", score=80)  # another writer moves the row first
         return await write_one(conn, *args)
 
-    monkeypatch.setattr(handlers, "_write_one", racing)
+    monkeypatch.setattr(entries, "write_one", racing)
     entry = await kpi.add("score_adjustment", score_impact=5)
     assert (entry["sequence"], entry["score_before"], entry["score_after"]) == (4, 80.0, 85.0)
 
 
 async def test_an_append_that_keeps_losing_the_race_takes_the_row_lock(journal_for, monkeypatch):
     kpi = await journal_for()
-    write_one, racing = handlers._write_one, False
+    write_one, racing = entries.write_one, False
 
     async def always_raced(conn: Any, *args: Any) -> bool:
         nonlocal racing
@@ -732,7 +732,7 @@ async def test_an_append_that_keeps_losing_the_race_takes_the_row_lock(journal_f
                 racing = False
         return await write_one(conn, *args)
 
-    monkeypatch.setattr(handlers, "_write_one", always_raced)
+    monkeypatch.setattr(entries, "write_one", always_raced)
     entry = await kpi.add("score_update", score=70)
     assert entry["sequence"] == 2 + handlers.UNLOCKED_TRIES
     chain = sorted(await kpi.entries(), key=lambda e: e["sequence"])

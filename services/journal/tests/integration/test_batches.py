@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from journal import handlers
+from journal import handlers, news
 from journal.app import DB_ROLE, definition
 from journal.schemas import JournalEntryCreate
 from kpi_contracts import events
@@ -62,7 +62,7 @@ class Journal:
 
     async def batch(self, items: Sequence[Item]) -> list[bool]:
         """Apply events as one batch."""
-        return await handlers.record_batch(self.pool, OUTBOX, items)
+        return await news.record_batch(self.pool, OUTBOX, items)
 
     async def state(self) -> dict[str, Any]:
         """Every KPI row, entry and queued event, without generated ids and timestamps."""
@@ -98,8 +98,8 @@ def _queued(row: asyncpg.Record) -> tuple[str, str, str]:
 async def record(pool: Any, event: events.AssignmentEvent) -> bool:
     """The per-event handler, as the consumer calls it."""
     if isinstance(event, events.KpisAssigned):
-        return await handlers.record_assignment(pool, OUTBOX, event)
-    return await handlers.record_status_change(pool, OUTBOX, event)
+        return await news.record_assignment(pool, OUTBOX, event)
+    return await news.record_status_change(pool, OUTBOX, event)
 
 
 @dataclass
@@ -342,7 +342,7 @@ async def test_news_of_a_kpi_partly_journaled_already_leaves_the_batch_to_one_by
     items = delivered(first, changed(kpi, KpiStatus.INACTIVE, T0 + timedelta(days=1)))
     before = await twins.batched.state()
 
-    with pytest.raises(handlers.NewsTwiceOver):
+    with pytest.raises(news.NewsTwiceOver):
         await twins.batched.batch(items)
     assert await twins.batched.state() == before  # rolled back whole
     assert await twins.batched.one_by_one(items) == [True, True]
