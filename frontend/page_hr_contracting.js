@@ -177,19 +177,21 @@ function currentFor(who) {
   return !who.isNew && state.current?.staffId === who.staffId ? state.current : null;
 }
 
-/** The modules the person holds now (active), and those they held before (inactive); empty for
- * a new person or when their KPIs could not be read. */
+/** The modules the person holds now (active, with the target each has for them), and those they
+ * held before (inactive); empty for a new person or when their KPIs could not be read. */
 function holdings() {
   const held = currentFor(personSummary())?.kpis || [];
-  const active = new Set(held.filter((k) => k.status === 'active').map((k) => k.kpi_module_id));
+  const holding = held.filter((k) => k.status === 'active');
+  const active = new Set(holding.map((k) => k.kpi_module_id));
+  const targets = new Map(holding.map((k) => [k.kpi_module_id, k.target_score]));
   const before = new Set(held.filter((k) => k.status !== 'active' && !active.has(k.kpi_module_id)).map((k) => k.kpi_module_id));
-  return { active, before };
+  return { active, before, targets };
 }
 
 /** The KPI lists of step 3: template (required, optional), role defaults, universal; and, for
  * someone already with us, those of them they hold now, apart: already theirs, so not a choice. */
 function kpiSections() {
-  const { active } = holdings();
+  const { active, targets } = holdings();
   const templateIds = new Set(state.templateKpis.map((t) => t.kpi_module_id));
   const required = state.templateKpis.filter((t) => t.is_required).map((t) => ({ module: t.module, target: t.custom_target, required: true, locked: 'required' }));
   const optional = state.templateKpis.filter((t) => !t.is_required).map((t) => ({ module: t.module, target: t.custom_target }));
@@ -199,7 +201,7 @@ function kpiSections() {
     .map((m) => ({ module: m }));
   const notHeld = (items) => items.filter((i) => !active.has(i.module.id));
   const theirs = [...required, ...optional, ...defaults, ...universal].filter((i) => active.has(i.module.id))
-    .map((i) => ({ ...i, locked: 'theirs' }));
+    .map((i) => ({ ...i, locked: 'theirs', heldTarget: targets.get(i.module.id) }));
   return [
     { id: 'required', title: 'Required by the template', note: 'Locked: every contract from this template includes them.', items: notHeld(required) },
     { id: 'optional', title: 'Optional on the template', note: 'Switch off any that do not fit this person.', items: notHeld(optional) },
@@ -283,10 +285,22 @@ function kpiPick(item, heldBefore) {
     h('span', { class: 'chip' }, categoryLabel(m.category)),
     h('div', { class: 'kpi-pick-detail' },
       h('span', {}, frequencyLabel(m.evaluation_frequency)),
-      // One already theirs keeps the target it has.
-      m.target_score !== undefined && item.locked !== 'theirs' ? h('span', {}, `Target ${formatScore(item.target ?? m.target_score, m.score_type)}${item.target !== undefined && item.target !== null ? ' (set by the template)' : ''}`) : null,
+      pickTarget(item),
       item.required ? h('span', { class: 'chip chip-lock' }, 'Required') : null,
       heldBefore.has(m.id) ? h('span', { class: 'chip' }, 'Held before: comes back with its history') : null));
+}
+
+/** The target a KPI of the step would have: the template's or the module's; one already theirs
+ * keeps the target it has for them (absent when their KPIs were read without scoring). */
+function pickTarget(item) {
+  const m = item.module;
+  if (item.locked === 'theirs') {
+    return item.heldTarget === undefined || item.heldTarget === null ? null
+      : h('span', {}, `Target ${formatScore(item.heldTarget, m.score_type)} (theirs now, it stays)`);
+  }
+  if (m.target_score === undefined) return null;
+  const byTemplate = item.target !== undefined && item.target !== null;
+  return h('span', {}, `Target ${formatScore(byTemplate ? item.target : m.target_score, m.score_type)}${byTemplate ? ' (set by the template)' : ''}`);
 }
 
 // the gallery: everything not already in the set

@@ -100,6 +100,15 @@ def test_the_kpi_step_of_a_renewal_shows_what_they_hold_as_theirs_not_as_choices
     # Optional on the template, and theirs already: nothing to switch on or off.
     expect(group(step, "theirs").get_by_text(SWITCHED_OFF)).to_be_visible()
     expect(step.get_by_role("checkbox")).to_have_count(0)
+    # Each keeps the target it has for them, and says so.
+    [kept] = [
+        k
+        for k in kpis_of(page, staff_id)
+        if k["status"] == "active" and k["module"]["name"] == SWITCHED_OFF
+    ]
+    expect(group(step, "theirs").locator("li", has_text=SWITCHED_OFF)).to_contain_text(
+        re.compile(rf"Target {kept['target_score']:g}\b.*theirs now, it stays")
+    )
     for choices in ("required", "optional", "defaults", "universal"):
         expect(group(step, choices)).to_have_count(0)
     expect(step).to_contain_text("Nothing new: every KPI of this contract is already theirs")
