@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from kpi_kit.db import is_transient
+from kpi_kit.http_methods import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +170,14 @@ def _field_error(item: dict[str, Any]) -> FieldError:
     return FieldError(key, message)
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
     title = titles.get(exc.status_code, "Request error")
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     response = problem(exc.status_code, title, exc.detail)
-    if headers:
-        response.headers.update(headers)
+    if exc.status_code == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    elif exc.status_code == 405:
+        response.headers["Allow"] = allowed_methods(request.app, request.url.path)
     return response
 
 

@@ -29,6 +29,7 @@ from kpi_kit.confirmations import Confirmations
 from kpi_kit.consuming import Consumer
 from kpi_kit.db import Pool, create_pool
 from kpi_kit.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
+from kpi_kit.http_methods import answer_head_as_get
 from kpi_kit.metrics import OUTBOX_PUBLISHED
 from kpi_kit.observability import CORRELATION_HEADER, ObservabilityMiddleware
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, Publish, prune_inbox
@@ -150,6 +151,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    answer_head_as_get(app)
     _document_problems(app)
     return app
 
