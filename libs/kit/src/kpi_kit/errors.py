@@ -172,7 +172,10 @@ def _field_error(item: dict[str, Any]) -> FieldError:
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
     title = titles.get(exc.status_code, "Request error")
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    # The exception's own headers stay: a 405's Allow names the methods the route has (RFC 9110).
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     response = problem(exc.status_code, title, exc.detail)
     if headers:
         response.headers.update(headers)
