@@ -276,3 +276,39 @@ async def test_a_managers_change_is_in_the_journal_when_assignment_answers(syste
         assert response.status_code == 200, response.text
         journal = await system.journal.get(f"{path}/journal", headers=system.manager)
         assert journal.json()["items"][0]["title"].startswith(title)
+
+
+async def test_a_contract_published_right_after_its_templates_put_gets_the_templates_kpis(
+    system: System,
+):
+    # Read your writes across the catalogue: the contract system may publish a contract the
+    # moment HR saved its template; assignment must not read the set from before the PUT.
+    response = await system.catalog.get(
+        "/api/v1/hr/kpi-modules", params={"role_group": "finance"}, headers=system.manager
+    )
+    optional = [m for m in response.json() if not m["is_default_for_role"]]
+    assert optional
+    for module in optional * 5:
+        template_id = uuid.uuid4()
+        kpis = [{"kpi_module_id": module["id"], "is_required": True}]
+        put = await system.catalog.put(
+            f"/api/v1/hr/templates/{template_id}/kpis",
+            json={"kpis": kpis},
+            headers=system.hr_admin,
+        )
+        assert put.status_code == 200, put.text
+        staff_id = uuid.uuid4()
+        await system.publisher.publish(
+            ContractCreated(
+                staff_id=staff_id,
+                contract_id=uuid.uuid4(),
+                template_id=template_id,
+                role_group=ROLE_GROUP,
+            )
+        )
+
+        async def assigned(staff_id: uuid.UUID = staff_id) -> Any:
+            return await system.kpis(staff_id)
+
+        found = await eventually(assigned)
+        assert module["id"] in {k["kpi_module_id"] for k in found}

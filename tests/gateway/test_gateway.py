@@ -117,6 +117,12 @@ ROUTES = [
     ("POST", f"/api/v1/hr/staff/{STAFF}/kpis/{KPI}/journal", "journal"),
     ("POST", f"/api/v1/hr/journal/{ENTRY}/approval", "journal"),
     ("GET", f"/api/v1/hr/journal/pending?staff_id={STAFF}&limit=5&cursor=abc", "journal"),
+    # bare prefixes: to the owner (its problem+json 404), not nginx's HTML 301 to the slash form
+    ("GET", "/api/v1/hr/staff", "assignment"),
+    ("GET", "/api/v1/hr/templates", "catalog"),
+    ("GET", "/api/v1/hr/journal", "journal"),
+    ("GET", "/api/v1/hr/evaluations", "assignment"),
+    ("POST", "/api/v1/dev", "catalog"),
     ("GET", "/contract-sim/templates", "contract_sim"),
     ("POST", "/contract-sim/contracts", "contract_sim"),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aio_pika
@@ -13,7 +14,7 @@ import pytest
 
 from kpi_contracts import codec, events, names
 from kpi_kit import dlq
-from kpi_kit.consuming import Consumer, Delivery, Rejected
+from kpi_kit.consuming import Consumer, Delivery, Rejected, arrived_by
 from kpi_kit.service import Runtime, ServiceDefinition
 from kpi_kit.settings import Settings
 from kpi_kit.testing.harness import ServiceClient, eventually, running
@@ -241,3 +242,14 @@ async def test_a_replayed_letter_parked_again_keeps_the_route_it_first_came_in_b
         names.KPI_EXCHANGE,
         "probe.request",
     )
+
+
+def test_the_route_a_message_came_by_is_its_own_or_the_one_its_replay_kept() -> None:
+    def raw(exchange: str, routing_key: str, headers: dict[str, Any] | None = None) -> Any:
+        return SimpleNamespace(exchange=exchange, routing_key=routing_key, headers=headers)
+
+    assert arrived_by(raw(names.LIFECYCLE_EXCHANGE, names.STAFF_EXITED)) == names.STAFF_EXITED
+    replayed = raw("", "assignment.lifecycle", {"x-original-routing-key": names.CONTRACT_CREATED})
+    assert arrived_by(replayed) == names.CONTRACT_CREATED
+    # Moved straight to the queue with no route on it (a broker upgrade): unknown, not wrong.
+    assert arrived_by(raw("", "assignment.lifecycle")) is None

@@ -77,3 +77,13 @@ async def test_the_openapi_document_states_the_problem_answers(service: ServiceC
         assert list(content) == ["application/problem+json"], status
     problem = document["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"type", "title", "status", "detail"}
+
+
+async def test_a_method_the_route_does_not_have_is_a_405_problem_naming_the_allowed_ones(
+    service: ServiceClient,
+) -> None:
+    response = await service.delete("/api/v1/refused-value")
+    assert response.status_code == 405
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 405
+    assert "GET" in response.headers["allow"]

@@ -162,11 +162,15 @@ class Consumer(Generic[T]):
         max_body_bytes: int = MAX_BODY_BYTES,
         handle_batch: BatchHandler[T] | None = None,
         max_batch: int = MAX_BATCH,
+        route_of: Callable[[T], str] | None = None,
     ) -> None:
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.queue = queue
         self._decode = decode
+        # The routing key each decoded event must have come by (interfaces §5 gives every key its
+        # body): a body of another type on a key is as invalid as one that does not decode.
+        self._route_of = route_of
         self._handle = handle
         self._broker = broker
         self._batcher = _Batcher(queue, handle_batch, max_batch) if handle_batch else None
@@ -208,6 +212,10 @@ class Consumer(Generic[T]):
             await self.dead_letter(message, f"invalid event: {exc}", "undecodable")
             return
         kind = type(event).__name__
+        misrouted = self._misrouted(message, event)
+        if misrouted:
+            await self.dead_letter(message, f"invalid event: {misrouted}", kind)
+            return
         if delivery.redelivered:
             EVENTS_CONSUMED.labels(self.service, kind, "redelivered").inc()
         if self._batcher is not None:
@@ -218,6 +226,17 @@ class Consumer(Generic[T]):
                 return
         if await self._apply_alone(message, event, delivery, kind):
             await _confirm(message)
+
+    def _misrouted(self, message: RabbitMessage, event: T) -> str | None:
+        """Why an event did not come by the routing key of its type (None when it did, or when
+        its way in is unknown: moved straight to the queue with no original route on it)."""
+        if self._route_of is None:
+            return None
+        arrived = arrived_by(message.raw_message)
+        expected = self._route_of(event)
+        if arrived is None or arrived == expected:
+            return None
+        return f"a {type(event).__name__} came by routing key {arrived!r}, not {expected!r}"
 
     async def _apply_alone(
         self, message: RabbitMessage, event: T, delivery: Delivery, kind: str
@@ -301,6 +320,15 @@ async def _the_message(message: RabbitMessage) -> RabbitMessage:
     (a third of the throughput, FIELD-NOTES); as the decoded body it costs nothing.
     """
     return message
+
+
+def arrived_by(raw: Any) -> str | None:
+    """The routing key a message was published with: its own, or, for a dead letter replayed
+    straight to its queue (the default exchange), the original one the letter keeps."""
+    if raw.exchange:
+        return str(raw.routing_key or "")
+    original = (raw.headers or {}).get("x-original-routing-key")
+    return str(original) if original else None
 
 
 def _delivery_of(message: RabbitMessage) -> Delivery:

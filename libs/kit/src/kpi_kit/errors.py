@@ -19,7 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from kpi_kit.db import is_transient
-from kpi_kit.http_methods import allowed_methods
+from kpi_kit.http_methods import with_head_allowed
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +170,18 @@ def _field_error(item: dict[str, Any]) -> FieldError:
     return FieldError(key, message)
 
 
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
     title = titles.get(exc.status_code, "Request error")
-    response = problem(exc.status_code, title, exc.detail)
+    # The exception's own headers stay: a 405's Allow names the methods the route has (RFC 9110).
+    headers = dict(exc.headers or {})
     if exc.status_code == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
+        headers["WWW-Authenticate"] = "Bearer"
     elif exc.status_code == 405:
-        response.headers["Allow"] = allowed_methods(request.app, request.url.path)
+        headers = with_head_allowed(headers)
+    response = problem(exc.status_code, title, exc.detail)
+    if headers:
+        response.headers.update(headers)
     return response
 
 

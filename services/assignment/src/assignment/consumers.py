@@ -58,7 +58,9 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
     async def on_scores(items: Sequence[tuple[events.ScoreRecomputed, Delivery]]) -> list[bool]:
         return await handlers.apply_scores(runtime.pool, items)
 
-    def consumer(queue: str, decode: Any, handle: Any, handle_batch: Any = None) -> Consumer[Any]:
+    def consumer(
+        queue: str, decode: Any, handle: Any, handle_batch: Any = None, route_of: Any = None
+    ) -> Consumer[Any]:
         return Consumer(
             service="assignment",
             queue=queue,
@@ -66,6 +68,7 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
             handle=handle,
             broker=runtime.broker,
             handle_batch=handle_batch,
+            route_of=route_of,
         )
 
     # Lifecycle events and scores come in bursts and are applied in batches (one by one when a
@@ -76,6 +79,9 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
             codec.decode_lifecycle,
             on_lifecycle,
             on_lifecycle_batch,
+            # interfaces §5: each routing key carries one event type; a RoleChanged body on
+            # contract.created is dead-lettered, not applied as a role change.
+            route_of=names.routing_key,
         ),
         consumer(names.ASSIGNMENT_CATALOG_QUEUE, _decode_catalog, on_catalog),
         consumer(names.ASSIGNMENT_SCORES_QUEUE, _decode_score, on_score, on_scores),

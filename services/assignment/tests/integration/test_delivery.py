@@ -291,6 +291,56 @@ async def test_an_event_naming_an_unknown_module_is_dead_lettered_once_the_repli
     assert await people.kpis(staff, every=True) == []
 
 
+@pytest.mark.parametrize(
+    ("routing_key", "event_type"),
+    [
+        ("contract.created", "StaffExited"),
+        ("contract.created", "RoleChanged"),
+        ("staff.exited", "ContractCreated"),
+        ("staff.role_changed", "StaffExited"),
+    ],
+)
+async def test_a_body_of_another_type_than_its_routing_key_is_dead_lettered_not_applied(
+    routing_key, event_type, contract_system, people, dead_letters
+):
+    staff = uuid.uuid4()
+    hired = contract_system.a_contract_created(staff)
+    await contract_system.send(hired)
+    await people.processed(hired["event_id"])
+    before = the_record(await people.kpis(staff, every=True))
+    bodies = {
+        "StaffExited": {"staff_id": str(staff), "reason": "misrouted"},
+        "RoleChanged": {
+            "staff_id": str(staff),
+            "from_role_group": "support_worker",
+            "to_role_group": "finance",
+        },
+        "ContractCreated": {
+            "staff_id": str(staff),
+            "contract_id": str(uuid.uuid4()),
+            "template_id": str(uuid.uuid4()),
+            "role_group": "finance",
+        },
+    }
+    misrouted = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        **bodies[event_type],
+    }
+    good = contract_system.a_contract_created(uuid.uuid4())
+
+    await contract_system.publish(routing_key, misrouted)
+    await contract_system.send(good)
+    await people.processed(good["event_id"])
+
+    letter = await arrival(dead_letters, misrouted["event_id"])
+    assert letter.headers["x-dlq-reason"].startswith("invalid event:")
+    assert routing_key in letter.headers["x-dlq-reason"]
+    assert letter.headers["x-original-routing-key"] == routing_key
+    assert the_record(await people.kpis(staff, every=True)) == before
+
+
 async def arrival(collected, message_id: str, timeout: float = 20):
     """The message with that id, once the test queue has received it."""
 

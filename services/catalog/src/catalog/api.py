@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from litestar import Controller, get, patch, post, put
@@ -16,12 +17,19 @@ from catalog.schemas import (
     TemplateKpi,
     TemplateKpisReplace,
 )
+from kpi_contracts import names
 from kpi_contracts.enums import KpiCategory, Role, RoleGroup
 from kpi_kit.auth import Caller, allow
-from kpi_kit.service import Services
+from kpi_kit.service import Runtime, Services
 from kpi_kit.views import without_scoring
 
 READERS = (Role.MANAGER, Role.STAFF)
+
+
+def _replicated(runtime: Runtime) -> AbstractAsyncContextManager[None]:
+    """A catalogue change answers once assignment's replica has it (or in 1 s): a contract
+    published right after a template's PUT gets the template's KPIs, not the set before it."""
+    return runtime.confirmations.awaited(names.MODULE_UPSERTED, names.TEMPLATE_KPIS_REPLACED)
 
 
 class KpiModuleController(Controller):
@@ -63,7 +71,8 @@ class KpiModuleController(Controller):
     @post("/", opt=allow(Role.HR_ADMIN))
     async def create_module(self, runtime: Services, data: JSONBody[KpiModuleCreate]) -> KpiModule:
         """Add a module (hr_admin)."""
-        return await handlers.create_module(runtime.pool, runtime.outbox, data)
+        async with _replicated(runtime):
+            return await handlers.create_module(runtime.pool, runtime.outbox, data)
 
     @patch("/{module_id:uuid}", opt=allow(Role.HR_ADMIN))
     async def update_module(
@@ -73,7 +82,8 @@ class KpiModuleController(Controller):
         data: JSONBody[KpiModuleUpdate],
     ) -> KpiModule:
         """Edit or archive a module (hr_admin); modules are never deleted."""
-        return await handlers.update_module(runtime.pool, runtime.outbox, module_id, data)
+        async with _replicated(runtime):
+            return await handlers.update_module(runtime.pool, runtime.outbox, module_id, data)
 
 
 class TemplateKpiController(Controller):
@@ -98,6 +108,7 @@ class TemplateKpiController(Controller):
         data: JSONBody[TemplateKpisReplace],
     ) -> list[TemplateKpi]:
         """Replace a template's whole KPI set atomically (hr_admin)."""
-        return await handlers.replace_template_kpis(
-            runtime.pool, runtime.outbox, template_id, data.kpis, principal.sub
-        )
+        async with _replicated(runtime):
+            return await handlers.replace_template_kpis(
+                runtime.pool, runtime.outbox, template_id, data.kpis, principal.sub
+            )

@@ -47,5 +47,6 @@ def definition() -> ServiceDefinition:
             names.CATALOG_REQUESTS_QUEUE: [(names.KPI_EXCHANGE, names.CATALOG_SNAPSHOT_REQUESTED)]
         },
         serves_dev_token=True,
+        awaits_word=True,
         commands={"snapshot": snapshot},
     )
