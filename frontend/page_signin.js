@@ -57,7 +57,7 @@ devForm.addEventListener('submit', async (event) => {
   button.disabled = true;
   replace(status, h('div', { class: 'loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Signing in…'));
   try {
-    const answer = await request('/api/v1/dev/token', { method: 'POST', body, auth: false });
+    const answer = await request('/dev/token', { method: 'POST', body, auth: false });
     saveToken(answer.token);
     replace(status);
     goOn(currentSession());

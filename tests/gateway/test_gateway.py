@@ -104,7 +104,7 @@ ROUTES = [
     ("GET", "/api/v1/hr/kpi-modules?role_group=team_leader", "catalog"),
     ("PATCH", f"/api/v1/hr/kpi-modules/{KPI}", "catalog"),
     ("PUT", f"/api/v1/hr/templates/{KPI}/kpis", "catalog"),
-    ("POST", "/api/v1/dev/token", "catalog"),
+    ("POST", "/dev/token", "catalog"),
     ("GET", f"/api/v1/hr/staff/{STAFF}/kpis", "assignment"),
     ("GET", f"/api/v1/hr/staff/{STAFF}/kpis?status=all", "assignment"),
     ("POST", f"/api/v1/hr/staff/{STAFF}/kpis", "assignment"),
@@ -122,7 +122,6 @@ ROUTES = [
     ("GET", "/api/v1/hr/templates", "catalog"),
     ("GET", "/api/v1/hr/journal", "journal"),
     ("GET", "/api/v1/hr/evaluations", "assignment"),
-    ("POST", "/api/v1/dev", "catalog"),
     ("GET", "/contract-sim/templates", "contract_sim"),
     ("POST", "/contract-sim/contracts", "contract_sim"),
 ]

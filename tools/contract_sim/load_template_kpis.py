@@ -24,7 +24,7 @@ def hr_admin_token(client: httpx.Client) -> str:
     token = os.environ.get("KPI_TOKEN")
     if token:
         return token
-    answer = client.post("/api/v1/dev/token", json={"role": "hr_admin"})
+    answer = client.post("/dev/token", json={"role": "hr_admin"})
     if answer.status_code == 404:
         sys.exit("No dev token route (KPI_ENV=prod?): set KPI_TOKEN to an hr_admin token")
     answer.raise_for_status()

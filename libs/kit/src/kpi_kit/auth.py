@@ -202,7 +202,8 @@ class DevToken(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime
 
 
-@post("/api/v1/dev/token", tags=["dev"], summary="Sign a token for a role (KPI_ENV=dev only)")
+# Outside /api/v1, whose every route needs a bearer token (interfaces §2): this one hands them out.
+@post("/dev/token", tags=["dev"], summary="Sign a token for a role (KPI_ENV=dev only)")
 async def dev_token(data: JSONBody[DevTokenRequest], request: Request[Any, Any, Any]) -> DevToken:
     """Sign a development token; this route is not mounted when KPI_ENV=prod."""
     settings: Settings = request.app.state.settings
