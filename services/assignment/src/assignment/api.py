@@ -56,13 +56,16 @@ class StaffKpiController(Controller):
         runtime: Services,
         staff_id: FromPath[uuid.UUID],
         status: Annotated[
-            str | None, QueryParameter(name="status", pattern="^(all|active)$")
-        ] = None,
+            str,
+            QueryParameter(
+                name="status",
+                pattern="^(all|active|inactive)$",
+                description="active (the default), all, or inactive: the ones they held before",
+            ),
+        ] = "active",
     ) -> list[StaffKpi]:
         """A person's active KPIs, each with its module; `?status=all` includes inactive ones."""
-        kpis = await handlers.staff_kpis(
-            runtime.pool, _module_views(runtime), staff_id, include_inactive=status == "all"
-        )
+        kpis = await handlers.staff_kpis(runtime.pool, _module_views(runtime), staff_id, status)
         return _shown(principal, kpis)
 
     @post("/kpis", status_code=HTTP_201_CREATED, opt=allow(Role.MANAGER))

@@ -451,10 +451,10 @@ async def views_of(
 
 
 async def staff_kpis(
-    pool: Pool, module_views: ModuleViews, staff_id: uuid.UUID, include_inactive: bool
+    pool: Pool, module_views: ModuleViews, staff_id: uuid.UUID, status: str
 ) -> list[StaffKpi]:
-    """A person's KPIs: active ones, or all of them with their history."""
-    rows = await pool.fetch(queries.STAFF_KPIS, staff_id, include_inactive)
+    """A person's KPIs of a status (`active` or `inactive`), or `all` of them with their history."""
+    rows = await pool.fetch(queries.STAFF_KPIS, staff_id, status)
     return await views_of(pool, module_views, rows)
 
 

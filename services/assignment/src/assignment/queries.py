@@ -328,8 +328,9 @@ SELECT k.id, k.staff_id, k.contract_id, k.kpi_module_id, k.status, k.source, k.i
 FROM hr.staff_kpis k JOIN hr.assignment_modules m ON m.id = k.kpi_module_id
 """
 
+# $2: a status, or 'all'.
 STAFF_KPIS = f"""{_VIEW}
-WHERE k.staff_id = $1 AND ($2 OR k.status = 'active')
+WHERE k.staff_id = $1 AND ($2::text = 'all' OR k.status = $2::text)
 ORDER BY k.status, m.display_order, m.name, k.assigned_at
 """
 

@@ -121,15 +121,15 @@ SELECT k.id, k.staff_id, k.contract_id, k.kpi_module_id, k.status, k.source, k.i
        m.data_sources AS m_data_sources, m.automation_status AS m_automation_status,
        m.coaching_tips AS m_coaching_tips, m.display_order AS m_display_order
 FROM hr.staff_kpis k JOIN hr.assignment_modules m ON m.id = k.kpi_module_id
-WHERE k.staff_id = $1 AND ($2 OR k.status = 'active')
+WHERE k.staff_id = $1 AND ($2::text = 'all' OR k.status = $2::text)
 ORDER BY k.status, m.display_order, m.name, k.assigned_at
 """
 
 
-async def joined_views(db: asyncpg.Pool, staff: uuid.UUID, include_inactive: bool) -> bytes:
-    """A person's KPIs as JSON, built from one query joining every module column."""
+async def joined_views(db: asyncpg.Pool, staff: uuid.UUID, status: str) -> bytes:
+    """A person's KPIs of a status (or all) as JSON, from one query joining every module column."""
     views = []
-    for row in await db.fetch(JOINED_VIEW, staff, include_inactive):
+    for row in await db.fetch(JOINED_VIEW, staff, status):
         view = {k: v for k, v in row.items() if not k.startswith("m_")}
         module = {k.removeprefix("m_"): v for k, v in row.items() if k.startswith("m_")}
         views.append(view | {"module": module | {"id": row["kpi_module_id"]}})
@@ -140,11 +140,11 @@ async def test_a_view_carries_every_column_of_its_row_and_module_under_the_field
     assignment, person, db
 ):
     pool = assignment.app.state.runtime.pool
-    rows = await pool.fetch(queries.STAFF_KPIS, person, True)
+    rows = await pool.fetch(queries.STAFF_KPIS, person, "all")
     views = await handlers.views_of(pool, handlers.ModuleViews(), rows)
 
     assert rows and len(views) == len(rows)
-    assert msgspec.json.encode(views) == await joined_views(db, person, True)
+    assert msgspec.json.encode(views) == await joined_views(db, person, "all")
     for row, view in zip(rows, views, strict=True):
         shown = msgspec.to_builtins(view)
         shown.pop("module")
@@ -153,12 +153,12 @@ async def test_a_view_carries_every_column_of_its_row_and_module_under_the_field
 
 
 async def test_the_kpis_route_answers_what_one_joined_query_reads(assignment, person, db, as_role):
-    for include_inactive, params in ((False, {}), (True, {"status": "all"})):
+    for status, params in (("active", {}), ("all", {"status": "all"})):
         for _ in range(2):  # the module views read, then held
             response = await assignment.get(
                 kpis_url(person), params=params, headers=as_role("manager")
             )
-            assert response.content == await joined_views(db, person, include_inactive)
+            assert response.content == await joined_views(db, person, status)
 
 
 async def test_a_view_shows_its_module_as_upserted_since_it_was_last_read(
@@ -181,7 +181,7 @@ async def test_a_view_shows_its_module_as_upserted_since_it_was_last_read(
     await modules.edit(module_id, **texts)
     after = await assignment.get(kpis_url(person), headers=as_role("manager"))
 
-    assert after.content == await joined_views(db, person, False)
+    assert after.content == await joined_views(db, person, "active")
     expected = [
         kpi | {"module": kpi["module"] | texts} if kpi["kpi_module_id"] == module_id else kpi
         for kpi in before.json()
@@ -380,6 +380,27 @@ async def test_a_manager_deactivates_and_reactivates_an_optional_kpi(
         "active",
         None,
     )
+
+
+async def test_status_inactive_lists_only_the_kpis_they_held_before(
+    assignment, person, as_role, catalogue
+):
+    module = sorted(catalogue.defaults("support_worker") - catalogue.universal())[0]
+    kpi = await kpi_of(assignment, person, as_role, module)
+    off = await assignment.patch(
+        status_url(person, kpi["id"]), json={"status": "inactive"}, headers=as_role("manager")
+    )
+    assert off.status_code == 200, off.text
+
+    def listed(status: str | None) -> Any:
+        params = {"status": status} if status else None
+        return assignment.get(kpis_url(person), params=params, headers=as_role("manager"))
+
+    inactive, active, every = [await listed(s) for s in ("inactive", None, "all")]
+    assert [k["id"] for k in inactive.json()] == [kpi["id"]]
+    assert kpi["id"] not in {k["id"] for k in active.json()}
+    assert len(every.json()) == len(active.json()) + 1
+    assert (await listed("retired")).status_code == 400
 
 
 async def test_a_manager_may_not_deactivate_a_required_kpi_but_hr_may(
