@@ -14,7 +14,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from assignment import handlers
+from assignment import handlers, views
 from assignment.schemas import (
     KpisDeactivated,
     KpisDeactivation,
@@ -30,8 +30,8 @@ from kpi_kit.service import Runtime, Services
 from kpi_kit.views import without_scoring
 
 
-def _module_views(runtime: Runtime) -> handlers.ModuleViews:
-    return runtime.held(handlers.ModuleViews)
+def _module_views(runtime: Runtime) -> views.ModuleViews:
+    return runtime.held(views.ModuleViews)
 
 
 def _journaled(runtime: Runtime) -> AbstractAsyncContextManager[None]:

@@ -8,18 +8,14 @@ transaction with the events it causes (outbox) and the event that caused it (inb
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
 
-import msgspec
-
-from assignment import domain, queries, records
-from assignment.schemas import StaffKpi, StaffKpiCreate, StaffKpiModule
+from assignment import domain, queries, records, views
+from assignment.schemas import StaffKpi, StaffKpiCreate
 from kpi_contracts import events
 from kpi_contracts.enums import KpiStatus, RoleGroup
 from kpi_contracts.scales import custom_target_problem
@@ -270,18 +266,18 @@ def _now() -> datetime:
 
 
 async def _view(
-    conn: Connection, module_views: ModuleViews, staff_id: uuid.UUID, kpi_id: uuid.UUID
+    conn: Connection, module_views: views.ModuleViews, staff_id: uuid.UUID, kpi_id: uuid.UUID
 ) -> StaffKpi:
     row = await conn.fetchrow(queries.STAFF_KPI, staff_id, kpi_id)
     if row is None:
         raise NotFound(f"Staff member {staff_id} has no KPI {kpi_id}")
-    return (await views_of(conn, module_views, [row]))[0]
+    return (await views.views_of(conn, module_views, [row]))[0]
 
 
 async def assign_manually(
     pool: Pool,
     outbox: Outbox,
-    module_views: ModuleViews,
+    module_views: views.ModuleViews,
     staff_id: uuid.UUID,
     data: StaffKpiCreate,
     *,
@@ -323,7 +319,7 @@ async def assign_manually(
 async def change_status(
     pool: Pool,
     outbox: Outbox,
-    module_views: ModuleViews,
+    module_views: views.ModuleViews,
     staff_id: uuid.UUID,
     kpi_id: uuid.UUID,
     status: KpiStatus,
@@ -371,101 +367,22 @@ async def deactivate_all(
 # ---------------------------------------------------------------- reads
 
 
-ModuleKey = tuple[uuid.UUID, int]
-"""A module's id and version in the replica."""
-
-
-class ModuleViews:
-    """The module parts of staff KPI views by module id and version, as last read from the replica.
-
-    Every KPI of a module repeats its long texts: a view query reads only the module's id and
-    version, and the texts come from here. An entry never goes stale, as the replica only ever
-    takes a newer version of a module (queries.UPSERT_MODULE). One per runtime (its own pool).
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._limit = limit  # modules number hundreds to a few thousand: cleared past it
-        self._views: dict[ModuleKey, StaffKpiModule] = {}
-
-    async def of(
-        self, conn: Pool | Connection, keys: Iterable[ModuleKey]
-    ) -> dict[ModuleKey, StaffKpiModule]:
-        """The module views of `keys`, reading the ones not held in one query.
-
-        A module upserted since its key was read is read at its newer version, which its view
-        then shows."""
-        held = {key: self._views.get(key) for key in keys}
-        if missing := {key for key, view in held.items() if view is None}:
-            rows = await conn.fetch(
-                queries.MODULE_VIEWS, list({module_id for module_id, _ in missing})
-            )
-            read = {row["id"]: (row["version"], module_view(row)) for row in rows}
-            if len(self._views) + len(read) > self._limit:
-                self._views.clear()
-            self._views.update({(m, version): view for m, (version, view) in read.items()})
-            held.update({key: read[key[0]][1] for key in missing})
-        return cast(dict[ModuleKey, StaffKpiModule], held)
-
-
-def module_view(row: Record) -> StaffKpiModule:
-    """The module part of staff KPI views from a row of queries.MODULE_VIEWS."""
-    return msgspec.convert(dict(row.items()), StaffKpiModule)
-
-
-@functools.cache
-def _view_fields(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The staff KPI fields a view row starts with; it ends with its module's version."""
-    if columns[-1:] != ("module_version",):
-        raise ValueError(f"a view query selects its module's version last: {columns}")
-    return columns[:-1]
-
-
-def module_keys(rows: Sequence[Record]) -> set[ModuleKey]:
-    """The modules (id and version) the rows of the view queries show."""
-    return {(row["kpi_module_id"], row["module_version"]) for row in rows}
-
-
-def staff_kpis_from(
-    rows: Sequence[Record], modules: Mapping[ModuleKey, StaffKpiModule]
-) -> list[StaffKpi]:
-    """Staff KPI views from rows of the view queries, each with its module from `modules`.
-
-    Dicts zipped from the rows' values and converted in one call: taking each row apart by its
-    keys cost about as much CPU as the query's own decoding, and 40 % more than this."""
-    if not rows:
-        return []
-    fields = _view_fields(tuple(rows[0].keys()))
-    views = []
-    for row in rows:
-        view: dict[str, Any] = dict(zip(fields, row, strict=False))
-        view["module"] = modules[view["kpi_module_id"], row[-1]]
-        views.append(view)
-    return msgspec.convert(views, list[StaffKpi])
-
-
-async def views_of(
-    conn: Pool | Connection, module_views: ModuleViews, rows: Sequence[Record]
-) -> list[StaffKpi]:
-    """Staff KPI views of rows of the view queries, with their modules."""
-    return staff_kpis_from(rows, await module_views.of(conn, module_keys(rows)))
-
-
 async def staff_kpis(
-    pool: Pool, module_views: ModuleViews, staff_id: uuid.UUID, status: str
+    pool: Pool, module_views: views.ModuleViews, staff_id: uuid.UUID, status: str
 ) -> list[StaffKpi]:
     """A person's KPIs of a status (`active` or `inactive`), or `all` of them with their history."""
     rows = await pool.fetch(queries.STAFF_KPIS, staff_id, status)
-    return await views_of(pool, module_views, rows)
+    return await views.views_of(pool, module_views, rows)
 
 
 async def evaluations_due(
-    pool: Pool, module_views: ModuleViews, before: datetime, limit: int, cursor: str | None
+    pool: Pool, module_views: views.ModuleViews, before: datetime, limit: int, cursor: str | None
 ) -> tuple[list[StaffKpi], str | None]:
     """A page of the active staff KPIs due before a time, soonest first, and the cursor of the
     next page (None on the last); one more row fetched tells whether another follows."""
     due_from, after_id = cursors.read_cursor(cursor, cursors.LOWEST)
     rows = await pool.fetch(queries.EVALUATIONS_DUE, before, limit + 1, due_from, after_id)
-    page = await views_of(pool, module_views, rows[:limit])
+    page = await views.views_of(pool, module_views, rows[:limit])
     if len(rows) <= limit:
         return page, None
     last = rows[limit - 1]

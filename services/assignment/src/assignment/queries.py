@@ -318,7 +318,7 @@ RETURNING k.id, r.sequence
 # ---------------------------------------------------------------- reads for the API
 
 # The staff KPI columns of a view, then its module's id and version: the module part (long texts,
-# the same for every KPI of the module) comes from handlers.ModuleViews, read by MODULE_VIEWS.
+# the same for every KPI of the module) comes from views.ModuleViews, read by MODULE_VIEWS.
 _VIEW = """
 SELECT k.id, k.staff_id, k.contract_id, k.kpi_module_id, k.status, k.source, k.is_required,
        k.target_score, k.minimum_score, k.effort_weight, k.current_score,

@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from assignment import handlers, queries
+from assignment import queries, views
 from assignment.schemas import StaffKpi
 from kpi_kit.testing.harness import bearer
 from kpi_kit.testing.problems import problem_of
@@ -141,11 +141,11 @@ async def test_a_view_carries_every_column_of_its_row_and_module_under_the_field
 ):
     pool = assignment.app.state.runtime.pool
     rows = await pool.fetch(queries.STAFF_KPIS, person, "all")
-    views = await handlers.views_of(pool, handlers.ModuleViews(), rows)
+    staff_views = await views.views_of(pool, views.ModuleViews(), rows)
 
-    assert rows and len(views) == len(rows)
-    assert msgspec.json.encode(views) == await joined_views(db, person, "all")
-    for row, view in zip(rows, views, strict=True):
+    assert rows and len(staff_views) == len(rows)
+    assert msgspec.json.encode(staff_views) == await joined_views(db, person, "all")
+    for row, view in zip(rows, staff_views, strict=True):
         shown = msgspec.to_builtins(view)
         shown.pop("module")
         expected = {k: v for k, v in row.items() if k != "module_version"}

@@ -6,7 +6,7 @@ import uuid
 from typing import Any, cast
 
 from assignment import queries
-from assignment.handlers import ModuleViews
+from assignment.views import ModuleViews
 from kpi_kit.db import Pool
 
 A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))
