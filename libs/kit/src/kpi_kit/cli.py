@@ -277,6 +277,11 @@ async def dead_letters(action: str, queue: str | None, limit: int) -> str:
         return "\n".join(f"{name:32} {'-' if n is None else n}" for name, n in found.items())
     if queue is None:
         raise SystemExit(f"kpi dlq {action} needs a queue name (see kpi dlq list)")
+    # A consumer's own queue would have its live messages taken (and, on replay, sent nowhere).
+    if not queue.endswith(".dlq"):
+        raise SystemExit(f"kpi dlq {action}: {queue} is not a dead-letter queue (see kpi dlq list)")
+    if (await dlq.counts(amqp_url, [queue]))[queue] is None:
+        raise SystemExit(f"kpi dlq {action}: the broker has no queue {queue} (see kpi dlq list)")
     if action == "show":
         letters = await dlq.show(amqp_url, queue, limit)
         return (
