@@ -53,6 +53,9 @@ stop-extras::
 
 status: ## show which services make run started are alive
 	@tools/dev/services.sh status
+	@$(MAKE) --no-print-directory status-extras
+
+status-extras::
 
 migrate: venv ## create the database(s) and apply every service's migrations
 	@$(WITH_DEPS) $(BIN)/kpi migrate all

@@ -1,7 +1,8 @@
 # Frontend, gateway, contract-system simulator and browser tests.
 #
-# Included by the top-level Makefile (`-include frontend/frontend.mk`). It hooks into `make run`
-# and `make stop` through the double-colon targets `run-extras::` and `stop-extras::`, and uses
+# Included by the top-level Makefile (`-include frontend/frontend.mk`). It hooks into `make run`,
+# `make stop` and `make status` through the double-colon targets `run-extras::`, `stop-extras::`
+# and `status-extras::`, and uses
 # from the top-level Makefile (defaults below when used alone):
 #   BIN      the virtualenv's bin folder (.venv/bin)
 #   RUN_DIR  the run folder, gitignored (.run)
@@ -45,6 +46,10 @@ run-extras:: frontend-install gateway-install ## (frontend) gateway on :8080 and
 stop-extras::
 	@deploy/gateway/gateway.sh stop
 	@tools/contract_sim/sim.sh stop
+
+status-extras::
+	@deploy/gateway/gateway.sh status | sed 's/^/  /' || true
+	@tools/contract_sim/sim.sh status | sed 's/^/  /' || true
 
 $(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }

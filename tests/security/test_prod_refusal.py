@@ -29,6 +29,17 @@ def prod_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def kpi_serve(service: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """Run `kpi serve` in prod with these settings changed (it must exit before serving)."""
+    return subprocess.run(
+        [KPI, "serve", service, "--port", "1"],
+        env=prod_env(**overrides),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize("service", available_services())
 def test_the_app_factory_refuses_the_dev_secret_in_prod(service: str) -> None:
     settings = Settings.from_env(service, prod_env(KPI_JWT_SECRET=DEV_JWT_SECRET))
@@ -38,27 +49,31 @@ def test_the_app_factory_refuses_the_dev_secret_in_prod(service: str) -> None:
 
 @pytest.mark.parametrize("service", available_services())
 def test_kpi_serve_exits_on_the_dev_secret_in_prod(service: str) -> None:
-    done = subprocess.run(
-        [KPI, "serve", service, "--port", "1"],
-        env=prod_env(KPI_JWT_SECRET=DEV_JWT_SECRET),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = kpi_serve(service, KPI_JWT_SECRET=DEV_JWT_SECRET)
     assert done.returncode != 0
     assert "refusing to start in prod" in done.stderr + done.stdout
 
 
 def test_kpi_serve_exits_on_a_default_broker_password_in_prod() -> None:
-    done = subprocess.run(
-        [KPI, "serve", "catalog", "--port", "1"],
-        env=prod_env(KPI_AMQP_URL="amqp://guest:guest@127.0.0.1:1/"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = kpi_serve("catalog", KPI_AMQP_URL="amqp://guest:guest@127.0.0.1:1/")
     assert done.returncode != 0
     assert "KPI_AMQP_URL" in done.stderr + done.stdout
+
+
+def test_kpi_serve_names_the_database_variable_and_prints_no_traceback() -> None:
+    done = kpi_serve("catalog", CATALOG_DATABASE_URL="postgresql://kpi:kpi@127.0.0.1:1/kpi")
+    assert done.returncode != 0
+    # The per-service URL wins over KPI_DATABASE_URL: the operator must know which one to fix.
+    assert "CATALOG_DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+
+
+def test_kpi_serve_refuses_an_unknown_kpi_env_in_one_line() -> None:
+    done = kpi_serve("catalog", KPI_ENV="production")
+    assert done.returncode != 0
+    assert "KPI_ENV must be 'dev' or 'prod'" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
 
 
 def test_a_short_secret_is_refused_in_prod() -> None:

@@ -52,8 +52,12 @@ stop() {
     local pid; pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
       kill "$pid" && echo "  stopped $(basename "$pidfile" .pid) (pid $pid)"
-      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -9 "$pid" 2>/dev/null || true
+      # A worker finishes its messages in hand (up to 10 s) and relays its outbox (up to 10 s)
+      # after the HTTP side (up to 10 s): the 30 s grace of docker-compose.yml and deploy/k8s.
+      for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      if kill -9 "$pid" 2>/dev/null; then
+        echo "  $(basename "$pidfile" .pid) did not stop within 30 s: killed (pid $pid)" >&2
+      fi
     fi
     rm -f "$pidfile"
   done

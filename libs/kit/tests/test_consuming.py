@@ -73,7 +73,9 @@ async def service(probe: Probe, database_url: str, amqp_url: str) -> AsyncIterat
         yield client
 
 
-async def publish(amqp_url: str, body: bytes, content_type: str | None = None) -> str:
+async def publish(
+    amqp_url: str, body: bytes, content_type: str | None = None, correlation_id: str | None = None
+) -> str:
     """Publish one message under a fresh message id, and return that id."""
     message_id = str(uuid.uuid4())
     connection = await aio_pika.connect(amqp_url)
@@ -85,6 +87,7 @@ async def publish(amqp_url: str, body: bytes, content_type: str | None = None) -
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type=content_type,
             message_id=message_id,
+            correlation_id=correlation_id,
         )
         await exchange.publish(message, routing_key="probe.request")
     finally:
@@ -128,6 +131,24 @@ async def test_an_undecodable_body_is_dead_lettered_and_the_next_is_applied(
     assert (await dead_letter_reason(amqp_url, not_json)).startswith("invalid event")
     reason = await dead_letter_reason(amqp_url, incomplete)
     assert reason.startswith("invalid event") and "requested_by" in reason
+
+
+async def test_a_dead_letter_keeps_the_correlation_id_it_came_with(
+    service: ServiceClient, amqp_url: str
+) -> None:
+    # The contract system may set only the AMQP property; a replay must log the same id.
+    message_id = await publish(amqp_url, b"not json", correlation_id="contract-system-42")
+    await dead_letter_reason(amqp_url, message_id)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        parked = await channel.declare_queue(names.dead_letter_queue(QUEUE), passive=True)
+        correlation_ids = {}
+        while (letter := await parked.get(no_ack=False, fail=False)) is not None:
+            correlation_ids[letter.message_id] = letter.correlation_id
+    finally:
+        await connection.close()  # every letter taken goes back
+    assert correlation_ids[message_id] == "contract-system-42"
 
 
 async def test_a_json_labelled_body_that_is_not_json_is_dead_lettered_at_once(

@@ -10,6 +10,7 @@ import pytest
 from kpi_contracts import names
 from kpi_kit import dlq
 from kpi_kit.broker import declare_topology, make_broker
+from kpi_kit.cli import dead_letters
 from kpi_kit.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -140,3 +141,21 @@ async def test_a_letter_nothing_would_take_stays_parked(amqp_url: str) -> None:
 
 async def test_a_missing_dlq_is_reported_not_raised(amqp_url: str) -> None:
     assert await dlq.counts(amqp_url, ["nobody.dlq"]) == {"nobody.dlq": None}
+
+
+@pytest.mark.parametrize(
+    ("queue", "said"),
+    [
+        # a consumer's own queue: its live messages must not be taken
+        (names.ASSIGNMENT_LIFECYCLE_QUEUE, "is not a dead-letter queue"),
+        # a mistyped name: one line, not an aiormq traceback
+        ("nobody.dlq", "the broker has no queue nobody.dlq"),
+    ],
+)
+@pytest.mark.parametrize("action", ["show", "replay"])
+async def test_the_cli_refuses_what_is_not_a_dead_letter_queue(
+    amqp_url: str, monkeypatch: pytest.MonkeyPatch, action: str, queue: str, said: str
+) -> None:
+    monkeypatch.setenv("KPI_AMQP_URL", amqp_url)
+    with pytest.raises(SystemExit, match=said):
+        await dead_letters(action, queue, 20)

@@ -249,9 +249,10 @@ async def test_a_wake_up_while_a_batch_is_out_starts_the_next_batch() -> None:
         return 0
 
     relay.relay_once = one_batch  # type: ignore[method-assign]
-    # Losing that wake-up would leave the relay waiting for its hour-long poll.
+    # Losing that wake-up would leave the relay waiting for its hour-long poll. (The stop came
+    # while the second batch was out: a third, read after it, is the one that ends the relay.)
     await asyncio.wait_for(relay.run(), timeout=30)
-    assert turns == 2
+    assert turns == 3
 
 
 async def test_a_stopping_relay_empties_the_outbox_and_gives_up_on_a_fault() -> None:
@@ -276,6 +277,20 @@ async def test_a_stopping_relay_empties_the_outbox_and_gives_up_on_a_fault() -> 
 
     # Full batches go on after the stop until one comes back short: the outbox is empty.
     relay, turns = stopped_relay([2, 2, 1, 0])
+    await asyncio.wait_for(relay.run(), timeout=10)
+    assert len(turns) == 3
+    # A short batch read before the stop is no proof: the messages in hand commit while it is
+    # out (a worker stopped under load left 460 events in its outbox until its next start).
+    relay, turns = stopped_relay([1, 2, 1])
+    relay._stopping = False
+    relay_once = relay.relay_once
+
+    async def stopped_while_out() -> int:
+        if not turns:
+            relay.stop()
+        return await relay_once()
+
+    relay.relay_once = stopped_while_out  # type: ignore[method-assign]
     await asyncio.wait_for(relay.run(), timeout=10)
     assert len(turns) == 3
     # A fault while stopping ends it at once: the rest waits for the next relay.

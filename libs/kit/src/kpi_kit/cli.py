@@ -22,7 +22,7 @@ from kpi_kit.db import ensure_database
 from kpi_kit.migrations import apply_migrations
 from kpi_kit.observability import configure_logging
 from kpi_kit.service import Runtime, ServiceDefinition, create_app
-from kpi_kit.settings import Settings
+from kpi_kit.settings import InsecureSettings, Settings
 
 SERVICES = ("catalog", "assignment", "journal")
 
@@ -105,7 +105,11 @@ def serve(service: str, role: str, host: str, port: int | None, workers: int = 1
     if workers > 1 and role != "api":
         # A worker role's relay publishes the outbox in order; two relays would interleave.
         raise SystemExit("several worker processes serve only --role api")
-    settings = Settings.from_env(service)
+    try:  # a refused setting is one line for the operator, not a traceback
+        settings = Settings.from_env(service)
+        settings.check_safe_for_env()
+    except (ValueError, InsecureSettings) as exc:
+        raise SystemExit(f"kpi serve {service}: {exc}") from None
     configure_logging(service)
     options: dict[str, Any] = {
         "host": host,
@@ -273,6 +277,11 @@ async def dead_letters(action: str, queue: str | None, limit: int) -> str:
         return "\n".join(f"{name:32} {'-' if n is None else n}" for name, n in found.items())
     if queue is None:
         raise SystemExit(f"kpi dlq {action} needs a queue name (see kpi dlq list)")
+    # A consumer's own queue would have its live messages taken (and, on replay, sent nowhere).
+    if not queue.endswith(".dlq"):
+        raise SystemExit(f"kpi dlq {action}: {queue} is not a dead-letter queue (see kpi dlq list)")
+    if (await dlq.counts(amqp_url, [queue]))[queue] is None:
+        raise SystemExit(f"kpi dlq {action}: the broker has no queue {queue} (see kpi dlq list)")
     if action == "show":
         letters = await dlq.show(amqp_url, queue, limit)
         return (

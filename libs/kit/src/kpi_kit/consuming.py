@@ -298,6 +298,8 @@ class Consumer(Generic[T]):
             persist=True,
             headers=headers,
             message_id=raw.message_id,
+            # Kept, or FastStream makes one up: a replayed letter would log under another id.
+            correlation_id=raw.correlation_id,
             content_type=raw.content_type,
         )
         EVENTS_CONSUMED.labels(self.service, kind, "dead_lettered").inc()

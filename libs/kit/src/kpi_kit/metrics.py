@@ -15,7 +15,8 @@ HTTP_LATENCY = Histogram(
 )
 EVENTS_CONSUMED = Counter(
     "kpi_events_consumed_total",
-    "Inbound events by outcome (applied, duplicate, dead_lettered, retried)",
+    "Inbound events by outcome (applied, duplicate, dead_lettered, retried; redelivered is"
+    " counted besides the outcome of the same delivery)",
     ["service", "event_type", "outcome"],
 )
 OUTBOX_BACKLOG = Gauge("kpi_outbox_backlog", "Events waiting in the outbox", ["service"])

@@ -380,6 +380,9 @@ class OutboxRelay:
                     # Cleared before the batch is read, not after: a ring that comes while a
                     # batch is out must wake the next turn, not wait for the poll.
                     self._wake.clear()
+                    # A batch read before the stop misses what the last messages in hand commit
+                    # after it: only one read since the stop can tell that the outbox is empty.
+                    read_after_stop = self._stopping
                     sent = await self.relay_once()
                     delay = 0.1
                 except asyncio.CancelledError:
@@ -397,9 +400,10 @@ class OutboxRelay:
                     delay = min(delay * 2, 5.0)
                     continue
                 if sent < self._batch:
-                    if self._stopping:  # that batch took the last of the outbox
+                    if read_after_stop:  # that batch took the last of the outbox
                         return
-                    await self._wait_for_work()
+                    if not self._stopping:
+                        await self._wait_for_work()
         finally:
             listener.cancel()
 

@@ -89,7 +89,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         problems = []
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
             problems.append("KPI_JWT_SECRET is the dev secret or shorter than 32 characters")
-        for name, url in (("KPI_AMQP_URL", self.amqp_url), ("database URL", self.database_url)):
+        database = f"the database URL ({self.service.upper()}_DATABASE_URL, else KPI_DATABASE_URL)"
+        for name, url in (("KPI_AMQP_URL", self.amqp_url), (database, self.database_url)):
             password = _password_of(url)
             if password is None or password in DEFAULT_PASSWORDS:
                 problems.append(f"{name} has no password or a default one")
