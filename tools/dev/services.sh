@@ -35,13 +35,18 @@ start() {
   local roles=${1:-all} services
   services=$("$KPI" services)
   for service in $services; do
-    local port=${PORTS[$service]}
+    local port=${PORTS[$service]} worker_port=${PORTS[$service]}
     if [[ $roles == split ]]; then
+      worker_port=$((port + WORKER_PORT_OFFSET))
       start_one "$service-api" "$service" api "$port"
-      start_one "$service-worker" "$service" worker "$((port + WORKER_PORT_OFFSET))"
+      start_one "$service-worker" "$service" worker "$worker_port"
     else
       start_one "$service" "$service" all "$port"
     fi
+    # The catalog's worker declares the queue of the first thing assignment asks for (a
+    # catalogue snapshot): ready before the others start, nothing is parked unrouted on a
+    # fresh broker (docs/OPERATIONS.md, "Events parked unrouted").
+    if [[ $service == catalog ]]; then wait_ready "$worker_port"; fi
   done
   for service in $services; do wait_ready "${PORTS[$service]}"; done
 }
