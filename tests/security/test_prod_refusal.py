@@ -92,3 +92,34 @@ def test_prod_serves_no_dev_token_route(service: str) -> None:
 def test_dev_serves_the_dev_token_route_for_contrast() -> None:
     app = create_app(definition_of("catalog"), Settings(service="catalog"))
     assert any("dev/token" in route.path for route in app.routes)
+
+
+def test_kpi_token_refuses_in_prod_and_signs_in_dev() -> None:
+    def kpi_token(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [KPI, "token", "--role", "hr_admin"]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    refused = kpi_token(prod_env())
+    assert refused.returncode != 0 and not refused.stdout
+    assert "refused when KPI_ENV=prod" in refused.stderr
+    signed = kpi_token(prod_env(KPI_ENV="dev"))
+    assert signed.returncode == 0 and signed.stdout.count(".") == 2
+
+
+def test_check_deps_names_every_database_server_that_does_not_answer() -> None:
+    # The services' own servers (nothing listens on port 1): each named once, with no password.
+    env = prod_env(
+        KPI_ENV="dev",
+        KPI_DATABASE_URL="postgresql://kpi:Db-r3al-pw@127.0.0.1:1/kpi",
+        JOURNAL_DATABASE_URL="postgresql://kpi:Db-r3al-pw@127.0.0.2:1/journal",
+    )
+    answer = subprocess.run(
+        [KPI, "check-deps"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert answer.returncode == 1
+    unreachable = [line for line in answer.stderr.splitlines() if "PostgreSQL" in line]
+    assert [line.split(" (")[0] for line in unreachable] == [
+        "not reachable: PostgreSQL at postgresql://127.0.0.1:1",
+        "not reachable: PostgreSQL at postgresql://127.0.0.2:1",
+    ]
+    assert "Db-r3al-pw" not in answer.stderr

@@ -245,12 +245,18 @@ async def check_deps() -> list[str]:
     from kpi_kit.db import with_database
 
     missing = []
+    # Each service may have a server of its own (CATALOG_DATABASE_URL, ...): each is checked once.
+    servers = {
+        with_database(Settings.from_env(service).database_url, "postgres")
+        for service in available_services()
+    }
+    for server in sorted(servers):
+        try:
+            conn = await asyncpg.connect(server, timeout=3)
+            await conn.close()
+        except Exception as exc:
+            missing.append(f"PostgreSQL at {_safe(server)} ({type(exc).__name__})")
     settings = Settings.from_env("catalog")
-    try:
-        conn = await asyncpg.connect(with_database(settings.database_url, "postgres"), timeout=3)
-        await conn.close()
-    except Exception as exc:
-        missing.append(f"PostgreSQL at {_safe(settings.database_url)} ({type(exc).__name__})")
     try:
         amqp = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), 5)
         await amqp.close()
@@ -316,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(migrate(available_services() if args.service == "all" else [args.service]))
     elif args.command == "token":
         settings = Settings.from_env("catalog")
+        if settings.env == "prod":  # tokens come from the identity provider there
+            raise SystemExit("kpi token signs development tokens: refused when KPI_ENV=prod")
         roles = [args.role]
         sub = args.sub or f"cli-{args.role}"
         token, _ = issue_token(settings.jwt_secret, sub=sub, roles=roles, staff_id=args.staff_id)
