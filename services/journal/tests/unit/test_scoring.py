@@ -114,6 +114,38 @@ def test_effort_recognition_sets_the_effort_score_and_moves_the_composite():
     assert scores.current_score == 84.0
 
 
+@pytest.mark.parametrize(
+    ("entry_type", "change"),
+    [
+        (JournalEntryType.SCORE_UPDATE, ScoreChange(score=60.0)),
+        (JournalEntryType.SCORE_ADJUSTMENT, ScoreChange(score_impact=-5.0)),
+        (JournalEntryType.EFFORT_RECOGNITION, ScoreChange(effort_score=90.0)),
+        *(
+            (entry_type, domain.NO_CHANGE)
+            for entry_type in JournalEntryType
+            if entry_type
+            not in {
+                JournalEntryType.SCORE_UPDATE,
+                JournalEntryType.SCORE_ADJUSTMENT,
+                JournalEntryType.EFFORT_RECOGNITION,
+            }
+        ),
+    ],
+)
+def test_each_entry_type_asks_only_its_own_change_and_other_types_change_no_score(
+    entry_type, change
+):
+    numbers = {"score": 60.0, "score_impact": -5.0, "effort_score": 90.0}
+    assert domain.change_of(entry_type, **numbers) == change
+
+
+def test_a_score_adjustment_entry_adds_to_the_score_rather_than_setting_it():
+    kpi = a_percentage_kpi()
+    start = scored(kpi, ScoreChange(score=80.0))
+    adjustment = domain.change_of(JournalEntryType.SCORE_ADJUSTMENT, score_impact=5.0)
+    assert domain.apply_change(start, kpi, adjustment, MONDAY).scores.outcome_score == 85.0
+
+
 def test_adjustments_do_not_accumulate_float_noise():
     scores = scored(a_percentage_kpi(), ScoreChange(score=70.1), ScoreChange(score_impact=0.2))
     assert scores.outcome_score == 70.3
