@@ -289,6 +289,16 @@ def test_an_adjustment_that_would_leave_the_scale_is_refused():
     assert refused.value.problem.field == "score_impact"
 
 
+def test_an_adjustment_that_lands_on_the_end_of_the_scale_is_accepted():
+    for score_type, impact in ((ScoreType.RATING, -4.0), (ScoreType.PERCENTAGE, 100.0)):
+        problems = problems_of(JournalEntryType.SCORE_ADJUSTMENT, score_type, score_impact=impact)
+        assert problems == [], score_type
+    kpi = a_rating_kpi()
+    start = scored(kpi, ScoreChange(score=5.0))
+    lowest = domain.apply_change(start, kpi, ScoreChange(score_impact=-4.0), MONDAY)
+    assert lowest.scores.outcome_score == 1.0
+
+
 def test_an_adjustment_needs_a_score_to_adjust():
     with pytest.raises(ScoringRefused) as refused:
         domain.apply_change(Scores(), a_percentage_kpi(), ScoreChange(score_impact=5.0), MONDAY)
