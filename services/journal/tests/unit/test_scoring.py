@@ -254,6 +254,14 @@ def test_a_new_kpi_is_first_due_one_period_after_assignment():
     assert domain.first_due(MONDAY, Frequency.QUARTERLY) == datetime(2026, 4, 12, 9, tzinfo=UTC)
 
 
+def test_a_reactivated_kpi_is_next_due_one_period_after_reactivation_with_its_scores_kept():
+    start = scored(a_percentage_kpi(), ScoreChange(score=80.0))  # monthly: due 12 February
+    back = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)
+    again = domain.reactivated(start, back, Frequency.MONTHLY)
+    assert again.next_evaluation_due == datetime(2026, 4, 30, 10, 0, tzinfo=UTC)
+    assert replace(again, next_evaluation_due=start.next_evaluation_due) == start
+
+
 # ---------------------------------------------------------------- the scale
 
 
