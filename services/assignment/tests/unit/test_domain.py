@@ -178,6 +178,17 @@ def test_the_universal_kpis_cannot_be_excluded_and_are_required():
     assert all(holdings[m.id].is_required for m in UNIVERSAL)
 
 
+def test_a_universal_kpi_in_a_template_stays_required_with_its_custom_target_when_excluded():
+    universal = UNIVERSAL[0]
+    template = [TemplateChoice(universal.id, is_required=False, custom_target=85.0)]
+    event = a_contract_created(excluded=[universal.id])
+
+    holdings = domain.apply({}, contract_step(event, template))
+
+    kpi = holdings[universal.id]
+    assert (kpi.status, kpi.is_required, kpi.custom_target) == (KpiStatus.ACTIVE, True, 85.0)
+
+
 def test_added_modules_are_assigned_as_manual():
     event = a_contract_created(added=[LEADER[0].id])
 
