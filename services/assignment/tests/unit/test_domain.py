@@ -307,6 +307,15 @@ def test_role_change_keeps_a_manually_added_kpi_of_another_role_group():
     assert holdings[NURSE[0].id].is_active
 
 
+def test_a_role_change_within_the_same_role_group_deactivates_nothing():
+    start = domain.apply({}, contract_step(a_contract_created(added=[SUPPORT_OPTIONAL.id])))
+    same = a_role_change(RoleGroup.SUPPORT_WORKER, RoleGroup.SUPPORT_WORKER)
+
+    holdings = domain.apply(start, role_change_step(same))
+
+    assert holdings == start
+
+
 def test_role_change_records_why_it_deactivated():
     change = a_role_change()
 
