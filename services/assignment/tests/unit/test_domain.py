@@ -447,6 +447,17 @@ def test_a_contract_older_than_the_exit_leaves_no_active_kpis():
     assert not active(holdings)
 
 
+def test_a_contract_and_an_exit_at_the_same_instant_leave_no_active_kpis_in_either_arrival():
+    contract = contract_step(a_contract_created(at=T0))
+    leaving = domain.staff_exited(an_exit(at=T0))
+
+    for arrival in ([contract, leaving], [leaving, contract]):
+        holdings = deliver(arrival)
+
+        assert holdings.keys() == ids(UNIVERSAL) | ids(SUPPORT)
+        assert not active(holdings)
+
+
 def after_events_at(at: datetime | None, latest: datetime | None = None) -> domain.StorySoFar:
     return domain.StorySoFar(newest_event=at, latest=latest or at)
 
