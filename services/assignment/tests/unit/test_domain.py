@@ -178,6 +178,17 @@ def test_the_universal_kpis_cannot_be_excluded_and_are_required():
     assert all(holdings[m.id].is_required for m in UNIVERSAL)
 
 
+def test_a_universal_kpi_in_a_template_stays_required_with_its_custom_target_when_excluded():
+    universal = UNIVERSAL[0]
+    template = [TemplateChoice(universal.id, is_required=False, custom_target=85.0)]
+    event = a_contract_created(excluded=[universal.id])
+
+    holdings = domain.apply({}, contract_step(event, template))
+
+    kpi = holdings[universal.id]
+    assert (kpi.status, kpi.is_required, kpi.custom_target) == (KpiStatus.ACTIVE, True, 85.0)
+
+
 def test_added_modules_are_assigned_as_manual():
     event = a_contract_created(added=[LEADER[0].id])
 
@@ -294,6 +305,15 @@ def test_role_change_keeps_a_manually_added_kpi_of_another_role_group():
     holdings = domain.apply(start, role_change_step(a_role_change()))
 
     assert holdings[NURSE[0].id].is_active
+
+
+def test_a_role_change_within_the_same_role_group_deactivates_nothing():
+    start = domain.apply({}, contract_step(a_contract_created(added=[SUPPORT_OPTIONAL.id])))
+    same = a_role_change(RoleGroup.SUPPORT_WORKER, RoleGroup.SUPPORT_WORKER)
+
+    holdings = domain.apply(start, role_change_step(same))
+
+    assert holdings == start
 
 
 def test_role_change_records_why_it_deactivated():
@@ -425,6 +445,17 @@ def test_a_contract_older_than_the_exit_leaves_no_active_kpis():
 
     assert holdings.keys() == ids(UNIVERSAL) | ids(SUPPORT)
     assert not active(holdings)
+
+
+def test_a_contract_and_an_exit_at_the_same_instant_leave_no_active_kpis_in_either_arrival():
+    contract = contract_step(a_contract_created(at=T0))
+    leaving = domain.staff_exited(an_exit(at=T0))
+
+    for arrival in ([contract, leaving], [leaving, contract]):
+        holdings = deliver(arrival)
+
+        assert holdings.keys() == ids(UNIVERSAL) | ids(SUPPORT)
+        assert not active(holdings)
 
 
 def after_events_at(at: datetime | None, latest: datetime | None = None) -> domain.StorySoFar:

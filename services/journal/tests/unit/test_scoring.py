@@ -114,6 +114,38 @@ def test_effort_recognition_sets_the_effort_score_and_moves_the_composite():
     assert scores.current_score == 84.0
 
 
+@pytest.mark.parametrize(
+    ("entry_type", "change"),
+    [
+        (JournalEntryType.SCORE_UPDATE, ScoreChange(score=60.0)),
+        (JournalEntryType.SCORE_ADJUSTMENT, ScoreChange(score_impact=-5.0)),
+        (JournalEntryType.EFFORT_RECOGNITION, ScoreChange(effort_score=90.0)),
+        *(
+            (entry_type, domain.NO_CHANGE)
+            for entry_type in JournalEntryType
+            if entry_type
+            not in {
+                JournalEntryType.SCORE_UPDATE,
+                JournalEntryType.SCORE_ADJUSTMENT,
+                JournalEntryType.EFFORT_RECOGNITION,
+            }
+        ),
+    ],
+)
+def test_each_entry_type_asks_only_its_own_change_and_other_types_change_no_score(
+    entry_type, change
+):
+    numbers = {"score": 60.0, "score_impact": -5.0, "effort_score": 90.0}
+    assert domain.change_of(entry_type, **numbers) == change
+
+
+def test_a_score_adjustment_entry_adds_to_the_score_rather_than_setting_it():
+    kpi = a_percentage_kpi()
+    start = scored(kpi, ScoreChange(score=80.0))
+    adjustment = domain.change_of(JournalEntryType.SCORE_ADJUSTMENT, score_impact=5.0)
+    assert domain.apply_change(start, kpi, adjustment, MONDAY).scores.outcome_score == 85.0
+
+
 def test_adjustments_do_not_accumulate_float_noise():
     scores = scored(a_percentage_kpi(), ScoreChange(score=70.1), ScoreChange(score_impact=0.2))
     assert scores.outcome_score == 70.3
@@ -222,6 +254,14 @@ def test_a_new_kpi_is_first_due_one_period_after_assignment():
     assert domain.first_due(MONDAY, Frequency.QUARTERLY) == datetime(2026, 4, 12, 9, tzinfo=UTC)
 
 
+def test_a_reactivated_kpi_is_next_due_one_period_after_reactivation_with_its_scores_kept():
+    start = scored(a_percentage_kpi(), ScoreChange(score=80.0))  # monthly: due 12 February
+    back = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)
+    again = domain.reactivated(start, back, Frequency.MONTHLY)
+    assert again.next_evaluation_due == datetime(2026, 4, 30, 10, 0, tzinfo=UTC)
+    assert replace(again, next_evaluation_due=start.next_evaluation_due) == start
+
+
 # ---------------------------------------------------------------- the scale
 
 
@@ -255,6 +295,16 @@ def test_an_adjustment_that_would_leave_the_scale_is_refused():
     with pytest.raises(ScoringRefused) as refused:
         domain.apply_change(start, kpi, ScoreChange(score_impact=1.0), MONDAY)
     assert refused.value.problem.field == "score_impact"
+
+
+def test_an_adjustment_that_lands_on_the_end_of_the_scale_is_accepted():
+    for score_type, impact in ((ScoreType.RATING, -4.0), (ScoreType.PERCENTAGE, 100.0)):
+        problems = problems_of(JournalEntryType.SCORE_ADJUSTMENT, score_type, score_impact=impact)
+        assert problems == [], score_type
+    kpi = a_rating_kpi()
+    start = scored(kpi, ScoreChange(score=5.0))
+    lowest = domain.apply_change(start, kpi, ScoreChange(score_impact=-4.0), MONDAY)
+    assert lowest.scores.outcome_score == 1.0
 
 
 def test_an_adjustment_needs_a_score_to_adjust():
