@@ -29,15 +29,14 @@ def prod_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def kpi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the `kpi` command with this environment; its output as text."""
+    return subprocess.run([KPI, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
 def kpi_serve(service: str, **overrides: str) -> subprocess.CompletedProcess[str]:
     """Run `kpi serve` in prod with these settings changed (it must exit before serving)."""
-    return subprocess.run(
-        [KPI, "serve", service, "--port", "1"],
-        env=prod_env(**overrides),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return kpi("serve", service, "--port", "1", env=prod_env(**overrides))
 
 
 @pytest.mark.parametrize("service", available_services())
@@ -95,14 +94,10 @@ def test_dev_serves_the_dev_token_route_for_contrast() -> None:
 
 
 def test_kpi_token_refuses_in_prod_and_signs_in_dev() -> None:
-    def kpi_token(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        command = [KPI, "token", "--role", "hr_admin"]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-
-    refused = kpi_token(prod_env())
+    refused = kpi("token", "--role", "hr_admin", env=prod_env())
     assert refused.returncode != 0 and not refused.stdout
     assert "refused when KPI_ENV=prod" in refused.stderr
-    signed = kpi_token(prod_env(KPI_ENV="dev"))
+    signed = kpi("token", "--role", "hr_admin", env=prod_env(KPI_ENV="dev"))
     assert signed.returncode == 0 and signed.stdout.count(".") == 2
 
 
@@ -113,9 +108,7 @@ def test_check_deps_names_every_database_server_that_does_not_answer() -> None:
         KPI_DATABASE_URL="postgresql://kpi:Db-r3al-pw@127.0.0.1:1/kpi",
         JOURNAL_DATABASE_URL="postgresql://kpi:Db-r3al-pw@127.0.0.2:1/journal",
     )
-    answer = subprocess.run(
-        [KPI, "check-deps"], env=env, capture_output=True, text=True, timeout=60
-    )
+    answer = kpi("check-deps", env=env)
     assert answer.returncode == 1
     unreachable = [line for line in answer.stderr.splitlines() if "PostgreSQL" in line]
     assert [line.split(" (")[0] for line in unreachable] == [

@@ -206,7 +206,13 @@ def _row(event: Event, headers: Mapping[str, str]) -> tuple[Any, ...]:
     key = names.routing_key(event)
     asked = confirmation_headers(key)
     carried = {**headers, **asked} if asked else headers
-    return event.event_id, names.exchange(event), key, codec.encode(event), _json(carried)
+    return (
+        event.event_id,
+        names.exchange(event),
+        key,
+        codec.encode(event),
+        codec.encode_json(carried).decode(),
+    )
 
 
 def event_headers() -> dict[str, str]:
@@ -265,10 +271,6 @@ class UnitOfWork:
             list(event_ids),
         )
         return {row["event_id"] for row in rows}
-
-
-def _json(headers: Mapping[str, str]) -> str:
-    return codec.encode_json(headers).decode()
 
 
 @asynccontextmanager
