@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.exceptions import AMQPConnectionError
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 
@@ -60,6 +66,60 @@ def make_broker(settings: Settings, **kwargs: Any) -> RabbitBroker:
         apply_types=False,
         **kwargs,
     )
+
+
+async def connect_when_it_answers(broker: RabbitBroker, within: float) -> None:
+    """Connect, trying again with back-off (0.5 s doubling to 5 s) for `within` seconds; after
+    that, or when the process is asked to stop, the last error goes up (start-up fails). A wrong
+    password is tried again too: the broker's operator may still be creating the user."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    delay = 0.5
+    with _stop_signals_heard() as stopping:
+        while True:
+            try:
+                await broker.connect()
+                return
+            except (AMQPConnectionError, OSError) as exc:
+                left = deadline - loop.time()
+                if left <= 0:
+                    log.error("RabbitMQ did not answer within %ss: %s", within, exc)
+                    raise
+                log.warning("RabbitMQ does not answer (%s): trying again in %.1fs", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), min(delay, left))
+                if stopping.is_set():
+                    log.warning("asked to stop while waiting for RabbitMQ")
+                    raise
+                delay = min(delay * 2, 5.0)
+
+
+@contextlib.contextmanager
+def _stop_signals_heard() -> Iterator[asyncio.Event]:
+    """An event set by SIGTERM or SIGINT, whose handlers (uvicorn's) still run: uvicorn only
+    looks at them once start-up is over, and a wait for the broker must not outlast a stop."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    previous: dict[int, Any] = {}
+
+    def heard(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stopping.set)
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:  # nobody else listens: stop as the signal would
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    # signal.signal works on the main thread only (a test's thread hears nothing, as before)
+    if threading.current_thread() is threading.main_thread():
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            previous[stop_signal] = signal.signal(stop_signal, heard)
+    try:
+        yield stopping
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def consumer_queue(name: str, routing_key: str = "") -> RabbitQueue:

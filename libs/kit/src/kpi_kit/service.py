@@ -24,7 +24,7 @@ from litestar.types import ControllerRouterHandler
 from kpi_contracts import names
 from kpi_kit import health, tracing
 from kpi_kit.auth import authorize, dev_token, principal_dependency
-from kpi_kit.broker import declare_topology, make_broker
+from kpi_kit.broker import connect_when_it_answers, declare_topology, make_broker
 from kpi_kit.confirmations import Confirmations
 from kpi_kit.consuming import Consumer
 from kpi_kit.db import Pool, create_pool
@@ -180,7 +180,7 @@ async def runtime_started(
     relay_task: asyncio.Task[None] | None = None
     background: list[asyncio.Task[None]] = []
     try:
-        await runtime.broker.connect()
+        await connect_when_it_answers(runtime.broker, runtime.settings.broker_start_timeout)
         await declare_topology(
             runtime.broker,
             definition.bindings if runs_worker else {},

@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long an API request waits for word that the event it caused was applied by the service
     # that shows its change (kpi_kit.confirmations); 0: it does not wait.
     confirm_timeout: float = 1.0
+    # How long start-up tries RabbitMQ before giving up (exit code 3, for the supervisor to
+    # restart): a broker starting beside the service or a short blip costs no crash loop.
+    broker_start_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +83,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             inbox_retention_days=retention,
             db_role=env.get(f"{prefix}_DB_ROLE"),
             confirm_timeout=float(env.get("KPI_CONFIRM_TIMEOUT_SECONDS", 1.0)),
+            broker_start_timeout=float(env.get("KPI_BROKER_START_TIMEOUT_SECONDS", 30.0)),
         )
 
     def check_safe_for_env(self) -> None:
