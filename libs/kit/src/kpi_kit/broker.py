@@ -75,7 +75,7 @@ async def connect_when_it_answers(broker: RabbitBroker, within: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     delay = 0.5
-    with _stop_signals_heard() as stopping:
+    with _stop_signals_heard() as stopping, _client_retry_lines_hidden():
         while True:
             try:
                 await broker.connect()
@@ -92,6 +92,27 @@ async def connect_when_it_answers(broker: RabbitBroker, within: float) -> None:
                     log.warning("asked to stop while waiting for RabbitMQ")
                     raise
                 delay = min(delay * 2, 5.0)
+
+
+# What the AMQP clients log of a failed first connection: an ERROR from aiormq and an INFO from
+# aio-pika promising a reconnection that a first connection never makes. Our warning says it all.
+_CLIENT_LOGGERS = ("aiormq.connection", "aio_pika.robust_connection")
+
+
+@contextlib.contextmanager
+def _client_retry_lines_hidden() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _CLIENT_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(_nothing)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_nothing)
+
+
+def _nothing(record: logging.LogRecord) -> bool:
+    return False
 
 
 @contextlib.contextmanager
