@@ -329,27 +329,7 @@ def _records_after(
     module's), the module's minimum and effort weight; its first evaluation is due one period of
     the module's frequency later.
     """
-    inserted = []
-    for h in changes.inserted:
-        module = modules[h.kpi_module_id]
-        inserted.append(
-            StaffKpiRecord(
-                id=events.time_ordered_uuid(),
-                kpi_module_id=h.kpi_module_id,
-                contract_id=h.contract_id,
-                status=h.status,
-                source=h.source,
-                is_required=h.is_required,
-                custom_target=h.custom_target,
-                target_score=_scoring_target(h, module),
-                minimum_score=module.minimum_score,
-                effort_weight=module.effort_weight,
-                assigned_at=h.assigned_at,
-                next_evaluation_due=next_due(h.assigned_at, module.evaluation_frequency),
-                deactivated_at=None if h.is_active else h.changed_at,
-                deactivation_reason=None if h.is_active else h.reason,
-            )
-        )
+    inserted = [_new_record(h, modules[h.kpi_module_id]) for h in changes.inserted]
     rewritten = [
         replace(
             records[h.kpi_module_id],
@@ -359,43 +339,70 @@ def _records_after(
         )
         for h in changes.deactivated
     ]
-    for h in changes.reactivated:
-        module = modules[h.kpi_module_id]
-        rewritten.append(
-            replace(
-                records[h.kpi_module_id],
-                status=KpiStatus.ACTIVE,
-                source=h.source,
-                is_required=h.is_required,
-                custom_target=h.custom_target,
-                contract_id=h.contract_id,
-                target_score=_scoring_target(h, module),
-                minimum_score=module.minimum_score,
-                effort_weight=module.effort_weight,
-                next_evaluation_due=next_due(h.changed_at, module.evaluation_frequency),
-                deactivated_at=None,
-                deactivation_reason=None,
-            )
-        )
-    for h in changes.restated:
-        record, module = records[h.kpi_module_id], modules[h.kpi_module_id]
-        rewritten.append(
-            replace(
-                record,
-                source=h.source,
-                is_required=h.is_required,
-                custom_target=h.custom_target,
-                contract_id=h.contract_id,
-                assigned_at=h.assigned_at,
-                target_score=_scoring_target(h, module),
-                next_evaluation_due=record.next_evaluation_due
-                if record.last_evaluated_at
-                else next_due(h.assigned_at, module.evaluation_frequency),
-                deactivated_at=None if h.is_active else h.changed_at,
-                deactivation_reason=None if h.is_active else h.reason,
-            )
-        )
+    rewritten += [
+        _reactivated(records[h.kpi_module_id], h, modules[h.kpi_module_id])
+        for h in changes.reactivated
+    ]
+    rewritten += [
+        _restated(records[h.kpi_module_id], h, modules[h.kpi_module_id]) for h in changes.restated
+    ]
     return inserted, rewritten
+
+
+def _new_record(h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
+    return StaffKpiRecord(
+        id=events.time_ordered_uuid(),
+        kpi_module_id=h.kpi_module_id,
+        contract_id=h.contract_id,
+        status=h.status,
+        source=h.source,
+        is_required=h.is_required,
+        custom_target=h.custom_target,
+        target_score=_scoring_target(h, module),
+        minimum_score=module.minimum_score,
+        effort_weight=module.effort_weight,
+        assigned_at=h.assigned_at,
+        next_evaluation_due=next_due(h.assigned_at, module.evaluation_frequency),
+        deactivated_at=None if h.is_active else h.changed_at,
+        deactivation_reason=None if h.is_active else h.reason,
+    )
+
+
+def _reactivated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
+    """Active again, on today's scoring parameters, due one period after its reactivation."""
+    return replace(
+        record,
+        status=KpiStatus.ACTIVE,
+        source=h.source,
+        is_required=h.is_required,
+        custom_target=h.custom_target,
+        contract_id=h.contract_id,
+        target_score=_scoring_target(h, module),
+        minimum_score=module.minimum_score,
+        effort_weight=module.effort_weight,
+        next_evaluation_due=next_due(h.changed_at, module.evaluation_frequency),
+        deactivated_at=None,
+        deactivation_reason=None,
+    )
+
+
+def _restated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
+    """Status already right, the rest as the story now says (a step arrived after a later one);
+    an evaluated KPI keeps the due date its evaluation set."""
+    return replace(
+        record,
+        source=h.source,
+        is_required=h.is_required,
+        custom_target=h.custom_target,
+        contract_id=h.contract_id,
+        assigned_at=h.assigned_at,
+        target_score=_scoring_target(h, module),
+        next_evaluation_due=record.next_evaluation_due
+        if record.last_evaluated_at
+        else next_due(h.assigned_at, module.evaluation_frequency),
+        deactivated_at=None if h.is_active else h.changed_at,
+        deactivation_reason=None if h.is_active else h.reason,
+    )
 
 
 def _columns(rows: Sequence[tuple[uuid.UUID, StaffKpiRecord]]) -> list[list[Any]]:
