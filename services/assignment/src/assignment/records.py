@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -314,8 +314,24 @@ async def _write(
     )
 
 
-def _scoring_target(holding: domain.Holding, module: ModuleFacts) -> float:
-    return module.target_score if holding.custom_target is None else holding.custom_target
+class _HeldTerms(TypedDict):
+    source: KpiSource
+    is_required: bool
+    custom_target: float | None
+    contract_id: uuid.UUID | None
+    target_score: float
+
+
+def _held_terms(h: domain.Holding, module: ModuleFacts) -> _HeldTerms:
+    """What a holding fixes on its row: how and under which contract it is held, and its target
+    (the custom one, else the module's)."""
+    return {
+        "source": h.source,
+        "is_required": h.is_required,
+        "custom_target": h.custom_target,
+        "contract_id": h.contract_id,
+        "target_score": module.target_score if h.custom_target is None else h.custom_target,
+    }
 
 
 def _records_after(
@@ -353,12 +369,8 @@ def _new_record(h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
     return StaffKpiRecord(
         id=events.time_ordered_uuid(),
         kpi_module_id=h.kpi_module_id,
-        contract_id=h.contract_id,
         status=h.status,
-        source=h.source,
-        is_required=h.is_required,
-        custom_target=h.custom_target,
-        target_score=_scoring_target(h, module),
+        **_held_terms(h, module),
         minimum_score=module.minimum_score,
         effort_weight=module.effort_weight,
         assigned_at=h.assigned_at,
@@ -373,11 +385,7 @@ def _reactivated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts)
     return replace(
         record,
         status=KpiStatus.ACTIVE,
-        source=h.source,
-        is_required=h.is_required,
-        custom_target=h.custom_target,
-        contract_id=h.contract_id,
-        target_score=_scoring_target(h, module),
+        **_held_terms(h, module),
         minimum_score=module.minimum_score,
         effort_weight=module.effort_weight,
         next_evaluation_due=next_due(h.changed_at, module.evaluation_frequency),
@@ -391,12 +399,8 @@ def _restated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts) ->
     an evaluated KPI keeps the due date its evaluation set."""
     return replace(
         record,
-        source=h.source,
-        is_required=h.is_required,
-        custom_target=h.custom_target,
-        contract_id=h.contract_id,
+        **_held_terms(h, module),
         assigned_at=h.assigned_at,
-        target_score=_scoring_target(h, module),
         next_evaluation_due=record.next_evaluation_due
         if record.last_evaluated_at
         else next_due(h.assigned_at, module.evaluation_frequency),
