@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -19,16 +20,29 @@ import httpx
 from contract_sim.directory import ContractTemplate, load_templates
 
 
+class NoDevTokens(Exception):
+    """The system hands out no dev tokens (KPI_ENV=prod)."""
+
+
+def dev_token(client: httpx.Client, role: str, staff_id: uuid.UUID | None = None) -> str:
+    """A token from the dev route (KPI_ENV=dev only)."""
+    body = {"role": role} | ({"staff_id": str(staff_id)} if staff_id else {})
+    answer = client.post("/dev/token", json=body)
+    if answer.status_code == 404:
+        raise NoDevTokens(f"no dev token route at {client.base_url} (KPI_ENV=prod?)")
+    answer.raise_for_status()
+    return str(answer.json()["token"])
+
+
 def hr_admin_token(client: httpx.Client) -> str:
     """KPI_TOKEN, or a dev token for hr_admin."""
     token = os.environ.get("KPI_TOKEN")
     if token:
         return token
-    answer = client.post("/dev/token", json={"role": "hr_admin"})
-    if answer.status_code == 404:
-        sys.exit("No dev token route (KPI_ENV=prod?): set KPI_TOKEN to an hr_admin token")
-    answer.raise_for_status()
-    return str(answer.json()["token"])
+    try:
+        return dev_token(client, "hr_admin")
+    except NoDevTokens as exc:
+        sys.exit(f"{exc}: set KPI_TOKEN to an hr_admin token")
 
 
 def template_body(
