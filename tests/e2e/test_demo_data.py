@@ -58,20 +58,36 @@ async def test_the_demo_people_get_kpis_stories_and_approvals_to_give_once(syste
             return answer.json()
 
         people = People().all()
-        statuses: dict[str, list[str | None]] = {}
+        kpis: dict[str, list[dict[str, Any]]] = {}
         journals: dict[str, list[dict[str, Any]]] = {}
         for person in people:
-            kpis = await get(f"/api/v1/hr/staff/{person.staff_id}/kpis")
-            statuses[person.name] = [k["growth_status"] for k in kpis]
+            kpis[person.name] = await get(f"/api/v1/hr/staff/{person.staff_id}/kpis", status="all")
             journal = await get(f"/api/v1/hr/staff/{person.staff_id}/journal", limit=200)
             journals[person.name] = journal["items"]
 
+        def statuses(name: str, **where: Any) -> list[str | None]:
+            held = [k for k in kpis[name] if k["status"] == "active"]
+            return [k["growth_status"] for k in held if k["module"].items() >= where.items()]
+
         *told, just_started = people
-        assert statuses[just_started.name] and set(statuses[just_started.name]) == {None}
+        promoted = told[1]
+        assert statuses(just_started.name) and set(statuses(just_started.name)) == {None}
         for person in told:
-            assert None not in statuses[person.name], person.name
-        every_status = {s for person in told for s in statuses[person.name]}
+            # every KPI scored but the promoted person's new management ones
+            assert None not in statuses(person.name, role_group=person.role_group), person.name
+            assert None not in statuses(person.name, is_universal=True), person.name
+        every_status = {s for person in told for s in statuses(person.name)} - {None}
         assert every_status == {"exceeding", "meeting", "growing"}
+
+        # the promotion: team leader KPIs inactive with their story kept, management ones fresh
+        by_group = {
+            group: [k for k in kpis[promoted.name] if k["module"]["role_group"] == group]
+            for group in ("team_leader", "management")
+        }
+        assert by_group["team_leader"] and by_group["management"]
+        assert {k["status"] for k in by_group["team_leader"]} == {"inactive"}
+        assert all(k["current_score"] is not None for k in by_group["team_leader"])
+        assert {k["growth_status"] for k in by_group["management"]} == {None}
 
         pending = {
             name: [e["entry_type"] for e in items if e.get("approval_status") == "pending"]

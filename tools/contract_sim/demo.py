@@ -6,8 +6,10 @@ contract from their role group's template (the simulator publishes ContractCreat
 person whose journal holds only the status_change entries of their assignment gets a short story
 per KPI: a coaching conversation, an evaluation or two, an observation, effort recognised. The
 stories end in a mix of exceeding, meeting and growing. One person waits with a self-reflection
-and another with a score adjustment for a manager's approval; the last person has just started
-and has no evaluation yet.
+and another with a score adjustment for a manager's approval; that second person is then
+promoted to management (the simulator publishes RoleChanged): their team leader KPIs go inactive
+with their story kept, the management ones start fresh. The last person has just started and
+has no evaluation yet.
 
 Run again, it changes nothing: people with KPIs get no new contract, journals with a story get no
 second one. Only the demo people (tools/contract_sim/data/people.json) are touched.
@@ -28,13 +30,15 @@ import httpx
 
 from contract_sim.directory import People, Person, load_templates
 from contract_sim.load_template_kpis import NoDevTokens, dev_token, wait_for_catalog
-from kpi_contracts.enums import ScoreType
+from kpi_contracts.enums import RoleGroup, ScoreType
 
 Body = dict[str, Any]
 
 # How a KPI's story ends, in turn over a person's KPIs: most meet their target, some exceed it and
 # some are still growing towards the minimum (with the effort that counts recognised).
 ARCS = ("meeting", "exceeding", "meeting", "growing")
+# Whose story ends in a promotion (the second person's, a team leader).
+PROMOTED = 1
 SCALES = {ScoreType.PERCENTAGE: (0.0, 100.0, 1.0), ScoreType.RATING: (1.0, 5.0, 0.5)}
 
 
@@ -207,6 +211,20 @@ class Demo:
             time.sleep(0.5)
         return [Kpi.of(view) for view in views]
 
+    def promote(self, person: Person, to: RoleGroup) -> None:
+        """A role change, once assignment has applied it (the new group's KPIs are active)."""
+        answer = self.client.post(
+            "/contract-sim/role-changes",
+            json={"staff_id": str(person.staff_id), "to_role_group": to.value},
+            headers=self.manager,
+        )
+        answer.raise_for_status()
+        deadline = time.monotonic() + self.wait
+        while not any(k["module"]["role_group"] == to for k in self.kpis(person)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{person.name} has no {to} KPIs after {self.wait:.0f}s")
+            time.sleep(0.5)
+
     def has_story(self, person: Person) -> bool:
         answer = self.client.get(
             f"/api/v1/hr/staff/{person.staff_id}/journal",
@@ -284,6 +302,9 @@ def run(client: httpx.Client, wait: float) -> int:
             continue
         written = demo.stories(person, kpis, waiting_for(index))
         print(f"{person.name}: {written} journal entries over {len(kpis)} KPIs")
+        if index == PROMOTED:
+            demo.promote(person, RoleGroup.MANAGEMENT)
+            print(f"{person.name}: promoted from {person.role_group} to management")
     demo.assigned(people[-1])
     return 0
 
