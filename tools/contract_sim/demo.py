@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,6 +33,7 @@ from contract_sim.load_template_kpis import NoDevTokens, dev_token, wait_for_cat
 from kpi_contracts.enums import RoleGroup, ScoreType
 
 Body = dict[str, Any]
+T = TypeVar("T")
 
 # How a KPI's story ends, in turn over a person's KPIs: most meet their target, some exceed it and
 # some are still growing towards the minimum (with the effort that counts recognised).
@@ -204,11 +205,7 @@ class Demo:
 
     def assigned(self, person: Person) -> list[Kpi]:
         """The person's active KPIs, once assignment has them (the contract is an event)."""
-        deadline = time.monotonic() + self.wait
-        while not (views := self.kpis(person)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{person.name} has no KPIs after {self.wait:.0f}s")
-            time.sleep(0.5)
+        views = self._until(lambda: self.kpis(person), f"{person.name} has no KPIs")
         return [Kpi.of(view) for view in views]
 
     def promote(self, person: Person, to: RoleGroup) -> None:
@@ -219,11 +216,19 @@ class Demo:
             headers=self.manager,
         )
         answer.raise_for_status()
+        self._until(
+            lambda: any(k["module"]["role_group"] == to for k in self.kpis(person)),
+            f"{person.name} has no {to} KPIs",
+        )
+
+    def _until(self, found: Callable[[], T], missing: str) -> T:
+        """What `found` returns once it is something: the services apply events a moment later."""
         deadline = time.monotonic() + self.wait
-        while not any(k["module"]["role_group"] == to for k in self.kpis(person)):
+        while not (value := found()):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{person.name} has no {to} KPIs after {self.wait:.0f}s")
+                raise TimeoutError(f"{missing} after {self.wait:.0f}s")
             time.sleep(0.5)
+        return value
 
     def has_story(self, person: Person) -> bool:
         answer = self.client.get(
