@@ -14,7 +14,7 @@ from typing import Any
 SERVICES = ("catalog", "assignment", "journal")
 WORKERS = tuple(f"{s}-worker" for s in SERVICES)
 APIS = tuple(f"{s}-api" for s in SERVICES)
-ONE_SHOT = {"migrate", "frontend-deps"}
+ONE_SHOT = {"migrate", "frontend-deps", "demo-data"}
 
 
 def _condition(service: dict[str, Any], dependency: str) -> str | None:
