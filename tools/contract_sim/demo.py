@@ -2,17 +2,16 @@
 
 A fresh `make run` would otherwise show six names with nothing behind them. Through the real APIs
 (the gateway), as the contract system and a manager would: each demo person without KPIs gets a
-contract from their role group's template (the simulator publishes ContractCreated); then each
-person whose journal holds only the status_change entries of their assignment gets a short story
-per KPI: a coaching conversation, an evaluation or two, an observation, effort recognised. The
+contract from their role group's template (the simulator publishes ContractCreated) and a short
+story per KPI: a coaching conversation, an evaluation or two, an observation, effort recognised. The
 stories end in a mix of exceeding, meeting and growing. One person waits with a self-reflection
 and another with a score adjustment for a manager's approval; that second person is then
 promoted to management (the simulator publishes RoleChanged): their team leader KPIs go inactive
 with their story kept, the management ones start fresh. The last person has just started and
 has no evaluation yet.
 
-Run again, it changes nothing: people with KPIs get no new contract, journals with a story get no
-second one. Only the demo people (tools/contract_sim/data/people.json) are touched.
+Run again, it changes nothing: a person who holds KPIs (active or not) is left as they are. Only
+the demo people (tools/contract_sim/data/people.json) are touched.
 """
 
 from __future__ import annotations
@@ -230,15 +229,6 @@ class Demo:
             time.sleep(0.5)
         return value
 
-    def has_story(self, person: Person) -> bool:
-        answer = self.client.get(
-            f"/api/v1/hr/staff/{person.staff_id}/journal",
-            params={"limit": 200},
-            headers=self.manager,
-        )
-        answer.raise_for_status()
-        return any(e["entry_type"] != "status_change" for e in answer.json()["items"])
-
     def tell(self, person: Person, kpi: Kpi, body: Body, role: str = "manager") -> None:
         headers = self.manager if role == "manager" else self._headers(role, person.staff_id)
         answer = self.client.post(
@@ -295,22 +285,24 @@ def waiting_for(index: int) -> Callable[[Kpi], Body | None]:
 
 
 def run(client: httpx.Client, wait: float) -> int:
-    """Contracts and stories for the demo people; the last one has just started (no story)."""
+    """A contract for each demo person who holds no KPI yet, and a story for each of them but the
+    last, who has just started. Anyone holding KPIs is left as they are: the demo never writes
+    into a story a person of the system has begun (an exit recorded on the pages, say)."""
     demo = Demo(client, wait)
     people = People().all()
-    for person in people:
-        if demo.contract(person):
-            print(f"{person.name}: contract from the {person.role_group} template")
-    for index, person in enumerate(people[:-1]):
+    new = {person.staff_id for person in people if demo.contract(person)}
+    for index, person in enumerate(people):
+        if person.staff_id not in new:
+            continue
+        print(f"{person.name}: contract from the {person.role_group} template")
         kpis = demo.assigned(person)
-        if demo.has_story(person):
+        if index == len(people) - 1:
             continue
         written = demo.stories(person, kpis, waiting_for(index))
         print(f"{person.name}: {written} journal entries over {len(kpis)} KPIs")
         if index == PROMOTED:
             demo.promote(person, RoleGroup.MANAGEMENT)
             print(f"{person.name}: promoted from {person.role_group} to management")
-    demo.assigned(people[-1])
     return 0
 
 
