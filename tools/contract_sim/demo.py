@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from contract_sim.api_client import NoDevTokens, dev_token, wait_for_catalog
 from contract_sim.directory import People, Person, load_templates
-from contract_sim.load_template_kpis import NoDevTokens, dev_token, wait_for_catalog
 from kpi_contracts.enums import RoleGroup, ScoreType
 
 Body = dict[str, Any]
