@@ -1,5 +1,6 @@
-"""`kpi serve` started before RabbitMQ answers: it waits for the broker, for a while, and a stop
-asked meanwhile is heeded at once (docs/OPERATIONS.md, "Starting")."""
+"""`kpi serve` started before RabbitMQ answers: it waits for the broker, for a while, each try
+bounded even against a broker that takes the connection and says nothing, and a stop asked
+meanwhile is heeded (docs/OPERATIONS.md, "Starting")."""
 
 from __future__ import annotations
 
@@ -34,13 +35,24 @@ class BrokerLate:
         netloc = f"{parts.username}:{parts.password}@127.0.0.1:{self.port}"
         self.url = urlunsplit(parts._replace(netloc=netloc))
         self.server: asyncio.Server | None = None
+        self.held: list[asyncio.StreamWriter] = []
 
     async def arrive(self) -> None:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
 
+    async def hang(self) -> None:
+        """Take connections and never say a word, as a hung broker (or a proxy with nothing
+        behind it) does."""
+        self.server = await asyncio.start_server(self._hold, "127.0.0.1", self.port)
+
     async def leave(self) -> None:
         if self.server is not None:
             self.server.close()
+        for writer in self.held:
+            writer.close()
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.held.append(writer)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         broker_reader, broker_writer = await asyncio.open_connection(*self.target)
@@ -95,10 +107,37 @@ async def test_a_broker_that_never_answers_fails_start_up_for_the_supervisor(bef
     assert "error when creating transport" not in log and "Reconnecting after" not in log
 
 
+async def test_a_broker_that_takes_the_connection_but_never_answers_fails_start_up_in_time(
+    before_the_broker,
+):
+    served, broker = before_the_broker
+    await broker.hang()
+    served.env["KPI_BROKER_START_TIMEOUT_SECONDS"] = "1.5"
+    served.start()
+    assert served.process is not None
+    assert await asyncio.to_thread(served.process.wait, 30) == 3
+    log = served.tail(200)
+    assert "RabbitMQ did not answer within 1.5s: TimeoutError" in log  # after one 5 s try
+
+
 async def test_a_stop_asked_while_waiting_for_the_broker_is_heeded_at_once(before_the_broker):
     served, _ = before_the_broker
     served.start()  # waits up to 30 s for the broker by default
     await eventually(lambda: _logged(served, "RabbitMQ does not answer"))
+    await _heeds_a_stop_at_once(served)
+
+
+async def test_a_stop_asked_while_a_hung_broker_holds_the_connection_is_heeded_after_that_try(
+    before_the_broker,
+):
+    served, broker = before_the_broker
+    await broker.hang()
+    served.start()
+    await eventually(lambda: _true(broker.held))
+    await _heeds_a_stop_at_once(served)
+
+
+async def _heeds_a_stop_at_once(served: ServiceProcess) -> None:
     assert served.process is not None
     served.process.terminate()
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -109,3 +148,7 @@ async def test_a_stop_asked_while_waiting_for_the_broker_is_heeded_at_once(befor
 
 async def _logged(served: ServiceProcess, text: str) -> bool:
     return text in await asyncio.to_thread(served.tail, 200)
+
+
+async def _true(value: object) -> bool:
+    return bool(value)

@@ -50,6 +50,13 @@ KPI_ANNOUNCEMENTS_QUEUE = RabbitQueue(
 DEAD_LETTERS = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 
 
+# How long one connection attempt may take (TCP and the AMQP handshake, at start and on every
+# reconnection): a broker that takes the connection and never answers (hung, or a proxy with
+# nothing behind it) held an attempt until TCP gave up, minutes, or for ever. A broker answers
+# in milliseconds.
+CONNECT_TIMEOUT = 5.0
+
+
 def make_broker(settings: Settings, **kwargs: Any) -> RabbitBroker:
     """A broker with publisher confirms, raised returns and a bounded prefetch."""
     return RabbitBroker(
@@ -60,6 +67,7 @@ def make_broker(settings: Settings, **kwargs: Any) -> RabbitBroker:
         logger=log,
         log_level=logging.DEBUG,  # one line per message is too much at INFO under load
         graceful_timeout=10.0,
+        timeout=CONNECT_TIMEOUT,
         app_id=f"kpi-{settings.service}",
         # Every subscriber takes the message itself (kpi_kit.consuming) and injects nothing:
         # FastDepends' model per message was a twentieth of a consumer's CPU.
@@ -70,8 +78,9 @@ def make_broker(settings: Settings, **kwargs: Any) -> RabbitBroker:
 
 async def connect_when_it_answers(broker: RabbitBroker, within: float) -> None:
     """Connect, trying again with back-off (0.5 s doubling to 5 s) for `within` seconds; after
-    that, or when the process is asked to stop, the last error goes up (start-up fails). A wrong
-    password is tried again too: the broker's operator may still be creating the user."""
+    that, or when the process is asked to stop, the last error goes up (start-up fails). A stop
+    is heard between tries, each of which lasts CONNECT_TIMEOUT at most. A wrong password is tried
+    again too: the broker's operator may still be creating the user."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     delay = 0.5
@@ -80,14 +89,18 @@ async def connect_when_it_answers(broker: RabbitBroker, within: float) -> None:
             try:
                 await broker.connect()
                 return
-            except (AMQPConnectionError, OSError) as exc:
+            except (AMQPConnectionError, OSError) as exc:  # a TimeoutError is an OSError
+                reason = str(exc) or type(exc).__name__
                 left = deadline - loop.time()
                 if left <= 0:
-                    log.error("RabbitMQ did not answer within %ss: %s", within, exc)
+                    log.error("RabbitMQ did not answer within %ss: %s", within, reason)
                     raise
-                log.warning("RabbitMQ does not answer (%s): trying again in %.1fs", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), min(delay, left))
+                if not stopping.is_set():
+                    log.warning(
+                        "RabbitMQ does not answer (%s): trying again in %.1fs", reason, delay
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), min(delay, left))
                 if stopping.is_set():
                     log.warning("asked to stop while waiting for RabbitMQ")
                     raise
