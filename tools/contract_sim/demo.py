@@ -30,6 +30,7 @@ import httpx
 from contract_sim.api_client import NoDevTokens, dev_token, wait_for_catalog
 from contract_sim.directory import People, Person, load_templates
 from kpi_contracts.enums import RoleGroup, ScoreType
+from kpi_contracts.scales import SCALES, on_scale
 
 Body = dict[str, Any]
 T = TypeVar("T")
@@ -39,7 +40,8 @@ T = TypeVar("T")
 ARCS = ("meeting", "exceeding", "meeting", "growing")
 # Whose story ends in a promotion (the second person's, a team leader).
 PROMOTED = 1
-SCALES = {ScoreType.PERCENTAGE: (0.0, 100.0, 1.0), ScoreType.RATING: (1.0, 5.0, 0.5)}
+# The steps a manager scores in, on each scale (kpi_contracts.scales).
+STEPS = {ScoreType.PERCENTAGE: 1.0, ScoreType.RATING: 0.5}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def scores_for(kpi: Kpi, arc: str) -> Scores | None:
     """Scores that end the story in `arc` (§4: no effort score yet means effort equals outcome),
     each on the module's scale; None when the KPI's target or minimum leaves no room for it
     (never for meeting)."""
-    low, high, step = SCALES[kpi.score_type]
+    low, _ = SCALES[kpi.score_type]
+    step = STEPS[kpi.score_type]
     if arc == "exceeding":
         scores = Scores(first=kpi.target, second=kpi.target + 2 * step)
     elif arc == "meeting":
@@ -92,7 +95,7 @@ def scores_for(kpi: Kpi, arc: str) -> Scores | None:
     else:  # growing: closer to the minimum each time; effort at the minimum lifts the composite
         scores = Scores(first=kpi.minimum - 2 * step, second=kpi.minimum - step, effort=kpi.minimum)
     values = [scores.first, scores.second] + ([] if scores.effort is None else [scores.effort])
-    return scores if all(low <= v <= high for v in values) else None
+    return scores if all(on_scale(kpi.score_type, v) for v in values) else None
 
 
 def story(kpi: Kpi, arc: str) -> list[Body]:
@@ -263,9 +266,9 @@ def reflection(kpi: Kpi) -> Body:
 
 
 def adjustment(kpi: Kpi) -> Body | None:
-    _, high, step = SCALES[kpi.score_type]
+    step = STEPS[kpi.score_type]
     scores = scores_for(kpi, ARCS[0])
-    if scores is None or scores.second + step > high:
+    if scores is None or not on_scale(kpi.score_type, scores.second + step):
         return None
     return {
         **note(

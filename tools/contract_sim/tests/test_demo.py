@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from contract_sim.demo import ARCS, SCALES, Kpi, adjustment, story, waiting_for
+from contract_sim.demo import ARCS, STEPS, Kpi, adjustment, story, waiting_for
+from journal import domain
 from kpi_contracts.enums import ScoreType
+from kpi_contracts.scales import on_scale
 
 PERCENTAGE = Kpi(
     id="k1",
@@ -24,22 +26,22 @@ RATING = replace(PERCENTAGE, score_type=ScoreType.RATING, target=4.0, minimum=3.
 
 
 def growth(entries: list[dict[str, Any]], kpi: Kpi, effort_weight: float = 0.2) -> str:
-    """Where the story leaves the KPI, by §4 (effort equals outcome until it is scored)."""
+    """Where the story leaves the KPI, by the journal's own §4 rules."""
     outcome = [e["score"] for e in entries if e["entry_type"] == "score_update"][-1]
-    effort = next((e["effort_score"] for e in entries if "effort_score" in e), outcome)
-    composite = (1 - effort_weight) * outcome + effort_weight * effort
-    if composite < kpi.minimum:
-        return "growing"
-    return "exceeding" if composite > kpi.target else "meeting"
+    effort = next((e["effort_score"] for e in entries if "effort_score" in e), None)
+    status = domain.growth_status(
+        domain.composite(outcome, effort, effort_weight), kpi.minimum, kpi.target
+    )
+    assert status is not None
+    return status.value
 
 
 @pytest.mark.parametrize("kpi", [PERCENTAGE, RATING], ids=["percentage", "rating"])
 @pytest.mark.parametrize("arc", sorted(set(ARCS)))
 def test_a_story_ends_in_its_arc_on_the_scale(kpi: Kpi, arc: str) -> None:
     entries = story(kpi, arc)
-    low, high, _ = SCALES[kpi.score_type]
     numbers = [e[k] for e in entries for k in ("score", "effort_score") if k in e]
-    assert numbers and all(low <= n <= high for n in numbers)
+    assert numbers and all(on_scale(kpi.score_type, n) for n in numbers)
     assert growth(entries, kpi) == arc
     assert entries[0]["entry_type"] == "coaching_session"
     assert kpi.tips[0] in entries[0]["content"]
@@ -73,7 +75,7 @@ def test_the_first_person_waits_with_a_reflection_the_second_with_an_adjustment(
     assert waiting_for(0)(PERCENTAGE)["entry_type"] == "self_reflection"  # type: ignore[index]
     pending = waiting_for(1)(PERCENTAGE)
     assert pending is not None and pending["is_pending_approval"] is True
-    assert pending["score_impact"] == SCALES[ScoreType.PERCENTAGE][2]
+    assert pending["score_impact"] == STEPS[ScoreType.PERCENTAGE]
     assert waiting_for(2)(PERCENTAGE) is None
 
 
