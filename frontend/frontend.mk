@@ -23,6 +23,7 @@
 #   test-contract-sim  the simulator's tests (no servers needed)
 #   test-browser       the browser tests: start an isolated system on other ports, drive it, stop it
 #                      (set KPI_BROWSER_BASE_URL=http://127.0.0.1:8080 to use a running `make run` instead)
+#   screenshots        the README's pictures (docs/screenshots/), from a running `make run` and its demo data
 
 BIN ?= .venv/bin
 RUN_DIR ?= .run
@@ -38,7 +39,7 @@ SIM_PYTHON = PYTHONPATH=$(CURDIR)/tools$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/pyth
 export KPI_GATEWAY_RUN_DIR ?= $(abspath $(RUN_DIR))/gateway
 
 .PHONY: frontend-install gateway-install gateway-start gateway-stop gateway-status sim-start \
-        sim-stop template-kpis browser-install test-contract-sim test-browser
+        sim-stop template-kpis browser-install test-contract-sim test-browser screenshots
 
 run-extras:: frontend-install gateway-install ## (frontend) gateway on :8080 and simulator on :8009
 	@$(WITH_DEPS) tools/contract_sim/sim.sh start
@@ -97,3 +98,10 @@ test-contract-sim: venv ## the contract-system simulator's tests (no servers nee
 
 test-browser: frontend-install gateway-install browser-install ## browser tests in headless Chromium
 	$(BIN)/pytest -q tests/browser -m browser $(PYTEST_ARGS)
+
+# pngquant (Debian's) makes them 256-colour PNGs, a third of their size and alike to the eye.
+screenshots: browser-install ## the README's pictures from a running `make run` with its demo data
+	@command -v pngquant >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pngquant; }
+	$(BIN)/python -m tests.browser.screenshots
+	pngquant --force --skip-if-larger --speed 1 --quality 85-100 --ext .png docs/screenshots/*.png

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.browser.conftest import Browser, answer_problem, unavailable
+from tests.browser.browser import Browser
+from tests.browser.conftest import answer_problem, unavailable
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
 pytestmark = pytest.mark.browser

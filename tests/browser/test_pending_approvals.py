@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.browser import Browser
 from tests.browser.test_ux_review import OpenBrowser, hire, kpis_of, pending_entry
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect

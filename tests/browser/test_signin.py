@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.browser import Browser
 from tests.browser.stack import REPO, free_port, wait_for
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect

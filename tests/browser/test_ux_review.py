@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Browser, answer_problem, unavailable
+from tests.browser.browser import Browser
+from tests.browser.conftest import answer_problem, unavailable
 from tests.browser.test_journey import TEAM_LEADER_TEMPLATE, wizard_at_the_contract_step
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect

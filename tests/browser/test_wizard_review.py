@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Browser, unavailable
+from tests.browser.browser import Browser
+from tests.browser.conftest import unavailable
 from tests.browser.test_journey import REQUIRED_KPI, SWITCHED_OFF, TEAM_LEADER_TEMPLATE
 from tests.browser.test_ux_review import (
     GALLERY_KPI,
