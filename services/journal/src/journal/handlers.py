@@ -209,63 +209,67 @@ class _DecisionRequest:
 
 
 async def _decide(pool: Pool, outbox: Outbox, request: _DecisionRequest) -> JournalEntry:
-    entry_id, decision, notes, actor = (
-        request.entry_id,
-        request.decision,
-        request.notes,
-        request.actor,
-    )
     async with unit_of_work(pool, outbox) as uow:
-        pending = await uow.conn.fetchrow(queries.GET_ENTRY, entry_id)
-        if pending is None:
-            raise NotFound(f"No journal entry {entry_id}")
-        kpi = await _kpi_row(uow.conn, None, pending["staff_kpi_id"], lock=True)
-        if not pending["is_pending_approval"]:
-            raise Conflict("This entry was not created pending approval: nothing to decide")
-        if await uow.conn.fetchval(queries.DECISION_ON, entry_id) is not None:
-            raise Conflict("This entry has been decided already")
-        at = entries.now()
-        approve = decision is Decision.APPROVE
-        change = (
-            domain.change_of(
-                JournalEntryType(pending["entry_type"]),
-                pending["score"],
-                pending["score_impact"],
-                pending["effort_score"],
-            )
-            if approve
-            else domain.NO_CHANGE
-        )
-        if not domain.takes_decision(kpi["status"] == KpiStatus.ACTIVE, change):
-            raise KpiInactive(
-                f"The KPI {kpi['module_name']!r} is inactive: approving this entry would move its "
-                "scores. Reactivate the KPI first, or decline the entry",
-                kpi["staff_kpi_id"],
-            )
-        applied = _applied_or_refuse(kpi, change, pending=False, at=at)
-        moved = entries.moved_row(kpi, applied)
-        entry = entries.new_entry(
-            kpi,
-            moved["sequence"],
-            JournalEntryType.APPROVAL_GRANTED if approve else JournalEntryType.APPROVAL_DECLINED,
-            f"{'Approved' if approve else 'Declined'}: {pending['title']}",
-            notes or "",
-            applied,
-            at,
-            is_visible_to_staff=pending["is_visible_to_staff"],
-            related_entry_id=entry_id,
-            created_by=actor,
-        )
+        pending, kpi = await _undecided_and_its_kpi(uow.conn, request.entry_id)
+        write = _decision(kpi, pending, request, entries.now())
         try:
-            written = await entries.write_one(
-                uow.conn, outbox, entries.Write(moved, entry, applied), uow.headers
-            )
+            written = await entries.write_one(uow.conn, outbox, write, uow.headers)
         except asyncpg.UniqueViolationError as exc:  # the index backs the row lock up
             raise Conflict("This entry has been decided already") from exc
         if not written:
             raise RuntimeError("a locked KPI row moved under its lock")
         uow.queued()
-    return entries.entry_view(entry, kpi)
+    return entries.entry_view(write.entry, kpi)
+
+
+async def _undecided_and_its_kpi(conn: Connection, entry_id: uuid.UUID) -> tuple[Row, Row]:
+    """A pending entry that has no decision yet, and its KPI's row, locked for the decision."""
+    pending = await conn.fetchrow(queries.GET_ENTRY, entry_id)
+    if pending is None:
+        raise NotFound(f"No journal entry {entry_id}")
+    kpi = await _kpi_row(conn, None, pending["staff_kpi_id"], lock=True)
+    if not pending["is_pending_approval"]:
+        raise Conflict("This entry was not created pending approval: nothing to decide")
+    if await conn.fetchval(queries.DECISION_ON, entry_id) is not None:
+        raise Conflict("This entry has been decided already")
+    return pending, kpi
+
+
+def _decision(kpi: Row, pending: Row, request: _DecisionRequest, at: datetime) -> entries.Write:
+    """The decision's entry and the KPI's row after it: an approval applies the pending entry's
+    change now (refused on an inactive KPI when it would move the scores), a decline nothing."""
+    approve = request.decision is Decision.APPROVE
+    change = (
+        domain.change_of(
+            JournalEntryType(pending["entry_type"]),
+            pending["score"],
+            pending["score_impact"],
+            pending["effort_score"],
+        )
+        if approve
+        else domain.NO_CHANGE
+    )
+    if not domain.takes_decision(kpi["status"] == KpiStatus.ACTIVE, change):
+        raise KpiInactive(
+            f"The KPI {kpi['module_name']!r} is inactive: approving this entry would move its "
+            "scores. Reactivate the KPI first, or decline the entry",
+            kpi["staff_kpi_id"],
+        )
+    applied = _applied_or_refuse(kpi, change, pending=False, at=at)
+    moved = entries.moved_row(kpi, applied)
+    entry = entries.new_entry(
+        kpi,
+        moved["sequence"],
+        JournalEntryType.APPROVAL_GRANTED if approve else JournalEntryType.APPROVAL_DECLINED,
+        f"{'Approved' if approve else 'Declined'}: {pending['title']}",
+        request.notes or "",
+        applied,
+        at,
+        is_visible_to_staff=pending["is_visible_to_staff"],
+        related_entry_id=request.entry_id,
+        created_by=request.actor,
+    )
+    return entries.Write(moved, entry, applied)
 
 
 # ---------------------------------------------------------------- reading journals
