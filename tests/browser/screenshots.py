@@ -5,15 +5,14 @@
 
 Each picture is one page as a person sees it at a laptop's width (one at a phone's), cut to the
 height that shows what it is about, taken with the browser tests' own `Browser`. It needs
-Playwright and Chromium (`make browser-install`) and the demo people of
-tools/contract_sim/data/people.json with their stories (`python -m contract_sim.demo`, which
-`make run` runs). The wizard stops at its KPI step, so nothing is written to the system.
+Playwright and Chromium (`make browser-install`) and the contract simulator's demo people with
+their stories (`python -m contract_sim.demo`, which `make run` runs). The wizard stops at its KPI
+step, so nothing is written to the system.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -25,7 +24,10 @@ from typing import Any
 from tests.browser.browser import CHROMIUM, CHROMIUM_ARGS, Browser
 from tests.browser.stack import REPO
 
-PEOPLE = REPO / "tools" / "contract_sim" / "data" / "people.json"
+sys.path.insert(0, str(REPO / "tools"))
+
+from contract_sim.directory import People  # tools/ is not installed: on the path above
+
 PHONE = 390
 
 # The demo people in the pictures: a manager's view of a story with every growth status, and
@@ -62,8 +64,8 @@ class Camera:
 
 
 def demo_people() -> dict[str, str]:
-    """The demo people's staff ids by name."""
-    return {p["name"]: p["staff_id"] for p in json.loads(PEOPLE.read_text())}
+    """The demo people's staff ids by name (the simulator's own list of them)."""
+    return {person.name: str(person.staff_id) for person in People().all()}
 
 
 def kpi_cards_drawn(page: Any) -> None:
