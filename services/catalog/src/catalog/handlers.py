@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -83,47 +83,56 @@ async def get_module(pool: Pool, module_id: uuid.UUID) -> KpiModule:
     return module_from(row)
 
 
-def _module_columns(data: KpiModuleCreate, slug: str) -> tuple[Any, ...]:
-    """INSERT_MODULE's parameters, in its order."""
+def _module_columns(module: Mapping[str, Any]) -> tuple[Any, ...]:
+    """INSERT_MODULE's parameters, in its order (UPDATE_MODULE takes the same, then the id)."""
     return (
-        data.name,
-        slug,
-        data.category,
-        data.role_group,
-        data.role_group is None,
-        data.objective,
-        data.measurement_method,
-        data.data_sources,
-        data.automation_status,
-        data.score_type,
-        data.target_score,
-        data.minimum_score,
-        data.effort_weight,
-        data.evaluation_frequency,
-        data.coaching_tips,
-        data.is_default_for_role,
-        data.is_seed,
-        data.display_order,
-        data.is_archived,
+        module["name"],
+        module["slug"],
+        module["category"],
+        module["role_group"],
+        module["role_group"] is None,
+        module["objective"],
+        module["measurement_method"],
+        module["data_sources"],
+        module["automation_status"],
+        module["score_type"],
+        module["target_score"],
+        module["minimum_score"],
+        module["effort_weight"],
+        module["evaluation_frequency"],
+        module["coaching_tips"],
+        module["is_default_for_role"],
+        module["is_seed"],
+        module["display_order"],
+        module["is_archived"],
+    )
+
+
+def _scale(module: Mapping[str, Any]) -> domain.ModuleScale:
+    return domain.ModuleScale(ScoreType(module["score_type"]), module["minimum_score"])
+
+
+def _module_problems(module: Mapping[str, Any]) -> list[domain.Problem]:
+    """What is wrong with a module as it would be written: its naming and its scoring."""
+    return domain.naming_problems(module["name"], module["slug"]) + domain.module_problems(
+        ScoreType(module["score_type"]),
+        module["target_score"],
+        module["minimum_score"],
+        module["effort_weight"],
     )
 
 
 async def create_module(pool: Pool, outbox: Outbox, data: KpiModuleCreate) -> KpiModule:
     """Add a module to the library and announce it."""
-    slug = data.slug or domain.slugify(data.name)
-    _raise_problems(
-        domain.naming_problems(data.name, slug)
-        + domain.module_problems(
-            data.score_type, data.target_score, data.minimum_score, data.effort_weight
-        )
-    )
+    new = msgspec.structs.asdict(data) | {"slug": data.slug or domain.slugify(data.name)}
+    _raise_problems(_module_problems(new))
     async with unit_of_work(pool, outbox) as uow:
         # The unique slug decides, so two creates racing for one slug get a 409, not a 500.
         try:
-            row = await uow.conn.fetchrow(queries.INSERT_MODULE, *_module_columns(data, slug))
+            row = await uow.conn.fetchrow(queries.INSERT_MODULE, *_module_columns(new))
         except asyncpg.UniqueViolationError:
             raise Conflict(
-                f"A module with slug {slug!r} exists", [FieldError("slug", "taken")]
+                f"A module with slug {new['slug']!r} exists", [FieldError("slug", "taken")]
             ) from None
         assert row is not None  # INSERT ... RETURNING always returns the row
         module = module_from(row)
@@ -141,41 +150,14 @@ async def update_module(
             raise NotFound(f"No KPI module {module_id}")
         current = dict(row)
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        merged = current | changes
-        scale = domain.ModuleScale(ScoreType(merged["score_type"]), merged["minimum_score"])
-        before = domain.ModuleScale(ScoreType(current["score_type"]), current["minimum_score"])
+        edited = current | changes
         targets = [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
         _raise_problems(
-            domain.naming_problems(merged["name"], merged["slug"])
-            + domain.module_problems(
-                scale.score_type,
-                merged["target_score"],
-                scale.minimum_score,
-                merged["effort_weight"],
-            )
-            + domain.template_targets_problems(before, scale, targets)
+            _module_problems(edited)
+            + domain.template_targets_problems(_scale(current), _scale(edited), targets)
         )
         updated = await uow.conn.fetchrow(
-            queries.UPDATE_MODULE,
-            module_id,
-            merged["name"],
-            merged["category"],
-            merged["role_group"],
-            merged["role_group"] is None,
-            merged["objective"],
-            merged["measurement_method"],
-            merged["data_sources"],
-            merged["automation_status"],
-            merged["score_type"],
-            merged["target_score"],
-            merged["minimum_score"],
-            merged["effort_weight"],
-            merged["evaluation_frequency"],
-            merged["coaching_tips"],
-            merged["is_default_for_role"],
-            merged["is_seed"],
-            merged["display_order"],
-            merged["is_archived"],
+            queries.UPDATE_MODULE, *_module_columns(edited), module_id
         )
         assert updated is not None  # the row is locked above
         module = module_from(updated)

@@ -49,13 +49,13 @@ LOCK_MODULE = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules WHERE id = $1 FOR UP
 
 UPDATE_MODULE = f"""
 UPDATE hr.kpi_modules SET
-    name = $2, category = $3::hr.kpi_category, role_group = $4::hr.kpi_role_group,
+    name = $1, slug = $2, category = $3::hr.kpi_category, role_group = $4::hr.kpi_role_group,
     is_universal = $5, objective = $6, measurement_method = $7, data_sources = $8,
     automation_status = $9, score_type = $10, target_score = $11, minimum_score = $12,
     effort_weight = $13, evaluation_frequency = $14::hr.kpi_frequency, coaching_tips = $15,
     is_default_for_role = $16, is_seed = $17, display_order = $18, is_archived = $19,
     version = version + 1, updated_at = now()
-WHERE id = $1
+WHERE id = $20
 RETURNING {MODULE_COLUMNS}
 """
 

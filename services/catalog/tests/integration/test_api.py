@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import aio_pika
@@ -280,6 +281,30 @@ async def a_new_module_edited(catalog: Client, as_role: Headers, **change: Any) 
     assert response.status_code == 200, response.text
     edited: dict[str, Any] = response.json()
     return edited
+
+
+async def test_an_edit_changes_only_what_it_names(catalog: Client, as_role: Headers) -> None:
+    admin = as_role("hr_admin")
+    created = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    response = await catalog.patch(
+        f"{MODULES}/{created['id']}",
+        json={"objective": "Outings the participant chose."},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    edited = response.json()
+    changed_at, created_at = edited.pop("updated_at"), created.pop("updated_at")
+    assert datetime.fromisoformat(changed_at) > datetime.fromisoformat(created_at)
+    assert edited == created | {"objective": "Outings the participant chose.", "version": 2}
+
+
+async def test_a_module_without_a_role_group_is_universal(
+    catalog: Client, as_role: Headers
+) -> None:
+    edited = await a_new_module_edited(catalog, as_role, role_group=None)
+    assert (edited["role_group"], edited["is_universal"]) == (None, True)
+    again = await a_new_module_edited(catalog, as_role, role_group="volunteer")
+    assert (again["role_group"], again["is_universal"]) == ("volunteer", False)
 
 
 async def test_an_edit_may_mark_a_module_as_seed_data(catalog: Client, as_role: Headers) -> None:
