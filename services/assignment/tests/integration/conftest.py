@@ -338,11 +338,19 @@ class Catalogue:
         return {
             str(m["id"])
             for m in self.modules.values()
-            if m["is_default_for_role"] and (m["is_universal"] or m["role_group"] == role_group)
+            if m["is_default_for_role"]
+            and not m["is_archived"]
+            and (m["is_universal"] or m["role_group"] == role_group)
         }
 
     def universal(self) -> set[str]:
-        return {str(m["id"]) for m in self.modules.values() if m["is_universal"]}
+        """The universal five: every role group's defaults (other tests may add universal
+        modules that are no one's default)."""
+        return {
+            str(m["id"])
+            for m in self.modules.values()
+            if m["is_universal"] and m["is_default_for_role"] and not m["is_archived"]
+        }
 
     def optional(self, role_group: str, score_type: str | None = None) -> list[str]:
         """The role group's modules that are not defaults (a manager adds them by hand)."""
