@@ -108,7 +108,7 @@ def _module_columns(module: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _scale(module: Mapping[str, Any]) -> domain.ModuleScale:
+def _scale(module: Mapping[str, Any] | asyncpg.Record) -> domain.ModuleScale:
     return domain.ModuleScale(ScoreType(module["score_type"]), module["minimum_score"])
 
 
@@ -195,11 +195,9 @@ async def replace_template_kpis(
     async with unit_of_work(pool, outbox) as uow:
         conn = uow.conn
         known = await conn.fetch(queries.MODULE_SCALES, [c.kpi_module_id for c in choices])
-        scales = {
-            row["id"]: domain.ModuleScale(ScoreType(row["score_type"]), row["minimum_score"])
-            for row in known
-        }
-        _raise_problems(domain.template_problems(choices, scales))
+        _raise_problems(
+            domain.template_problems(choices, {row["id"]: _scale(row) for row in known})
+        )
         await conn.execute(queries.LOCK_TEMPLATE, template_id)
         await conn.execute(queries.DELETE_TEMPLATE_KPIS, template_id)
         await conn.executemany(
@@ -210,25 +208,28 @@ async def replace_template_kpis(
             ],
         )
         version = await conn.fetchval(queries.BUMP_TEMPLATE_VERSION, template_id, actor)
-        await uow.publish(
-            [
-                events.TemplateKpisReplaced(
-                    template_id=template_id,
-                    version=version,
-                    kpis=[
-                        events.TemplateKpi(
-                            kpi_module_id=c.kpi_module_id,
-                            weight=c.weight,
-                            is_required=c.is_required,
-                            custom_target=c.custom_target,
-                        )
-                        for c in choices
-                    ],
-                )
-            ]
-        )
+        await uow.publish([_replaced(template_id, version, choices)])
         rows = await conn.fetch(queries.TEMPLATE_KPIS, template_id)
     return [template_kpi_from(row) for row in rows]
+
+
+def _replaced(
+    template_id: uuid.UUID, version: int, choices: Sequence[domain.TemplateKpiChoice]
+) -> events.TemplateKpisReplaced:
+    """The announcement of a template's new KPI set."""
+    return events.TemplateKpisReplaced(
+        template_id=template_id,
+        version=version,
+        kpis=[
+            events.TemplateKpi(
+                kpi_module_id=c.kpi_module_id,
+                weight=c.weight,
+                is_required=c.is_required,
+                custom_target=c.custom_target,
+            )
+            for c in choices
+        ],
+    )
 
 
 async def publish_snapshot(pool: Pool, outbox: Outbox) -> tuple[int, int]:
@@ -238,12 +239,12 @@ async def publish_snapshot(pool: Pool, outbox: Outbox) -> tuple[int, int]:
         templates = await uow.conn.fetch(queries.ALL_TEMPLATES)
         await uow.publish(events.ModuleUpserted(module=snapshot_of(m)) for m in modules)
         await uow.publish(
-            events.TemplateKpisReplaced(
-                template_id=row["template_id"],
-                version=row["version"],
-                kpis=[
-                    events.TemplateKpi(kpi_module_id=m, weight=w, is_required=r, custom_target=t)
-                    for m, w, r, t in zip(
+            _replaced(
+                row["template_id"],
+                row["version"],
+                [
+                    domain.TemplateKpiChoice(*choice)
+                    for choice in zip(
                         row["module_ids"],
                         row["weights"],
                         row["required"],
