@@ -47,6 +47,8 @@ RETURNING {MODULE_COLUMNS}
 
 LOCK_MODULE = f"SELECT {MODULE_COLUMNS} FROM hr.kpi_modules WHERE id = $1 FOR UPDATE"
 
+# The parameters of INSERT_MODULE, then the id. $2 is the slug the row has: an edit cannot change
+# it (slugs are stable), and writing it back lets both statements take one parameter list.
 UPDATE_MODULE = f"""
 UPDATE hr.kpi_modules SET
     name = $1, slug = $2, category = $3::hr.kpi_category, role_group = $4::hr.kpi_role_group,

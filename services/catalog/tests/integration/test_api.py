@@ -298,6 +298,16 @@ async def test_an_edit_changes_only_what_it_names(catalog: Client, as_role: Head
     assert edited == created | {"objective": "Outings the participant chose.", "version": 2}
 
 
+async def test_a_slug_is_stable(catalog: Client, as_role: Headers) -> None:
+    admin = as_role("hr_admin")
+    created = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    url = f"{MODULES}/{created['id']}"
+    assert_problem(await catalog.patch(url, json={"slug": "renamed"}, headers=admin), 400, "slug")
+    renamed = await catalog.patch(url, json={"name": "Outings Planned Together"}, headers=admin)
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["slug"] == created["slug"]
+
+
 async def test_a_module_without_a_role_group_is_universal(
     catalog: Client, as_role: Headers
 ) -> None:
