@@ -204,6 +204,14 @@ def takes_decision(active: bool, change: ScoreChange) -> bool:
     return active or change.is_empty
 
 
+# Which entry type may carry each number of a new entry.
+NUMBER_OWNERS = {
+    "score": JournalEntryType.SCORE_UPDATE,
+    "score_impact": JournalEntryType.SCORE_ADJUSTMENT,
+    "effort_score": JournalEntryType.EFFORT_RECOGNITION,
+}
+
+
 def entry_problems(
     entry_type: JournalEntryType,
     score_type: ScoreType,
@@ -213,44 +221,54 @@ def entry_problems(
     effort_score: float | None,
 ) -> list[Problem]:
     """What is wrong with a new entry's type and numbers, before looking at the current scores."""
-    problems: list[Problem] = []
-    if entry_type in SYSTEM_TYPES:
-        how = (
-            "POST /hr/journal/{entryId}/approval"
-            if entry_type in DECISION_TYPES
-            else "assignment events"
-        )
-        problems.append(Problem("entry_type", f"{entry_type} entries are written by {how}"))
-    expected = {
-        "score": JournalEntryType.SCORE_UPDATE,
-        "score_impact": JournalEntryType.SCORE_ADJUSTMENT,
-        "effort_score": JournalEntryType.EFFORT_RECOGNITION,
-    }
     given = {"score": score, "score_impact": score_impact, "effort_score": effort_score}
-    for field, value in given.items():
-        if value is not None and entry_type is not expected[field]:
-            problems.append(Problem(field, f"only {expected[field]} entries carry {field}"))
+    return [
+        *_type_problems(entry_type),
+        *(
+            Problem(field, f"only {NUMBER_OWNERS[field]} entries carry {field}")
+            for field, value in given.items()
+            if value is not None and entry_type is not NUMBER_OWNERS[field]
+        ),
+        *_number_problems(entry_type, score_type, score, score_impact, effort_score),
+    ]
+
+
+def _type_problems(entry_type: JournalEntryType) -> list[Problem]:
+    """An entry type the journal writes itself cannot be posted."""
+    if entry_type not in SYSTEM_TYPES:
+        return []
+    how = (
+        "POST /hr/journal/{entryId}/approval"
+        if entry_type in DECISION_TYPES
+        else "assignment events"
+    )
+    return [Problem("entry_type", f"{entry_type} entries are written by {how}")]
+
+
+def _number_problems(
+    entry_type: JournalEntryType,
+    score_type: ScoreType,
+    score: float | None,
+    score_impact: float | None,
+    effort_score: float | None,
+) -> list[Problem]:
+    """The number an entry type changes scores with: present where needed, on the scale."""
     scale = scale_text(score_type)
+    off_scale = f"must be on the {score_type} scale {scale}"
     if entry_type is JournalEntryType.SCORE_UPDATE:
         if score is None:
-            problems.append(Problem("score", "a score_update needs the new score"))
-        elif not on_scale(score_type, score):
-            problems.append(Problem("score", f"must be on the {score_type} scale {scale}"))
+            return [Problem("score", "a score_update needs the new score")]
+        return [] if on_scale(score_type, score) else [Problem("score", off_scale)]
     if entry_type is JournalEntryType.SCORE_ADJUSTMENT:
         low, high = SCALES[score_type]
         if score_impact is None:
-            problems.append(Problem("score_impact", "a score_adjustment needs score_impact"))
-        elif score_impact == 0 or abs(score_impact) > high - low:
-            problems.append(
-                Problem("score_impact", f"must be a non-zero change within the {scale} scale")
-            )
-    if (
-        entry_type is JournalEntryType.EFFORT_RECOGNITION
-        and effort_score is not None
-        and not on_scale(score_type, effort_score)
-    ):
-        problems.append(Problem("effort_score", f"must be on the {score_type} scale {scale}"))
-    return problems
+            return [Problem("score_impact", "a score_adjustment needs score_impact")]
+        if score_impact == 0 or abs(score_impact) > high - low:
+            return [Problem("score_impact", f"must be a non-zero change within the {scale} scale")]
+        return []
+    if entry_type is JournalEntryType.EFFORT_RECOGNITION and effort_score is not None:
+        return [] if on_scale(score_type, effort_score) else [Problem("effort_score", off_scale)]
+    return []
 
 
 def apply_change(
