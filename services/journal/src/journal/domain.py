@@ -8,7 +8,7 @@ is what makes the stored current-score row trustworthy.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -229,7 +229,7 @@ def entry_problems(
             for field, value in given.items()
             if value is not None and entry_type is not NUMBER_OWNERS[field]
         ),
-        *_number_problems(entry_type, score_type, score, score_impact, effort_score),
+        *_number_problems(entry_type, score_type, given),
     ]
 
 
@@ -246,28 +246,25 @@ def _type_problems(entry_type: JournalEntryType) -> list[Problem]:
 
 
 def _number_problems(
-    entry_type: JournalEntryType,
-    score_type: ScoreType,
-    score: float | None,
-    score_impact: float | None,
-    effort_score: float | None,
+    entry_type: JournalEntryType, score_type: ScoreType, given: Mapping[str, float | None]
 ) -> list[Problem]:
     """The number an entry type changes scores with: present where needed, on the scale."""
     scale = scale_text(score_type)
     off_scale = f"must be on the {score_type} scale {scale}"
+    score, impact, effort = given["score"], given["score_impact"], given["effort_score"]
     if entry_type is JournalEntryType.SCORE_UPDATE:
         if score is None:
             return [Problem("score", "a score_update needs the new score")]
         return [] if on_scale(score_type, score) else [Problem("score", off_scale)]
     if entry_type is JournalEntryType.SCORE_ADJUSTMENT:
         low, high = SCALES[score_type]
-        if score_impact is None:
+        if impact is None:
             return [Problem("score_impact", "a score_adjustment needs score_impact")]
-        if score_impact == 0 or abs(score_impact) > high - low:
+        if impact == 0 or abs(impact) > high - low:
             return [Problem("score_impact", f"must be a non-zero change within the {scale} scale")]
         return []
-    if entry_type is JournalEntryType.EFFORT_RECOGNITION and effort_score is not None:
-        return [] if on_scale(score_type, effort_score) else [Problem("effort_score", off_scale)]
+    if entry_type is JournalEntryType.EFFORT_RECOGNITION and effort is not None:
+        return [] if on_scale(score_type, effort) else [Problem("effort_score", off_scale)]
     return []
 
 
