@@ -19,7 +19,7 @@ from assignment.app import definition as assignment_definition
 from catalog.app import definition as catalog_definition
 from journal import domain
 from journal.app import definition as journal_definition
-from kpi_contracts.enums import RoleGroup
+from kpi_contracts.enums import GrowthStatus, RoleGroup
 from kpi_contracts.events import ContractCreated, StaffExited
 from kpi_contracts.publisher import LifecyclePublisher
 from kpi_contracts.schedule import next_due
@@ -312,3 +312,61 @@ async def test_a_contract_published_right_after_its_templates_put_gets_the_templ
 
         found = await eventually(assigned)
         assert module["id"] in {k["kpi_module_id"] for k in found}
+
+
+async def test_an_earlier_contract_arriving_late_sets_the_target_the_growth_status_is_taken_by(
+    system: System,
+):
+    # The contract system announced a person's second contract before their first (delivery is
+    # not ordered). The first came from a template that holds a default KPI to its own target:
+    # once it arrives, the KPI is held as the first contract says, and the journal scores by it.
+    response = await system.catalog.get(
+        "/api/v1/hr/kpi-modules", params={"role_group": ROLE_GROUP}, headers=system.manager
+    )
+    module = next(
+        m for m in response.json() if m["is_default_for_role"] and m["score_type"] == "percentage"
+    )
+    low, high = module["minimum_score"], module["target_score"]
+    custom_target = low + (high - low) / 4
+    score = low + (high - low) / 2  # over the template's target, within the module's
+    assert domain.growth_status(score, low, high) is GrowthStatus.MEETING
+    template_id = uuid.uuid4()
+    put = await system.catalog.put(
+        f"/api/v1/hr/templates/{template_id}/kpis",
+        json={"kpis": [{"kpi_module_id": module["id"], "custom_target": custom_target}]},
+        headers=system.hr_admin,
+    )
+    assert put.status_code == 200, put.text
+    now = datetime.now(UTC)
+    staff_id, _ = await system.hired_and_journaled(at=now)
+    first_contract = uuid.uuid4()
+    await system.publisher.publish(
+        ContractCreated(
+            staff_id=staff_id,
+            contract_id=first_contract,
+            template_id=template_id,
+            role_group=ROLE_GROUP,
+            occurred_at=now - timedelta(days=30),
+        )
+    )
+
+    async def corrected() -> Any:
+        kpis = await system.kpis(staff_id)
+        kpi = next(k for k in kpis if k["kpi_module_id"] == module["id"])
+        return kpi if kpi["contract_id"] == str(first_contract) else None
+
+    kpi = await eventually(corrected)
+    assert kpi["target_score"] == custom_target
+
+    async def journaled() -> bool:
+        response = await system.journal.get(
+            f"/api/v1/hr/staff/{staff_id}/kpis/{kpi['id']}/journal", headers=system.manager
+        )
+        titles = [e["title"] for e in response.json()["items"]]
+        return f"KPI record corrected: {module['name']}" in titles
+
+    await eventually(journaled)
+    response = await system.append(kpi, entry_type="score_update", score=score)
+    assert response.status_code == 201, response.text
+    shown = next(k for k in await system.kpis(staff_id) if k["id"] == kpi["id"])
+    assert (shown["current_score"], shown["growth_status"]) == (score, "exceeding")

@@ -99,7 +99,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{scenario:28} people {f['people']:>5}  events {f['events']:>5}  "
             f"deliveries {f['deliveries']:>6}  faults {f['faults']:>2}  lost {f['lost']}  "
             f"duplicated {f['duplicated']}  journal entries {f['journal_entries']:>6}  "
-            f"{f['seconds']:.0f}s"
+            f"corrections {f['journal_corrections']}  {f['seconds']:.0f}s"
         )
         for key in totals:
             totals[key] += f[key]

@@ -176,7 +176,14 @@ class FaultSystem:
         """Every staff KPI row."""
         return await self.rows(
             "SELECT id, staff_id, kpi_module_id, status, source, is_required, custom_target, "
-            "contract_id, assigned_at FROM hr.staff_kpis"
+            "target_score, contract_id, assigned_at FROM hr.staff_kpis"
+        )
+
+    async def journal_terms(self) -> list[asyncpg.Record]:
+        """The journal's copy of every staff KPI's terms."""
+        return await self.rows(
+            "SELECT staff_kpi_id, source, is_required, contract_id, assigned_at, target_score "
+            "FROM hr.journal_kpis"
         )
 
     async def status_entries(self) -> list[asyncpg.Record]:

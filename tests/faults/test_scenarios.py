@@ -63,7 +63,12 @@ async def run_scenario(
     await system.until_settled(len(in_order))
 
     expectations = {p.staff_id: expected_for(p, catalogue) for p in crowd}
-    verdict = compare(expectations, await system.staff_kpis(), await system.status_entries())
+    verdict = compare(
+        expectations,
+        await system.staff_kpis(),
+        await system.status_entries(),
+        await system.journal_terms(),
+    )
     dead = await system.dead_letters()
     figures[scenario] = {
         "people": len(crowd),
@@ -77,6 +82,8 @@ async def run_scenario(
         "lost": verdict.lost + verdict.journal_lost,
         "duplicated": verdict.duplicated + verdict.journal_duplicated,
         "wrong": verdict.wrong,
+        "journal_stale": verdict.journal_stale,
+        "journal_corrections": verdict.journal_corrections,
         "dead_lettered": sum(dead.values()),
         "seconds": round(time.monotonic() - started, 1),
         **notes,

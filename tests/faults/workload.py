@@ -3,7 +3,9 @@
 The expectation is computed with the assignment service's own pure rules (`assignment.domain`),
 fed the events in the order they occurred, once each: the state that any delivery — repeated,
 shuffled, interrupted — must converge to. The journal's expectation is the story that in-order
-delivery tells: for each KPI, its lifecycle changes (assigned, deactivated, reactivated) in order.
+delivery tells: for each KPI, its lifecycle changes (assigned, deactivated, reactivated) in order,
+and its copy of each KPI's terms the same as assignment's. A late event that corrects a KPI's
+terms adds a "record corrected" entry, which only out-of-order delivery tells: counted, not judged.
 """
 
 from __future__ import annotations
@@ -226,6 +228,8 @@ class Verdict:
     journal_entries_expected: int = 0
     journal_lost: int = 0
     journal_duplicated: int = 0
+    journal_stale: int = 0  # KPIs whose journal copy holds other terms than assignment's
+    journal_corrections: int = 0
     examples: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -240,6 +244,7 @@ class Verdict:
             or self.wrong
             or self.journal_lost
             or self.journal_duplicated
+            or self.journal_stale
         )
 
 
@@ -247,19 +252,28 @@ def compare(
     expectations: Mapping[uuid.UUID, Expected],
     rows: Iterable[Mapping[str, Any]],
     journal: Iterable[Mapping[str, Any]],
+    journal_terms: Iterable[Mapping[str, Any]] = (),
 ) -> Verdict:
     """Compare staff_kpis rows and status_change journal entries with the expectation.
 
     A KPI expected but missing (or with another status) is lost; a second row of one module for
     one person, or a module nobody expected, is duplicated; fields that differ are wrong. The
-    journal of each KPI must hold each expected lifecycle change exactly once.
+    journal of each KPI must hold each expected lifecycle change exactly once, and its copy of
+    the KPI's terms (`journal_terms`, hr.journal_kpis rows) must be the row's.
     """
     verdict = Verdict(people=len(expectations))
     actual: dict[uuid.UUID, dict[uuid.UUID, list[Mapping[str, Any]]]] = {}
     kpi_of: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]] = {}
+    row_of: dict[uuid.UUID, Mapping[str, Any]] = {}
     for row in rows:
         actual.setdefault(row["staff_id"], {}).setdefault(row["kpi_module_id"], []).append(row)
         kpi_of[row["id"]] = (row["staff_id"], row["kpi_module_id"])
+        row_of[row["id"]] = row
+    for copy in journal_terms:
+        row_held = row_of.get(copy["staff_kpi_id"])
+        if row_held is not None and (stale := _stale_terms(row_held, copy)):
+            verdict.journal_stale += 1
+            verdict.note(f"journal copy of {copy['staff_kpi_id']} differs: {stale}")
     told: dict[tuple[uuid.UUID, uuid.UUID], Counter[str]] = {}
     for entry in journal:
         owner = kpi_of.get(entry["staff_kpi_id"])
@@ -268,6 +282,9 @@ def compare(
             verdict.note(f"journal entry for unknown staff KPI {entry['staff_kpi_id']}")
             continue
         change = entry["title"].split(":")[0].removeprefix("KPI ").strip()
+        if change == "record corrected":
+            verdict.journal_corrections += 1
+            continue
         told.setdefault(owner, Counter())[change] += 1
 
     for staff_id, expected in expectations.items():
@@ -311,6 +328,15 @@ def compare(
         verdict.journal_duplicated += sum(got.values())
         verdict.note(f"{staff_id}: journal entries of unexpected {module_id}: {dict(got)}")
     return verdict
+
+
+_TERMS = ("source", "is_required", "contract_id", "assigned_at", "target_score")
+
+
+def _stale_terms(row: Mapping[str, Any], copy: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The terms in which the journal's copy of a staff KPI differs from the row."""
+    pairs = {name: (row[name], copy[name]) for name in _TERMS}
+    return {k: v for k, v in pairs.items() if v[0] != v[1]}
 
 
 def _same(row: Mapping[str, Any], want: Any) -> bool:

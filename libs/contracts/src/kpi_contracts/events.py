@@ -206,6 +206,9 @@ class ScoringParameters(msgspec.Struct, frozen=True, kw_only=True):
     contract_id: uuid.UUID | None = None
     source: KpiSource = KpiSource.TEMPLATE
     is_required: bool = False
+    # How many times assignment has written the staff KPI's record, so that of two sets of
+    # parameters the newer wins whatever order they arrive in (0: sent before records counted).
+    revision: int = 0
 
 
 class KpisAssigned(Event, frozen=True, kw_only=True, tag="KpisAssigned"):
@@ -236,6 +239,20 @@ class KpiStatusChanged(Event, frozen=True, kw_only=True, tag="KpiStatusChanged")
     changes: list[KpiStatusChange]
     cause_event_id: uuid.UUID | None = None
     actor: str | None = None  # who asked (a token's subject) when a person did
+
+
+class KpisRestated(Event, frozen=True, kw_only=True, tag="KpisRestated"):
+    """Staff KPIs of one person held on corrected terms, their status unchanged: a lifecycle
+    event arrived after a later one, and the story it completes says they were assigned at
+    another time, under another contract or target. Each KPI is told with its status as it
+    stands (a KpiStatusChange that changes no status), one event per cause. It occurred when
+    assignment made the correction, which dates the journal's entry."""
+
+    staff_id: uuid.UUID
+    cause: str  # a Cause, as in KpisAssigned
+    kpis: list[KpiStatusChange]
+    cause_event_id: uuid.UUID | None = None
+    actor: str | None = None
 
 
 # ---------------------------------------------------------------- internal: journal
@@ -276,6 +293,6 @@ class ScoreRecomputed(Event, frozen=True, kw_only=True, tag="ScoreRecomputed"):
 
 CatalogEvent = ModuleUpserted | TemplateKpisReplaced
 CatalogRequest = CatalogSnapshotRequested
-AssignmentEvent = KpisAssigned | KpiStatusChanged
+AssignmentEvent = KpisAssigned | KpiStatusChanged | KpisRestated
 JournalEvent = JournalEntryAppended | ScoreRecomputed
 InternalEvent = CatalogEvent | CatalogRequest | AssignmentEvent | JournalEvent

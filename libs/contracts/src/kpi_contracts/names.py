@@ -20,6 +20,7 @@ TEMPLATE_KPIS_REPLACED: Final = "catalog.template_kpis_replaced"
 CATALOG_SNAPSHOT_REQUESTED: Final = "catalog.snapshot_requested"
 KPI_ASSIGNED: Final = "assignment.kpi_assigned"
 KPI_STATUS_CHANGED: Final = "assignment.kpi_status_changed"
+KPI_RESTATED: Final = "assignment.kpi_restated"
 JOURNAL_ENTRY_APPENDED: Final = "journal.entry_appended"
 SCORE_RECOMPUTED: Final = "journal.score_recomputed"
 
@@ -32,6 +33,7 @@ ROUTING_KEYS: Final[dict[type[events.Event], str]] = {
     events.CatalogSnapshotRequested: CATALOG_SNAPSHOT_REQUESTED,
     events.KpisAssigned: KPI_ASSIGNED,
     events.KpiStatusChanged: KPI_STATUS_CHANGED,
+    events.KpisRestated: KPI_RESTATED,
     events.JournalEntryAppended: JOURNAL_ENTRY_APPENDED,
     events.ScoreRecomputed: SCORE_RECOMPUTED,
 }

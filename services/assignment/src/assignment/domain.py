@@ -444,6 +444,9 @@ class Changes:
     reactivated: tuple[Holding, ...] = ()
     restated: tuple[Holding, ...] = ()
     """Status already right but the record differs: a step arrived after a later one."""
+    restated_terms: tuple[Holding, ...] = ()
+    """Those of `restated` held on other terms (`same_terms`): news to the journal, which
+    scores by them; the rest differ only in when or why they were deactivated."""
 
     def __bool__(self) -> bool:
         return bool(self.inserted or self.deactivated or self.reactivated or self.restated)
@@ -455,6 +458,7 @@ def reconcile(actual: Holdings, desired: Holdings) -> Changes:
     deactivated: list[Holding] = []
     reactivated: list[Holding] = []
     restated: list[Holding] = []
+    restated_terms: list[Holding] = []
     for module_id, want in desired.items():
         have = actual.get(module_id)
         if have is None:
@@ -463,21 +467,34 @@ def reconcile(actual: Holdings, desired: Holdings) -> Changes:
             (reactivated if want.is_active else deactivated).append(want)
         elif not same_record(have, want):
             restated.append(want)
-    return Changes(tuple(inserted), tuple(deactivated), tuple(reactivated), tuple(restated))
+            if not same_terms(have, want):
+                restated_terms.append(want)
+    return Changes(
+        tuple(inserted),
+        tuple(deactivated),
+        tuple(reactivated),
+        tuple(restated),
+        tuple(restated_terms),
+    )
 
 
-def same_record(a: Holding, b: Holding) -> bool:
-    """Whether two holdings of one module and status say the same (when and why included)."""
-    same = (
+def same_terms(a: Holding, b: Holding) -> bool:
+    """Whether two holdings of one module are held alike: how, under which contract, with which
+    target, since when."""
+    return (
         a.source == b.source
         and a.is_required == b.is_required
         and a.custom_target == b.custom_target
         and a.contract_id == b.contract_id
         and a.assigned_at == b.assigned_at
     )
+
+
+def same_record(a: Holding, b: Holding) -> bool:
+    """Whether two holdings of one module and status say the same (when and why included)."""
     if a.is_active:
-        return same
-    return same and a.changed_at == b.changed_at and a.reason == b.reason
+        return same_terms(a, b)
+    return same_terms(a, b) and a.changed_at == b.changed_at and a.reason == b.reason
 
 
 def may_change_status(is_required: bool, to: KpiStatus, may_deactivate_required: bool) -> bool:

@@ -159,7 +159,7 @@ LOCK_PERSON = f"SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key(
 _HELD_COLUMNS = """
     id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,
     minimum_score, effort_weight, assigned_at, next_evaluation_due, last_evaluated_at,
-    deactivated_at, deactivation_reason
+    deactivated_at, deactivation_reason, revision
 """
 # Per module, the active record first, else the latest.
 _HELD_ORDER = "kpi_module_id, status = 'active' DESC, assigned_at DESC, created_at DESC"
@@ -233,6 +233,7 @@ _RECORD_TYPES = {
     "next_evaluation_due": "timestamptz",
     "deactivated_at": "timestamptz",
     "deactivation_reason": "text",
+    "revision": "int8",
 }
 _RECORD_COLUMNS = ", ".join(_RECORD_TYPES)
 
@@ -244,7 +245,7 @@ def _record_arrays(first: int) -> str:
 
 
 # Records steps of several people ($1-$5, column arrays; none when they are already recorded),
-# inserts new records ($6-$20) and rewrites existing ones ($21-$35), each row with its staff_id.
+# inserts new records ($6-$21) and rewrites existing ones ($22-$37), each row with its staff_id.
 WRITE_RECORDS = f"""
 WITH recorded AS (
     INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
@@ -268,8 +269,9 @@ WITH recorded AS (
             ELSE r.next_evaluation_due
         END,
         deactivated_at = r.deactivated_at,
-        deactivation_reason = r.deactivation_reason, updated_at = now()
-    FROM {_record_arrays(21)}
+        deactivation_reason = r.deactivation_reason, revision = r.revision,
+        updated_at = now()
+    FROM {_record_arrays(6 + len(_RECORD_TYPES))}
     WHERE k.id = r.id AND k.staff_id = r.staff_id
 )
 SELECT 1

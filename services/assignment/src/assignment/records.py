@@ -87,6 +87,7 @@ class StaffKpiRecord:
     deactivated_at: datetime | None
     deactivation_reason: str | None
     last_evaluated_at: datetime | None = None
+    revision: int = 1  # how many times the row was written: orders its news (ScoringParameters)
 
     @property
     def is_active(self) -> bool:
@@ -125,6 +126,7 @@ def _record_of(row: Record) -> StaffKpiRecord:
         deactivated_at=row["deactivated_at"],
         deactivation_reason=row["deactivation_reason"],
         last_evaluated_at=row["last_evaluated_at"],
+        revision=row["revision"],
     )
 
 
@@ -349,6 +351,7 @@ def _records_after(
     rewritten = [
         replace(
             records[h.kpi_module_id],
+            revision=records[h.kpi_module_id].revision + 1,
             status=KpiStatus.INACTIVE,
             deactivated_at=h.changed_at,
             deactivation_reason=h.reason,
@@ -384,6 +387,7 @@ def _reactivated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts)
     """Active again, on today's scoring parameters, due one period after its reactivation."""
     return replace(
         record,
+        revision=record.revision + 1,
         status=KpiStatus.ACTIVE,
         **_held_terms(h, module),
         minimum_score=module.minimum_score,
@@ -399,6 +403,7 @@ def _restated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts) ->
     an evaluated KPI keeps the due date its evaluation set."""
     return replace(
         record,
+        revision=record.revision + 1,
         **_held_terms(h, module),
         assigned_at=h.assigned_at,
         next_evaluation_due=record.next_evaluation_due
@@ -427,6 +432,7 @@ def _columns(rows: Sequence[tuple[uuid.UUID, StaffKpiRecord]]) -> list[list[Any]
         [r.next_evaluation_due for _, r in rows],
         [r.deactivated_at for _, r in rows],
         [r.deactivation_reason for _, r in rows],
+        [r.revision for _, r in rows],
     ]
 
 
@@ -451,6 +457,7 @@ def scoring_parameters(
         contract_id=record.contract_id,
         source=record.source,
         is_required=record.is_required,
+        revision=record.revision,
     )
 
 
@@ -461,13 +468,14 @@ def announcements(
     written: Mapping[uuid.UUID, StaffKpiRecord],
     modules: Mapping[uuid.UUID, ModuleFacts],
 ) -> list[events.Event]:
-    """One KpisAssigned and one KpiStatusChanged for the step (each only when not empty).
+    """One KpisAssigned, one KpiStatusChanged and one KpisRestated for the step (each only when
+    not empty).
 
     New assignments go in KpisAssigned; deactivations and reactivations, including a new KPI that
     is born inactive because it arrived after the step that deactivated it, go in
-    KpiStatusChanged. A record corrected after an out-of-order arrival (`changes.restated`: an
-    earlier contract's terms, when and why) is not news: the journal was told of the KPI when
-    it was assigned, and a second "assigned" would only repeat it.
+    KpiStatusChanged. A record corrected after an out-of-order arrival goes in KpisRestated when
+    it is held on other terms (`changes.restated_terms`: an earlier contract's target, say, by
+    which the journal scores); one corrected only in when or why it was deactivated is not news.
     """
     staff_id = step.staff_id
 
@@ -484,6 +492,7 @@ def announcements(
         )
 
     assigned = [parameters(h) for h in changes.inserted]
+    restated = [status_change(h, h.reason) for h in changes.restated_terms]
     # A deactivated KPI keeps its reason; a reactivated one has none left, so the journal is told
     # why the step reactivated it (a manager's reason, a role change).
     status_changes = [
@@ -491,25 +500,18 @@ def announcements(
         *(status_change(h, h.reason) for h in changes.deactivated),
         *(status_change(h, step.reason) for h in changes.reactivated),
     ]
+    # What every announcement of the step says alike: whose, why, and who asked.
+    about: dict[str, Any] = {
+        "staff_id": staff_id,
+        "cause": step.cause,
+        "cause_event_id": cause_event_id,
+        "actor": step.actor,
+    }
     out: list[events.Event] = []
     if assigned:
-        out.append(
-            events.KpisAssigned(
-                staff_id=staff_id,
-                cause=step.cause,
-                kpis=assigned,
-                cause_event_id=cause_event_id,
-                actor=step.actor,
-            )
-        )
+        out.append(events.KpisAssigned(kpis=assigned, **about))
     if status_changes:
-        out.append(
-            events.KpiStatusChanged(
-                staff_id=staff_id,
-                cause=step.cause,
-                changes=status_changes,
-                cause_event_id=cause_event_id,
-                actor=step.actor,
-            )
-        )
+        out.append(events.KpiStatusChanged(changes=status_changes, **about))
+    if restated:
+        out.append(events.KpisRestated(kpis=restated, **about))
     return out

@@ -10,7 +10,13 @@ from typing import Any
 from assignment import domain, records
 from assignment.records import ModuleFacts, StaffKpiRecord
 from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, RoleGroup, ScoreType
-from kpi_contracts.events import ContractCreated, KpisAssigned, KpiStatusChanged, StaffExited
+from kpi_contracts.events import (
+    ContractCreated,
+    KpisAssigned,
+    KpisRestated,
+    KpiStatusChanged,
+    StaffExited,
+)
 from kpi_contracts.schedule import next_due
 
 T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
@@ -127,7 +133,7 @@ def test_a_deactivation_keeps_the_row_and_its_scoring_parameters():
         domain.Changes(deactivated=(off,)), {held.kpi_module_id: record}, MODULES
     )
 
-    assert row.id == record.id
+    assert (row.id, row.revision) == (record.id, record.revision + 1)
     assert (row.status, row.deactivated_at, row.deactivation_reason) == (
         KpiStatus.INACTIVE,
         T0 + timedelta(days=9),
@@ -221,16 +227,41 @@ def test_nothing_to_announce_when_nothing_changed():
     assert records.announcements(step, step.step_id, domain.Changes(), {}, MODULES) == []
 
 
-def test_a_record_corrected_after_an_out_of_order_arrival_is_not_announced_again():
+def test_a_record_corrected_to_other_terms_is_announced_as_restated_at_a_newer_revision():
+    # An earlier contract arrived late: the KPI was held from T0, under its custom target.
     step = a_contract_step()
     held = a_holding(assigned_at=T0 + timedelta(days=2))
-    corrected = a_holding(assigned_at=T0)
-    changes = domain.Changes(restated=(corrected,))
+    corrected = a_holding(assigned_at=T0, custom_target=75.0, is_required=True)
+    record = a_record(held)
+    changes = domain.reconcile({held.kpi_module_id: held}, {held.kpi_module_id: corrected})
+    _, rewritten = records._records_after(changes, {held.kpi_module_id: record}, MODULES)
+
+    out = records.announcements(
+        step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES
+    )
+
+    assert [(r.assigned_at, r.target_score, r.revision) for r in rewritten] == [(T0, 75.0, 2)]
+    assert [type(e) for e in out] == [KpisRestated]
+    [restated] = out
+    assert isinstance(restated, KpisRestated)
+    [kpi] = restated.kpis
+    assert (kpi.staff_kpi_id, kpi.status) == (record.id, KpiStatus.ACTIVE)
+    p = kpi.parameters
+    assert (p.target_score, p.is_required, p.assigned_at, p.revision) == (75.0, True, T0, 2)
+
+
+def test_a_record_corrected_only_in_when_it_was_deactivated_is_not_announced():
+    # Two exits arrived out of order: the KPI is inactive either way, since the earlier one.
+    step = an_exit_step(T0 + timedelta(days=3))
+    held = a_holding(status=KpiStatus.INACTIVE, changed_at=T0 + timedelta(days=5), reason="a")
+    corrected = replace(held, changed_at=T0 + timedelta(days=3), reason="b")
+    changes = domain.reconcile({held.kpi_module_id: held}, {held.kpi_module_id: corrected})
     _, rewritten = records._records_after(changes, {held.kpi_module_id: a_record(held)}, MODULES)
 
     out = records.announcements(
         step, step.step_id, changes, {r.kpi_module_id: r for r in rewritten}, MODULES
     )
 
-    assert [r.assigned_at for r in rewritten] == [T0]
+    assert (changes.restated, changes.restated_terms) == ((corrected,), ())
+    assert [r.deactivated_at for r in rewritten] == [T0 + timedelta(days=3)]
     assert out == []

@@ -14,12 +14,13 @@ BINDINGS = {
     names.JOURNAL_ASSIGNMENTS_QUEUE: [
         (names.KPI_EXCHANGE, names.KPI_ASSIGNED),
         (names.KPI_EXCHANGE, names.KPI_STATUS_CHANGED),
+        (names.KPI_EXCHANGE, names.KPI_RESTATED),
     ]
 }
 
 
 def decode_assignment_event(body: bytes) -> events.AssignmentEvent:
-    """A KpisAssigned or KpiStatusChanged body; the `event_type` tag picks which."""
+    """A KpisAssigned, KpiStatusChanged or KpisRestated body; the `event_type` tag picks which."""
     event: events.AssignmentEvent = codec.decode(body, events.AssignmentEvent)
     return event
 
@@ -28,9 +29,7 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
     """The journal keeps its copy of staff KPIs from assignment's events."""
 
     async def on_assignment_event(event: events.AssignmentEvent, _: Delivery) -> bool:
-        if isinstance(event, events.KpisAssigned):
-            return await news.record_assignment(runtime.pool, runtime.outbox, event)
-        return await news.record_status_change(runtime.pool, runtime.outbox, event)
+        return await news.record(runtime.pool, runtime.outbox, event)
 
     async def on_assignment_events(
         items: Sequence[tuple[events.AssignmentEvent, Delivery]],

@@ -329,6 +329,14 @@ def append(
     return apply_change(scores, parameters, NO_CHANGE if pending else change, at)
 
 
+def restated(scores: Scores, assigned_at: datetime, frequency: Frequency) -> Scores:
+    """A KPI found to be assigned at another time: if not evaluated yet, first due a period
+    after that time (as assignment counts it)."""
+    if scores.last_evaluated_at is not None:
+        return scores
+    return replace(scores, next_evaluation_due=first_due(assigned_at, frequency))
+
+
 def reactivated(scores: Scores, at: datetime, frequency: Frequency) -> Scores:
     """A KPI evaluated again from its reactivation: next due a period after it (as assignment
     counts it), not on a day in the months it was inactive."""
@@ -426,6 +434,7 @@ class Lifecycle(StrEnum):
     ASSIGNED = "assigned"
     DEACTIVATED = "deactivated"
     REACTIVATED = "reactivated"
+    RESTATED = "restated"  # held on corrected terms, its status unchanged
 
 
 def lifecycle_of(status: KpiStatus, *, assigned: bool) -> Lifecycle:
@@ -444,6 +453,19 @@ def is_newer(reported_at: datetime, known_at: datetime) -> bool:
     return reported_at >= known_at
 
 
+def terms_are_newer(revision: int, known_revision: int, *, status_is_newer: bool) -> bool:
+    """Whether news replaces the scoring parameters (terms) a staff KPI's row holds.
+
+    Assignment counts the writes of each KPI's record, and its news carries the count: the
+    higher revision is the newer record, whatever order the news arrives in, even news of a
+    correction that is dated earlier than what it corrects. At the same revision (news sent
+    before revisions were counted, or one write told twice) the newer status decides.
+    """
+    if revision != known_revision:
+        return revision > known_revision
+    return status_is_newer
+
+
 def status_change_text(
     step: Lifecycle,
     module_name: str,
@@ -453,6 +475,12 @@ def status_change_text(
     cause: str | None = None,
 ) -> tuple[str, str]:
     """Title and content of the status_change entry that tells a person's story."""
+    if step is Lifecycle.RESTATED:
+        how = _how_assigned(source, cause)
+        return f"KPI record corrected: {module_name}", (
+            f"An earlier lifecycle event reached the system late: {module_name} now stands as "
+            f"it says (assigned {how}). Its history stays on the record."
+        )
     if step is Lifecycle.ASSIGNED:
         how = _how_assigned(source, cause)
         return f"KPI assigned: {module_name}", f"{module_name} was assigned {how}."

@@ -85,6 +85,7 @@ def parameter_columns(p: events.ScoringParameters) -> dict[str, Any]:
         "effort_weight": p.effort_weight,
         "evaluation_frequency": p.evaluation_frequency,
         "assigned_at": p.assigned_at,
+        "terms_revision": p.revision,
     }
 
 

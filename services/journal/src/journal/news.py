@@ -1,6 +1,6 @@
-"""Lifecycle news from assignment: each KpisAssigned or KpiStatusChanged journaled as one
-status_change entry per staff KPI, once per event, so that a person's journal tells their whole
-story. A batch of events is journaled in one transaction with a few set-based statements."""
+"""Lifecycle news from assignment: each KpisAssigned, KpiStatusChanged or KpisRestated journaled
+as one status_change entry per staff KPI, once per event, so that a person's journal tells their
+whole story. A batch of events is journaled in one transaction with a few set-based statements."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ class _News:
     reason: str | None
     cause: str
     actor: str | None  # who asked, when a person did: the entry's created_by
+    entry_at: datetime | None = None  # when its entry is dated, if not when the news happened
+
+    @property
+    def dated(self) -> datetime:
+        """When the news' entry is dated."""
+        return self.entry_at or self.reported_at
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,20 @@ def news_of(event: events.AssignmentEvent) -> list[_News]:
             )
             for p in event.kpis
         ]
+    elif isinstance(event, events.KpisRestated):
+        news = [
+            _News(
+                c.parameters,
+                c.status,
+                c.changed_at,
+                domain.Lifecycle.RESTATED,
+                c.reason,
+                event.cause,
+                event.actor,
+                entry_at=event.occurred_at,
+            )
+            for c in event.kpis
+        ]
     else:
         news = [
             _News(
@@ -85,17 +105,9 @@ def news_of(event: events.AssignmentEvent) -> list[_News]:
     return list({n.parameters.staff_kpi_id: n for n in news}.values())
 
 
-async def record_assignment(pool: Pool, outbox: Outbox, event: events.KpisAssigned) -> bool:
-    """Journal newly assigned KPIs: one status_change entry each, once per event."""
-    return await _record(pool, outbox, event)
-
-
-async def record_status_change(pool: Pool, outbox: Outbox, event: events.KpiStatusChanged) -> bool:
-    """Journal deactivated and reactivated KPIs: one status_change entry each, once per event."""
-    return await _record(pool, outbox, event)
-
-
-async def _record(pool: Pool, outbox: Outbox, event: events.AssignmentEvent) -> bool:
+async def record(pool: Pool, outbox: Outbox, event: events.AssignmentEvent) -> bool:
+    """Journal assigned, deactivated, reactivated or restated KPIs: one status_change entry
+    each, once per event."""
     async with unit_of_work(pool, outbox) as uow:
         if not await uow.first_delivery(ASSIGNMENTS_CONSUMER, event.event_id):
             return False
@@ -212,19 +224,17 @@ def _first_row(news: _News) -> dict[str, Any]:
 def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> entries.Write:
     """The status_change entry for one KPI, and its row with the news applied if it is news.
 
-    The entry is dated when the change happened, so the person's story reads in order.
+    The entry is dated when the change happened (a correction, when it was made), so the
+    person's story reads in order.
     """
-    changes: dict[str, Any] = {}
-    if domain.is_newer(news.reported_at, kpi["status_changed_at"]):
-        changes = {
-            **entries.parameter_columns(news.parameters),
-            "status": news.status,
-            "status_changed_at": news.reported_at,
-        }
-    parameters = entries.parameters_of(changes or kpi)
+    changes = _news_columns(kpi, news)
+    parameters = entries.parameters_of({**kpi, **changes})
     scores = entries.scores_of(kpi)
-    if changes and news.step is domain.Lifecycle.REACTIVATED:
-        scores = domain.reactivated(scores, news.reported_at, parameters.evaluation_frequency)
+    frequency = parameters.evaluation_frequency
+    if "status" in changes and news.step is domain.Lifecycle.REACTIVATED:
+        scores = domain.reactivated(scores, news.reported_at, frequency)
+    elif "terms_revision" in changes and news.step is domain.Lifecycle.RESTATED:
+        scores = domain.restated(scores, news.parameters.assigned_at, frequency)
     applied = domain.with_parameters(scores, parameters)
     moved = entries.moved_row(kpi, applied, **changes)
     title, content = domain.status_change_text(
@@ -241,8 +251,24 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> entries.Write:
         title,
         content,
         applied,
-        news.reported_at,
+        news.dated,
         source_event_id=event_id,
         created_by=news.actor,
     )
     return entries.Write(moved, entry, applied)
+
+
+def _news_columns(kpi: Row, news: _News) -> dict[str, Any]:
+    """The columns of a KPI's row that news replaces: its status when the news is newer (by
+    when it happened; a correction changes no status), its terms when they are newer."""
+    status_is_newer = news.step is not domain.Lifecycle.RESTATED and domain.is_newer(
+        news.reported_at, kpi["status_changed_at"]
+    )
+    changes: dict[str, Any] = {}
+    if domain.terms_are_newer(
+        news.parameters.revision, kpi["terms_revision"], status_is_newer=status_is_newer
+    ):
+        changes.update(entries.parameter_columns(news.parameters))
+    if status_is_newer:
+        changes.update(status=news.status, status_changed_at=news.reported_at)
+    return changes

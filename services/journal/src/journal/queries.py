@@ -39,6 +39,7 @@ KPI_COLUMNS: Final = (
     ("minimum_score", "float8"),
     ("effort_weight", "float8"),
     ("evaluation_frequency", "text"),
+    ("terms_revision", "bigint"),
     ("status", "text"),
     ("assigned_at", "timestamptz"),
     ("status_changed_at", "timestamptz"),
@@ -98,9 +99,10 @@ _KPI_UPDATES = ",\n    ".join(
 
 KPI_SELECT: Final = """
     staff_kpi_id, staff_id, kpi_module_id, module_name, contract_id, source, is_required,
-    score_type, target_score, minimum_score, effort_weight, evaluation_frequency, status,
-    assigned_at, status_changed_at, outcome_score, effort_score, current_score, previous_score,
-    score_trend, trend_percentage, growth_status, last_evaluated_at, next_evaluation_due, sequence
+    score_type, target_score, minimum_score, effort_weight, evaluation_frequency, terms_revision,
+    status, assigned_at, status_changed_at, outcome_score, effort_score, current_score,
+    previous_score, score_trend, trend_percentage, growth_status, last_evaluated_at,
+    next_evaluation_due, sequence
 """
 
 LOCK_KPI: Final = f"SELECT {KPI_SELECT} FROM hr.journal_kpis WHERE staff_kpi_id = $1 FOR UPDATE"

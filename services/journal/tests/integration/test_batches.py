@@ -97,9 +97,7 @@ def _queued(row: asyncpg.Record) -> tuple[str, str, str]:
 
 async def record(pool: Any, event: events.AssignmentEvent) -> bool:
     """The per-event handler, as the consumer calls it."""
-    if isinstance(event, events.KpisAssigned):
-        return await news.record_assignment(pool, OUTBOX, event)
-    return await news.record_status_change(pool, OUTBOX, event)
+    return await news.record(pool, OUTBOX, event)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
+import msgspec
 import pytest
 
 from kpi_contracts import codec, events, names
@@ -138,6 +139,54 @@ async def test_a_late_older_status_is_journaled_but_does_not_win(
         )
     await ledger.wait_for(kpi.staff_kpi_id, 3)
     await append(journal, as_role, kpi)  # still active: no 409
+
+
+def restatement(kpi: events.ScoringParameters, at: datetime) -> events.KpisRestated:
+    """Assignment's correction of one active KPI's terms, made at `at`."""
+    change = events.KpiStatusChange(
+        staff_kpi_id=kpi.staff_kpi_id,
+        status=KpiStatus.ACTIVE,
+        reason=None,
+        changed_at=kpi.assigned_at,
+        parameters=kpi,
+    )
+    return events.KpisRestated(
+        staff_id=kpi.staff_id, cause="contract_created", kpis=[change], occurred_at=at
+    )
+
+
+async def test_corrected_terms_are_journaled_and_scored_by_and_an_older_record_does_not_undo_them(
+    journal: Client, as_role: Headers, assignment, ledger, db
+):
+    # Assignment held the KPI from a later contract first (revision 1, target 90); an earlier
+    # contract that arrived late says it was held from a day before, with target 80.
+    now = datetime.now(UTC)
+    first = assignment.kpi(revision=1, target_score=90.0, assigned_at=now)
+    corrected = msgspec.structs.replace(
+        first, revision=2, target_score=80.0, is_required=True, assigned_at=now - timedelta(days=1)
+    )
+    await assignment.assign(first)
+    await ledger.wait_for(first.staff_kpi_id, 1)
+    await assignment.publish(restatement(corrected, now + timedelta(seconds=1)))
+    await ledger.wait_for(first.staff_kpi_id, 2)
+    # News of the record as it was before the correction, delivered late, changes no terms.
+    await assignment.change_status(first, KpiStatus.ACTIVE, "told again")
+    await ledger.wait_for(first.staff_kpi_id, 3)
+
+    row = await db.fetchrow(
+        "SELECT target_score, is_required, assigned_at, terms_revision, status "
+        "FROM hr.journal_kpis WHERE staff_kpi_id = $1",
+        first.staff_kpi_id,
+    )
+    assert tuple(row) == (80, True, corrected.assigned_at, 2, "active")
+    titles = [e["title"] for e in await entries_of(journal, as_role, first)]
+    assert f"KPI record corrected: {first.module_name}" in titles
+    scored = await append(journal, as_role, first, entry_type="score_update", score=85)
+    assert scored["score_after"] == 85
+    grown = await db.fetchval(
+        "SELECT growth_status FROM hr.journal_kpis WHERE staff_kpi_id = $1", first.staff_kpi_id
+    )
+    assert grown == "exceeding"  # 85 > 80, the corrected target (not 90)
 
 
 async def test_racing_news_of_the_same_new_kpis_is_all_journaled_and_the_newest_wins(

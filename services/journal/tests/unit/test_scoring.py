@@ -421,6 +421,45 @@ def test_news_as_recent_as_what_is_known_is_applied_and_older_news_is_not():
     assert not domain.is_newer(MONDAY - timedelta(seconds=1), MONDAY)
 
 
+@pytest.mark.parametrize(
+    ("revision", "known", "status_is_newer", "replaces"),
+    [
+        (3, 2, False, True),  # a correction, dated before what it corrects, still wins
+        (2, 3, True, False),  # news of an older record, however recent its status
+        (2, 2, True, True),  # one write told twice (or before revisions): the status decides
+        (2, 2, False, False),
+        (0, 0, True, True),
+        (0, 4, True, False),  # sent before revisions, after one that counted them
+    ],
+)
+def test_the_newer_record_decides_the_terms(revision, known, status_is_newer, replaces):
+    assert domain.terms_are_newer(revision, known, status_is_newer=status_is_newer) is replaces
+
+
+def test_a_kpi_found_assigned_earlier_is_first_due_a_period_after_then_until_evaluated():
+    kpi = a_percentage_kpi()
+    fresh = Scores(next_evaluation_due=domain.first_due(MONDAY, Frequency.MONTHLY))
+    earlier = MONDAY - timedelta(days=10)
+    moved = domain.restated(fresh, earlier, Frequency.MONTHLY)
+    assert moved.next_evaluation_due == domain.first_due(earlier, Frequency.MONTHLY)
+    evaluated = scored(kpi, ScoreChange(score=88.0))
+    assert domain.restated(evaluated, earlier, Frequency.MONTHLY) == evaluated
+
+
+def test_a_correction_says_what_happened_without_numbers():
+    title, content = domain.status_change_text(
+        domain.Lifecycle.RESTATED,
+        "Shift Handover",
+        source=KpiSource.TEMPLATE,
+        reason=None,
+        cause="contract_created",
+    )
+    assert title == "KPI record corrected: Shift Handover"
+    assert "reached the system late" in content
+    assert "from the contract template" in content and "history stays" in content
+    assert not any(ch.isdigit() for ch in content)
+
+
 def test_a_status_change_tells_the_story_in_plain_words():
     title, content = domain.status_change_text(
         domain.Lifecycle.DEACTIVATED,
