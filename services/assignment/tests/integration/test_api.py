@@ -252,7 +252,11 @@ async def test_assigning_an_unknown_module_is_a_422(assignment, person, as_role)
 
 @pytest.mark.parametrize(
     ("target", "message"),
-    [(250, "must be on the percentage scale 0-100"), (1, "must be at least the module's minimum")],
+    [
+        (250, "must be on the percentage scale 0-100"),
+        (1e10, "must be on the percentage scale 0-100"),  # however far off: the scale's 422
+        (1, "must be at least the module's minimum"),
+    ],
 )
 async def test_a_custom_target_off_the_scale_or_under_the_minimum_is_a_422(
     assignment, person, as_role, catalogue, target, message

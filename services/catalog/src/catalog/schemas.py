@@ -24,7 +24,10 @@ Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_leng
 ShortList = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(max_length=50)
 ]
-Score = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
+# Any number JSON carries: the rules hold scores to their scale and the effort weight to its
+# range (422, naming them). A template's relative weight has no scale, so it has a bound.
+Score = float
+Weight = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
 
 
 class KpiModule(msgspec.Struct, kw_only=True):
@@ -119,7 +122,7 @@ class TemplateKpiInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """One KPI of a template's new set."""
 
     kpi_module_id: uuid.UUID
-    weight: Score = 1.0
+    weight: Weight = 1.0
     is_required: bool = False
     custom_target: Score | None = None
 

@@ -482,6 +482,8 @@ async def test_staff_do_not_read_templates(catalog: Client, as_role: Headers) ->
         (lambda k: k[0].update(weight=0), 422, "kpis[0].weight"),
         (lambda k: k[0].update(weight=-2), 422, "kpis[0].weight"),
         (lambda k: k[0].update(custom_target=140), 422, "kpis[0].custom_target"),
+        (lambda k: k[0].update(custom_target=5e12), 422, "kpis[0].custom_target"),
+        (lambda k: k[0].update(weight=5e12), 400, "kpis[0].weight"),  # no scale: a bound
         (lambda k: k.append(dict(k[0])), 422, "kpis[2].kpi_module_id"),
         (lambda k: k[0].update(kpi_module_id="nope"), 400, "kpis[0].kpi_module_id"),
     ],

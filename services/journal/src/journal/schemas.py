@@ -20,8 +20,9 @@ Title = Annotated[
 ]
 Text = Annotated[str, msgspec.Meta(max_length=20_000, pattern=_NO_NUL)]
 Notes = Annotated[str, msgspec.Meta(max_length=5_000, pattern=_NO_NUL)]
-# Bounded so that no number can overflow a column; the module's scale is checked by the rules.
-Score = Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)]
+# Any number JSON carries (the columns are numeric): the rules hold each to the module's scale
+# before anything is stored, so one off the scale, however far, is their 422 naming the scale.
+Score = float
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200

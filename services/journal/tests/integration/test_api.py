@@ -146,6 +146,10 @@ async def test_before_the_first_score_every_number_is_null(journal_for):
         ("rating", {"entry_type": "score_update", "score": 0}, "score"),
         ("rating", {"entry_type": "score_update", "score": 6}, "score"),
         ("rating", {"entry_type": "effort_recognition", "effort_score": 5.5}, "effort_score"),
+        # However far off, a number is judged against the scale (not a decoder's bound).
+        ("percentage", {"entry_type": "score_update", "score": 5e6}, "score"),
+        ("percentage", {"entry_type": "score_adjustment", "score_impact": -2e6}, "score_impact"),
+        ("rating", {"entry_type": "effort_recognition", "effort_score": 1e300}, "effort_score"),
         ("percentage", {"entry_type": "score_update"}, "score"),
         ("percentage", {"entry_type": "observation", "score": 50}, "score"),
         ("percentage", {"entry_type": "status_change"}, "entry_type"),
