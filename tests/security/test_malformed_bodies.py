@@ -45,7 +45,17 @@ async def test_a_malformed_body_is_a_400_never_a_500(system: System, case: str) 
             "application/problem+json"
         ):
             wrong.append(f"{method} {path} -> {response.status_code} {response.text[:120]}")
+        elif [e["field"] for e in response.json().get("errors", [])] != ["body"]:
+            wrong.append(f"{method} {path}: errors do not name the body: {response.text[:200]}")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_a_missing_body_is_a_400_that_says_one_is_required(system: System) -> None:
+    response = await system.clients["catalog"].post(
+        "/api/v1/hr/kpi-modules", content=b"", headers={**bearer("hr_admin"), **JSON}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [{"field": "body", "message": "a JSON body is required"}]
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))

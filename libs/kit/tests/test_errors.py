@@ -32,3 +32,10 @@ def test_the_field_is_named_from_the_message(message, expected):
 
 def test_a_message_without_a_field_keeps_the_parameter_name():
     assert _field_error({"key": "limit", "message": "must be at least 1"}).field == "limit"
+
+
+def test_the_whole_body_is_named_body_and_a_missing_one_is_said_to_be_required():
+    missing = _field_error({"key": "data", "message": "'data'", "source": "body"})
+    assert missing == FieldError("body", "a JSON body is required")
+    listed = _field_error({"key": "data", "message": "Expected `object`, got `array`"})
+    assert listed == FieldError("body", "Expected `object`, got `array`")

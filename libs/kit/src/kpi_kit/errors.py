@@ -159,6 +159,9 @@ _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 def _field_error(item: dict[str, Any]) -> FieldError:
     key = str(item.get("key") or item.get("field") or "body")
     message = str(item.get("message", "invalid"))
+    if key == "data":  # Litestar's name for the whole body; its KeyError when there is none
+        key = "body"
+        message = "a JSON body is required" if message == "'data'" else message
     path = ""
     # Litestar reports msgspec paths as "Expected `int`, got `str` - at `$.weight`".
     if " - at `$." in message:
@@ -171,7 +174,13 @@ def _field_error(item: dict[str, Any]) -> FieldError:
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    titles = {
+        400: "Invalid request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+    }
     title = titles.get(exc.status_code, "Request error")
     # The exception's own headers stay: a 405's Allow names the methods the route has (RFC 9110).
     headers = dict(exc.headers or {})
@@ -179,7 +188,9 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         headers["WWW-Authenticate"] = "Bearer"
     elif exc.status_code == 405:
         headers = with_head_allowed(headers)
-    response = problem(exc.status_code, title, exc.detail)
+    # Litestar's own 400s (other than validation, handled above) are bodies it could not read.
+    unreadable = [FieldError("body", exc.detail)] if exc.status_code == 400 else None
+    response = problem(exc.status_code, title, exc.detail, unreadable)
     if headers:
         response.headers.update(headers)
     return response
@@ -204,7 +215,8 @@ def _raised_decoding_a_body(exc: Exception) -> bool:
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _raised_decoding_a_body(exc):
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid UTF-8"
-        return problem(400, "Invalid request", f"The body is not valid JSON: {reason}")
+        detail = f"The body is not valid JSON: {reason}"
+        return problem(400, "Invalid request", detail, [FieldError("body", detail)])
     if is_transient(exc):
         log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
         return problem(503, "Service unavailable", "The database cannot be reached; retry soon")
