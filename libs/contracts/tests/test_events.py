@@ -64,6 +64,20 @@ def test_an_occurred_at_without_an_offset_is_read_as_utc() -> None:
     assert event.event_id == uuid.UUID(str(body["event_id"]))
 
 
+def test_an_exit_whose_reason_holds_a_nul_character_decodes_without_it() -> None:
+    # PostgreSQL text cannot hold NUL: kept, the exit could never be applied.
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "StaffExited",
+        "occurred_at": "2026-01-13T09:00:00Z",
+        "staff_id": str(uuid.uuid4()),
+        "reason": "resigned\u0000 (moved)",
+    }
+    event = codec.decode_lifecycle(msgspec.json.encode(body))
+    assert isinstance(event, StaffExited)
+    assert event.reason == "resigned (moved)"
+
+
 def test_an_occurred_at_with_an_offset_keeps_its_instant() -> None:
     body = a_contract_created_body(occurred_at="2026-01-13T20:00:00+11:00")
     event = codec.decode_lifecycle(msgspec.json.encode(body))

@@ -62,6 +62,10 @@ def decode_lifecycle(body: bytes | str) -> events.LifecycleEvent:
         fields["occurred_at"] = stamp.occurred_at.replace(tzinfo=UTC)
         body = _encoder.encode(fields)
     result: events.LifecycleEvent = decoder(events.LifecycleEvent).decode(body)
+    if isinstance(result, events.StaffExited) and result.reason and "\x00" in result.reason:
+        # PostgreSQL text cannot hold NUL: dropped, so that the exit applies (the reason is a
+        # note; retrying could never store it, and the exit would wait in the dead letters).
+        result = msgspec.structs.replace(result, reason=result.reason.replace("\x00", ""))
     return result
 
 

@@ -486,6 +486,8 @@ def status_change_text(
         return f"KPI assigned: {module_name}", f"{module_name} was assigned {how}."
     verb = "reactivated" if step is Lifecycle.REACTIVATED else "deactivated"
     content = f"{module_name} was {verb}; its history stays on the record."
+    if not reason and step is Lifecycle.REACTIVATED and cause == Cause.CONTRACT_CREATED:
+        reason = "a new contract"  # a rehire: the contract system gives no reason of its own
     if reason:
         content += f" Reason: {reason}"
     return f"KPI {verb}: {module_name}", content

@@ -471,6 +471,17 @@ def test_a_status_change_tells_the_story_in_plain_words():
     assert "history stays" in content and content.endswith("Reason: role change")
 
 
+def test_a_kpi_a_new_contract_brings_back_says_so():
+    _, content = domain.status_change_text(
+        domain.Lifecycle.REACTIVATED,
+        "Shift Handover",
+        source=KpiSource.TEMPLATE,
+        reason=None,
+        cause="contract_created",
+    )
+    assert content.endswith("Reason: a new contract")
+
+
 @pytest.mark.parametrize(
     ("source", "cause", "how"),
     [
