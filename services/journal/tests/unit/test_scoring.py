@@ -446,14 +446,20 @@ def test_a_kpi_found_assigned_earlier_is_first_due_a_period_after_then_until_eva
     assert domain.restated(evaluated, earlier, Frequency.MONTHLY) == evaluated
 
 
+def told(
+    step: domain.Lifecycle,
+    module_name: str = "Shift Handover",
+    *,
+    source: KpiSource = KpiSource.TEMPLATE,
+    reason: str | None = None,
+    cause: str | None = None,
+) -> tuple[str, str]:
+    """The title and content of a status_change entry (the template's KPI, no reason)."""
+    return domain.status_change_text(step, module_name, source=source, reason=reason, cause=cause)
+
+
 def test_a_correction_says_what_happened_without_numbers():
-    title, content = domain.status_change_text(
-        domain.Lifecycle.RESTATED,
-        "Shift Handover",
-        source=KpiSource.TEMPLATE,
-        reason=None,
-        cause="contract_created",
-    )
+    title, content = told(domain.Lifecycle.RESTATED, cause="contract_created")
     assert title == "KPI record corrected: Shift Handover"
     assert "reached the system late" in content
     assert "from the contract template" in content and "history stays" in content
@@ -461,24 +467,15 @@ def test_a_correction_says_what_happened_without_numbers():
 
 
 def test_a_status_change_tells_the_story_in_plain_words():
-    title, content = domain.status_change_text(
-        domain.Lifecycle.DEACTIVATED,
-        "Attendance & Reliability",
-        source=KpiSource.TEMPLATE,
-        reason="role change",
+    title, content = told(
+        domain.Lifecycle.DEACTIVATED, "Attendance & Reliability", reason="role change"
     )
     assert title == "KPI deactivated: Attendance & Reliability"
     assert "history stays" in content and content.endswith("Reason: role change")
 
 
 def test_a_kpi_a_new_contract_brings_back_says_so():
-    _, content = domain.status_change_text(
-        domain.Lifecycle.REACTIVATED,
-        "Shift Handover",
-        source=KpiSource.TEMPLATE,
-        reason=None,
-        cause="contract_created",
-    )
+    _, content = told(domain.Lifecycle.REACTIVATED, cause="contract_created")
     assert content.endswith("Reason: a new contract")
 
 
@@ -493,9 +490,7 @@ def test_a_kpi_a_new_contract_brings_back_says_so():
     ],
 )
 def test_an_assignment_says_how_the_kpi_came_to_the_person(source, cause, how):
-    title, content = domain.status_change_text(
-        domain.Lifecycle.ASSIGNED, "Shift Handover", source=source, reason=None, cause=cause
-    )
+    title, content = told(domain.Lifecycle.ASSIGNED, source=source, cause=cause)
     assert (title, content) == (
         "KPI assigned: Shift Handover",
         f"Shift Handover was assigned {how}.",
