@@ -89,7 +89,8 @@ def people(count: int, catalogue: Catalogue, rng: random.Random) -> list[Person]
 
     About 10% get a contract from a template the catalog does not know (an empty template), 20%
     exclude or add KPIs in the wizard, 25% change role (half with the new role's template), 12%
-    exit (some after a role change), 5% get a renewal contract.
+    exit (some after a role change; 40% of them are rehired a day later, in any role), 5% get
+    a renewal contract.
     """
     start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     found = []
@@ -149,8 +150,23 @@ def people(count: int, catalogue: Catalogue, rng: random.Random) -> list[Person]
                     occurred_at=at + timedelta(hours=2),
                 )
             )
+            if rng.random() < 0.4:
+                person.events.append(a_rehire(person, rng.choice(ROLE_GROUPS), catalogue, at))
         found.append(person)
     return found
+
+
+def a_rehire(
+    person: Person, role: RoleGroup, catalogue: Catalogue, hired_at: datetime
+) -> events.ContractCreated:
+    """A new contract a day after the first, after the exit: KPIs held before come back."""
+    return events.ContractCreated(
+        staff_id=person.staff_id,
+        contract_id=uuid.uuid4(),
+        template_id=catalogue.template_of_role[role],
+        role_group=role,
+        occurred_at=hired_at + timedelta(days=1),
+    )
 
 
 # ---------------------------------------------------------------- the expectation

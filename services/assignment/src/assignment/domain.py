@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from kpi_contracts.enums import Cause, KpiSource, KpiStatus, RoleGroup
 from kpi_contracts.events import ContractCreated, KpiSelection, RoleChanged, StaffExited
@@ -398,12 +399,76 @@ def dated(step: Step, story: StorySoFar) -> datetime:
 def replay(arrived: Iterable[Step]) -> dict[uuid.UUID, Holding]:
     """A person's holdings after all their steps (given in the order they arrived), applied in
     story order, each dated as it would have been had the steps arrived in that order."""
+    return replay_story(arrived)[0]
+
+
+class Turn(StrEnum):
+    """What a step did to one KPI, as the journal tells it."""
+
+    ASSIGNED = "assigned"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step's change to one KPI in a person's story; `holding` is the KPI after it."""
+
+    step: Step
+    turn: Turn
+    holding: Holding
+
+
+def replay_story(arrived: Iterable[Step]) -> tuple[dict[uuid.UUID, Holding], list[Transition]]:
+    """`replay`, with every change each step made on the way, in story order: what delivery in
+    story order would have told the journal."""
     holdings: dict[uuid.UUID, Holding] = {}
+    story: list[Transition] = []
     latest: datetime | None = None
     for step in story_order(arrived):
         at = dated(step, StorySoFar(latest=latest))
-        holdings, latest = apply(holdings, step, at), at
-    return holdings
+        after = apply(holdings, step, at)
+        story += _transitions(step, holdings, after)
+        holdings, latest = after, at
+    return holdings, story
+
+
+def _transitions(step: Step, before: Holdings, after: Holdings) -> list[Transition]:
+    turns: list[Transition] = []
+    for module_id, held in after.items():
+        was = before.get(module_id)
+        if was is None:
+            turns.append(Transition(step, Turn.ASSIGNED, held))
+        elif was.status != held.status:
+            turn = Turn.REACTIVATED if held.is_active else Turn.DEACTIVATED
+            turns.append(Transition(step, turn, held))
+    return turns
+
+
+def untold(told: Sequence[Transition], story: Sequence[Transition]) -> list[Transition]:
+    """The changes of a person's `story` (`replay_story` of every step, with one that came out
+    of order) that the journal was not told: `told` is the story of the steps before that one.
+
+    The journal was told at least that story (in order, or made up by this each time a step
+    came out of order): per KPI, so many assignments, deactivations and reactivations. The new
+    story may hold more of a kind: as many are told now, of the changes no step made before,
+    in story order. The journal is append-only, so one the story no longer holds stays told.
+    """
+    told_before = {_identity(t) for t in told}
+    owed = Counter((t.holding.kpi_module_id, t.turn) for t in story)
+    owed.subtract((t.holding.kpi_module_id, t.turn) for t in told)
+    out: list[Transition] = []
+    for t in story:
+        kind = (t.holding.kpi_module_id, t.turn)
+        if owed[kind] > 0 and _identity(t) not in told_before:
+            owed[kind] -= 1
+            out.append(t)
+    return out
+
+
+def _identity(t: Transition) -> tuple[uuid.UUID, uuid.UUID, Turn]:
+    """Which step did what to which KPI."""
+    return t.step.step_id, t.holding.kpi_module_id, t.turn
 
 
 def arrives_in_order(step: Step, story: StorySoFar) -> bool:

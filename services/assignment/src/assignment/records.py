@@ -7,6 +7,7 @@ Callers hold the person's lock (`lock_person`) inside a unit of work, so the cha
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -156,7 +157,9 @@ async def settle(
     A step that comes last in the person's story (`domain.arrives_in_order`) is applied to what
     they hold now; an event delivered out of order makes the person's whole record be replayed
     in story order, and the difference is written: inserts, deactivations, reactivations, never
-    a deletion.
+    a deletion. The journal is then told the changes of the story it was not told
+    (`domain.untold`): an exit that came after the rehire it preceded still has its
+    deactivations, and the rehire its reactivations.
     `modules` holds the facts already known; missing ones are read. The announcements carry
     `headers` (default: the unit of work's). Returns the person's records per module afterwards.
     """
@@ -172,23 +175,29 @@ async def settle(
     story = _story_of(rows[0])
     records = {row["kpi_module_id"]: _record_of(row) for row in rows if row["id"] is not None}
     actual = _holdings(records)
+    untold: list[domain.Transition] | None = None
     if domain.arrives_in_order(step, story):
         desired = domain.apply(actual, step, domain.dated(step, story))
     else:
-        steps = await conn.fetch(queries.PERSON_STEPS, step.staff_id)
-        desired = domain.replay(_decode_step(row[0]) for row in steps)
+        arrived = [
+            _decode_step(row[0]) for row in await conn.fetch(queries.PERSON_STEPS, step.staff_id)
+        ]
+        _, told = domain.replay_story(s for s in arrived if s.step_id != step.step_id)
+        desired, whole = domain.replay_story(arrived)
+        untold = domain.untold(told, whole)
         log.info(
             "replayed %d steps of %s after an out-of-order %s",
-            len(steps),
+            len(arrived),
             step.staff_id,
             step.cause,
         )
     changes = domain.reconcile(actual, desired)
-    if not changes:
+    if not changes and not untold:
         return records
-    if missing := _touched(changes) - modules.keys():
+    touched = _touched(changes) | {t.holding.kpi_module_id for t in untold or ()}
+    if missing := touched - modules.keys():
         modules.update(await modules_by_id(conn, missing))
-    written = _written(step, cause_event_id, changes, records, modules)
+    written = _written(step, cause_event_id, changes, records, modules, untold)
     await _write(conn, [], [written])
     await uow.publish(written.announcements, headers)
     return records | written.by_module
@@ -290,11 +299,16 @@ def _written(
     changes: domain.Changes,
     records: Mapping[uuid.UUID, StaffKpiRecord],
     modules: Mapping[uuid.UUID, ModuleFacts],
+    untold: Sequence[domain.Transition] | None = None,
 ) -> Written:
-    """What a step's changes write and announce."""
+    """What a step's changes write and announce (after a replay: the `untold` changes)."""
     inserted, rewritten = _records_after(changes, records, modules)
     by_module = {r.kpi_module_id: r for r in (*inserted, *rewritten)}
-    said = announcements(step, cause_event_id, changes, by_module, modules)
+    if untold is None:
+        said = announcements(step, cause_event_id, changes, by_module, modules)
+    else:
+        held = {**records, **by_module}
+        said = retold(step, cause_event_id, untold, changes.restated_terms, held, modules)
     return Written(step.staff_id, inserted, rewritten, said)
 
 
@@ -461,6 +475,28 @@ def scoring_parameters(
     )
 
 
+@dataclass(frozen=True)
+class _Teller:
+    """Tells the journal about a person's KPIs as their rows now stand."""
+
+    staff_id: uuid.UUID
+    held: Mapping[uuid.UUID, StaffKpiRecord]
+    modules: Mapping[uuid.UUID, ModuleFacts]
+
+    def parameters(self, h: domain.Holding) -> events.ScoringParameters:
+        module_id = h.kpi_module_id
+        return scoring_parameters(self.staff_id, self.held[module_id], self.modules[module_id])
+
+    def change(self, h: domain.Holding, reason: str | None) -> events.KpiStatusChange:
+        return events.KpiStatusChange(
+            staff_kpi_id=self.held[h.kpi_module_id].id,
+            status=h.status,
+            reason=reason,
+            changed_at=h.changed_at,
+            parameters=self.parameters(h),
+        )
+
+
 def announcements(
     step: domain.Step,
     cause_event_id: uuid.UUID | None,
@@ -477,41 +513,87 @@ def announcements(
     it is held on other terms (`changes.restated_terms`: an earlier contract's target, say, by
     which the journal scores); one corrected only in when or why it was deactivated is not news.
     """
-    staff_id = step.staff_id
-
-    def parameters(h: domain.Holding) -> events.ScoringParameters:
-        return scoring_parameters(staff_id, written[h.kpi_module_id], modules[h.kpi_module_id])
-
-    def status_change(h: domain.Holding, reason: str | None) -> events.KpiStatusChange:
-        return events.KpiStatusChange(
-            staff_kpi_id=written[h.kpi_module_id].id,
-            status=h.status,
-            reason=reason,
-            changed_at=h.changed_at,
-            parameters=parameters(h),
-        )
-
-    assigned = [parameters(h) for h in changes.inserted]
-    restated = [status_change(h, h.reason) for h in changes.restated_terms]
+    tell = _Teller(step.staff_id, written, modules)
     # A deactivated KPI keeps its reason; a reactivated one has none left, so the journal is told
     # why the step reactivated it (a manager's reason, a role change).
     status_changes = [
-        *(status_change(h, h.reason) for h in changes.inserted if not h.is_active),
-        *(status_change(h, h.reason) for h in changes.deactivated),
-        *(status_change(h, step.reason) for h in changes.reactivated),
+        *(tell.change(h, h.reason) for h in changes.inserted if not h.is_active),
+        *(tell.change(h, h.reason) for h in changes.deactivated),
+        *(tell.change(h, step.reason) for h in changes.reactivated),
     ]
+    return _announced(
+        step,
+        cause_event_id,
+        [tell.parameters(h) for h in changes.inserted],
+        status_changes,
+        [tell.change(h, h.reason) for h in changes.restated_terms],
+    )
+
+
+def retold(
+    step: domain.Step,
+    cause_event_id: uuid.UUID | None,
+    untold: Sequence[domain.Transition],
+    restated: Sequence[domain.Holding],
+    held: Mapping[uuid.UUID, StaffKpiRecord],
+    modules: Mapping[uuid.UUID, ModuleFacts],
+) -> list[events.Event]:
+    """What a step that came out of order announces: each change of the person's story the
+    journal was not told (`domain.untold`), under the step that made it (its cause, event and
+    actor; dated when it happened in the story), then the KPIs held on corrected terms.
+    Every KPI is told with its terms as its row now stands (`held`)."""
+    tell = _Teller(step.staff_id, held, modules)
+    out: list[events.Event] = []
+    for _, group in itertools.groupby(untold, key=lambda t: t.step.step_id):
+        turns = list(group)
+        made_by = turns[0].step
+        out += _announced(
+            made_by,
+            cause_event_id if made_by.step_id == step.step_id else _event_of(made_by),
+            [tell.parameters(t.holding) for t in turns if t.turn is domain.Turn.ASSIGNED],
+            [
+                tell.change(t.holding, _reason(t))
+                for t in turns
+                if t.turn is not domain.Turn.ASSIGNED
+            ],
+        )
+    return out + _announced(
+        step, cause_event_id, restated=[tell.change(h, h.reason) for h in restated]
+    )
+
+
+def _reason(t: domain.Transition) -> str | None:
+    """Why a KPI changed status: a deactivated one keeps its reason; a reactivated one has none
+    left, so the journal is told why the step reactivated it (a manager's reason, a role
+    change)."""
+    return t.holding.reason if t.turn is domain.Turn.DEACTIVATED else t.step.reason
+
+
+def _event_of(step: domain.Step) -> uuid.UUID | None:
+    """The lifecycle event a step was made from (its id is the event's), if it was one."""
+    return step.step_id if domain.is_lifecycle_event(step) else None
+
+
+def _announced(
+    step: domain.Step,
+    cause_event_id: uuid.UUID | None,
+    assigned: Sequence[events.ScoringParameters] = (),
+    changed: Sequence[events.KpiStatusChange] = (),
+    restated: Sequence[events.KpiStatusChange] = (),
+) -> list[events.Event]:
+    """A step's announcements, one per kind that is not empty."""
     # What every announcement of the step says alike: whose, why, and who asked.
     about: dict[str, Any] = {
-        "staff_id": staff_id,
+        "staff_id": step.staff_id,
         "cause": step.cause,
         "cause_event_id": cause_event_id,
         "actor": step.actor,
     }
     out: list[events.Event] = []
     if assigned:
-        out.append(events.KpisAssigned(kpis=assigned, **about))
-    if status_changes:
-        out.append(events.KpiStatusChanged(changes=status_changes, **about))
+        out.append(events.KpisAssigned(kpis=list(assigned), **about))
+    if changed:
+        out.append(events.KpiStatusChanged(changes=list(changed), **about))
     if restated:
-        out.append(events.KpisRestated(kpis=restated, **about))
+        out.append(events.KpisRestated(kpis=list(restated), **about))
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -542,17 +543,22 @@ def stored(holding: Holding) -> Holding:
     return replace(holding, changed_at=holding.assigned_at) if holding.is_active else holding
 
 
+def story_so_far(seen: list[domain.Step]) -> domain.StorySoFar:
+    """Where a person's story stands after these steps (what the service reads)."""
+    return domain.StorySoFar(
+        newest_event=max(
+            (s.occurred_at for s in seen if domain.is_lifecycle_event(s)), default=None
+        ),
+        latest=max((s.occurred_at for s in seen), default=None),
+    )
+
+
 def deliver(steps: list[domain.Step]) -> dict[uuid.UUID, Holding]:
     """What the service holds after the steps arrive in this order (the handler's logic)."""
     state: dict[uuid.UUID, Holding] = {}
     seen: list[domain.Step] = []
     for step in steps:
-        story = domain.StorySoFar(
-            newest_event=max(
-                (s.occurred_at for s in seen if domain.is_lifecycle_event(s)), default=None
-            ),
-            latest=max((s.occurred_at for s in seen), default=None),
-        )
+        story = story_so_far(seen)
         seen.append(step)
         if domain.arrives_in_order(step, story):
             desired = domain.apply(state, step, domain.dated(step, story))
@@ -654,3 +660,80 @@ def test_a_replay_dates_every_kpis_changes_in_the_order_they_happen(history):
         for module_id, held in after.items():
             if module_id in before:
                 assert held.changed_at >= before[module_id].changed_at
+
+
+# ---------------------------------------------------------------- what the journal is told
+
+
+def tell(steps: list[domain.Step]) -> Counter[tuple[uuid.UUID, domain.Turn]]:
+    """What the journal is told when the steps arrive in this order (the handler's logic): per
+    KPI, how many assignments, deactivations and reactivations."""
+    told: Counter[tuple[uuid.UUID, domain.Turn]] = Counter()
+    state: dict[uuid.UUID, Holding] = {}
+    seen: list[domain.Step] = []
+    for step in steps:
+        story = story_so_far(seen)
+        before = list(seen)
+        seen.append(step)
+        if domain.arrives_in_order(step, story):
+            desired = domain.apply(state, step, domain.dated(step, story))
+            changes = domain.reconcile(state, desired)
+            told.update((h.kpi_module_id, domain.Turn.ASSIGNED) for h in changes.inserted)
+            told.update((h.kpi_module_id, domain.Turn.DEACTIVATED) for h in changes.deactivated)
+            told.update((h.kpi_module_id, domain.Turn.REACTIVATED) for h in changes.reactivated)
+        else:
+            desired, whole = domain.replay_story(seen)
+            untold = domain.untold(domain.replay_story(before)[1], whole)
+            told.update((t.holding.kpi_module_id, t.turn) for t in untold)
+        state = dict(desired)
+    return told
+
+
+def story_of(steps: list[domain.Step]) -> Counter[tuple[uuid.UUID, domain.Turn]]:
+    """What delivery in story order tells the journal."""
+    _, story = domain.replay_story(steps)
+    return Counter((t.holding.kpi_module_id, t.turn) for t in story)
+
+
+def test_an_exit_that_arrives_after_the_rehire_it_preceded_is_still_told():
+    day = timedelta(days=1)
+    hire = contract_step(a_contract_created(at=T0))
+    leaving = domain.staff_exited(an_exit(at=T0 + 20 * day, reason="resigned"))
+    rehire = contract_step(a_contract_created(at=T0 + 40 * day))
+    _, told = domain.replay_story([hire, rehire])
+
+    _, whole = domain.replay_story([hire, rehire, leaving])
+    untold = domain.untold(told, whole)
+
+    held = {t.holding.kpi_module_id for t in told}
+    assert [(t.step, t.turn) for t in untold] == [
+        *((leaving, domain.Turn.DEACTIVATED) for _ in held),
+        *((rehire, domain.Turn.REACTIVATED) for _ in held),
+    ]
+    assert {t.holding.kpi_module_id for t in untold} == held
+    assert tell([hire, rehire, leaving]) == story_of([hire, leaving, rehire])
+
+
+def test_a_role_change_before_its_contract_tells_each_kpi_assigned_once():
+    contract = contract_step(a_contract_created(at=T0))
+    change = role_change_step(a_role_change(at=T0 + timedelta(days=30)))
+
+    assert tell([change, contract]) == story_of([contract, change])
+
+
+def test_every_arrival_order_of_a_working_life_tells_the_journal_its_whole_story():
+    life = a_working_life()
+    story = story_of(life)
+
+    for arrival in itertools.permutations(life):
+        assert not story - tell(list(arrival)), arrival
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories())
+def test_any_arrival_order_tells_the_journal_every_change_of_the_story(history):
+    steps, arrival = history
+    story = story_of(domain.story_order(steps))
+
+    assert not story - tell(arrival)
+    assert tell(domain.story_order(steps)) == story
