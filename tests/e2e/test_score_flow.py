@@ -370,3 +370,33 @@ async def test_an_earlier_contract_arriving_late_sets_the_target_the_growth_stat
     assert response.status_code == 201, response.text
     shown = next(k for k in await system.kpis(staff_id) if k["id"] == kpi["id"])
     assert (shown["current_score"], shown["growth_status"]) == (score, "exceeding")
+
+
+async def test_an_exit_delivered_after_the_rehire_it_preceded_is_still_in_the_journal(
+    system: System,
+):
+    # Delivery is not ordered: the rehire overtook the exit. Each KPI's journal must still tell
+    # its whole story, as ordered delivery would have.
+    hired_at = datetime.now(UTC) - timedelta(days=60)
+    staff_id, kpis = await system.hired_and_journaled(at=hired_at)
+    rehire = ContractCreated(
+        staff_id=staff_id,
+        contract_id=uuid.uuid4(),
+        template_id=uuid.uuid4(),
+        role_group=ROLE_GROUP,
+        occurred_at=hired_at + timedelta(days=40),
+    )
+    await system.publisher.publish(rehire)
+    await system.publisher.publish(
+        StaffExited(staff_id=staff_id, reason="Resigned", occurred_at=hired_at + timedelta(days=20))
+    )
+
+    async def whole_story() -> list[Any]:
+        entries = await system.journal_of(staff_id)
+        return entries if len(entries) >= 3 * len(kpis) else []
+
+    entries = await eventually(whole_story)
+    for kpi in kpis:
+        told = [e["title"].split(":")[0] for e in entries if e["staff_kpi_id"] == kpi["id"]]
+        assert told == ["KPI reactivated", "KPI deactivated", "KPI assigned"], told
+    assert {k["status"] for k in await system.kpis(staff_id)} == {"active"}

@@ -540,9 +540,12 @@ def retold(
 ) -> list[events.Event]:
     """What a step that came out of order announces: each change of the person's story the
     journal was not told (`domain.untold`), under the step that made it (its cause, event and
-    actor; dated when it happened in the story), then the KPIs held on corrected terms.
-    Every KPI is told with its terms as its row now stands (`held`)."""
+    actor; dated when it happened in the story), then the other KPIs held on corrected terms.
+    Every KPI is told with its terms as its row now stands (`held`), so one whose change is
+    told needs no correction of its own."""
     tell = _Teller(step.staff_id, held, modules)
+    changed = {t.holding.kpi_module_id for t in untold}
+    restated = [h for h in restated if h.kpi_module_id not in changed]
     out: list[events.Event] = []
     for _, group in itertools.groupby(untold, key=lambda t: t.step.step_id):
         turns = list(group)

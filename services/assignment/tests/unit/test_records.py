@@ -77,15 +77,17 @@ def a_record(holding: domain.Holding) -> StaffKpiRecord:
     )
 
 
-def a_contract_step() -> domain.Step:
+def a_contract_step(at: datetime = T0, *brings: domain.CatalogModule) -> domain.Step:
+    """A contract whose template brings these modules (none by default)."""
     event = ContractCreated(
         staff_id=STAFF,
         contract_id=uuid.uuid4(),
         template_id=uuid.uuid4(),
         role_group=RoleGroup.SUPPORT_WORKER,
-        occurred_at=T0,
+        occurred_at=at,
     )
-    return domain.contract_created(event, [], [])
+    template = [domain.TemplateChoice(m.id) for m in brings]
+    return domain.contract_created(event, template, brings)
 
 
 def an_exit_step(at: datetime) -> domain.Step:
@@ -265,3 +267,39 @@ def test_a_record_corrected_only_in_when_it_was_deactivated_is_not_announced():
     assert (changes.restated, changes.restated_terms) == ((corrected,), ())
     assert [r.deactivated_at for r in rewritten] == [T0 + timedelta(days=3)]
     assert out == []
+
+
+def test_after_a_replay_each_untold_change_is_announced_under_the_step_that_made_it():
+    # The rehire arrived before the exit it followed: the exit completes the story.
+    hire = a_contract_step(T0, MODULE.catalog)
+    rehire = a_contract_step(T0 + timedelta(days=40), MODULE.catalog)
+    leaving = an_exit_step(T0 + timedelta(days=20))
+    held, told = domain.replay_story([hire, rehire])
+    desired, whole = domain.replay_story([hire, rehire, leaving])
+    changes = domain.reconcile(held, desired)
+    record = a_record(held[MODULE.catalog.id])
+
+    written = records._written(
+        leaving,
+        leaving.step_id,
+        changes,
+        {MODULE.catalog.id: record},
+        MODULES,
+        domain.untold(told, whole),
+    )
+
+    said = [e for e in written.announcements if isinstance(e, KpiStatusChanged)]
+    assert len(said) == len(written.announcements) == 2  # and no correction
+    assert [(e.cause, e.cause_event_id) for e in said] == [
+        ("staff_exited", leaving.step_id),
+        ("contract_created", rehire.step_id),
+    ]
+    told_changes = [c for e in said for c in e.changes]
+    assert [(c.status, c.changed_at) for c in told_changes] == [
+        (KpiStatus.INACTIVE, T0 + timedelta(days=20)),
+        (KpiStatus.ACTIVE, T0 + timedelta(days=40)),
+    ]
+    # Told with the terms the row now has (the rehire's contract), at its new revision.
+    [row] = written.rewritten
+    assert {c.parameters.revision for c in told_changes} == {row.revision} == {2}
+    assert {c.parameters.contract_id for c in told_changes} == {row.contract_id}
