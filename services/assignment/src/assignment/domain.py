@@ -445,22 +445,50 @@ def _transitions(step: Step, before: Holdings, after: Holdings) -> list[Transiti
     return turns
 
 
-def untold(told: Sequence[Transition], story: Sequence[Transition]) -> list[Transition]:
-    """The changes of a person's `story` (`replay_story` of every step, with one that came out
-    of order) that the journal was not told: `told` is the story of the steps before that one.
+def told(arrived: Sequence[Step]) -> list[Transition]:
+    """What the journal has been told of a person's story, their steps given in the order they
+    arrived (as `settle` tells it): a step that came last in the story told its own changes,
+    one that came out of order told what the story then owed (`untold`)."""
+    said: list[Transition] = []
+    state: dict[uuid.UUID, Holding] = {}
+    story = StorySoFar()
+    for n, step in enumerate(arrived):
+        if arrives_in_order(step, story):
+            after = apply(state, step, dated(step, story))
+            said += _transitions(step, state, after)
+            state = after
+        else:
+            state, whole = replay_story(arrived[: n + 1])
+            said += untold(said, whole)
+        story = _with(story, step)
+    return said
 
-    The journal was told at least that story (in order, or made up by this each time a step
-    came out of order): per KPI, so many assignments, deactivations and reactivations. The new
-    story may hold more of a kind: as many are told now, of the changes no step made before,
-    in story order. The journal is append-only, so one the story no longer holds stays told.
+
+def _with(story: StorySoFar, step: Step) -> StorySoFar:
+    """Where a person's story stands once a step is recorded (as the service reads it)."""
+    newest = story.newest_event
+    if is_lifecycle_event(step):
+        newest = step.occurred_at if newest is None else max(newest, step.occurred_at)
+    latest = step.occurred_at if story.latest is None else max(story.latest, step.occurred_at)
+    return StorySoFar(newest_event=newest, latest=latest)
+
+
+def untold(said: Sequence[Transition], story: Sequence[Transition]) -> list[Transition]:
+    """The changes of a person's `story` (`replay_story` of every step, with one that came out
+    of order) that the journal was not told: `said` is what it was told (`told`).
+
+    Per KPI and kind (assigned, deactivated, reactivated) the story may hold more than was
+    said: as many are told now, of the changes not said yet, in story order. The journal is
+    append-only, so one the story no longer holds stays told, and one said by another step
+    (an exit told before the earlier exit that arrived late) stands for it.
     """
-    told_before = {_identity(t) for t in told}
+    said_before = {_identity(t) for t in said}
     owed = Counter((t.holding.kpi_module_id, t.turn) for t in story)
-    owed.subtract((t.holding.kpi_module_id, t.turn) for t in told)
+    owed.subtract((t.holding.kpi_module_id, t.turn) for t in said)
     out: list[Transition] = []
     for t in story:
         kind = (t.holding.kpi_module_id, t.turn)
-        if owed[kind] > 0 and _identity(t) not in told_before:
+        if owed[kind] > 0 and _identity(t) not in said_before:
             owed[kind] -= 1
             out.append(t)
     return out

@@ -182,9 +182,9 @@ async def settle(
         arrived = [
             _decode_step(row[0]) for row in await conn.fetch(queries.PERSON_STEPS, step.staff_id)
         ]
-        _, told = domain.replay_story(s for s in arrived if s.step_id != step.step_id)
+        said = domain.told([s for s in arrived if s.step_id != step.step_id])
         desired, whole = domain.replay_story(arrived)
-        untold = domain.untold(told, whole)
+        untold = domain.untold(said, whole)
         log.info(
             "replayed %d steps of %s after an out-of-order %s",
             len(arrived),
