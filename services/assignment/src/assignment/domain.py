@@ -385,6 +385,14 @@ class StorySoFar:
     newest_event: datetime | None = None
     latest: datetime | None = None
 
+    def after(self, step: Step) -> StorySoFar:
+        """Where the story stands once the step is recorded (as the service reads it)."""
+        newest = self.newest_event
+        if is_lifecycle_event(step):
+            newest = step.occurred_at if newest is None else max(newest, step.occurred_at)
+        latest = step.occurred_at if self.latest is None else max(self.latest, step.occurred_at)
+        return StorySoFar(newest_event=newest, latest=latest)
+
 
 def dated(step: Step, story: StorySoFar) -> datetime:
     """When the changes of a step that comes last in a person's story are dated: when it
@@ -394,12 +402,6 @@ def dated(step: Step, story: StorySoFar) -> datetime:
     if story.latest is None:
         return step.occurred_at
     return max(step.occurred_at, story.latest)
-
-
-def replay(arrived: Iterable[Step]) -> dict[uuid.UUID, Holding]:
-    """A person's holdings after all their steps (given in the order they arrived), applied in
-    story order, each dated as it would have been had the steps arrived in that order."""
-    return replay_story(arrived)[0]
 
 
 class Turn(StrEnum):
@@ -420,8 +422,10 @@ class Transition:
 
 
 def replay_story(arrived: Iterable[Step]) -> tuple[dict[uuid.UUID, Holding], list[Transition]]:
-    """`replay`, with every change each step made on the way, in story order: what delivery in
-    story order would have told the journal."""
+    """A person's holdings after all their steps (given in the order they arrived), applied in
+    story order, each dated as it would have been had the steps arrived in that order; and every
+    change each step made on the way, in story order: what delivery in story order would have
+    told the journal."""
     holdings: dict[uuid.UUID, Holding] = {}
     story: list[Transition] = []
     latest: datetime | None = None
@@ -460,17 +464,8 @@ def told(arrived: Sequence[Step]) -> list[Transition]:
         else:
             state, whole = replay_story(arrived[: n + 1])
             said += untold(said, whole)
-        story = _with(story, step)
+        story = story.after(step)
     return said
-
-
-def _with(story: StorySoFar, step: Step) -> StorySoFar:
-    """Where a person's story stands once a step is recorded (as the service reads it)."""
-    newest = story.newest_event
-    if is_lifecycle_event(step):
-        newest = step.occurred_at if newest is None else max(newest, step.occurred_at)
-    latest = step.occurred_at if story.latest is None else max(story.latest, step.occurred_at)
-    return StorySoFar(newest_event=newest, latest=latest)
 
 
 def untold(said: Sequence[Transition], story: Sequence[Transition]) -> list[Transition]:

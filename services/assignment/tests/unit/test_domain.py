@@ -424,7 +424,7 @@ def test_an_exit_that_arrives_after_a_managers_assignment_deactivates_it():
     assert not active(holdings)
     assert holdings[NURSE[0].id].changed_at == server_now  # never before it was assigned
     assert holdings[SUPPORT[0].id].reason == "Staff exited"
-    assert holdings == domain.replay([hire, by_hand, leaving])
+    assert holdings == domain.replay_story([hire, by_hand, leaving])[0]
 
 
 def test_a_renewal_that_arrives_after_a_managers_deactivation_reactivates_the_kpi():
@@ -442,7 +442,7 @@ def test_a_renewal_that_arrives_after_a_managers_deactivation_reactivates_the_kp
 def test_a_contract_older_than_the_exit_leaves_no_active_kpis():
     contract, leaving = contract_step(a_contract_created()), domain.staff_exited(an_exit())
 
-    holdings = domain.replay([leaving, contract])
+    holdings = domain.replay_story([leaving, contract])[0]
 
     assert holdings.keys() == ids(UNIVERSAL) | ids(SUPPORT)
     assert not active(holdings)
@@ -543,27 +543,18 @@ def stored(holding: Holding) -> Holding:
     return replace(holding, changed_at=holding.assigned_at) if holding.is_active else holding
 
 
-def story_so_far(seen: list[domain.Step]) -> domain.StorySoFar:
-    """Where a person's story stands after these steps (what the service reads)."""
-    return domain.StorySoFar(
-        newest_event=max(
-            (s.occurred_at for s in seen if domain.is_lifecycle_event(s)), default=None
-        ),
-        latest=max((s.occurred_at for s in seen), default=None),
-    )
-
-
 def deliver(steps: list[domain.Step]) -> dict[uuid.UUID, Holding]:
     """What the service holds after the steps arrive in this order (the handler's logic)."""
     state: dict[uuid.UUID, Holding] = {}
     seen: list[domain.Step] = []
+    story = domain.StorySoFar()
     for step in steps:
-        story = story_so_far(seen)
         seen.append(step)
         if domain.arrives_in_order(step, story):
             desired = domain.apply(state, step, domain.dated(step, story))
         else:
-            desired = domain.replay(seen)
+            desired, _ = domain.replay_story(seen)
+        story = story.after(step)
         changes = domain.reconcile(state, desired)
         for h in (*changes.inserted, *changes.deactivated, *changes.reactivated, *changes.restated):
             state[h.kpi_module_id] = stored(h)
@@ -654,7 +645,7 @@ def test_any_arrival_order_converges_to_the_state_of_delivery_in_story_order(his
 @given(histories())
 def test_a_replay_dates_every_kpis_changes_in_the_order_they_happen(history):
     steps, _ = history
-    states = [domain.replay(domain.story_order(steps)[:n]) for n in range(len(steps) + 1)]
+    states = [domain.replay_story(domain.story_order(steps)[:n])[0] for n in range(len(steps) + 1)]
 
     for before, after in itertools.pairwise(states):
         for module_id, held in after.items():

@@ -274,7 +274,7 @@ def test_after_a_replay_each_untold_change_is_announced_under_the_step_that_made
     hire = a_contract_step(T0, MODULE.catalog)
     rehire = a_contract_step(T0 + timedelta(days=40), MODULE.catalog)
     leaving = an_exit_step(T0 + timedelta(days=20))
-    held = domain.replay([hire, rehire])
+    held, _ = domain.replay_story([hire, rehire])
     told = domain.told([hire, rehire])
     desired, whole = domain.replay_story([hire, rehire, leaving])
     changes = domain.reconcile(held, desired)
