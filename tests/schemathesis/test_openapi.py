@@ -117,4 +117,5 @@ def test_no_input_gives_a_5xx_and_every_answer_conforms(
             exercise()
 
     figures.cases[f"{service}/{role}"] = cases
+    assert cases, f"schemathesis generated no case for {service} as {role}"
     assert not failures, "\n".join(failures)

@@ -44,6 +44,17 @@ def test_contract_created_with_a_kpi_selection() -> None:
 
 
 def test_contract_created_without_choices_has_no_selection_and_a_new_contract_id() -> None:
+    argv = ("contract-created", "--staff-id", str(STAFF), "--template-id", str(TEMPLATE))
+    first, second = (event_of(*argv, "--role-group", "volunteer") for _ in range(2))
+
+    assert isinstance(first, ContractCreated) and isinstance(second, ContractCreated)
+    assert first.kpi_selection is None
+    # Each contract the tool publishes is a new one unless --contract-id names it.
+    assert first.contract_id != second.contract_id
+
+
+def test_contract_created_keeps_the_contract_id_it_is_given() -> None:
+    contract = uuid.uuid4()
     event = event_of(
         "contract-created",
         "--staff-id",
@@ -52,11 +63,12 @@ def test_contract_created_without_choices_has_no_selection_and_a_new_contract_id
         str(TEMPLATE),
         "--role-group",
         "volunteer",
+        "--contract-id",
+        str(contract),
     )
 
     assert isinstance(event, ContractCreated)
-    assert event.kpi_selection is None
-    assert isinstance(event.contract_id, uuid.UUID)
+    assert event.contract_id == contract
 
 
 def test_role_changed() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aio_pika
 import pytest
 
 from kpi_contracts import names
@@ -38,4 +39,16 @@ async def test_a_client_declares_the_exchange_and_dlq_as_the_contract_names_them
 ) -> None:
     with own_vhost(servers) as amqp_url:  # the run's vhost may hold another lifecycle consumer
         await declare_topologies(amqp_url, [a_lifecycle_consumer()])
+        # The plain declarations below would create what is missing: first, the services made it.
+        assert await declared(amqp_url) == (names.KPI_EXCHANGE, names.LIFECYCLE_DLQ)
         await declare_as_the_contract_names_them(amqp_url)
+
+
+async def declared(amqp_url: str) -> tuple[str, str]:
+    """The names of `hr.kpi` and `hr.lifecycle.dlq`, looked up passively (a missing one raises)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(names.KPI_EXCHANGE, ensure=True)
+        queue = await channel.get_queue(names.LIFECYCLE_DLQ, ensure=True)
+        return exchange.name, queue.name

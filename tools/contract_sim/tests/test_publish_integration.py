@@ -54,7 +54,6 @@ async def test_contract_and_exit_are_published_persistent_with_message_id(
         received = []
         for _ in range(2):
             message = await queue.get(timeout=5, fail=True)
-            assert message is not None
             received.append(message)
             await message.ack()
     finally:
@@ -76,4 +75,6 @@ async def test_contract_and_exit_are_published_persistent_with_message_id(
     event = codec.decode_lifecycle(first.body)
     assert isinstance(event, ContractCreated)
     assert first.message_id == str(event.event_id) == created.json()["event_id"]
-    assert isinstance(codec.decode_lifecycle(second.body), StaffExited)
+    exit_event = codec.decode_lifecycle(second.body)
+    assert isinstance(exit_event, StaffExited)
+    assert second.message_id == str(exit_event.event_id) == exited.json()["event_id"]

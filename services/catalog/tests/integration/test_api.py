@@ -94,9 +94,15 @@ async def test_category_and_text_filters_narrow_the_list(catalog: Client, as_rol
 async def test_a_search_takes_what_is_typed_literally(
     catalog: Client, as_role: Headers, param: str, typed: str
 ) -> None:
-    # LIKE's wildcards are text to a person searching: "%" matches names with a "%" in them.
+    # LIKE's wildcards are text to a person searching: "%" finds the module with a "%" in its
+    # name, and only modules with one (as a wildcard it would find the whole library).
+    wild = a_module(name=f"Wild {uuid.uuid4().hex[:6]} 50% C%e_done \\ notes")
+    created = await catalog.post(MODULES, json=wild, headers=as_role("hr_admin"))
+    assert created.status_code == 201, created.text
+
     response = await catalog.get(MODULES, params={param: typed}, headers=as_role("manager"))
     assert response.status_code == 200, response.text
+    assert created.json()["id"] in {m["id"] for m in response.json()}
     fields = ("name",) if param == "q" else ("name", "objective")
     assert all(any(typed in m[f] for f in fields) for m in response.json()), [
         m["name"] for m in response.json()

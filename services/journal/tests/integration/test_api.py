@@ -183,7 +183,7 @@ async def test_an_adjustment_before_any_score_is_422(journal_for):
 async def test_a_refused_entry_leaves_no_trace(journal_for, ledger):
     kpi = await journal_for()
     before = await ledger.count(kpi.kpi.staff_kpi_id)
-    await kpi.post("score_update", score=101)
+    assert_problem(await kpi.post("score_update", score=101), 422, "score")
     assert await ledger.count(kpi.kpi.staff_kpi_id) == before
 
 
