@@ -186,8 +186,10 @@ function openEditor(m, opener) {
     f.coaching_tips.value = (m.coaching_tips || []).join('\n');
     f.is_default_for_role.checked = !!m.is_default_for_role;
     f.slug.readOnly = true;
+    f.score_type.disabled = true;  // a module's scale stays as created (its scores are on it)
   } else {
     f.slug.readOnly = false;
+    f.score_type.disabled = false;
     f.effort_weight.value = 20;
     f.evaluation_frequency.value = 'monthly';
   }

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpi_contracts.enums import Frequency
-from kpi_contracts.schedule import next_due
+from kpi_contracts.schedule import next_due, rescheduled
 
 NOON = datetime(2026, 1, 13, 12, 0, tzinfo=UTC)
 
@@ -66,3 +66,30 @@ def test_the_offset_an_instant_is_written_in_does_not_move_its_due_day():
     in_utc = datetime(2026, 1, 31, 3, 0, tzinfo=UTC)
     assert next_due(as_written, Frequency.MONTHLY) == next_due(in_utc, Frequency.MONTHLY)
     assert next_due(as_written, Frequency.MONTHLY) == datetime(2026, 2, 28, 3, 0, tzinfo=UTC)
+
+
+def test_a_new_frequency_reschedules_the_period_a_kpi_is_in():
+    # Evaluated on 13 January, monthly: due 13 February; weekly from now: due 20 January.
+    due = next_due(NOON, Frequency.MONTHLY)
+    assert rescheduled(due, Frequency.MONTHLY, Frequency.WEEKLY) == NOON + timedelta(days=7)
+    assert rescheduled(due, "monthly", "annually") == datetime(2027, 1, 13, 12, 0, tzinfo=UTC)
+    assert rescheduled(NOON + timedelta(days=14), "fortnightly", "quarterly") == next_due(
+        NOON, Frequency.QUARTERLY
+    )
+
+
+def test_an_unchanged_frequency_keeps_the_due_day():
+    odd = datetime(2026, 3, 31, 9, 30, tzinfo=UTC)  # not a month after anything: kept as it is
+    assert rescheduled(odd, Frequency.MONTHLY, Frequency.MONTHLY) == odd
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(Frequency),
+    st.sampled_from(Frequency),
+)
+def test_rescheduling_starts_the_new_period_where_the_old_one_began(when, old, new):
+    start = when.replace(tzinfo=UTC)
+    due = next_due(start, old)
+    # A month back from a clamped day (31 Jan -> 28 Feb -> 28 Jan) may land a few days later.
+    assert timedelta(0) <= rescheduled(due, old, new) - next_due(start, new) <= timedelta(days=3)

@@ -110,6 +110,7 @@ class Cause(StrEnum):
     MANUAL_ASSIGNMENT = "manual_assignment"
     STATUS_CHANGE = "status_change"
     KPIS_DEACTIVATED = "kpis_deactivated"
+    MODULE_UPDATED = "module_updated"  # the catalogue changed a module people hold
 
 
 class KpiSource(StrEnum):

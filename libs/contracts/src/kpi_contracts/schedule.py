@@ -22,6 +22,22 @@ def add_months(when: datetime, months: int) -> datetime:
     return when.replace(year=year, month=month, day=day)
 
 
+def rescheduled(due: datetime, old: Frequency | str, new: Frequency | str) -> datetime:
+    """When a KPI due at `due` is due once its module's frequency changes from `old` to `new`:
+    the period it is in (which began one `old` period before `due`) lasts one `new` period."""
+    old, new = Frequency(old), Frequency(new)
+    if old is new:
+        return due
+    return next_due(_one_period_before(due, old), new)
+
+
+def _one_period_before(when: datetime, frequency: Frequency) -> datetime:
+    when = when.astimezone(UTC) if when.tzinfo else when
+    if frequency in _DAYS:
+        return when - timedelta(days=_DAYS[frequency])
+    return add_months(when, -_MONTHS[frequency])
+
+
 def next_due(when: datetime, frequency: Frequency | str) -> datetime:
     """`when` plus one evaluation period: weekly 7 d, fortnightly 14 d, monthly 1 calendar month,
     quarterly 3 months, annually 1 year."""

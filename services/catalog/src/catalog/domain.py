@@ -98,6 +98,20 @@ def template_problems(
     return problems
 
 
+def scale_change_problems(current: ModuleScale, proposed: ModuleScale) -> list[Problem]:
+    """A module's scale is fixed once it exists: the people who hold it have scores on it, which
+    another scale would misread (70 is no rating)."""
+    if proposed.score_type == current.score_type:
+        return []
+    return [
+        Problem(
+            "score_type",
+            f"stays {current.score_type} once a module exists: scores are kept on its scale. "
+            "Archive this module and create one on the new scale",
+        )
+    ]
+
+
 def template_targets_problems(
     current: ModuleScale, proposed: ModuleScale, custom_targets: Iterable[float]
 ) -> list[Problem]:

@@ -389,6 +389,18 @@ async def test_an_edit_may_not_leave_a_templates_target_under_the_minimum(
     assert fine.status_code == 200 and fine.json()["minimum_score"] == 75
 
 
+async def test_a_modules_scale_stays_as_it_was_created(catalog: Client, as_role: Headers) -> None:
+    admin = as_role("hr_admin")
+    module = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
+    url = f"{MODULES}/{module['id']}"
+    rated = {"score_type": "rating", "minimum_score": 3, "target_score": 4}
+    assert_problem(await catalog.patch(url, json=rated, headers=admin), 422, "score_type")
+    same = await catalog.patch(url, json={"score_type": "percentage"}, headers=admin)
+    assert same.status_code == 200, same.text
+    unchanged = (await catalog.get(url, headers=admin)).json()
+    assert (unchanged["score_type"], unchanged["target_score"]) == ("percentage", 90)
+
+
 async def test_a_target_set_before_the_rule_blocks_only_a_change_of_scale_or_minimum(
     catalog: Client, as_role: Headers, catalog_settings: Settings
 ) -> None:

@@ -9,6 +9,7 @@ from catalog.domain import (
     TemplateKpiChoice,
     module_problems,
     naming_problems,
+    scale_change_problems,
     slugify,
     template_problems,
     template_targets_problems,
@@ -109,3 +110,10 @@ def test_a_new_minimum_or_scale_may_not_strand_a_templates_target() -> None:
     assert template_targets_problems(was, percentage, [80, 90]) == []
     # a target set before the rule blocks no edit that keeps the scale and the minimum
     assert template_targets_problems(was, was, [60]) == []
+
+
+def test_a_modules_scale_may_not_change_once_it_exists() -> None:
+    percentage = ModuleScale(ScoreType.PERCENTAGE, minimum_score=70)
+    [refused] = scale_change_problems(percentage, ModuleScale(ScoreType.RATING, minimum_score=3))
+    assert refused.field == "score_type" and "stays percentage" in refused.message
+    assert scale_change_problems(percentage, ModuleScale(ScoreType.PERCENTAGE, 60)) == []
