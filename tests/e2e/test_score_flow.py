@@ -400,3 +400,63 @@ async def test_an_exit_delivered_after_the_rehire_it_preceded_is_still_in_the_jo
         told = [e["title"].split(":")[0] for e in entries if e["staff_kpi_id"] == kpi["id"]]
         assert told == ["KPI reactivated", "KPI deactivated", "KPI assigned"], told
     assert {k["status"] for k in await system.kpis(staff_id)} == {"active"}
+
+
+async def test_a_modules_new_target_and_frequency_reach_the_people_who_hold_it(system: System):
+    created = await system.catalog.post(
+        "/api/v1/hr/kpi-modules",
+        json={
+            "name": f"Medication round accuracy {uuid.uuid4().hex[:6]}",
+            "category": "safety",
+            "role_group": ROLE_GROUP,
+            "objective": "Every round given as charted.",
+            "measurement_method": "Audit of the medication charts.",
+            "target_score": 90,
+            "minimum_score": 70,
+            "effort_weight": 0.2,
+            "evaluation_frequency": "monthly",
+        },
+        headers=system.hr_admin,
+    )
+    assert created.status_code == 201, created.text
+    module = created.json()
+    staff_id = uuid.uuid4()
+
+    async def assigned() -> dict[str, Any] | None:  # once the replica has the module
+        response = await system.assignment.post(
+            f"/api/v1/hr/staff/{staff_id}/kpis",
+            json={"kpi_module_id": module["id"]},
+            headers=system.manager,
+        )
+        return response.json() if response.status_code == 201 else None
+
+    kpi = await eventually(assigned)
+    scored = await system.append(kpi, entry_type="score_update", score=80)
+    assert scored.status_code == 201, scored.text
+
+    edited = await system.catalog.patch(
+        f"/api/v1/hr/kpi-modules/{module['id']}",
+        json={"target_score": 75, "minimum_score": 60, "evaluation_frequency": "weekly"},
+        headers=system.hr_admin,
+    )
+    assert edited.status_code == 200, edited.text
+
+    async def growth(status: str) -> dict[str, Any] | None:
+        [now] = await system.kpis(staff_id)
+        return dict(now) if now["growth_status"] == status else None
+
+    # 80 was meeting against 90; against 75 it is exceeding (§4), and due a week after it.
+    shown = await eventually(lambda: growth("exceeding"))
+    assert (shown["target_score"], shown["minimum_score"], shown["current_score"]) == (75, 60, 80)
+    evaluated = datetime.fromisoformat(shown["last_evaluated_at"])
+
+    async def due_weekly() -> bool:
+        [now] = await system.kpis(staff_id)
+        return datetime.fromisoformat(now["next_evaluation_due"]) == evaluated + timedelta(days=7)
+
+    await eventually(due_weekly)
+    told = [e["title"] for e in await system.journal_of(staff_id, system.staff(staff_id))]
+    assert f"KPI updated: {module['name']}" in told
+    again = (await system.append(kpi, entry_type="score_update", score=72)).json()
+    assert (again["score_before"], again["score_after"]) == (80, 72)
+    await eventually(lambda: growth("meeting"))  # scored by the new terms: 60 <= 72 <= 75

@@ -37,6 +37,15 @@ async def fill_empty_replica(runtime: Runtime, every: float = ASK_FOR_CATALOGUE_
         every = min(every * 2, ASK_FOR_CATALOGUE_AT_MOST_EVERY)
 
 
+async def hold_kpis_on_module_terms(runtime: Runtime) -> None:
+    """On start, bring up to date the KPIs held on older terms than their module's (a worker
+    stopped half way through a module's holders; see handlers.bring_every_module_up_to_date)."""
+    try:
+        await handlers.bring_every_module_up_to_date(runtime.pool, runtime.outbox)
+    except Exception as exc:  # the next change of each such module tries again
+        log.warning("could not bring staff KPIs up to their modules' terms: %r", exc)
+
+
 async def request_snapshot(runtime: Runtime) -> str:
     """Ask the catalog to republish every module and template (to rebuild the replica)."""
     await handlers.request_catalog(runtime.pool, runtime.outbox)
@@ -51,7 +60,7 @@ def definition() -> ServiceDefinition:
         route_handlers=[StaffKpiController, EvaluationController],
         consumers=consumers,
         bindings=BINDINGS,
-        worker_tasks=[fill_empty_replica],
+        worker_tasks=[fill_empty_replica, hold_kpis_on_module_terms],
         commands={"request-snapshot": request_snapshot},
         awaits_word=True,
     )

@@ -50,7 +50,7 @@ def consumers(runtime: Runtime) -> Sequence[Consumer[Any]]:
         )
 
     async def on_catalog(event: events.CatalogEvent, _: Delivery) -> bool:
-        return await handlers.replicate(runtime.pool, event)
+        return await handlers.replicate(runtime.pool, runtime.outbox, event)
 
     async def on_score(event: events.ScoreRecomputed, _: Delivery) -> bool:
         return await handlers.apply_score(runtime.pool, event)

@@ -407,8 +407,33 @@ async def request_catalog(pool: Pool, outbox: Outbox) -> None:
     log.info("asked the catalog for a snapshot")
 
 
-async def replicate(pool: Pool, event: events.CatalogEvent) -> bool:
-    """Apply a catalog event to the replica when it is newer; replays change nothing."""
+async def bring_holders_up_to_date(
+    pool: Pool, outbox: Outbox, module_id: uuid.UUID, cause_event_id: uuid.UUID | None = None
+) -> int:
+    """Hold every active KPI of a module on the module's terms as the replica has them, a few
+    hundred people per transaction, and announce each; returns how many KPIs moved."""
+    moved = 0
+    while True:
+        async with unit_of_work(pool, outbox) as uow:
+            behind = await records.next_people_behind(uow, module_id)
+            if behind is None:
+                break
+            moved += await records.bring_up_to_date(uow, behind, cause_event_id)
+    if moved:
+        log.info("%d staff KPIs now held on the new terms of module %s", moved, module_id)
+    return moved
+
+
+async def bring_every_module_up_to_date(pool: Pool, outbox: Outbox) -> int:
+    """bring_holders_up_to_date for every module some active KPI is behind (a worker's start:
+    a stop half way, or records written from a replica read just before a module changed)."""
+    ahead = [row["id"] for row in await pool.fetch(queries.MODULES_AHEAD_OF_HOLDERS)]
+    return sum([await bring_holders_up_to_date(pool, outbox, module_id) for module_id in ahead])
+
+
+async def replicate(pool: Pool, outbox: Outbox, event: events.CatalogEvent) -> bool:
+    """Apply a catalog event to the replica when it is newer; replays change nothing. A module
+    whose terms changed is then held on them by everyone who holds it actively."""
     if isinstance(event, events.ModuleUpserted):
         m = event.module
         applied = await pool.fetchval(
@@ -435,6 +460,8 @@ async def replicate(pool: Pool, event: events.CatalogEvent) -> bool:
             m.is_archived,
             m.version,
         )
+        # Also on a redelivery: a worker stopped half way through the holders resumes.
+        await bring_holders_up_to_date(pool, outbox, m.id, event.event_id)
         return bool(applied)
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(queries.ADVANCE_TEMPLATE, event.template_id, event.version):

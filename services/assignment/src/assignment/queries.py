@@ -17,9 +17,9 @@ INSERT INTO hr.assignment_modules AS m (
     id, name, slug, category, role_group, is_universal, objective, measurement_method,
     data_sources, automation_status, score_type, target_score, minimum_score, effort_weight,
     evaluation_frequency, coaching_tips, is_default_for_role, is_seed, display_order, is_archived,
-    version)
+    version, terms_version)
 VALUES ($1, $2, $3, $4::hr.kpi_category, $5::hr.kpi_role_group, $6, $7, $8, $9, $10, $11, $12,
-        $13, $14, $15::hr.kpi_frequency, $16, $17, $18, $19, $20, $21)
+        $13, $14, $15::hr.kpi_frequency, $16, $17, $18, $19, $20, $21, $21)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name, slug = EXCLUDED.slug, category = EXCLUDED.category,
     role_group = EXCLUDED.role_group, is_universal = EXCLUDED.is_universal,
@@ -30,7 +30,16 @@ ON CONFLICT (id) DO UPDATE SET
     evaluation_frequency = EXCLUDED.evaluation_frequency, coaching_tips = EXCLUDED.coaching_tips,
     is_default_for_role = EXCLUDED.is_default_for_role, is_seed = EXCLUDED.is_seed,
     display_order = EXCLUDED.display_order, is_archived = EXCLUDED.is_archived,
-    version = EXCLUDED.version, replicated_at = now()
+    version = EXCLUDED.version, replicated_at = now(),
+    terms_version = CASE
+        WHEN (m.name, m.score_type, m.target_score, m.minimum_score, m.effort_weight,
+              m.evaluation_frequency)
+             IS DISTINCT FROM
+             (EXCLUDED.name, EXCLUDED.score_type, EXCLUDED.target_score, EXCLUDED.minimum_score,
+              EXCLUDED.effort_weight, EXCLUDED.evaluation_frequency)
+        THEN EXCLUDED.version
+        ELSE m.terms_version
+    END
 WHERE m.version < EXCLUDED.version
 RETURNING true
 """
@@ -76,7 +85,7 @@ SELECT (SELECT count(*) || '.' || coalesce(sum(version), 0) FROM hr.assignment_m
 _MODULE_FACTS = """
     id, role_group::text AS role_group, is_universal, is_default_for_role, display_order,
     is_archived, name, score_type, target_score, minimum_score, effort_weight,
-    evaluation_frequency::text AS evaluation_frequency
+    evaluation_frequency::text AS evaluation_frequency, terms_version
 """
 
 
@@ -130,11 +139,13 @@ FROM delivery d LEFT JOIN catalog c ON d.first_delivery
 # wait on each other in a cycle), then write the inbox rows. Returns the events delivered for the
 # first time, each with the replica's stamp (REPLICA_STAMP). As with one event, the people's
 # records and steps are read by a later statement.
-BEGIN_LIFECYCLE_BATCH = f"""
-WITH locked AS MATERIALIZED (
+_LOCK_PEOPLE = f"""
     SELECT count(pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, k.key)) AS people
     FROM (SELECT DISTINCT {_person_key("s")} AS key FROM unnest($1::uuid[]) AS s ORDER BY key) k
-),
+"""
+
+BEGIN_LIFECYCLE_BATCH = f"""
+WITH locked AS MATERIALIZED ({_LOCK_PEOPLE}),
 inbox AS (
     INSERT INTO hr.assignment_inbox (consumer, event_id)
     SELECT $3, e FROM locked, unnest($2::uuid[]) AS e
@@ -159,7 +170,7 @@ LOCK_PERSON = f"SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key(
 _HELD_COLUMNS = """
     id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,
     minimum_score, effort_weight, assigned_at, next_evaluation_due, last_evaluated_at,
-    deactivated_at, deactivation_reason, revision
+    deactivated_at, deactivation_reason, revision, module_terms_version
 """
 # Per module, the active record first, else the latest.
 _HELD_ORDER = "kpi_module_id, status = 'active' DESC, assigned_at DESC, created_at DESC"
@@ -214,6 +225,34 @@ SELECT s.newest_event, s.latest, k.*
 FROM story s LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
 """
 
+# The people $1 locked in the order of the lock key (as BEGIN_LIFECYCLE_BATCH takes them).
+LOCK_PEOPLE = _LOCK_PEOPLE
+
+# Up to $3 people holding module $1 actively on terms older than its terms version $2.
+PEOPLE_BEHIND_MODULE = """
+SELECT staff_id FROM hr.staff_kpis
+WHERE kpi_module_id = $1 AND status = 'active' AND module_terms_version < $2
+ORDER BY staff_id
+LIMIT $3
+"""
+
+# The active records of module $1 behind its terms version $2 held by the people $3 (read once
+# their locks are held), each with its staff_id.
+RECORDS_BEHIND_MODULE = f"""
+SELECT staff_id, {_HELD_COLUMNS}
+FROM hr.staff_kpis
+WHERE kpi_module_id = $1 AND status = 'active' AND module_terms_version < $2
+  AND staff_id = ANY($3::uuid[])
+"""
+
+# The modules some active staff KPI holds on terms older than the module's.
+MODULES_AHEAD_OF_HOLDERS = """
+SELECT m.id FROM hr.assignment_modules m
+WHERE EXISTS (SELECT 1 FROM hr.staff_kpis k
+              WHERE k.kpi_module_id = m.id AND k.status = 'active'
+                AND k.module_terms_version < m.terms_version)
+"""
+
 PERSON_STEPS = "SELECT step::text FROM hr.assignment_steps WHERE staff_id = $1 ORDER BY seq"
 
 # A record's columns as written, each with the type of its array parameter.
@@ -234,6 +273,7 @@ _RECORD_TYPES = {
     "deactivated_at": "timestamptz",
     "deactivation_reason": "text",
     "revision": "int8",
+    "module_terms_version": "int8",
 }
 _RECORD_COLUMNS = ", ".join(_RECORD_TYPES)
 
@@ -245,7 +285,7 @@ def _record_arrays(first: int) -> str:
 
 
 # Records steps of several people ($1-$5, column arrays; none when they are already recorded),
-# inserts new records ($6-$21) and rewrites existing ones ($22-$37), each row with its staff_id.
+# inserts new records ($6-$22) and rewrites existing ones ($23-$39), each row with its staff_id.
 WRITE_RECORDS = f"""
 WITH recorded AS (
     INSERT INTO hr.assignment_steps (step_id, staff_id, occurred_at, cause, step)
@@ -270,7 +310,7 @@ WITH recorded AS (
         END,
         deactivated_at = r.deactivated_at,
         deactivation_reason = r.deactivation_reason, revision = r.revision,
-        updated_at = now()
+        module_terms_version = r.module_terms_version, updated_at = now()
     FROM {_record_arrays(6 + len(_RECORD_TYPES))}
     WHERE k.id = r.id AND k.staff_id = r.staff_id
 )

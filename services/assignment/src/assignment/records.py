@@ -19,7 +19,8 @@ import msgspec
 
 from assignment import domain, queries
 from kpi_contracts import events
-from kpi_contracts.enums import Frequency, KpiSource, KpiStatus, RoleGroup, ScoreType
+from kpi_contracts.enums import Cause, Frequency, KpiSource, KpiStatus, RoleGroup, ScoreType
+from kpi_contracts.scales import custom_target_problem
 from kpi_contracts.schedule import next_due
 from kpi_kit.db import Connection, Record
 from kpi_kit.outbox import UnitOfWork
@@ -41,6 +42,7 @@ class ModuleFacts:
     minimum_score: float
     effort_weight: float
     evaluation_frequency: Frequency
+    terms_version: int = 0  # the module's version when its terms last changed
 
 
 def module_facts(row: Record) -> ModuleFacts:
@@ -60,6 +62,7 @@ def module_facts(row: Record) -> ModuleFacts:
         minimum_score=row["minimum_score"],
         effort_weight=row["effort_weight"],
         evaluation_frequency=Frequency(row["evaluation_frequency"]),
+        terms_version=row["terms_version"],
     )
 
 
@@ -89,6 +92,7 @@ class StaffKpiRecord:
     deactivation_reason: str | None
     last_evaluated_at: datetime | None = None
     revision: int = 1  # how many times the row was written: orders its news (ScoringParameters)
+    module_terms_version: int = 0  # the module's terms version whose terms the row holds
 
     @property
     def is_active(self) -> bool:
@@ -128,6 +132,7 @@ def _record_of(row: Record) -> StaffKpiRecord:
         deactivation_reason=row["deactivation_reason"],
         last_evaluated_at=row["last_evaluated_at"],
         revision=row["revision"],
+        module_terms_version=row["module_terms_version"],
     )
 
 
@@ -346,8 +351,30 @@ def _held_terms(h: domain.Holding, module: ModuleFacts) -> _HeldTerms:
         "is_required": h.is_required,
         "custom_target": h.custom_target,
         "contract_id": h.contract_id,
-        "target_score": module.target_score if h.custom_target is None else h.custom_target,
+        "target_score": target_for(h.custom_target, module),
     }
+
+
+def target_for(custom_target: float | None, module: ModuleFacts) -> float:
+    """A KPI's target (§4): its custom target, else the module's. A custom target the module
+    has since left behind (under its new minimum) gives way to the module's, so that meeting
+    stays between the minimum and the target."""
+    if custom_target is None or custom_target_problem(
+        module.score_type, module.minimum_score, custom_target
+    ):
+        return module.target_score
+    return custom_target
+
+
+def on_module_terms(record: StaffKpiRecord, module: ModuleFacts) -> StaffKpiRecord:
+    """A record on its module's terms as they stand: target, minimum and effort weight."""
+    return replace(
+        record,
+        target_score=target_for(record.custom_target, module),
+        minimum_score=module.minimum_score,
+        effort_weight=module.effort_weight,
+        module_terms_version=module.terms_version,
+    )
 
 
 def _records_after(
@@ -390,6 +417,7 @@ def _new_record(h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
         **_held_terms(h, module),
         minimum_score=module.minimum_score,
         effort_weight=module.effort_weight,
+        module_terms_version=module.terms_version,
         assigned_at=h.assigned_at,
         next_evaluation_due=next_due(h.assigned_at, module.evaluation_frequency),
         deactivated_at=None if h.is_active else h.changed_at,
@@ -400,12 +428,10 @@ def _new_record(h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
 def _reactivated(record: StaffKpiRecord, h: domain.Holding, module: ModuleFacts) -> StaffKpiRecord:
     """Active again, on today's scoring parameters, due one period after its reactivation."""
     return replace(
-        record,
+        on_module_terms(record, module),
         revision=record.revision + 1,
         status=KpiStatus.ACTIVE,
         **_held_terms(h, module),
-        minimum_score=module.minimum_score,
-        effort_weight=module.effort_weight,
         next_evaluation_due=next_due(h.changed_at, module.evaluation_frequency),
         deactivated_at=None,
         deactivation_reason=None,
@@ -447,6 +473,7 @@ def _columns(rows: Sequence[tuple[uuid.UUID, StaffKpiRecord]]) -> list[list[Any]
         [r.deactivated_at for _, r in rows],
         [r.deactivation_reason for _, r in rows],
         [r.revision for _, r in rows],
+        [r.module_terms_version for _, r in rows],
     ]
 
 
@@ -600,3 +627,67 @@ def _announced(
     if restated:
         out.append(events.KpisRestated(kpis=list(restated), **about))
     return out
+
+
+# ---------------------------------------------------------------- a module's new terms
+
+# How many people's KPIs one transaction brings up to date: each person's lock is held to the
+# end of it, and PostgreSQL's lock table is shared by every connection.
+PEOPLE_PER_TRANSACTION = 500
+
+
+@dataclass(frozen=True)
+class Behind:
+    """The active records of one module held on older terms, read under their people's locks."""
+
+    module: ModuleFacts
+    records: list[tuple[uuid.UUID, StaffKpiRecord]]  # (staff_id, record)
+
+
+async def next_people_behind(uow: UnitOfWork, module_id: uuid.UUID) -> Behind | None:
+    """Lock the next people holding the module on older terms, and read those records; None
+    when nobody is behind (or the replica does not know the module)."""
+    module = (await modules_by_id(uow.conn, [module_id])).get(module_id)
+    if module is None:
+        return None
+    people = [
+        row["staff_id"]
+        for row in await uow.conn.fetch(
+            queries.PEOPLE_BEHIND_MODULE, module_id, module.terms_version, PEOPLE_PER_TRANSACTION
+        )
+    ]
+    if not people:
+        return None
+    await uow.conn.execute(queries.LOCK_PEOPLE, people)
+    rows = await uow.conn.fetch(
+        queries.RECORDS_BEHIND_MODULE, module_id, module.terms_version, people
+    )
+    return Behind(module, [(row["staff_id"], _record_of(row)) for row in rows])
+
+
+async def bring_up_to_date(
+    uow: UnitOfWork, behind: Behind, cause_event_id: uuid.UUID | None
+) -> int:
+    """Hold each record on its module's terms and tell the journal, one KpisRestated per person
+    (its status unchanged: the journal rescores it, and moves its due day to a new frequency).
+    Returns how many records moved."""
+    written = []
+    for staff_id, record in behind.records:
+        moved = replace(on_module_terms(record, behind.module), revision=record.revision + 1)
+        change = events.KpiStatusChange(
+            staff_kpi_id=moved.id,
+            status=moved.status,
+            reason=None,
+            changed_at=moved.holding().changed_at,
+            parameters=scoring_parameters(staff_id, moved, behind.module),
+        )
+        told = events.KpisRestated(
+            staff_id=staff_id,
+            cause=Cause.MODULE_UPDATED,
+            cause_event_id=cause_event_id,
+            kpis=[change],
+        )
+        written.append(Written(staff_id, [], [moved], [told]))
+    await _write(uow.conn, [], written)
+    await uow.publish(event for w in written for event in w.announcements)
+    return len(written)

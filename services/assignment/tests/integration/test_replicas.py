@@ -259,3 +259,89 @@ async def test_lifecycle_events_wait_until_the_replica_has_settled(assignment, d
     await settled.wait(db)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(just_written.wait(db), timeout=1)
+
+
+async def test_a_modules_new_terms_reach_the_people_who_hold_it(
+    assignment, assignment_settings, modules, people, announced
+):
+    hr = bearer(assignment_settings, "hr_admin")
+    module_id = await modules.create(evaluation_frequency="monthly")
+
+    async def holder(**body: Any) -> dict[str, Any]:
+        staff = uuid.uuid4()
+        response = await assignment.post(
+            f"/api/v1/hr/staff/{staff}/kpis", json={"kpi_module_id": module_id, **body}, headers=hr
+        )
+        assert response.status_code == 201, response.text
+        kpi: dict[str, Any] = response.json()
+        return kpi
+
+    plain, own_target, paused = await holder(), await holder(custom_target=80), await holder()
+    paused_url = f"/api/v1/hr/staff/{paused['staff_id']}/kpis/{paused['id']}/status"
+    response = await assignment.patch(paused_url, json={"status": "inactive"}, headers=hr)
+    assert response.status_code == 200, response.text
+
+    # The custom target 80 falls under the new minimum: the module's target stands in for it.
+    await modules.edit(
+        module_id,
+        target_score=85,
+        minimum_score=82,
+        effort_weight=0.25,
+        evaluation_frequency="weekly",
+    )
+
+    async def terms(kpi: dict[str, Any]) -> tuple[float, float, float]:
+        [now] = [k for k in await people.kpis(kpi["staff_id"], every=True) if k["id"] == kpi["id"]]
+        return now["target_score"], now["minimum_score"], now["effort_weight"]
+
+    async def moved() -> bool:
+        return await terms(plain) == await terms(own_target) == (85, 82, 0.25)
+
+    await eventually(moved)
+    assert await terms(paused) == (90, 75, 0.2)  # inactive: it takes the terms when reactivated
+
+    holders = {kpi["staff_id"] for kpi in (plain, own_target, paused)}
+
+    async def told() -> list[dict[str, Any]]:
+        await announced.caught_up()
+        return [
+            body
+            for body in announced.bodies()
+            if body["event_type"] == "KpisRestated"
+            and body["cause"] == "module_updated"
+            and body["staff_id"] in holders
+        ]
+
+    async def told_of(edits: int) -> bool:  # the relay publishes after the rows are written
+        return len(await told()) >= 2 * edits
+
+    await eventually(lambda: told_of(1))
+    restated = await told()
+    assert sorted(body["staff_id"] for body in restated) == sorted(
+        [plain["staff_id"], own_target["staff_id"]]
+    )
+    for body in restated:
+        [kpi] = body["kpis"]
+        assert kpi["status"] == "active"
+        assert kpi["parameters"]["evaluation_frequency"] == "weekly"
+        assert (kpi["parameters"]["target_score"], kpi["parameters"]["revision"]) == (85, 2)
+
+    # Tips, order and the like are no terms: nobody is told of them (of the next edit, yes).
+    await modules.edit(module_id, coaching_tips=["Walk through the roster together."])
+    await modules.edit(module_id, target_score=86)
+
+    async def moved_again() -> bool:
+        return await terms(plain) == (86, 82, 0.25)
+
+    await eventually(moved_again)
+
+    await eventually(lambda: told_of(2))
+    terms_told = sorted(
+        (b["kpis"][0]["parameters"]["revision"], b["kpis"][0]["parameters"]["target_score"])
+        for b in await told()
+    )
+    assert terms_told == [(2, 85), (2, 85), (3, 86), (3, 86)]
+
+    response = await assignment.patch(paused_url, json={"status": "active"}, headers=hr)
+    assert response.status_code == 200, response.text
+    assert await terms(paused) == (86, 82, 0.25)

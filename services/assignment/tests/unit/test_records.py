@@ -165,6 +165,44 @@ def test_a_reactivation_is_due_one_period_after_it_and_takes_the_new_terms():
     assert row.next_evaluation_due == next_due(again, MODULE.evaluation_frequency)
 
 
+def test_a_custom_target_under_the_modules_minimum_gives_way_to_the_modules_target():
+    raised = replace(MODULE, minimum_score=75.0, target_score=85.0)
+    assert records.target_for(70.0, MODULE) == 70.0
+    assert records.target_for(70.0, raised) == 85.0
+    assert records.target_for(None, raised) == 85.0
+    assert records.target_for(120.0, raised) == 85.0  # off the scale
+
+
+def test_a_reactivation_does_not_keep_a_target_the_module_left_under_its_minimum():
+    held = a_holding(status=KpiStatus.INACTIVE, custom_target=70.0, reason="exit")
+    raised = replace(MODULE, minimum_score=75.0, target_score=85.0)
+    back = a_holding(custom_target=70.0, changed_at=T0 + timedelta(days=30))
+
+    _, [row] = records._records_after(
+        domain.Changes(reactivated=(back,)),
+        {held.kpi_module_id: a_record(held)},
+        {MODULE.catalog.id: raised},
+    )
+
+    assert (row.target_score, row.minimum_score, row.custom_target) == (85.0, 75.0, 70.0)
+
+
+def test_a_record_on_its_modules_new_terms_keeps_the_rest():
+    record = a_record(a_holding(custom_target=90.0))
+    changed = replace(MODULE, minimum_score=65.0, effort_weight=0.3, terms_version=7)
+
+    moved = records.on_module_terms(record, changed)
+
+    assert (moved.target_score, moved.minimum_score, moved.effort_weight) == (90.0, 65.0, 0.3)
+    assert moved.module_terms_version == 7
+    assert (
+        replace(
+            moved, target_score=80.0, minimum_score=60.0, effort_weight=0.2, module_terms_version=0
+        )
+        == record
+    )
+
+
 def test_a_step_is_announced_once_with_every_kpi_it_assigned():
     step = a_contract_step()
     other = a_module(Frequency.WEEKLY)

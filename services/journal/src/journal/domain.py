@@ -25,7 +25,7 @@ from kpi_contracts.enums import (
     ScoreType,
 )
 from kpi_contracts.scales import SCALES, on_scale, scale_text
-from kpi_contracts.schedule import next_due
+from kpi_contracts.schedule import next_due, rescheduled
 
 # Composites and trend percentages are worked out in decimal on the numbers as entered, so they
 # are exact (0.85 * 73.5 + 0.15 * 80 is 74.475, never 74.47499999999999) and carry no rounding
@@ -329,12 +329,23 @@ def append(
     return apply_change(scores, parameters, NO_CHANGE if pending else change, at)
 
 
-def restated(scores: Scores, assigned_at: datetime, frequency: Frequency) -> Scores:
-    """A KPI found to be assigned at another time: if not evaluated yet, first due a period
-    after that time (as assignment counts it)."""
-    if scores.last_evaluated_at is not None:
-        return scores
-    return replace(scores, next_evaluation_due=first_due(assigned_at, frequency))
+def restated(
+    scores: Scores,
+    before: ScoringParameters,
+    after: ScoringParameters,
+    *,
+    assigned_before: datetime,
+    assigned_after: datetime,
+) -> Scores:
+    """A KPI held on other terms. Found to be assigned at another time: if not evaluated yet,
+    first due a period after that time (as assignment counts it). Its module evaluated at
+    another frequency: the period it is in lasts one new period."""
+    due = scores.next_evaluation_due
+    if assigned_after != assigned_before and scores.last_evaluated_at is None:
+        due = first_due(assigned_after, after.evaluation_frequency)
+    elif due is not None:
+        due = rescheduled(due, before.evaluation_frequency, after.evaluation_frequency)
+    return replace(scores, next_evaluation_due=due)
 
 
 def reactivated(scores: Scores, at: datetime, frequency: Frequency) -> Scores:
@@ -475,6 +486,11 @@ def status_change_text(
     cause: str | None = None,
 ) -> tuple[str, str]:
     """Title and content of the status_change entry that tells a person's story."""
+    if step is Lifecycle.RESTATED and cause == Cause.MODULE_UPDATED:
+        return f"KPI updated: {module_name}", (
+            f"{module_name} was updated in the KPI library, and is evaluated as the library now "
+            "describes it. Its history stays on the record."
+        )
     if step is Lifecycle.RESTATED:
         how = _how_assigned(source, cause)
         return f"KPI record corrected: {module_name}", (

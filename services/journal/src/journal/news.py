@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -234,8 +234,16 @@ def _status_write(kpi: Row, news: _News, event_id: uuid.UUID) -> entries.Write:
     if "status" in changes and news.step is domain.Lifecycle.REACTIVATED:
         scores = domain.reactivated(scores, news.reported_at, frequency)
     elif "terms_revision" in changes and news.step is domain.Lifecycle.RESTATED:
-        scores = domain.restated(scores, news.parameters.assigned_at, frequency)
+        scores = domain.restated(
+            scores,
+            entries.parameters_of(kpi),
+            parameters,
+            assigned_before=kpi["assigned_at"],
+            assigned_after=news.parameters.assigned_at,
+        )
     applied = domain.with_parameters(scores, parameters)
+    if applied.scores.next_evaluation_due != kpi["next_evaluation_due"]:
+        applied = replace(applied, recomputed=True)  # assignment shows the due day too
     moved = entries.moved_row(kpi, applied, **changes)
     title, content = domain.status_change_text(
         news.step,

@@ -18,6 +18,7 @@ from kpi_contracts.enums import (
     ScoreTrend,
     ScoreType,
 )
+from kpi_contracts.schedule import next_due
 
 MONDAY = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 
@@ -440,10 +441,26 @@ def test_a_kpi_found_assigned_earlier_is_first_due_a_period_after_then_until_eva
     kpi = a_percentage_kpi()
     fresh = Scores(next_evaluation_due=domain.first_due(MONDAY, Frequency.MONTHLY))
     earlier = MONDAY - timedelta(days=10)
-    moved = domain.restated(fresh, earlier, Frequency.MONTHLY)
+    found = {"assigned_before": MONDAY, "assigned_after": earlier}
+    moved = domain.restated(fresh, kpi, kpi, **found)
     assert moved.next_evaluation_due == domain.first_due(earlier, Frequency.MONTHLY)
     evaluated = scored(kpi, ScoreChange(score=88.0))
-    assert domain.restated(evaluated, earlier, Frequency.MONTHLY) == evaluated
+    assert domain.restated(evaluated, kpi, kpi, **found) == evaluated
+
+
+def test_a_new_frequency_moves_the_due_day_of_the_period_the_kpi_is_in():
+    monthly, weekly = a_percentage_kpi(), a_percentage_kpi(evaluation_frequency=Frequency.WEEKLY)
+    same = {"assigned_before": MONDAY, "assigned_after": MONDAY}
+    evaluated = scored(monthly, ScoreChange(score=88.0))  # at MONDAY: due a month later
+    assert evaluated.next_evaluation_due == next_due(MONDAY, Frequency.MONTHLY)
+    moved = domain.restated(evaluated, monthly, weekly, **same)
+    assert moved.next_evaluation_due == MONDAY + timedelta(days=7)
+    assert moved.current_score == evaluated.current_score
+    fresh = Scores(next_evaluation_due=domain.first_due(MONDAY, Frequency.MONTHLY))
+    assert domain.restated(fresh, monthly, weekly, **same).next_evaluation_due == (
+        MONDAY + timedelta(days=7)
+    )
+    assert domain.restated(evaluated, monthly, monthly, **same) == evaluated
 
 
 def told(
@@ -463,6 +480,13 @@ def test_a_correction_says_what_happened_without_numbers():
     assert title == "KPI record corrected: Shift Handover"
     assert "reached the system late" in content
     assert "from the contract template" in content and "history stays" in content
+    assert not any(ch.isdigit() for ch in content)
+
+
+def test_a_module_update_says_the_library_changed_without_numbers():
+    title, content = told(domain.Lifecycle.RESTATED, cause="module_updated")
+    assert title == "KPI updated: Shift Handover"
+    assert "updated in the KPI library" in content and "history stays" in content
     assert not any(ch.isdigit() for ch in content)
 
 
