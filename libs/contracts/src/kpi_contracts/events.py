@@ -242,11 +242,12 @@ class KpiStatusChanged(Event, frozen=True, kw_only=True, tag="KpiStatusChanged")
 
 
 class KpisRestated(Event, frozen=True, kw_only=True, tag="KpisRestated"):
-    """Staff KPIs of one person held on corrected terms, their status unchanged: a lifecycle
-    event arrived after a later one, and the story it completes says they were assigned at
-    another time, under another contract or target. Each KPI is told with its status as it
-    stands (a KpiStatusChange that changes no status), one event per cause. It occurred when
-    assignment made the correction, which dates the journal's entry."""
+    """Staff KPIs of one person held on other terms, their status unchanged: a lifecycle event
+    arrived after a later one, and the story it completes says they were assigned at another
+    time, under another contract or target; or (cause `module_updated`) the catalogue changed
+    their module's terms. Each KPI is told with its status as it stands (a KpiStatusChange that
+    changes no status), one event per cause. It occurred when assignment made the change, which
+    dates the journal's entry."""
 
     staff_id: uuid.UUID
     cause: str  # a Cause, as in KpisAssigned
