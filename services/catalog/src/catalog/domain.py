@@ -50,8 +50,9 @@ def module_problems(
             problems.append(
                 Problem(field, f"must be on the {score_type} scale {scale_text(score_type)}")
             )
-    if minimum_score > target_score:
+    if minimum_score > target_score:  # either may be the one just edited: both are named
         problems.append(Problem("minimum_score", "must not exceed target_score"))
+        problems.append(Problem("target_score", "must not be under minimum_score"))
     return problems
 
 

@@ -38,7 +38,7 @@ def test_effort_counts_between_15_and_30_percent() -> None:
 
 def test_the_growing_threshold_cannot_exceed_the_target() -> None:
     problems = module_problems(ScoreType.RATING, 3, 4, 0.2)
-    assert [p.field for p in problems] == ["minimum_score"]
+    assert [p.field for p in problems] == ["minimum_score", "target_score"]
 
 
 def test_targets_stay_on_the_modules_scale() -> None:
