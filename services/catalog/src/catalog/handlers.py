@@ -151,6 +151,8 @@ async def update_module(
         current = dict(row)
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         edited = current | changes
+        if edited == current:  # nothing to change: no new version, nothing to announce
+            return module_from(row)
         targets = [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
         _raise_problems(
             _module_problems(edited)

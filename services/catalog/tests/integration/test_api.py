@@ -389,6 +389,22 @@ async def test_an_edit_may_not_leave_a_templates_target_under_the_minimum(
     assert fine.status_code == 200 and fine.json()["minimum_score"] == 75
 
 
+async def test_an_edit_that_changes_nothing_makes_no_new_version(
+    catalog: Client, as_role: Headers
+) -> None:
+    admin = as_role("hr_admin")
+    body = a_module()
+    module = (await catalog.post(MODULES, json=body, headers=admin)).json()
+    url = f"{MODULES}/{module['id']}"
+    as_the_editor_sends = {k: v for k, v in body.items() if k != "slug"}  # every field again
+    for patch in ({}, as_the_editor_sends):
+        same = await catalog.patch(url, json=patch, headers=admin)
+        assert same.status_code == 200, same.text
+        assert same.json()["version"] == module["version"]
+    changed = await catalog.patch(url, json={"target_score": 91}, headers=admin)
+    assert changed.json()["version"] == module["version"] + 1
+
+
 async def test_a_modules_scale_stays_as_it_was_created(catalog: Client, as_role: Headers) -> None:
     admin = as_role("hr_admin")
     module = (await catalog.post(MODULES, json=a_module(), headers=admin)).json()
