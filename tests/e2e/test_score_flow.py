@@ -420,17 +420,18 @@ async def test_a_modules_new_target_and_frequency_reach_the_people_who_hold_it(s
     )
     assert created.status_code == 201, created.text
     module = created.json()
-    staff_id = uuid.uuid4()
+    staff_id, unscored_id = uuid.uuid4(), uuid.uuid4()
 
-    async def assigned() -> dict[str, Any] | None:  # once the replica has the module
+    async def assigned(person: uuid.UUID) -> dict[str, Any] | None:  # once the replica has it
         response = await system.assignment.post(
-            f"/api/v1/hr/staff/{staff_id}/kpis",
+            f"/api/v1/hr/staff/{person}/kpis",
             json={"kpi_module_id": module["id"]},
             headers=system.manager,
         )
         return response.json() if response.status_code == 201 else None
 
-    kpi = await eventually(assigned)
+    kpi = await eventually(lambda: assigned(staff_id))
+    unscored = await eventually(lambda: assigned(unscored_id))
     scored = await system.append(kpi, entry_type="score_update", score=80)
     assert scored.status_code == 201, scored.text
 
@@ -450,11 +451,14 @@ async def test_a_modules_new_target_and_frequency_reach_the_people_who_hold_it(s
     assert (shown["target_score"], shown["minimum_score"], shown["current_score"]) == (75, 60, 80)
     evaluated = datetime.fromisoformat(shown["last_evaluated_at"])
 
-    async def due_weekly() -> bool:
-        [now] = await system.kpis(staff_id)
-        return datetime.fromisoformat(now["next_evaluation_due"]) == evaluated + timedelta(days=7)
+    async def due(person: uuid.UUID, when: datetime) -> bool:
+        [now] = await system.kpis(person)
+        return datetime.fromisoformat(now["next_evaluation_due"]) == when
 
-    await eventually(due_weekly)
+    await eventually(lambda: due(staff_id, evaluated + timedelta(days=7)))
+    # not scored yet: first due a week after it was assigned, not a month
+    first_due = datetime.fromisoformat(unscored["assigned_at"]) + timedelta(days=7)
+    await eventually(lambda: due(unscored_id, first_due))
     told = [e["title"] for e in await system.journal_of(staff_id, system.staff(staff_id))]
     assert f"KPI updated: {module['name']}" in told
     again = (await system.append(kpi, entry_type="score_update", score=72)).json()

@@ -245,6 +245,18 @@ WHERE kpi_module_id = $1 AND status = 'active' AND module_terms_version < $2
   AND staff_id = ANY($3::uuid[])
 """
 
+# Records moved to their module's terms ($1 ids; $2-$6 their terms, revision and terms version).
+# Their due day is left alone: the journal moves it (to a new frequency) and tells it back.
+MOVE_TO_MODULE_TERMS = """
+UPDATE hr.staff_kpis k SET
+    target_score = r.target_score, minimum_score = r.minimum_score,
+    effort_weight = r.effort_weight, revision = r.revision,
+    module_terms_version = r.module_terms_version, updated_at = now()
+FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::float8[], $5::int8[], $6::int8[])
+     AS r(id, target_score, minimum_score, effort_weight, revision, module_terms_version)
+WHERE k.id = r.id
+"""
+
 # The modules some active staff KPI holds on terms older than the module's.
 MODULES_AHEAD_OF_HOLDERS = """
 SELECT m.id FROM hr.assignment_modules m

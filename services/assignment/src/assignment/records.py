@@ -671,23 +671,43 @@ async def bring_up_to_date(
     """Hold each record on its module's terms and tell the journal, one KpisRestated per person
     (its status unchanged: the journal rescores it, and moves its due day to a new frequency).
     Returns how many records moved."""
-    written = []
-    for staff_id, record in behind.records:
-        moved = replace(on_module_terms(record, behind.module), revision=record.revision + 1)
-        change = events.KpiStatusChange(
-            staff_kpi_id=moved.id,
-            status=moved.status,
-            reason=None,
-            changed_at=moved.holding().changed_at,
-            parameters=scoring_parameters(staff_id, moved, behind.module),
-        )
-        told = events.KpisRestated(
-            staff_id=staff_id,
-            cause=Cause.MODULE_UPDATED,
-            cause_event_id=cause_event_id,
-            kpis=[change],
-        )
-        written.append(Written(staff_id, [], [moved], [told]))
-    await _write(uow.conn, [], written)
-    await uow.publish(event for w in written for event in w.announcements)
-    return len(written)
+    moved = [
+        (staff_id, replace(on_module_terms(r, behind.module), revision=r.revision + 1))
+        for staff_id, r in behind.records
+    ]
+    records = [r for _, r in moved]
+    await uow.conn.execute(
+        queries.MOVE_TO_MODULE_TERMS,
+        [r.id for r in records],
+        [r.target_score for r in records],
+        [r.minimum_score for r in records],
+        [r.effort_weight for r in records],
+        [r.revision for r in records],
+        [r.module_terms_version for r in records],
+    )
+    await uow.publish(
+        _module_updated(staff_id, r, behind.module, cause_event_id) for staff_id, r in moved
+    )
+    return len(moved)
+
+
+def _module_updated(
+    staff_id: uuid.UUID,
+    record: StaffKpiRecord,
+    module: ModuleFacts,
+    cause_event_id: uuid.UUID | None,
+) -> events.KpisRestated:
+    """A KPI held on its module's new terms, as the journal is told it."""
+    change = events.KpiStatusChange(
+        staff_kpi_id=record.id,
+        status=record.status,
+        reason=None,
+        changed_at=record.holding().changed_at,
+        parameters=scoring_parameters(staff_id, record, module),
+    )
+    return events.KpisRestated(
+        staff_id=staff_id,
+        cause=Cause.MODULE_UPDATED,
+        cause_event_id=cause_event_id,
+        kpis=[change],
+    )
