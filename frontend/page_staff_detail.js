@@ -26,8 +26,10 @@ const pageStatus = document.getElementById('page-status');
 const state = {
   staffId: (queryParam('staff_id') || '').trim(),
   kpis: [],
+  // The person's journal as loaded (its newest pages), and the chosen KPI's own when one is chosen.
   entries: [],
   nextCursor: null,
+  kpiJournal: { kpiId: null, entries: [], nextCursor: null },
   showInactive: false,
   charts: new Map(),
   person: null,
@@ -431,9 +433,8 @@ function kpiCard(kpi) {
   addBtn.addEventListener('click', () => startEntry(kpi));
   const journalBtn = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': nameId, 'data-action': 'journal' }, 'View journal');
   journalBtn.addEventListener('click', () => {
-    document.getElementById('filter-kpi').value = kpi.id;
-    renderJournal();
     selectTab('journal', true);
+    showKpiJournal(kpi.id);
   });
   let statusBtn = null;
   // A required KPI is HR's to deactivate (the service refuses a manager); don't offer it.
@@ -476,7 +477,7 @@ function entryKpiId(entry) {
 }
 
 function scorePoints(kpi) {
-  return state.entries
+  return loadedEntries()
     .filter((e) => entryKpiId(e) === kpi.id && e.score_after !== undefined && e.score_after !== null
       && (SCORING_TYPES.has(e.entry_type) || e.score_after !== e.score_before))
     .sort((a, b) => new Date(a.created_at) - new Date(b.created_at));
@@ -689,36 +690,98 @@ function wireTabs() {
 
 // ---------------------------------------------------------------- journal
 
-// Loads can overlap (an action's reload, a click on "Load older entries"): the latest full
-// load wins, and older pages are only added on top of the entries that are drawn.
+// The journal shown is the person's (newest first, a page at a time) or, with one KPI chosen in
+// "Show KPI" (or its card's "View journal"), that KPI's own from its route, with its own pages:
+// a KPI's entries need not be among the person's newest, so its journal is never the person's
+// page filtered. The person's entries stay loaded beside it (the charts and the decisions read them).
+// Loads can overlap (an action's reload, a click on "Load older entries", another KPI chosen):
+// the latest full load wins, and older pages are only added on top of the entries that are drawn.
 const startJournalLoad = latestOnly();
 let journalBusy = false;
 // Where the focus was in the journal when a redraw began (an entry just decided, say): it goes back there.
 let journalFocus = null;
-async function loadJournal({ more = false, focus = null } = {}) {
+const JOURNAL_PAGE = 200;
+
+function chosenKpi() {
+  return document.getElementById('filter-kpi').value;
+}
+
+function personJournalPath() {
+  return `/hr/staff/${encodeURIComponent(state.staffId)}/journal`;
+}
+
+function kpiJournalPath(kpiId) {
+  return `/hr/staff/${encodeURIComponent(state.staffId)}/kpis/${encodeURIComponent(kpiId)}/journal`;
+}
+
+/** A KPI's first journal page; a KPI the journal has not heard of yet (it learns of new ones by
+ * event) has no entries. */
+async function firstKpiPage(kpiId) {
+  try {
+    return await api(kpiJournalPath(kpiId), { query: { limit: JOURNAL_PAGE } });
+  } catch (error) {
+    if (error.status === 404) return { items: [], next_cursor: null };
+    throw error;
+  }
+}
+
+/** The entries and the next page's cursor of what the journal shows now (null while the chosen
+ * KPI's journal is still loading). */
+function journalView() {
+  const kpi = chosenKpi();
+  if (!kpi) return { entries: state.entries, nextCursor: state.nextCursor };
+  return state.kpiJournal.kpiId === kpi ? state.kpiJournal : null;
+}
+
+async function loadJournal({ more = false, focus = null, fallback = null } = {}) {
   if (more && journalBusy) return;
   const isLatest = startJournalLoad();
   journalBusy = true;
   const list = document.getElementById('journal-list');
+  const kpiId = chosenKpi();
   journalFocus = focus || focusWithin(list, 'data-entry-id') || journalFocus;
   if (!more) replace(list, loading('Loading the journal…'));
   list.setAttribute('aria-busy', 'true');
   try {
-    const page = await api(`/hr/staff/${encodeURIComponent(state.staffId)}/journal`, {
-      query: { limit: 200, cursor: more ? state.nextCursor : undefined },
-    });
-    if (!isLatest()) return;
-    state.entries = more ? state.entries.concat(page.items || []) : page.items || [];
-    state.nextCursor = page.next_cursor || null;
+    let added = [];
+    if (more) {
+      const view = journalView();
+      if (!view?.nextCursor) return;
+      const page = await api(kpiId ? kpiJournalPath(kpiId) : personJournalPath(), {
+        query: { limit: JOURNAL_PAGE, cursor: view.nextCursor },
+      });
+      if (!isLatest()) return;
+      added = page.items || [];
+      view.entries = view.entries.concat(added);
+      view.nextCursor = page.next_cursor || null;
+      if (!kpiId) {
+        state.entries = view.entries;
+        state.nextCursor = view.nextCursor;
+      }
+    } else {
+      const [page, kpiPage] = await Promise.all([
+        api(personJournalPath(), { query: { limit: JOURNAL_PAGE } }),
+        kpiId ? firstKpiPage(kpiId) : null,
+      ]);
+      if (!isLatest()) return;
+      state.entries = page.items || [];
+      state.nextCursor = page.next_cursor || null;
+      state.kpiJournal = kpiPage
+        ? { kpiId, entries: kpiPage.items || [], nextCursor: kpiPage.next_cursor || null }
+        : { kpiId: null, entries: [], nextCursor: null };
+    }
     renderJournal();
     if (!more) countAwaiting(); // an entry held or decided since moves the count
-    restoreFocus(list, journalFocus, document.getElementById('journal-heading'));
-    journalFocus = null;
-    for (const kpi of state.kpis) if (state.charts.has(kpi.id) || document.getElementById(`chart-${kpi.id}`)) {
-      state.charts.get(kpi.id)?.destroy();
-      state.charts.delete(kpi.id);
-      drawChart(kpi);
+    if (more && document.getElementById('journal-more').hidden) {
+      // The last page: its button is gone, so the focus goes to the first entry it brought.
+      journalFocus = null;
+      focusFirstOf(list, added);
+    } else {
+      restoreFocus(list, journalFocus, fallback || document.getElementById('journal-heading'));
     }
+    journalFocus = null;
+    if (more) announce(`${added.length} older ${added.length === 1 ? 'entry' : 'entries'} loaded.`);
+    redrawCharts();
   } catch (error) {
     if (!isLatest()) return;
     // An older page that failed leaves the entries already shown where they are.
@@ -732,11 +795,42 @@ async function loadJournal({ more = false, focus = null } = {}) {
   }
 }
 
+/** Give the focus the hidden "Load older entries" dropped to the first of `entries` the journal
+ * shows (a folded run of status changes when it is in one), else to the journal's heading; a
+ * focus the person has moved meanwhile stays put. */
+function focusFirstOf(list, entries) {
+  const active = document.activeElement;
+  if (active && active !== document.body && active.id !== 'load-more') return;
+  const ids = new Set(entries.map((e) => e.id));
+  const target = [...list.querySelectorAll('article.entry')].find((el) => ids.has(el.dataset.entryId)
+    || (el.dataset.entryIds || '').split(' ').some((id) => ids.has(id)))
+    || document.getElementById('journal-heading');
+  if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+  target.focus();
+}
+
+function redrawCharts() {
+  for (const kpi of state.kpis) if (state.charts.has(kpi.id) || document.getElementById(`chart-${kpi.id}`)) {
+    state.charts.get(kpi.id)?.destroy();
+    state.charts.delete(kpi.id);
+    drawChart(kpi);
+  }
+}
+
+/** Show one KPI's journal (or, with '', the person's): a KPI's own entries are loaded for it. */
+function showKpiJournal(kpiId) {
+  document.getElementById('filter-kpi').value = kpiId;
+  if (kpiId && state.kpiJournal.kpiId !== kpiId) loadJournal();
+  else renderJournal();
+}
+
 function wireJournalFilters() {
   const select = document.getElementById('filter-type');
   replace(select, h('option', { value: '' }, 'All entry types'),
     Object.entries(ENTRY_TYPES).map(([v, t]) => h('option', { value: v }, t)));
-  document.getElementById('journal-filters').addEventListener('change', renderJournal);
+  select.addEventListener('change', renderJournal);
+  const kpiFilter = document.getElementById('filter-kpi');
+  kpiFilter.addEventListener('change', () => showKpiJournal(kpiFilter.value));
   const kpi = queryParam('kpi');
   if (kpi) state.pendingKpiFilter = kpi;
 }
@@ -762,9 +856,16 @@ function fillKpiSelects() {
   syncEntryFields();
 }
 
+/** The person's entries loaded, with those of the KPI whose journal is loaded (older ones among them). */
+function loadedEntries() {
+  if (!state.kpiJournal.kpiId) return state.entries;
+  const ids = new Set(state.entries.map((e) => e.id));
+  return state.entries.concat(state.kpiJournal.entries.filter((e) => !ids.has(e.id)));
+}
+
 function decisionsByEntry() {
   const out = new Map();
-  for (const e of state.entries) {
+  for (const e of loadedEntries()) {
     if ((e.entry_type === 'approval_granted' || e.entry_type === 'approval_declined') && e.related_entry_id) {
       out.set(e.related_entry_id, e);
     }
@@ -775,13 +876,20 @@ function decisionsByEntry() {
 function renderJournal() {
   const list = document.getElementById('journal-list');
   const type = document.getElementById('filter-type').value;
-  const kpi = document.getElementById('filter-kpi').value;
-  const shown = state.entries.filter((e) => (!type || e.entry_type === type) && (!kpi || entryKpiId(e) === kpi));
-  document.getElementById('journal-more').hidden = !state.nextCursor;
+  const kpi = chosenKpi();
+  const view = journalView();
+  const more = document.getElementById('journal-more');
+  more.hidden = !view?.nextCursor;
+  if (!view) { // the chosen KPI's journal is on its way
+    replace(list, loading('Loading the journal…'));
+    return;
+  }
+  const shown = view.entries.filter((e) => (!type || e.entry_type === type) && (!kpi || entryKpiId(e) === kpi));
   if (!shown.length) {
-    replace(list, empty('📖', state.entries.length
-      ? 'No journal entries match these filters.'
-      : 'The journal is empty so far. Observations, coaching notes, reflections and score updates will build up here.'));
+    replace(list, empty('📖', view.entries.length
+      ? (view.nextCursor ? 'No journal entries match these filters among those loaded. Load older entries to look further back.' : 'No journal entries match these filters.')
+      : kpi ? 'This KPI’s journal is empty so far.'
+        : 'The journal is empty so far. Observations, coaching notes, reflections and score updates will build up here.'));
     return;
   }
   const decisions = decisionsByEntry();
@@ -814,7 +922,7 @@ function statusChangeRun(entries) {
   const newest = entries[0].created_at;
   const oldest = entries[entries.length - 1].created_at;
   return h('li', { class: 't-status_change' },
-    h('article', { class: 'entry', 'data-entry-type': 'status_change' },
+    h('article', { class: 'entry', 'data-entry-type': 'status_change', 'data-entry-ids': entries.map((e) => e.id).join(' ') },
       h('div', { class: 'entry-head' },
         h('span', { class: 'entry-type' }, 'Status changes'),
         h('time', { class: 'muted small', datetime: newest },
@@ -907,6 +1015,10 @@ function approvalBox(entry, kpi) {
 // ---------------------------------------------------------------- new entries
 
 const entryForm = document.getElementById('entry-form');
+// Whether "Recognise the effort shown" was ticked by choosing an effort recognition (not by the
+// person): another entry type unticks it again, so a coaching session after it is not stored
+// as recognising effort.
+let effortTickedForType = false;
 
 function wireEntryForm() {
   const typeSelect = entryForm.elements.entry_type;
@@ -923,6 +1035,8 @@ function wireEntryForm() {
   }
   typeSelect.addEventListener('change', syncEntryFields);
   entryForm.elements.kpi_id.addEventListener('change', syncEntryFields);
+  // Ticked by the person, the box is theirs: another entry type leaves it as they set it.
+  entryForm.elements.effort_recognized.addEventListener('change', () => { effortTickedForType = false; });
   entryForm.addEventListener('submit', submitEntry);
   syncEntryFields();
 }
@@ -944,7 +1058,14 @@ function syncEntryFields() {
   show('catch_up_note', type === 'catch_up_note');
   show('incident_link', type === 'incident_link');
   show('manager', !isStaff);
-  if (type === 'effort_recognition') entryForm.elements.effort_recognized.checked = true;
+  const effort = entryForm.elements.effort_recognized;
+  if (type === 'effort_recognition') {
+    if (!effort.checked) effortTickedForType = true;
+    effort.checked = true;
+  } else if (effortTickedForType) {
+    effort.checked = false;
+    effortTickedForType = false;
+  }
 
   const kpi = state.kpis.find((k) => k.id === entryForm.elements.kpi_id.value);
   const scale = scaleOf(kpi ? scoreTypeOf(kpi) : 'percentage');
@@ -958,6 +1079,10 @@ function syncEntryFields() {
   document.getElementById('entry-effort-hint').textContent = `How much effort you saw, on the same scale (${scale.min}–${scale.max}).`;
   entryForm.elements.score_impact.min = -(scale.max - scale.min);
   entryForm.elements.score_impact.max = scale.max - scale.min;
+  // An example that fits the scale: a rating moves in small steps (the field allows ±4 there).
+  document.getElementById('entry-impact-hint').textContent = scale.max <= 5
+    ? `A positive or negative change on the ${scale.min}–${scale.max} rating, e.g. 0.5 or -1.`
+    : 'A positive or negative change in percentage points, e.g. 5 or -2.';
 }
 
 function startEntry(kpi) {
@@ -993,22 +1118,29 @@ async function submitEntry(event) {
   const button = entryForm.querySelector('button[type=submit]');
   button.disabled = true;
   const before = state.kpis;
+  let saved;
   try {
-    await api(`/hr/staff/${encodeURIComponent(state.staffId)}/kpis/${kpiId}/journal`, { method: 'POST', body });
+    saved = await api(`/hr/staff/${encodeURIComponent(state.staffId)}/kpis/${kpiId}/journal`, { method: 'POST', body });
   } catch (error) {
     showErrors(entryForm, error);
     return;
   } finally {
     button.disabled = false;
   }
+  // The next entry starts afresh (every field and box as the page first drew them, the effort
+  // box too), on the same KPI and entry type.
   const keepKpi = f.kpi_id.value;
   const keepType = f.entry_type.value;
   entryForm.reset();
+  effortTickedForType = false;
   f.kpi_id.value = keepKpi;
   f.entry_type.value = keepType;
   syncEntryFields();
   announce(session.isStaffOnly ? 'Thank you. Your reflection is shared with your manager.' : 'Added to the journal.');
-  await loadJournal();
+  // The focus goes to the new entry in the journal; where the filters hide it, to the form's
+  // first field, for the next one.
+  if (entryForm.contains(document.activeElement)) document.activeElement.blur();
+  await loadJournal({ focus: saved?.id ? { keyAttr: 'data-entry-id', key: saved.id, action: null } : null, fallback: f.kpi_id });
   // The score is recomputed from the entry's event a moment later; the form is free meanwhile.
   if (!session.isStaffOnly && SCORING_TYPES.has(type) && !body.is_pending_approval) {
     if (await refreshKpisUntilChanged(before)) loadJournal();

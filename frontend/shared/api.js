@@ -4,9 +4,10 @@ import { token, signOut } from './session.js';
 
 /** A failed request, with the problem+json details and per-field messages. */
 export class ApiError extends Error {
-  constructor({ status, title, detail, errors = [], requestId = null, type = null }) {
+  constructor({ status, title, detail, errors = [], requestId = null, type = null, method = 'GET' }) {
     super(detail || title || `Request failed (${status})`);
     this.status = status;
+    this.method = method;
     this.title = title || '';
     this.detail = detail || '';
     this.type = type;
@@ -27,10 +28,18 @@ export class ApiError extends Error {
     if (this.status === 403) return this.detail || 'You do not have access to this.';
     // The gateway's own 503 and 504 say what to do (a 504's request may have been applied).
     if ((this.status === 503 || this.status === 504) && this.detail) return this.detail;
-    if (this.status >= 500) {
-      return 'Something went wrong on our side. Please try again in a moment.' + (this.requestId ? ` (Reference ${this.requestId})` : '');
+    const reference = this.requestId ? ` (Reference ${this.requestId})` : '';
+    // Without a problem's words (a proxy's HTML page, say), the status says enough.
+    if (this.status === 504) {
+      return 'The KPI service took too long to answer.' + (this.method === 'GET'
+        ? ' Please try again in a moment.'
+        : ' What you sent may have been saved: check before sending it again.') + reference;
     }
-    return this.detail || this.title || `Request failed (${this.status}).`;
+    if (this.status === 502 || this.status === 503) {
+      return 'The KPI service is not available right now. Please try again in a moment.' + reference;
+    }
+    if (this.status >= 500) return 'Something went wrong on our side. Please try again in a moment.' + reference;
+    return this.detail || this.title || `The request could not be completed (error ${this.status}).`;
   }
 }
 
@@ -40,15 +49,17 @@ export function fieldKey(field) {
   return String(field).replace(/^(body|data|request|\$)\.?/, '');
 }
 
+/** A response's JSON body, or null. An error's body that is not JSON (an HTML page from a proxy
+ * or a load balancer) is no message for a person: its ApiError says the status in words instead. */
 async function parseBody(response) {
   const type = response.headers.get('content-type') || '';
   if (response.status === 204) return null;
   const text = await response.text();
   if (!text) return null;
   if (type.includes('json')) {
-    try { return JSON.parse(text); } catch { return { detail: text }; }
+    try { return JSON.parse(text); } catch { return response.ok ? { detail: text } : null; }
   }
-  return { detail: text.slice(0, 300) };
+  return response.ok ? { detail: text.slice(0, 300) } : null;
 }
 
 /** Send a request to any gateway path; JSON in and out; throws ApiError. */
@@ -80,6 +91,7 @@ export async function request(url, { method = 'GET', body, query, signal, auth =
     type: problem.type,
     errors: normaliseErrors(problem),
     requestId: response.headers.get('x-request-id'),
+    method,
   });
   if (response.status === 401 && auth && redirectOn401) {
     signOut();

@@ -44,16 +44,30 @@ export function empty(icon, text, action) {
   return h('div', { class: 'empty' }, h('span', { class: 'empty-icon', 'aria-hidden': 'true' }, icon), h('p', {}, text), action);
 }
 
-/** Say something to screen readers (and show it briefly as a toast). */
-export function announce(text) {
+/** The status toast: a polite live region. It is in the page, empty, from the start: a screen
+ * reader reads what changes in a live region it knows, not one added together with its text. */
+function toastRegion() {
   let live = document.getElementById('toast');
   if (!live) {
-    live = h('div', { id: 'toast', class: 'toast', role: 'status', 'aria-live': 'polite' });
+    live = h('div', { id: 'toast', class: 'toast', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
     document.body.append(live);
   }
-  live.textContent = text;
+  return live;
+}
+if (document.body) toastRegion();
+else document.addEventListener('DOMContentLoaded', toastRegion, { once: true });
+
+/** Say something to screen readers (and show it briefly as a toast). The same words twice are
+ * read twice: the region is emptied first and filled a moment later. */
+export function announce(text) {
+  const live = toastRegion();
+  live.textContent = '';
   clearTimeout(announce.timer);
-  announce.timer = setTimeout(() => { live.textContent = ''; }, 4000);
+  clearTimeout(announce.filling);
+  announce.filling = setTimeout(() => {
+    live.textContent = text;
+    announce.timer = setTimeout(() => { live.textContent = ''; }, 4000);
+  }, 50);
 }
 
 /** A URL query parameter of the current page, or null. */
