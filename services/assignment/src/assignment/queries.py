@@ -134,18 +134,19 @@ SELECT d.first_delivery, c.*
 FROM delivery d LEFT JOIN catalog c ON d.first_delivery
 """
 
+# The people $1 locked in the order of the lock key, so that two takers never wait in a cycle.
+LOCK_PEOPLE = f"""
+    SELECT count(pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, k.key)) AS people
+    FROM (SELECT DISTINCT {_person_key("s")} AS key FROM unnest($1::uuid[]) AS s ORDER BY key) k
+"""
+
 # The start of applying a batch of lifecycle events ($1 their people, $2 their ids), in one round
 # trip: take every person's lock in the order of the lock key (two batches applied at once never
 # wait on each other in a cycle), then write the inbox rows. Returns the events delivered for the
 # first time, each with the replica's stamp (REPLICA_STAMP). As with one event, the people's
 # records and steps are read by a later statement.
-_LOCK_PEOPLE = f"""
-    SELECT count(pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, k.key)) AS people
-    FROM (SELECT DISTINCT {_person_key("s")} AS key FROM unnest($1::uuid[]) AS s ORDER BY key) k
-"""
-
 BEGIN_LIFECYCLE_BATCH = f"""
-WITH locked AS MATERIALIZED ({_LOCK_PEOPLE}),
+WITH locked AS MATERIALIZED ({LOCK_PEOPLE}),
 inbox AS (
     INSERT INTO hr.assignment_inbox (consumer, event_id)
     SELECT $3, e FROM locked, unnest($2::uuid[]) AS e
@@ -224,9 +225,6 @@ WITH story AS (SELECT {_STORY_SO_FAR} FROM hr.assignment_steps WHERE staff_id = 
 SELECT s.newest_event, s.latest, k.*
 FROM story s LEFT JOIN LATERAL ({PERSON_RECORDS}) k ON true
 """
-
-# The people $1 locked in the order of the lock key (as BEGIN_LIFECYCLE_BATCH takes them).
-LOCK_PEOPLE = _LOCK_PEOPLE
 
 # Up to $3 people holding module $1 actively on terms older than its terms version $2.
 PEOPLE_BEHIND_MODULE = """

@@ -156,8 +156,11 @@ async def update_module(
         targets = [row[0] for row in await uow.conn.fetch(queries.TEMPLATE_TARGETS, module_id)]
         _raise_problems(
             _module_problems(edited)
-            + domain.scale_change_problems(_scale(current), _scale(edited))
-            + domain.template_targets_problems(_scale(current), _scale(edited), targets)
+            # a refused change of scale strands no template's target: one problem, not two
+            + (
+                domain.scale_change_problems(_scale(current), _scale(edited))
+                or domain.template_targets_problems(_scale(current), _scale(edited), targets)
+            )
         )
         updated = await uow.conn.fetchrow(
             queries.UPDATE_MODULE, *_module_columns(edited), module_id
