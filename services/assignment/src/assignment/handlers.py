@@ -187,6 +187,7 @@ async def _apply_once(
     groups, named = _catalog_terms(event)
     template_id = None if isinstance(event, events.StaffExited) else event.template_id
     async with unit_of_work(pool, outbox, delivery.headers) as uow:
+        await uow.conn.execute(queries.SHARE_TERMS)
         rows = await uow.conn.fetch(
             queries.BEGIN_LIFECYCLE_EVENT,
             event.staff_id,
@@ -221,6 +222,7 @@ async def apply_lifecycle_batch(
     """
     await gate.wait(pool)
     async with unit_of_work(pool, outbox) as uow:
+        await uow.conn.execute(queries.SHARE_TERMS)
         first = await uow.conn.fetch(
             queries.BEGIN_LIFECYCLE_BATCH,
             [event.staff_id for event, _ in items],
@@ -412,6 +414,7 @@ async def bring_holders_up_to_date(
 ) -> int:
     """Hold every active KPI of a module on the module's terms as the replica has them, a few
     hundred people per transaction, and announce each; returns how many KPIs moved."""
+    await pool.execute(queries.AWAIT_TERMS_READERS)  # records from older terms are committed
     moved = 0
     while True:
         async with unit_of_work(pool, outbox) as uow:
@@ -426,7 +429,7 @@ async def bring_holders_up_to_date(
 
 async def bring_every_module_up_to_date(pool: Pool, outbox: Outbox) -> int:
     """bring_holders_up_to_date for every module some active KPI is behind (a worker's start:
-    a stop half way, or records written from a replica read just before a module changed)."""
+    a stop half way)."""
     ahead = [row["id"] for row in await pool.fetch(queries.MODULES_AHEAD_OF_HOLDERS)]
     return sum([await bring_holders_up_to_date(pool, outbox, module_id) for module_id in ahead])
 

@@ -10,6 +10,19 @@ def _person_key(staff_id: str) -> str:
     return f"hashtext({staff_id}::uuid::text)"
 
 
+# Every transaction that writes records from the replica's terms holds this lock shared, taken in
+# a statement before the one that reads them (a statement reads from the moment it began, even
+# after waiting for a lock). Before a module's holders are looked for, AWAIT_TERMS_READERS takes
+# it alone for an instant: every record written from terms older than the module's is then
+# committed and found, and every later writer reads the new terms.
+_TERMS_LOCK = "1634954097, 0"
+
+SHARE_TERMS = f"SELECT pg_advisory_xact_lock_shared({_TERMS_LOCK})"
+
+# Run outside a transaction: the lock is released as soon as it is granted.
+AWAIT_TERMS_READERS = f"SELECT pg_advisory_xact_lock({_TERMS_LOCK})"
+
+
 # ---------------------------------------------------------------- the catalogue replica
 
 UPSERT_MODULE = """
@@ -119,7 +132,7 @@ _MODULES_FOR_STEP = f"""
 # inbox row (hr.assignment_inbox is the kit's inbox table of this service) and read the modules
 # the event may touch. `first_delivery` is false for a redelivery; it is on every row, and there
 # is always at least one row. The person's records must be read by a later statement, whose
-# snapshot is taken once the lock is held.
+# snapshot is taken once the lock is held. The caller holds SHARE_TERMS already.
 BEGIN_LIFECYCLE_EVENT = f"""
 WITH locked AS (SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key("$1")})),
      inbox AS (
@@ -144,7 +157,7 @@ LOCK_PEOPLE = f"""
 # trip: take every person's lock in the order of the lock key (two batches applied at once never
 # wait on each other in a cycle), then write the inbox rows. Returns the events delivered for the
 # first time, each with the replica's stamp (REPLICA_STAMP). As with one event, the people's
-# records and steps are read by a later statement.
+# records and steps are read by a later statement, and the caller holds SHARE_TERMS already.
 BEGIN_LIFECYCLE_BATCH = f"""
 WITH locked AS MATERIALIZED ({LOCK_PEOPLE}),
 inbox AS (
@@ -166,7 +179,13 @@ MODULES_BY_ID = f"SELECT {_MODULE_FACTS} FROM hr.assignment_modules WHERE id = A
 
 # ---------------------------------------------------------------- a person's steps and KPIs
 
-LOCK_PERSON = f"SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key('$1')})"
+# The person's lock, after the terms lock (SHARE_TERMS) for the module terms read later: a
+# writer never waits for the terms lock while it holds a person's (AWAIT_TERMS_READERS waits in
+# line with it, and so would every later taker of the terms lock).
+LOCK_PERSON = f"""
+WITH terms AS MATERIALIZED ({SHARE_TERMS})
+SELECT pg_advisory_xact_lock({_PERSON_LOCK_SPACE}, {_person_key("$1")}) FROM terms
+"""
 
 _HELD_COLUMNS = """
     id, kpi_module_id, contract_id, status, source, is_required, custom_target, target_score,

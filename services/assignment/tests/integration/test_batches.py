@@ -250,6 +250,49 @@ async def test_two_batches_at_once_on_the_same_people_never_deadlock(pool, outbo
     assert [row["status"] for row in statuses] == ["inactive"]
 
 
+async def test_a_module_edited_while_a_batch_holds_its_old_terms_still_reaches_its_people(
+    pool, outbox, db, modules, monkeypatch
+):
+    module_id = await modules.create(target_score=90)
+    staff = uuid.uuid4()
+    hired = a_contract(staff, events.KpiSelection(added_module_ids=[uuid.UUID(module_id)]))
+    # The batch stops after it has read the replica (target 90), before it writes the record.
+    has_read, may_write = asyncio.Event(), asyncio.Event()
+    settle = handlers._settle_batch
+
+    async def settle_later(uow: Any, catalogue: Any, items: Any) -> None:
+        if any(event.staff_id == staff for event, _ in items):
+            has_read.set()
+            await may_write.wait()
+        await settle(uow, catalogue, items)
+
+    monkeypatch.setattr(handlers, "_settle_batch", settle_later)
+    applying = asyncio.create_task(
+        handlers.apply_lifecycle_batch(pool, outbox, GATE, CatalogueCache(), [delivered(hired)])
+    )
+    await has_read.wait()
+
+    try:
+        await modules.edit(module_id, target_score=85)
+        # The service looks for the module's holders only once the batch has committed its record.
+        async with db.acquire() as watcher:
+            await eventually(lambda: waiting_for_a_lock(watcher, 1))
+    finally:
+        may_write.set()
+    assert await applying == [True]
+
+    async def held_on_the_new_terms() -> bool:
+        target = await db.fetchval(
+            "SELECT target_score FROM hr.staff_kpis"
+            " WHERE staff_id = $1 AND kpi_module_id = $2 AND status = 'active'",
+            staff,
+            uuid.UUID(module_id),
+        )
+        return bool(target == 85)
+
+    await eventually(held_on_the_new_terms)
+
+
 async def test_a_batch_naming_an_unknown_module_raises_and_writes_nothing(pool, outbox, db):
     fine, unknown = uuid.uuid4(), uuid.uuid4()
     batch = [
