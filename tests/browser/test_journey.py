@@ -3,7 +3,8 @@
 The tests run in file order and hand the person they create to the next one (`journey`): a
 manager creates a contract in the wizard, sees the KPIs on the staff page, records scores and
 sees the chart and growth status change; the staff member sees their own page without score
-numbers and adds a reflection; the manager approves it; another staff member is refused.
+numbers and adds a reflection; the manager approves it; another staff member is refused. A test
+that continues the journey, run without the ones before it, is skipped and says why.
 """
 
 from __future__ import annotations
