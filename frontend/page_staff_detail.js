@@ -213,8 +213,13 @@ async function showPerson() {
   });
   document.getElementById('load-more').addEventListener('click', () => loadJournal({ more: true }));
 
-  const ok = await loadKpis();
-  if (!ok) return;
+  await openKpisAndJournal();
+}
+
+/** The person's KPIs, then their journal and what the address asks for; when the KPIs fail to
+ * load, Try again goes on from there. */
+async function openKpisAndJournal() {
+  if (!(await loadKpis(openKpisAndJournal))) return;
   await loadJournal();
   if (queryParam('tab') === 'journal') selectTab('journal', false);
   if (queryParam('entry')) showEntry(queryParam('entry'));
@@ -303,7 +308,9 @@ function showKpis(list) {
   fillKpiSelects();
 }
 
-async function loadKpis() {
+/** Draw the person's KPIs; false when they failed to load (said in their place, with Try again
+ * running `retry`). */
+async function loadKpis(retry = loadKpis) {
   const cards = document.getElementById('kpi-cards');
   if (!state.kpis.length) replace(cards, loading('Loading KPIs…'));
   cards.setAttribute('aria-busy', 'true');
@@ -315,7 +322,8 @@ async function loadKpis() {
   } catch (error) {
     if (!isLatest()) return true;
     if (error.status === 403 || error.status === 404) refuse(error);
-    else replace(cards, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
+    else replace(cards, retryNotice(cards, document.getElementById('kpis-heading'),
+      `We could not load the KPIs. ${error.humanMessage}`, () => retry()));
     return false;
   } finally {
     cards.setAttribute('aria-busy', 'false');
@@ -786,7 +794,8 @@ async function loadJournal({ more = false, focus = null, fallback = null } = {})
     if (!isLatest()) return;
     // An older page that failed leaves the entries already shown where they are.
     if (more) announce(error.humanMessage);
-    else replace(list, h('p', { class: 'notice', role: 'alert' }, error.humanMessage));
+    else replace(list, retryNotice(list, document.getElementById('journal-heading'),
+      `We could not load the journal. ${error.humanMessage}`, () => loadJournal()));
   } finally {
     if (isLatest()) {
       journalBusy = false;

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from tests.browser.conftest import unavailable
 from tests.browser.test_ux_review import OpenBrowser, bearer, hire, kpis_of, manager_on, wait_until
 
 expect = pytest.importorskip("playwright.sync_api", reason="make browser-install").expect
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.browser
 
 PERSON_JOURNAL = re.compile(r"/api/v1/hr/staff/[^/]+/journal\?")
 KPI_JOURNAL_READ = re.compile(r"/api/v1/hr/staff/[^/]+/kpis/[^/]+/journal\?")
+KPIS_READ = re.compile(r"/api/v1/hr/staff/[^/]+/kpis\?")
 ENTRY_POST = re.compile(r"/api/v1/hr/staff/[^/]+/kpis/[^/]+/journal$")
 
 
@@ -288,6 +290,40 @@ def test_a_journal_read_failing_with_an_html_page_is_said_in_words(
     notice = page.locator("#journal-list").get_by_role("alert")
     expect(notice).to_contain_text("not available right now")
     expect(notice).not_to_contain_text("<")
+
+
+def test_a_person_whose_kpis_failed_to_load_opens_with_try_again(
+    open_browser: OpenBrowser,
+) -> None:
+    manager = open_browser()
+    page = manager.sign_in("manager")
+    staff_id = hire(page, "Robin Example")
+    page.route(KPIS_READ, unavailable)
+    page.goto(f"/page_staff_detail.html?staff_id={staff_id}")
+    notice = page.locator("#kpi-cards").get_by_role("alert")
+    expect(notice).to_contain_text("could not load the KPIs")
+
+    page.unroute(KPIS_READ)
+    notice.get_by_role("button", name="Try again").click()
+    # The page goes on from where it stopped: the cards, then the journal, the focus on the KPIs.
+    expect(page.locator("li.kpi-card").first).to_be_visible()
+    expect(page.get_by_role("heading", name="KPIs", exact=True)).to_be_focused()
+    page.get_by_role("tab", name="Living Journal").click()
+    expect(page.locator("#journal-list article.entry").first).to_be_visible()
+
+
+def test_a_journal_that_failed_to_load_offers_try_again(open_browser: OpenBrowser) -> None:
+    manager = open_browser()
+    page = manager.page
+    page.route(PERSON_JOURNAL, unavailable)
+    page = manager_on(manager, tab="journal")
+    notice = page.locator("#journal-list").get_by_role("alert")
+    expect(notice).to_contain_text("could not load the journal")
+
+    page.unroute(PERSON_JOURNAL)
+    notice.get_by_role("button", name="Try again").click()
+    expect(page.locator("#journal-list article.entry").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Journal entries")).to_be_focused()
 
 
 def fits(page: Any, width: int) -> None:
