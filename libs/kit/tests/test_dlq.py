@@ -21,9 +21,8 @@ def queue_name() -> str:
     return f"probe.{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-async def parked(amqp_url: str, queue_name: str) -> str:
-    """A consumer queue with one dead letter that came from hr.kpi / probe.key."""
+async def park(amqp_url: str, queue_name: str, letters: int = 1) -> str:
+    """A consumer queue with dead letters (m-1, m-2, ...) that came from hr.kpi / probe.key."""
     broker = make_broker(Settings(service="probe", amqp_url=amqp_url))
     await broker.connect()
     await declare_topology(broker, {queue_name: [(names.KPI_EXCHANGE, "probe.key")]})
@@ -31,22 +30,29 @@ async def parked(amqp_url: str, queue_name: str) -> str:
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel(publisher_confirms=True)
     dead_letters = await channel.get_exchange(names.DEAD_LETTER_EXCHANGE)
-    await dead_letters.publish(
-        aio_pika.Message(
-            b'{"broken": true}',
-            message_id="m-1",
-            headers={
-                "x-dlq-reason": "invalid event: missing field",
-                "x-dlq-queue": queue_name,
-                "x-original-exchange": names.KPI_EXCHANGE,
-                "x-original-routing-key": "probe.key",
-            },
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        ),
-        routing_key=names.dead_letter_queue(queue_name),
-    )
+    for n in range(1, letters + 1):
+        await dead_letters.publish(
+            aio_pika.Message(
+                b'{"broken": true}',
+                message_id=f"m-{n}",
+                headers={
+                    "x-dlq-reason": "invalid event: missing field",
+                    "x-dlq-queue": queue_name,
+                    "x-original-exchange": names.KPI_EXCHANGE,
+                    "x-original-routing-key": "probe.key",
+                },
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=names.dead_letter_queue(queue_name),
+        )
     await connection.close()
     return names.dead_letter_queue(queue_name)
+
+
+@pytest.fixture
+async def parked(amqp_url: str, queue_name: str) -> str:
+    """A consumer queue with one dead letter that came from hr.kpi / probe.key."""
+    return await park(amqp_url, queue_name)
 
 
 async def test_show_reads_a_dead_letter_and_leaves_it_in_place(amqp_url: str, parked: str) -> None:
@@ -110,7 +116,9 @@ async def test_replay_of_a_letter_whose_queue_is_gone_goes_back_the_way_it_came(
         await connection.close()
 
 
-async def test_a_letter_nothing_would_take_stays_parked(amqp_url: str) -> None:
+async def test_a_letter_nothing_would_take_stays_parked(
+    amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dlq_name = names.dead_letter_queue(f"gone.{uuid.uuid4().hex[:8]}")
     connection = await aio_pika.connect(amqp_url)
     try:
@@ -134,9 +142,31 @@ async def test_a_letter_nothing_would_take_stays_parked(amqp_url: str) -> None:
         with pytest.raises(aio_pika.exceptions.AMQPError):
             await dlq.replay(amqp_url, dlq_name)
         assert (await dlq.counts(amqp_url, [dlq_name]))[dlq_name] == 1
+        monkeypatch.setenv("KPI_AMQP_URL", amqp_url)  # the CLI says so in a line
+        with pytest.raises(
+            SystemExit, match=f"stays parked with the ones after it .1 in {dlq_name}"
+        ):
+            await dead_letters("replay", dlq_name)
+        assert (await dlq.counts(amqp_url, [dlq_name]))[dlq_name] == 1
         await channel.queue_delete(dlq_name)
     finally:
         await connection.close()
+
+
+async def test_the_cli_replays_every_letter_parked_unless_told_how_many(
+    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPI_AMQP_URL", amqp_url)
+    parked = await park(amqp_url, queue_name, letters=25)  # more than `show` reads by default
+    assert (
+        await dead_letters("replay", parked, 5)
+        == f"replayed 5 message(s) from {parked}; 20 parked there now"
+    )
+    assert (
+        await dead_letters("replay", parked)
+        == f"replayed 20 message(s) from {parked}; 0 parked there now"
+    )
+    assert (await dlq.counts(amqp_url, [queue_name]))[queue_name] == 25
 
 
 async def test_a_missing_dlq_is_reported_not_raised(amqp_url: str) -> None:

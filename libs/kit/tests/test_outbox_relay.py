@@ -17,6 +17,7 @@ import pytest
 
 from kpi_contracts import codec, events, names
 from kpi_contracts.enums import JournalEntryType
+from kpi_kit.cli import dead_letters
 from kpi_kit.consuming import Consumer, Delivery
 from kpi_kit.observability import CORRELATION_HEADER
 from kpi_kit.outbox import Outbox, OutboxMessage, OutboxRelay, tables_sql, unit_of_work
@@ -178,6 +179,35 @@ async def test_a_parked_event_keeps_its_route_and_says_why(
         }.items()
     )
     assert codec.decode(parked.body, events.CatalogSnapshotRequested) == event
+
+
+async def test_parked_events_are_replayed_onto_hr_kpi_once_a_queue_takes_them(
+    relay_service: ServiceClient, amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = runtime_of(relay_service)
+    event = events.CatalogSnapshotRequested(requested_by="replay-test")  # routed nowhere here
+    async with unit_of_work(runtime.pool, runtime.outbox) as uow:
+        await uow.publish([event])
+    await eventually(lambda: queue_holds(amqp_url, names.KPI_UNROUTED, str(event.event_id)))
+
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        taker = await channel.declare_queue(exclusive=True)  # the worker that had not started
+        await taker.bind(names.KPI_EXCHANGE, "#")
+        monkeypatch.setenv("KPI_AMQP_URL", amqp_url)
+        said = await dead_letters("replay", names.KPI_UNROUTED)
+        assert said.endswith("; 0 parked there now"), said
+
+        taken = {}
+        while (message := await taker.get(no_ack=True, fail=False)) is not None:
+            taken[message.message_id] = message
+        replayed = taken[str(event.event_id)]
+        assert replayed.routing_key == names.CATALOG_SNAPSHOT_REQUESTED
+        assert "x-unrouted-reason" not in (replayed.headers or {})
+        assert codec.decode(replayed.body, events.CatalogSnapshotRequested) == event
+    finally:
+        await connection.close()
 
 
 async def test_a_lifecycle_publish_nobody_routes_stays_in_the_outbox(

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from kpi_contracts.names import KPI_UNROUTED
 from kpi_kit.auth import issue_token
 from kpi_kit.db import ensure_database
 from kpi_kit.migrations import apply_migrations
@@ -70,10 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--staff-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", default=None)
 
-    dlq = commands.add_parser("dlq", help="list, show or replay dead-lettered messages")
+    dlq = commands.add_parser(
+        "dlq", help=f"list, show or replay dead-lettered messages (and those in {KPI_UNROUTED})"
+    )
     dlq.add_argument("action", choices=("list", "show", "replay"))
-    dlq.add_argument("queue", nargs="?", help="a DLQ name (show, replay)")
-    dlq.add_argument("--limit", type=int, default=20)
+    dlq.add_argument("queue", nargs="?", help=f"a DLQ name or {KPI_UNROUTED} (show, replay)")
+    dlq.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="how many: show 20, replay every message parked when it starts, unless given",
+    )
 
     broker = commands.add_parser("broker", help="bring the broker's topology up to date")
     broker.add_argument("action", choices=("upgrade",))
@@ -272,24 +280,29 @@ def _safe(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
 
-async def dead_letters(action: str, queue: str | None, limit: int) -> str:
-    """Carry out `kpi dlq ...` and say what was found or done."""
+async def dead_letters(action: str, queue: str | None, limit: int | None = None) -> str:
+    """Carry out `kpi dlq ...` and say what was found or done. `limit` None: show 20, replay
+    every message parked when the replay starts (one parked again meanwhile is not taken twice)."""
+    import aio_pika
+
     from kpi_kit import dlq
 
     amqp_url = Settings.from_env("catalog").amqp_url
     if action == "list":
         consumer_queues = [q for s in available_services() for q in definition_of(s).bindings]
-        found = await dlq.counts(amqp_url, dlq.dead_letter_queues(consumer_queues))
+        parking = [*dlq.dead_letter_queues(consumer_queues), KPI_UNROUTED]
+        found = await dlq.counts(amqp_url, parking)
         return "\n".join(f"{name:32} {'-' if n is None else n}" for name, n in found.items())
     if queue is None:
         raise SystemExit(f"kpi dlq {action} needs a queue name (see kpi dlq list)")
     # A consumer's own queue would have its live messages taken (and, on replay, sent nowhere).
-    if not queue.endswith(".dlq"):
+    if not queue.endswith(".dlq") and queue != KPI_UNROUTED:
         raise SystemExit(f"kpi dlq {action}: {queue} is not a dead-letter queue (see kpi dlq list)")
-    if (await dlq.counts(amqp_url, [queue]))[queue] is None:
+    parked = (await dlq.counts(amqp_url, [queue]))[queue]
+    if parked is None:
         raise SystemExit(f"kpi dlq {action}: the broker has no queue {queue} (see kpi dlq list)")
     if action == "show":
-        letters = await dlq.show(amqp_url, queue, limit)
+        letters = await dlq.show(amqp_url, queue, 20 if limit is None else limit)
         return (
             "\n\n".join(
                 f"message_id: {d.message_id}\nreason: {d.reason}\n"
@@ -299,7 +312,16 @@ async def dead_letters(action: str, queue: str | None, limit: int) -> str:
             )
             or f"{queue} is empty"
         )
-    return f"replayed {await dlq.replay(amqp_url, queue, limit)} message(s) from {queue}"
+    try:
+        replayed = await dlq.replay(amqp_url, queue, parked if limit is None else limit)
+    except aio_pika.exceptions.AMQPError as exc:  # e.g. a route no queue is bound to yet
+        left = (await dlq.counts(amqp_url, [queue]))[queue]
+        raise SystemExit(
+            f"kpi dlq replay: stopped at a message the broker would not take ({exc!r}); it stays"
+            f" parked with the ones after it ({left} in {queue}): see kpi dlq show {queue}"
+        ) from exc
+    left = (await dlq.counts(amqp_url, [queue]))[queue]
+    return f"replayed {replayed} message(s) from {queue}; {left} parked there now"
 
 
 async def upgrade_broker() -> str:

@@ -1,4 +1,5 @@
-"""Inspect and replay dead-lettered messages (`kpi dlq list|show|replay`)."""
+"""Inspect and replay dead-lettered messages (`kpi dlq list|show|replay`), and the internal
+events parked in `hr.kpi.unrouted` because no queue was bound for them."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ DLQ_HEADERS = (
     "x-original-routing-key",
 )
 # What a replay takes off a letter: why and where it was parked (the route it came in by stays).
-REPARKED = DLQ_HEADERS[:3]
+REPARKED = (*DLQ_HEADERS[:3], "x-unrouted-reason")
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,16 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
     death = (headers.get("x-death") or [{}])[0]
     return DeadLetter(
         message_id=message.message_id,
-        reason=str(headers.get("x-dlq-reason") or f"broker: {death.get('reason', 'unknown')}"),
+        reason=str(
+            headers.get("x-dlq-reason")
+            or headers.get("x-unrouted-reason")
+            or f"broker: {death.get('reason', 'unknown')}"
+        ),
         original_exchange=str(headers.get("x-original-exchange") or death.get("exchange", "")),
+        # A message parked unrouted was published to the parking exchange under its own key.
         original_routing_key=str(
-            headers.get("x-original-routing-key") or (death.get("routing-keys") or [""])[0]
+            headers.get("x-original-routing-key")
+            or (death.get("routing-keys") or [message.routing_key or ""])[0]
         ),
         dead_lettered_at=str(headers.get("x-dlq-at", "")),
         body_preview=message.body[:300].decode("utf-8", errors="replace"),
