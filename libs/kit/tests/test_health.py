@@ -41,8 +41,15 @@ class _Worker:
     """Stands in for a worker's Runtime: what the health routes read of it."""
 
     broker: _Broker
-    pool: _DatabaseDown = field(default_factory=_DatabaseDown)
+    pool: Any = field(default_factory=_DatabaseDown)
     consumer_queues: list[str] = field(default_factory=lambda: ["journal.assignments"])
+    relay: Any = None
+
+
+@dataclass
+class _Database:
+    async def fetchval(self, query: str) -> Any:
+        return 1
 
 
 def _status(worker: _Worker, path: str) -> tuple[int, dict[str, Any]]:
@@ -76,3 +83,29 @@ def test_liveness_stays_ok_without_consumers() -> None:
 def test_an_api_with_no_queues_passes() -> None:
     api = _Worker(_Broker(consumers=0), consumer_queues=[])
     assert _status(api, "/health/consumers") == (200, {"status": "ok", "checks": {"broker": "ok"}})
+
+
+def test_a_worker_is_not_ready_while_the_broker_cannot_be_reached() -> None:
+    worker = _Worker(_Broker(reachable=False), pool=_Database())
+    status, body = _status(worker, "/health/ready")
+    assert (status, body["status"], body["checks"]["broker"]) == (503, "unavailable", "unavailable")
+
+
+def test_an_api_stays_ready_while_the_broker_cannot_be_reached() -> None:
+    # Its writes wait in the outbox: pulling every API replica out of its Service would refuse
+    # reads and writes that work.
+    api = _Worker(_Broker(reachable=False), pool=_Database(), consumer_queues=[])
+    status, body = _status(api, "/health/ready")
+    assert status == 200
+    assert body == {
+        "status": "degraded",
+        "checks": {"database": "ok", "broker": "degraded: unavailable"},
+    }
+    healthy = _Worker(_Broker(), pool=_Database(), consumer_queues=[])
+    assert _status(healthy, "/health/ready")[1]["status"] == "ok"
+
+
+def test_an_api_is_not_ready_while_the_database_is_down() -> None:
+    api = _Worker(_Broker(reachable=False), consumer_queues=[])
+    status, body = _status(api, "/health/ready")
+    assert (status, body["checks"]["database"]) == (503, "unavailable: ConnectionRefusedError")

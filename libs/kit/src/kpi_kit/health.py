@@ -46,21 +46,35 @@ def router(runtime: Runtime) -> Router:
     return Router(path="/", route_handlers=[live, ready, consumers, metrics])
 
 
+# A check that failed without stopping the process from answering (200, status "degraded").
+DEGRADED = "degraded: "
+
+
 def _answer(checks: dict[str, str]) -> Response[dict[str, Any]]:
-    ok = all(value == "ok" for value in checks.values())
-    status = HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE
-    return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=status)
+    if all(value == "ok" for value in checks.values()):
+        status, code = "ok", HTTP_200_OK
+    elif all(value == "ok" or value.startswith(DEGRADED) for value in checks.values()):
+        status, code = "degraded", HTTP_200_OK
+    else:
+        status, code = "unavailable", HTTP_503_SERVICE_UNAVAILABLE
+    return Response({"status": status, "checks": checks}, status_code=code)
 
 
 async def readiness(runtime: Runtime) -> dict[str, str]:
-    """Check the database, the broker and (for workers) that every queue has a consumer."""
+    """Check the database; and the broker, and that every queue has a consumer, where the process
+    consumes or relays events. An API process answers without the broker (its writes wait in the
+    outbox for a worker's relay, and a request's wait for word of its event is bounded), so a
+    broker outage shows there as degraded, and does not take every API replica out of service."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), 2.0)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    return checks | await consuming(runtime)
+    broker = await consuming(runtime)
+    if runtime.consumer_queues or runtime.relay is not None:
+        return checks | broker
+    return checks | {k: v if v == "ok" else DEGRADED + v for k, v in broker.items()}
 
 
 async def consuming(runtime: Runtime) -> dict[str, str]:
