@@ -18,12 +18,26 @@ def test_several_processes_are_refused_for_a_role_that_relays_the_outbox(role: s
         cli.serve("catalog", role, "127.0.0.1", 0, workers=2)
 
 
-def test_the_workers_option_reads_its_default_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("role", "asked", "configured", "processes"),
+    [
+        ("api", None, "3", 3),  # KPI_WEB_WORKERS
+        ("api", None, None, 1),
+        ("api", 2, "3", 2),  # --workers wins
+        # The setting is shared with the workers' configuration: they take one process, not
+        # a refusal to start (a crash loop).
+        ("worker", None, "3", 1),
+        ("all", None, "3", 1),
+        ("worker", 2, None, 2),  # asked for on the command line: refused by serve, as above
+    ],
+)
+def test_kpi_web_workers_sets_the_processes_of_the_api_role_only(
+    role: str, asked: int | None, configured: str | None, processes: int
 ) -> None:
-    monkeypatch.setenv("KPI_WEB_WORKERS", "3")
-    args = cli._parser().parse_args(["serve", "assignment", "--role", "api"])
-    assert args.workers == 3
+    args = cli._parser().parse_args(
+        ["serve", "assignment", "--role", role, *(["--workers", str(asked)] if asked else [])]
+    )
+    assert cli.web_workers(args.role, args.workers, configured) == processes
 
 
 def test_serving_freezes_what_start_up_built_and_collects_young_objects_less_often(

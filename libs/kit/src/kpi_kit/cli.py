@@ -59,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("KPI_WEB_WORKERS", "1")),
-        help="HTTP processes (--role api only; default KPI_WEB_WORKERS or 1)",
+        default=None,
+        help="HTTP processes (--role api only; default KPI_WEB_WORKERS for the api role, else 1)",
     )
 
     migrate = commands.add_parser("migrate", help="create the database and apply migrations")
@@ -104,6 +104,17 @@ async def migrate(services: Sequence[str]) -> None:
             settings.database_url, service, definition_of(service).migrations
         )
         print(f"{service}: {len(applied)} migration(s) applied {applied}")
+
+
+def web_workers(role: str, asked: int | None, configured: str | None) -> int:
+    """How many HTTP processes serve: `--workers` as asked, else KPI_WEB_WORKERS for the api role.
+
+    The setting is shared configuration (a ConfigMap, compose's common environment) that worker
+    and `all` processes read as well: they ignore it rather than refuse to start.
+    """
+    if asked is not None:
+        return asked
+    return int(configured or "1") if role == "api" else 1
 
 
 def serve(service: str, role: str, host: str, port: int | None, workers: int = 1) -> None:
@@ -339,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        serve(args.service, args.role, args.host, args.port, args.workers)
+        workers = web_workers(args.role, args.workers, os.environ.get("KPI_WEB_WORKERS"))
+        serve(args.service, args.role, args.host, args.port, workers)
     elif args.command == "migrate":
         asyncio.run(migrate(available_services() if args.service == "all" else [args.service]))
     elif args.command == "token":
