@@ -22,7 +22,7 @@ COPY constraints.txt pyproject.toml ./
 COPY libs ./libs
 COPY services ./services
 RUN pip install --constraint constraints.txt \
-        ./libs/contracts ./libs/kit \
+        ./libs/contracts "./libs/kit[otel]" \
         ./services/catalog ./services/assignment ./services/journal \
     && python -m compileall -q /opt/kpi \
     && kpi --help >/dev/null

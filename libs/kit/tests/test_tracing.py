@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,26 @@ def test_an_event_written_inside_a_span_carries_its_trace(monkeypatch: pytest.Mo
         headers = tracing.trace_headers()
     assert headers["traceparent"].startswith("00-")
     provider.shutdown()
+
+
+def test_an_exporter_set_without_the_packages_runs_untraced_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name.startswith("opentelemetry") else found(name, *rest),
+    )
+    tracing._installed.cache_clear()
+    try:
+        assert tracing.tracer_provider("probe") is None
+        app = create_app(
+            ServiceDefinition(name="probe", migrations=Path(".")), Settings(service="probe")
+        )
+        assert not any(type(p).__name__ == "OpenTelemetryPlugin" for p in app.plugins)
+        assert tracing.trace_headers() == {}
+    finally:
+        tracing._installed.cache_clear()
+    assert "opentelemetry packages are not installed" in caplog.text

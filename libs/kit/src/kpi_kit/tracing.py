@@ -1,22 +1,44 @@
 """OpenTelemetry tracing across HTTP and RabbitMQ, on only when an OTLP exporter is configured.
 
-Set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and install the `otel`
-extra; otherwise nothing is imported and nothing is traced. The outbox stores the W3C trace
-context of the transaction that wrote an event, so a consumer's span joins the request's trace.
+Set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and install the kit's
+`otel` extra (the image has it); otherwise nothing is imported and nothing is traced. Set without
+the packages, the service logs an error and runs untraced: tracing is not worth a crash loop.
+The outbox stores the W3C trace context of the transaction that wrote an event, so a consumer's
+span joins the request's trace.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import logging
 import os
 from typing import Any
 
+log = logging.getLogger("kpi.tracing")
+
 
 def enabled() -> bool:
-    """Whether an OTLP exporter is configured."""
+    """Whether an OTLP exporter is configured and the packages to export with are installed."""
+    return _configured() and _installed()
+
+
+def _configured() -> bool:
     return bool(
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
+
+
+@functools.cache
+def _installed() -> bool:
+    if importlib.util.find_spec("opentelemetry.sdk") is not None:
+        return True
+    log.error(
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the opentelemetry packages are not installed"
+        " (pip install 'kpi-kit[otel]'): running without tracing"
+    )
+    return False
 
 
 def tracer_provider(service: str) -> Any | None:
