@@ -37,6 +37,7 @@ KIT_METRICS = {
     "kpi_outbox_oldest_age_seconds",
     "kpi_outbox_published_total",
     "kpi_score_recomputes_total",
+    "kpi_dependency_up",
 }
 HISTOGRAMS = {"kpi_http_request_duration_seconds"}
 RABBITMQ_METRICS = {"rabbitmq_queue_messages_ready", "rabbitmq_queue_consumers"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
 from litestar.testing import create_test_client
@@ -44,6 +45,7 @@ class _Worker:
     pool: Any = field(default_factory=_DatabaseDown)
     consumer_queues: list[str] = field(default_factory=lambda: ["journal.assignments"])
     relay: Any = None
+    settings: Any = field(default_factory=lambda: SimpleNamespace(service="probe"))
 
 
 @dataclass
@@ -109,3 +111,17 @@ def test_an_api_is_not_ready_while_the_database_is_down() -> None:
     api = _Worker(_Broker(reachable=False), consumer_queues=[])
     status, body = _status(api, "/health/ready")
     assert (status, body["checks"]["database"]) == (503, "unavailable: ConnectionRefusedError")
+
+
+def _scraped(worker: _Worker) -> str:
+    with create_test_client(route_handlers=[health.router(cast(Runtime, worker))]) as client:
+        return client.get("/metrics").text
+
+
+def test_a_scrape_says_whether_the_database_and_the_broker_were_reached() -> None:
+    away = _scraped(_Worker(_Broker(reachable=False)))
+    assert 'kpi_dependency_up{dependency="database",service="probe"} 0.0' in away
+    assert 'kpi_dependency_up{dependency="broker",service="probe"} 0.0' in away
+    back = _scraped(_Worker(_Broker(), pool=_Database()))
+    assert 'kpi_dependency_up{dependency="database",service="probe"} 1.0' in back
+    assert 'kpi_dependency_up{dependency="broker",service="probe"} 1.0' in back

@@ -9,7 +9,7 @@ from litestar import Response, Router, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from kpi_kit.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from kpi_kit.metrics import DEPENDENCY_UP, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 
 if TYPE_CHECKING:
     from kpi_kit.service import Runtime
@@ -34,6 +34,10 @@ def router(runtime: Runtime) -> Router:
 
     @get("/metrics", include_in_schema=False)
     async def metrics() -> Response[bytes]:
+        service = runtime.settings.service
+        database, broker = await asyncio.gather(_database(runtime), _broker(runtime))
+        DEPENDENCY_UP.labels(service, "database").set(database == "ok")
+        DEPENDENCY_UP.labels(service, "broker").set(broker == "ok")
         if runtime.relay is not None:
             try:
                 backlog, age = await asyncio.wait_for(runtime.relay.backlog(), 2.0)
@@ -65,12 +69,7 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
     consumes or relays events. An API process answers without the broker (its writes wait in the
     outbox for a worker's relay, and a request's wait for word of its event is bounded), so a
     broker outage shows there as degraded, and does not take every API replica out of service."""
-    checks: dict[str, str] = {}
-    try:
-        await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), 2.0)
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"unavailable: {type(exc).__name__}"
+    checks = {"database": await _database(runtime)}
     broker = await consuming(runtime)
     if runtime.consumer_queues or runtime.relay is not None:
         return checks | broker
@@ -79,14 +78,25 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
 
 async def consuming(runtime: Runtime) -> dict[str, str]:
     """Check the broker and (for workers) that every queue has a consumer; not the database."""
-    checks: dict[str, str] = {}
-    try:
-        checks["broker"] = "ok" if await runtime.broker.ping(timeout=2.0) else "unavailable"
-    except Exception as exc:
-        checks["broker"] = f"unavailable: {type(exc).__name__}"
+    checks = {"broker": await _broker(runtime)}
     if runtime.consumer_queues and checks["broker"] == "ok":
         checks["consumers"] = await _consumers_attached(runtime)
     return checks
+
+
+async def _database(runtime: Runtime) -> str:
+    try:
+        await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), 2.0)
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+async def _broker(runtime: Runtime) -> str:
+    try:
+        return "ok" if await runtime.broker.ping(timeout=2.0) else "unavailable"
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
 
 
 async def _consumers_attached(runtime: Runtime) -> str:

@@ -24,4 +24,11 @@ OUTBOX_OLDEST_AGE = Gauge(
     "kpi_outbox_oldest_age_seconds", "Age of the oldest event waiting in the outbox", ["service"]
 )
 OUTBOX_PUBLISHED = Counter("kpi_outbox_published_total", "Events relayed", ["service"])
+# Set at each scrape: a readiness probe's failure takes a pod out of its Service silently, and
+# an outage of PostgreSQL or RabbitMQ shows nowhere else while the processes still answer.
+DEPENDENCY_UP = Gauge(
+    "kpi_dependency_up",
+    "Whether the process reached its database or broker at the last scrape (1) or not (0)",
+    ["service", "dependency"],
+)
 SCORE_RECOMPUTES = Counter("kpi_score_recomputes_total", "Score recomputations")
