@@ -8,6 +8,8 @@ from typing import Annotated
 
 import msgspec
 
+from kpi_contracts.patterns import worded
+
 
 class KpiCategory(StrEnum):
     """What area of work a KPI measures."""
@@ -87,7 +89,10 @@ AutomationLevel = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=50,
-        pattern=rf"^[^\s{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?$(?!\n)",
+        pattern=worded(
+            rf"^[^\s{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?$(?!\n)",
+            "must have no space at either end and no control characters",
+        ),
         description="Level of automated scoring support: manual, assisted, automated or another",
         examples=[level.value for level in AutomationStatus],
     ),

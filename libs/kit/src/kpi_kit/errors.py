@@ -18,6 +18,7 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from kpi_contracts import patterns
 from kpi_kit.db import is_transient
 from kpi_kit.http_methods import with_head_allowed
 
@@ -170,7 +171,7 @@ def _field_error(item: dict[str, Any]) -> FieldError:
     named = _NAMED_FIELD.search(message)
     if named:
         key = f"{path}.{named.group(1)}" if path else named.group(1)
-    return FieldError(key, message)
+    return FieldError(key, patterns.said(message))
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -17,10 +17,21 @@ from kpi_contracts.enums import (
     RoleGroup,
     ScoreType,
 )
+from kpi_contracts.patterns import worded
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=120)]
+Slug = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=worded(
+            r"^[a-z0-9]+(-[a-z0-9]+)*$",
+            "must be lowercase letters and digits, in words joined by single hyphens"
+            " (e.g. team-leadership-2)",
+        ),
+        max_length=120,
+    ),
+]
 ShortList = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(max_length=50)
 ]

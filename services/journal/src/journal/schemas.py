@@ -11,13 +11,16 @@ import msgspec
 from msgspec import UnsetType
 
 from kpi_contracts.enums import JournalEntryType
+from kpi_contracts.patterns import worded
 
 # PostgreSQL text cannot hold NUL, and a title needs something besides blanks: both are refused
 # here, naming the field, rather than by the database.
-_NO_NUL = r"^[^\x00]*$"
-Title = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
-]
+_NO_NUL = worded(r"^[^\x00]*$", "must not contain a NUL character (\\u0000)")
+_SOMETHING = worded(
+    r"^[^\x00]*[^\x00\s][^\x00]*$",
+    "must contain more than spaces, and no NUL character (\\u0000)",
+)
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_SOMETHING)]
 Text = Annotated[str, msgspec.Meta(max_length=20_000, pattern=_NO_NUL)]
 Notes = Annotated[str, msgspec.Meta(max_length=5_000, pattern=_NO_NUL)]
 # Any number JSON carries (the columns are numeric): the rules hold each to the module's scale

@@ -646,6 +646,30 @@ async def test_a_malformed_entry_is_400_naming_the_field(journal_for, body, fiel
     assert_problem(response, 400, field)
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        (
+            {"title": "   "},
+            "title",
+            "must contain more than spaces, and no NUL character (\\u0000)",
+        ),
+        ({"content": "a\u0000b"}, "content", "must not contain a NUL character (\\u0000)"),
+    ],
+)
+async def test_a_text_the_rules_refuse_is_said_in_words_not_as_a_regex(
+    journal_for, body, field, words
+):
+    kpi = await journal_for()
+    response = await kpi.client.post(
+        journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id),
+        json=an_entry() | body,
+        headers=kpi.as_role("manager"),
+    )
+    assert_problem(response, 400, field)
+    assert [e["message"] for e in response.json()["errors"] if e["field"] == field] == [words]
+
+
 async def test_a_missing_field_is_400_naming_it(journal_for):
     kpi = await journal_for()
     body = an_entry()
