@@ -637,13 +637,17 @@ async def test_a_pending_reflection_can_still_be_decided_once_its_kpi_is_inactiv
     ],
 )
 async def test_a_malformed_entry_is_400_naming_the_field(journal_for, body, field):
-    kpi = await journal_for()
-    response = await kpi.client.post(
+    response = await a_managers_entry(await journal_for(), body)
+    assert_problem(response, 400, field)
+
+
+async def a_managers_entry(kpi: Any, body: dict[str, Any]) -> Any:
+    """The answer to a manager's entry on the KPI: a valid one with `body` over it."""
+    return await kpi.client.post(
         journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id),
         json=an_entry() | body,
         headers=kpi.as_role("manager"),
     )
-    assert_problem(response, 400, field)
 
 
 @pytest.mark.parametrize(
@@ -660,12 +664,7 @@ async def test_a_malformed_entry_is_400_naming_the_field(journal_for, body, fiel
 async def test_a_text_the_rules_refuse_is_said_in_words_not_as_a_regex(
     journal_for, body, field, words
 ):
-    kpi = await journal_for()
-    response = await kpi.client.post(
-        journal_of(kpi.kpi.staff_id, kpi.kpi.staff_kpi_id),
-        json=an_entry() | body,
-        headers=kpi.as_role("manager"),
-    )
+    response = await a_managers_entry(await journal_for(), body)
     assert_problem(response, 400, field)
     assert [e["message"] for e in response.json()["errors"] if e["field"] == field] == [words]
 
