@@ -43,7 +43,7 @@ run: venv ## bring the whole system up (deps, migrations, broker topology, seed,
 	@echo "                http://127.0.0.1:$${CATALOG_PORT:-8001}/api/v1/hr/kpi-modules?role_group=registered_nurse"
 	@echo "  stop with:  make stop"
 
-run-extras:: ## (extended by frontend.mk: gateway and simulator)
+run-extras:: # extended by frontend.mk: gateway and simulator
 
 stop: ## stop exactly the processes make run started
 	@tools/dev/services.sh stop
