@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from kpi_contracts.enums import Role
-from kpi_kit.auth import authorize, decode_token, issue_token
+from kpi_kit.auth import authorize, decode_token, decode_token_with, issue_token
 from kpi_kit.errors import Forbidden, Unauthorized
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
@@ -129,3 +129,26 @@ def test_a_token_verified_under_one_key_is_not_accepted_under_another() -> None:
 def test_the_before_request_check_runs_on_the_event_loop() -> None:
     # Litestar runs a sync before-request hook in a worker thread: a thread hop per request.
     assert inspect.iscoroutinefunction(authorize)
+
+
+PREVIOUS = "the-key-before-the-rotation-long-enough-too"
+
+
+def test_during_a_rotation_a_token_signed_with_the_previous_key_is_accepted() -> None:
+    old, _ = issue_token(PREVIOUS, sub="before", roles=["manager"])
+    new, _ = issue_token(SECRET, sub="after", roles=["manager"])
+    assert decode_token_with((SECRET, PREVIOUS), old).sub == "before"
+    assert decode_token_with((SECRET, PREVIOUS), new).sub == "after"
+    with pytest.raises(Unauthorized, match="not valid"):  # once the rotation is over
+        decode_token_with((SECRET,), old)
+
+
+def test_a_token_no_key_verifies_is_refused_with_the_current_keys_reason() -> None:
+    expired, _ = issue_token(SECRET, sub="u1", roles=["manager"], lifetime=timedelta(seconds=-5))
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token_with((SECRET, PREVIOUS), expired)
+    stranger, _ = issue_token(
+        "a-third-key-nobody-here-knows-of-at-all", sub="u1", roles=["manager"]
+    )
+    with pytest.raises(Unauthorized, match="not valid"):
+        decode_token_with((SECRET, PREVIOUS), stranger)

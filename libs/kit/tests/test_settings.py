@@ -71,3 +71,23 @@ def test_the_inbox_is_kept_thirty_days_unless_told_otherwise() -> None:
     assert Settings.from_env("journal", env).inbox_retention_days == 0  # for ever
     with pytest.raises(ValueError, match="KPI_INBOX_RETENTION_DAYS"):
         Settings.from_env("journal", {"KPI_INBOX_RETENTION_DAYS": "-1"})
+
+
+def test_a_rotation_keeps_the_previous_key_beside_the_current_one() -> None:
+    env = {"KPI_JWT_SECRET": STRONG, "KPI_JWT_PREVIOUS_SECRET": STRONG[::-1]}
+    assert Settings.from_env("catalog", env).jwt_secrets == (STRONG, STRONG[::-1])
+    assert Settings.from_env("catalog", {"KPI_JWT_PREVIOUS_SECRET": ""}).jwt_secrets == (
+        DEV_JWT_SECRET,
+    )
+
+
+def test_prod_refuses_a_weak_previous_key() -> None:
+    env = {
+        "KPI_ENV": "prod",
+        "KPI_JWT_SECRET": STRONG,
+        "KPI_JWT_PREVIOUS_SECRET": DEV_JWT_SECRET,
+        "KPI_AMQP_URL": "amqp://kpi:Mq-s3cret@mq:5672/",
+        "KPI_DATABASE_URL": "postgresql://kpi:Db-s3cret@db/kpi",
+    }
+    with pytest.raises(InsecureSettings, match="KPI_JWT_PREVIOUS_SECRET"):
+        Settings.from_env("catalog", env).check_safe_for_env()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,6 +96,20 @@ def decode_token(secret: str, token: str) -> Principal:
     return principal
 
 
+def decode_token_with(secrets: Sequence[str], token: str) -> Principal:
+    """`decode_token` under the first key that verifies the token (the current key, then the
+    previous one while a rotation lets tokens signed with it be used up); when none does, the
+    current key's refusal."""
+    first, *others = secrets
+    try:
+        return decode_token(first, token)
+    except Unauthorized:
+        for secret in others:
+            with contextlib.suppress(Unauthorized):
+                return decode_token(secret, token)
+        raise
+
+
 def _verify(secret: str, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
@@ -145,7 +161,7 @@ def _provide_principal(request: Request[Any, Any, Any], runtime: NamedDependency
 def caller_of(request: Request[Any, Any, Any]) -> Principal:
     """The verified caller of a request, or Unauthorized / Forbidden."""
     settings: Settings = request.app.state.settings
-    return decode_token(settings.jwt_secret, bearer_token(request))
+    return decode_token_with(settings.jwt_secrets, bearer_token(request))
 
 
 Caller = NamedDependency[Principal]

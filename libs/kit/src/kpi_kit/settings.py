@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     amqp_url: str = DEFAULT_AMQP_URL
     database_url: str = DEFAULT_DATABASE_URL
     jwt_secret: str = DEV_JWT_SECRET
+    # While the key is rotated: the key before, whose tokens are still accepted until they expire.
+    jwt_previous_secret: str | None = None
     port: int = 8000
     prefetch: int = DEFAULT_PREFETCH
     outbox_batch: int = 500
@@ -76,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             database_url=env.get(f"{prefix}_DATABASE_URL")
             or env.get("KPI_DATABASE_URL", DEFAULT_DATABASE_URL),
             jwt_secret=env.get("KPI_JWT_SECRET", DEV_JWT_SECRET),
+            jwt_previous_secret=env.get("KPI_JWT_PREVIOUS_SECRET") or None,
             port=int(env.get(f"{prefix}_PORT", DEFAULT_PORTS.get(service, 8000))),
             prefetch=int(env.get("KPI_PREFETCH", DEFAULT_PREFETCH)),
             outbox_batch=int(env.get("KPI_OUTBOX_BATCH", 500)),
@@ -86,13 +89,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             broker_start_timeout=float(env.get("KPI_BROKER_START_TIMEOUT_SECONDS", 30.0)),
         )
 
+    @property
+    def jwt_secrets(self) -> tuple[str, ...]:
+        """The keys a token may be signed with: the current one, then the previous one."""
+        previous = (self.jwt_previous_secret,) if self.jwt_previous_secret else ()
+        return (self.jwt_secret, *previous)
+
     def check_safe_for_env(self) -> None:
         """Refuse to run in prod on the dev JWT secret or a default password."""
         if self.env != "prod":
             return
         problems = []
-        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
-            problems.append("KPI_JWT_SECRET is the dev secret or shorter than 32 characters")
+        for name, secret in zip(
+            ("KPI_JWT_SECRET", "KPI_JWT_PREVIOUS_SECRET"), self.jwt_secrets, strict=False
+        ):
+            if secret == DEV_JWT_SECRET or len(secret) < 32:
+                problems.append(f"{name} is the dev secret or shorter than 32 characters")
         database = f"the database URL ({self.service.upper()}_DATABASE_URL, else KPI_DATABASE_URL)"
         for name, url in (("KPI_AMQP_URL", self.amqp_url), (database, self.database_url)):
             password = _password_of(url)
