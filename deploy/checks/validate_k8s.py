@@ -6,7 +6,7 @@ deploy/checks/crd-schemas. A kind with no schema anywhere fails.
 
 Rules (what a schema cannot see): every container runs non-root with a read-only root file
 system, no privilege escalation, all capabilities dropped, requests and limits; every service
-role has readiness on /health/ready and liveness on /health/live (a worker's on
+role has readiness on /health/serving (a worker's on /health/ready) and liveness on /health/live (a worker's on
 /health/consumers); Services, the Ingress, HPAs,
 ScaledObjects and PodDisruptionBudgets point at things that exist; every Secret and ConfigMap a
 pod reads exists or is made by an operator or an ExternalSecret; the Ingress sends each route of
@@ -279,7 +279,9 @@ def _service_role_rule(docs: list[dict[str, Any]]) -> list[str]:
                 errors.append(f"Deployment/{name}: container port http should be {port}")
             # A worker is behind no Service: only its liveness can act on lost consumers.
             liveness = "/health/consumers" if role == "worker" else "/health/live"
-            for probe, path in (("readinessProbe", "/health/ready"), ("livenessProbe", liveness)):
+            # An API serves with the broker away (its writes wait in the outbox).
+            readiness = "/health/ready" if role == "worker" else "/health/serving"
+            for probe, path in (("readinessProbe", readiness), ("livenessProbe", liveness)):
                 http_get = (main.get(probe) or {}).get("httpGet") or {}
                 if http_get.get("path") != path or http_get.get("port") not in ("http", port):
                     errors.append(f"Deployment/{name}: {probe} should be GET {path} on port http")

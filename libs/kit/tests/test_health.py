@@ -93,23 +93,32 @@ def test_a_worker_is_not_ready_while_the_broker_cannot_be_reached() -> None:
     assert (status, body["status"], body["checks"]["broker"]) == (503, "unavailable", "unavailable")
 
 
-def test_an_api_stays_ready_while_the_broker_cannot_be_reached() -> None:
+def test_an_api_keeps_serving_while_the_broker_cannot_be_reached() -> None:
     # Its writes wait in the outbox: pulling every API replica out of its Service would refuse
-    # reads and writes that work.
+    # reads and writes that work. /health/ready stays as interfaces §1 defines it.
     api = _Worker(_Broker(reachable=False), pool=_Database(), consumer_queues=[])
-    status, body = _status(api, "/health/ready")
+    assert _status(api, "/health/ready")[0] == 503
+    status, body = _status(api, "/health/serving")
     assert status == 200
     assert body == {
         "status": "degraded",
         "checks": {"database": "ok", "broker": "degraded: unavailable"},
     }
     healthy = _Worker(_Broker(), pool=_Database(), consumer_queues=[])
-    assert _status(healthy, "/health/ready")[1]["status"] == "ok"
+    assert _status(healthy, "/health/serving") == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "broker": "ok"}},
+    )
 
 
-def test_an_api_is_not_ready_while_the_database_is_down() -> None:
+def test_a_worker_serves_only_when_it_is_ready() -> None:
+    worker = _Worker(_Broker(reachable=False), pool=_Database())
+    assert _status(worker, "/health/serving")[0] == 503
+
+
+def test_an_api_does_not_serve_while_the_database_is_down() -> None:
     api = _Worker(_Broker(reachable=False), consumer_queues=[])
-    status, body = _status(api, "/health/ready")
+    status, body = _status(api, "/health/serving")
     assert (status, body["checks"]["database"]) == (503, "unavailable: ConnectionRefusedError")
 
 

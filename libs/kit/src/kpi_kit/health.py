@@ -26,6 +26,11 @@ def router(runtime: Runtime) -> Router:
     async def ready() -> Response[dict[str, Any]]:
         return _answer(await readiness(runtime))
 
+    @get("/health/serving", include_in_schema=False)
+    async def serving() -> Response[dict[str, Any]]:
+        # An API pod's readiness on Kubernetes (added beside the contract's /health/ready).
+        return _answer(await serving_checks(runtime))
+
     @get("/health/consumers", include_in_schema=False)
     async def consumers() -> Response[dict[str, Any]]:
         # A worker pod's liveness: a restart is what brings consumers back (aio-pika#231). The
@@ -47,7 +52,7 @@ def router(runtime: Runtime) -> Router:
                 pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Router(path="/", route_handlers=[live, ready, consumers, metrics])
+    return Router(path="/", route_handlers=[live, ready, serving, consumers, metrics])
 
 
 # A check that failed without stopping the process from answering (200, status "degraded").
@@ -65,15 +70,21 @@ def _answer(checks: dict[str, str]) -> Response[dict[str, Any]]:
 
 
 async def readiness(runtime: Runtime) -> dict[str, str]:
-    """Check the database; and the broker, and that every queue has a consumer, where the process
-    consumes or relays events. An API process answers without the broker (its writes wait in the
-    outbox for a worker's relay, and a request's wait for word of its event is bounded), so a
-    broker outage shows there as degraded, and does not take every API replica out of service."""
-    checks = {"database": await _database(runtime)}
-    broker = await consuming(runtime)
+    """Interfaces §1's readiness: the database and the broker reachable (and, for workers, every
+    queue with a consumer)."""
+    database, broker = await asyncio.gather(_database(runtime), consuming(runtime))
+    return {"database": database} | broker
+
+
+async def serving_checks(runtime: Runtime) -> dict[str, str]:
+    """Whether the process can do its job now. A worker's is its readiness. An API process
+    answers without the broker (its writes wait in the outbox for a worker's relay, and a
+    request's wait for word of its event is bounded): a broker outage shows as degraded, so that
+    it does not take every API replica out of its Service."""
+    checks = await readiness(runtime)
     if runtime.consumer_queues or runtime.relay is not None:
-        return checks | broker
-    return checks | {k: v if v == "ok" else DEGRADED + v for k, v in broker.items()}
+        return checks
+    return {k: v if k == "database" or v == "ok" else DEGRADED + v for k, v in checks.items()}
 
 
 async def consuming(runtime: Runtime) -> dict[str, str]:
