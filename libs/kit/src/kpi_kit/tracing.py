@@ -10,7 +10,7 @@ span joins the request's trace.
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import logging
 import os
 from typing import Any
@@ -30,15 +30,28 @@ def _configured() -> bool:
     )
 
 
+# What tracing imports: the SDK, the OTLP exporter and the ASGI instrumentation Litestar's plugin
+# uses (each from its own package of the `otel` extra).
+_PACKAGES = (
+    "opentelemetry.sdk.trace",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.instrumentation.asgi",
+)
+
+
 @functools.cache
 def _installed() -> bool:
-    if importlib.util.find_spec("opentelemetry.sdk") is not None:
-        return True
-    log.error(
-        "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the opentelemetry packages are not installed"
-        " (pip install 'kpi-kit[otel]'): running without tracing"
-    )
-    return False
+    try:
+        for module in _PACKAGES:
+            importlib.import_module(module)
+    except ImportError as exc:
+        log.error(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the opentelemetry packages are not installed"
+            " (%s; pip install 'kpi-kit[otel]'): running without tracing",
+            exc,
+        )
+        return False
+    return True
 
 
 def tracer_provider(service: str) -> Any | None:
