@@ -410,11 +410,18 @@ async def request_catalog(pool: Pool, outbox: Outbox) -> None:
 
 
 async def bring_holders_up_to_date(
-    pool: Pool, outbox: Outbox, module_id: uuid.UUID, cause_event_id: uuid.UUID | None = None
+    pool: Pool,
+    outbox: Outbox,
+    module_id: uuid.UUID,
+    cause_event_id: uuid.UUID | None = None,
+    *,
+    terms_just_changed: bool = False,
 ) -> int:
     """Hold every active KPI of a module on the module's terms as the replica has them, a few
-    hundred people per transaction, and announce each; returns how many KPIs moved."""
-    await pool.execute(queries.AWAIT_TERMS_READERS)  # records from older terms are committed
+    hundred people per transaction, and announce each; returns how many KPIs moved. Right after
+    the replica took new terms, first waits for the writers that may have read the old ones."""
+    if terms_just_changed:  # records written from older terms are then committed, and found
+        await pool.execute(queries.AWAIT_TERMS_READERS)
     moved = 0
     while True:
         async with unit_of_work(pool, outbox) as uow:
@@ -439,7 +446,7 @@ async def replicate(pool: Pool, outbox: Outbox, event: events.CatalogEvent) -> b
     whose terms changed is then held on them by everyone who holds it actively."""
     if isinstance(event, events.ModuleUpserted):
         m = event.module
-        applied = await pool.fetchval(
+        new_terms = await pool.fetchval(
             queries.UPSERT_MODULE,
             m.id,
             m.name,
@@ -463,9 +470,12 @@ async def replicate(pool: Pool, outbox: Outbox, event: events.CatalogEvent) -> b
             m.is_archived,
             m.version,
         )
-        # Also on a redelivery: a worker stopped half way through the holders resumes.
-        await bring_holders_up_to_date(pool, outbox, m.id, event.event_id)
-        return bool(applied)
+        # Also on a redelivery: a worker stopped half way through the holders resumes. Only new
+        # terms (None: a version the replica has; False: tips, order, ...) wait for writers.
+        await bring_holders_up_to_date(
+            pool, outbox, m.id, event.event_id, terms_just_changed=bool(new_terms)
+        )
+        return new_terms is not None
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(queries.ADVANCE_TEMPLATE, event.template_id, event.version):
             return False

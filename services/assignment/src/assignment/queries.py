@@ -54,7 +54,7 @@ ON CONFLICT (id) DO UPDATE SET
         ELSE m.terms_version
     END
 WHERE m.version < EXCLUDED.version
-RETURNING true
+RETURNING terms_version = version AS new_terms
 """
 
 # Takes the template's row lock, so two replaces of one template apply one after the other.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from assignment import handlers, queries
+from assignment import handlers, queries, records
 from assignment.handlers import CatalogBehind, CatalogueCache, ReplicaGate
 from kpi_contracts import events
 from kpi_contracts.enums import GrowthStatus, RoleGroup, ScoreTrend
@@ -250,36 +250,69 @@ async def test_two_batches_at_once_on_the_same_people_never_deadlock(pool, outbo
     assert [row["status"] for row in statuses] == ["inactive"]
 
 
-async def test_a_module_edited_while_a_batch_holds_its_old_terms_still_reaches_its_people(
-    pool, outbox, db, modules, monkeypatch
+async def waiting_for_the_terms_lock(watcher: asyncpg.Connection) -> bool:
+    """Whether someone waits for the terms lock (queries.AWAIT_TERMS_READERS) in this database."""
+    return bool(
+        await watcher.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE d.datname = current_database() AND l.locktype = 'advisory'"
+            " AND NOT l.granted AND l.classid = $1 AND l.objid = 0 AND l.objsubid = 2",
+            TERMS_LOCK_SPACE,
+        )
+    )
+
+
+TERMS_LOCK_SPACE = int(queries.SHARE_TERMS.split("(")[1].split(",")[0])
+
+
+@pytest.mark.parametrize("path", ["batch", "one event"])
+async def test_a_module_edited_while_its_old_terms_are_being_written_still_reaches_its_people(
+    pool, outbox, db, modules, monkeypatch, path
 ):
     module_id = await modules.create(target_score=90)
     staff = uuid.uuid4()
     hired = a_contract(staff, events.KpiSelection(added_module_ids=[uuid.UUID(module_id)]))
-    # The batch stops after it has read the replica (target 90), before it writes the record.
+    # The event stops after it has read the replica (target 90), before it writes the record.
     has_read, may_write = asyncio.Event(), asyncio.Event()
-    settle = handlers._settle_batch
+    applying: Coroutine[Any, Any, object]
 
-    async def settle_later(uow: Any, catalogue: Any, items: Any) -> None:
-        if any(event.staff_id == staff for event, _ in items):
+    async def once_told(staff_id: uuid.UUID) -> None:
+        if staff_id == staff:
             has_read.set()
             await may_write.wait()
-        await settle(uow, catalogue, items)
 
-    monkeypatch.setattr(handlers, "_settle_batch", settle_later)
-    applying = asyncio.create_task(
-        handlers.apply_lifecycle_batch(pool, outbox, GATE, CatalogueCache(), [delivered(hired)])
-    )
+    if path == "batch":
+        settle_batch = handlers._settle_batch
+
+        async def settle_batch_later(uow: Any, catalogue: Any, items: Any) -> None:
+            for event, _ in items:
+                await once_told(event.staff_id)
+            await settle_batch(uow, catalogue, items)
+
+        monkeypatch.setattr(handlers, "_settle_batch", settle_batch_later)
+        applying = handlers.apply_lifecycle_batch(
+            pool, outbox, GATE, CatalogueCache(), [delivered(hired)]
+        )
+    else:
+        settle = records.settle
+
+        async def settle_later(uow: Any, step: Any, *rest: Any) -> Any:
+            await once_told(step.staff_id)
+            return await settle(uow, step, *rest)
+
+        monkeypatch.setattr(records, "settle", settle_later)
+        applying = handlers.apply_lifecycle_event(pool, outbox, GATE, *delivered(hired))
+    applied = asyncio.create_task(applying)
     await has_read.wait()
 
     try:
         await modules.edit(module_id, target_score=85)
-        # The service looks for the module's holders only once the batch has committed its record.
+        # The service looks for the module's holders only once the event has committed.
         async with db.acquire() as watcher:
-            await eventually(lambda: waiting_for_a_lock(watcher, 1))
+            await eventually(lambda: waiting_for_the_terms_lock(watcher))
     finally:
         may_write.set()
-    assert await applying == [True]
+    assert await applied in ([True], True)
 
     async def held_on_the_new_terms() -> bool:
         target = await db.fetchval(
