@@ -157,6 +157,7 @@ async def test_the_cli_replays_every_letter_parked_unless_told_how_many(
     amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KPI_AMQP_URL", amqp_url)
+    monkeypatch.setattr(dlq, "REPLAY_CHUNK", 7)  # a few chunks, each acknowledged in turn
     parked = await park(amqp_url, queue_name, letters=25)  # more than `show` reads by default
     assert (
         await dead_letters("replay", parked, 5)

@@ -113,8 +113,14 @@ async def show(amqp_url: str, queue: str, limit: int = 20) -> list[DeadLetter]:
         await connection.close()
 
 
+# How many letters a replay holds unacknowledged at once: a whole queue held at once could
+# outlast the broker's delivery acknowledgement timeout.
+REPLAY_CHUNK = 500
+
+
 async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
-    """Republish dead letters to the queue they came from (confirmed), then remove them.
+    """Republish up to `limit` dead letters to the queue they came from (confirmed), removing
+    each once the broker has it, a chunk at a time.
 
     Straight to that queue (the default exchange routes by queue name), not through the original
     exchange, which would hand a copy to every other queue bound to the same key as well.
@@ -125,33 +131,47 @@ async def replay(amqp_url: str, queue: str, limit: int = 1_000) -> int:
         # A message nothing takes comes back and raises: the letter stays parked, not lost.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         existing: dict[str, bool] = {}  # per source queue: a DLQ's letters mostly share one
-        for message in await _take(channel, queue, limit):
-            letter = describe(message)
-            # Its way in stays on it, so that a second parking still names the original route.
-            headers = {k: v for k, v in (message.headers or {}).items() if k not in REPARKED}
-            headers["x-replayed-at"] = datetime.now(UTC).isoformat()
-            source = letter.source_queue
-            if source and source not in existing:
-                existing[source] = await exists(connection, source)
-            if source and existing[source]:
-                exchange, routing_key = channel.default_exchange, letter.source_queue
-            else:  # parked by hand, by an older version, or its queue is gone: its way in
-                exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
-                routing_key = letter.original_routing_key
-            await exchange.publish(
-                aio_pika.Message(
-                    message.body,
-                    headers=headers,
-                    content_type=message.content_type,
-                    message_id=message.message_id,
-                    correlation_id=message.correlation_id,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=routing_key,
-                mandatory=True,
-            )
-            await message.ack()
-            replayed += 1
+        while replayed < limit and (
+            chunk := await _take(channel, queue, min(REPLAY_CHUNK, limit - replayed))
+        ):
+            replayed += await _republish(connection, channel, chunk, existing)
     finally:
         await connection.close()
+    return replayed
+
+
+async def _republish(
+    connection: AbstractConnection,
+    channel: AbstractChannel,
+    letters: list[AbstractIncomingMessage],
+    existing: dict[str, bool],
+) -> int:
+    replayed = 0
+    for message in letters:
+        letter = describe(message)
+        # Its way in stays on it, so that a second parking still names the original route.
+        headers = {k: v for k, v in (message.headers or {}).items() if k not in REPARKED}
+        headers["x-replayed-at"] = datetime.now(UTC).isoformat()
+        source = letter.source_queue
+        if source and source not in existing:
+            existing[source] = await exists(connection, source)
+        if source and existing[source]:
+            exchange, routing_key = channel.default_exchange, letter.source_queue
+        else:  # parked by hand, by an older version, or its queue is gone: its way in
+            exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
+            routing_key = letter.original_routing_key
+        await exchange.publish(
+            aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=routing_key,
+            mandatory=True,
+        )
+        await message.ack()
+        replayed += 1
     return replayed
