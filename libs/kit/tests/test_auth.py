@@ -143,6 +143,24 @@ def test_during_a_rotation_a_token_signed_with_the_previous_key_is_accepted() ->
         decode_token_with((SECRET,), old)
 
 
+def test_a_refusal_gives_the_reason_of_the_key_that_signed_the_token() -> None:
+    expired, _ = issue_token(PREVIOUS, sub="u1", roles=["manager"], lifetime=timedelta(seconds=-5))
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token_with((SECRET, PREVIOUS), expired)
+    no_role, _ = issue_token(PREVIOUS, sub="u1", roles=["payroll"])
+    with pytest.raises(Forbidden):
+        decode_token_with((SECRET, PREVIOUS), no_role)
+
+
+def test_a_previous_keys_token_once_verified_is_not_verified_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old, _ = issue_token(PREVIOUS, sub="before", roles=["manager"])
+    assert decode_token_with((SECRET, PREVIOUS), old).sub == "before"
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: pytest.fail("verified again"))
+    assert decode_token_with((SECRET, PREVIOUS), old).sub == "before"
+
+
 def test_a_token_no_key_verifies_is_refused_with_the_current_keys_reason() -> None:
     expired, _ = issue_token(SECRET, sub="u1", roles=["manager"], lifetime=timedelta(seconds=-5))
     with pytest.raises(Unauthorized, match="expired"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 import warnings
@@ -96,18 +95,25 @@ def decode_token(secret: str, token: str) -> Principal:
     return principal
 
 
+class _NotOurSignature(Unauthorized):
+    """The token is not signed with the key tried (it may be with another)."""
+
+
 def decode_token_with(secrets: Sequence[str], token: str) -> Principal:
-    """`decode_token` under the first key that verifies the token (the current key, then the
-    previous one while a rotation lets tokens signed with it be used up); when none does, the
-    current key's refusal."""
-    first, *others = secrets
-    try:
-        return decode_token(first, token)
-    except Unauthorized:
-        for secret in others:
-            with contextlib.suppress(Unauthorized):
-                return decode_token(secret, token)
-        raise
+    """`decode_token` under the key that signed the token: the current one, or the previous one
+    while a rotation lets its tokens be used up. A token remembered under either is taken without
+    verifying it again. Refused: the reason of the key that signed it (expired, no role, ...),
+    else the current key's."""
+    for secret in secrets:
+        if (secret, token) in _verified:
+            return decode_token(secret, token)
+    refusals: list[Unauthorized] = []
+    for secret in secrets:
+        try:
+            return decode_token(secret, token)
+        except _NotOurSignature as refused:
+            refusals.append(refused)
+    raise refusals[0]
 
 
 def _verify(secret: str, token: str) -> tuple[Principal, float]:
@@ -117,6 +123,8 @@ def _verify(secret: str, token: str) -> tuple[Principal, float]:
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise _NotOurSignature("The token is not valid") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("The token is not valid") from exc
     return _principal_from(claims), float(claims["exp"])

@@ -100,10 +100,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.env != "prod":
             return
         problems = []
-        for name, secret in zip(
-            ("KPI_JWT_SECRET", "KPI_JWT_PREVIOUS_SECRET"), self.jwt_secrets, strict=False
-        ):
-            if secret == DEV_JWT_SECRET or len(secret) < 32:
+        keys = {
+            "KPI_JWT_SECRET": self.jwt_secret,
+            "KPI_JWT_PREVIOUS_SECRET": self.jwt_previous_secret,
+        }
+        for name, secret in keys.items():
+            if secret is not None and (secret == DEV_JWT_SECRET or len(secret) < 32):
                 problems.append(f"{name} is the dev secret or shorter than 32 characters")
         database = f"the database URL ({self.service.upper()}_DATABASE_URL, else KPI_DATABASE_URL)"
         for name, url in (("KPI_AMQP_URL", self.amqp_url), (database, self.database_url)):
