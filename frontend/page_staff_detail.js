@@ -322,7 +322,8 @@ async function loadKpis(retry = loadKpis) {
   } catch (error) {
     if (!isLatest()) return true;
     if (error.status === 403 || error.status === 404) refuse(error);
-    else replace(cards, retryNotice(cards, document.getElementById('kpis-heading'),
+    // The retry may go on to open the journal's tab: the focus goes to the heading shown then.
+    else replace(cards, retryNotice(cards, () => document.querySelector('[role=tabpanel]:not([hidden]) h2'),
       `We could not load the KPIs. ${error.humanMessage}`, () => retry()));
     return false;
   } finally {

@@ -95,15 +95,26 @@ def open_browser(
     assert not errors, errors
 
 
+# The test that begins the journey (tests/browser/test_journey.py): it creates the person.
+JOURNEY_BEGINS = "test_manager_creates_a_contract_in_the_wizard"
+
+
 class Journey(dict[str, Any]):
     """What one test of a journey hands to the next. A test that asks for what no earlier test
-    handed on (run alone, or after the one that creates the person failed) is skipped, saying so."""
+    handed on is skipped when the test that begins the journey was not run (a test run alone),
+    and fails when it was: it then failed, or no longer hands that on."""
+
+    def __init__(self, begun: bool) -> None:
+        super().__init__()
+        self.begun = begun
 
     def __missing__(self, key: str) -> Any:
-        pytest.skip(f"continues a journey: no earlier test of this module handed on {key!r}")
+        if not self.begun:
+            pytest.skip(f"continues a journey that {JOURNEY_BEGINS} begins, not run here")
+        pytest.fail(f"no earlier test of the journey handed on {key!r}")
 
 
 @pytest.fixture(scope="module")
-def journey() -> Journey:
+def journey(request: pytest.FixtureRequest) -> Journey:
     """What one test of a journey hands to the next (the person created, their KPIs)."""
-    return Journey()
+    return Journey(begun=any(item.name == JOURNEY_BEGINS for item in request.session.items))

@@ -33,3 +33,9 @@ def test_a_shared_schemas_pattern_has_words_too() -> None:
 )
 def test_other_messages_are_left_as_they_are(message: str) -> None:
     assert said(message) == message
+
+
+def test_one_pattern_has_one_wording() -> None:
+    assert worded(r"^[A-Z]{3}$", "must be three capital letters") == r"^[A-Z]{3}$"
+    with pytest.raises(ValueError, match="already says"):
+        worded(r"^[A-Z]{3}$", "must be a currency code")

@@ -71,3 +71,9 @@ def test_a_runtime_holds_one_of_each_kind_of_state_of_its_own() -> None:
     assert one.held(dict) is one.held(dict)
     assert one.held(dict) is not other.held(dict)
     assert isinstance(one.held(list), list)  # its own kind, not the dict held before
+
+
+@pytest.mark.parametrize("configured", ["two", "0", "-1"])
+def test_a_kpi_web_workers_that_is_no_count_is_one_line(configured: str) -> None:
+    with pytest.raises(SystemExit, match="KPI_WEB_WORKERS must be a whole number"):
+        cli.web_workers("api", None, configured)

@@ -16,8 +16,11 @@ _MISMATCH: Final = re.compile(r"Expected `str` matching regex (?P<quoted>.*)", r
 
 
 def worded(pattern: str, words: str) -> str:
-    """`pattern`, as given, remembered with the words that say what it asks for."""
-    _WORDS[repr(pattern)] = words
+    """`pattern`, as given, remembered with the words that say what it asks for (one pattern,
+    one wording: the same regex given other words elsewhere is a mistake, refused)."""
+    known = _WORDS.setdefault(repr(pattern), words)
+    if known != words:
+        raise ValueError(f"pattern {pattern!r} already says {known!r}, not {words!r}")
     return pattern
 
 

@@ -114,7 +114,11 @@ def web_workers(role: str, asked: int | None, configured: str | None) -> int:
     """
     if asked is not None:
         return asked
-    return int(configured or "1") if role == "api" else 1
+    if role != "api" or not configured:
+        return 1
+    if not configured.isdigit() or int(configured) < 1:
+        raise SystemExit(f"KPI_WEB_WORKERS must be a whole number of processes, not {configured!r}")
+    return int(configured)
 
 
 def serve(service: str, role: str, host: str, port: int | None, workers: int = 1) -> None:
