@@ -6,8 +6,8 @@ deploy/checks/crd-schemas. A kind with no schema anywhere fails.
 
 Rules (what a schema cannot see): every container runs non-root with a read-only root file
 system, no privilege escalation, all capabilities dropped, requests and limits; every service
-role has readiness on /health/serving (a worker's on /health/ready) and liveness on /health/live (a worker's on
-/health/consumers); Services, the Ingress, HPAs,
+role has readiness on /health/serving (a worker's on /health/ready) and liveness on /health/live
+(a worker's on /health/consumers); Services, the Ingress, HPAs,
 ScaledObjects and PodDisruptionBudgets point at things that exist; every Secret and ConfigMap a
 pod reads exists or is made by an operator or an ExternalSecret; the Ingress sends each route of
 interfaces.md to the service that owns it (evaluated as ingress-nginx orders regex paths); a
