@@ -15,7 +15,8 @@ def _person_key(staff_id: str) -> str:
 # after waiting for a lock). Before a module's holders are looked for, AWAIT_TERMS_READERS takes
 # it alone for an instant: every record written from terms older than the module's is then
 # committed and found, and every later writer reads the new terms.
-_TERMS_LOCK = "1634954097, 0"
+TERMS_LOCK_SPACE = 1634954097
+_TERMS_LOCK = f"{TERMS_LOCK_SPACE}, 0"
 
 SHARE_TERMS = f"SELECT pg_advisory_xact_lock_shared({_TERMS_LOCK})"
 

@@ -259,12 +259,9 @@ async def waiting_for_the_terms_lock(watcher: asyncpg.Connection) -> bool:
             "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
             " WHERE d.datname = current_database() AND l.locktype = 'advisory'"
             " AND NOT l.granted AND l.classid = $1 AND l.objid = 0 AND l.objsubid = 2",
-            TERMS_LOCK_SPACE,
+            queries.TERMS_LOCK_SPACE,
         )
     )
-
-
-TERMS_LOCK_SPACE = int(queries.SHARE_TERMS.split("(")[1].split(",")[0])
 
 
 @pytest.mark.parametrize("path", ["batch", "one event", "a manager's assignment"])
